@@ -1,0 +1,93 @@
+/**
+ * The one error class for anything a user can reach (style.md 10). Broken invariants are plain
+ * `Error("... this is a bug")`; everything else is an `OtaError` with a stable code, a message that
+ * says what was wrong and where, a hint that says what to do, and an exit code.
+ *
+ * @example
+ * throw new OtaError('ERR_OTA_MANIFEST', 'unknown key `pakages` (image.yaml:3)', {
+ *   hint: 'did you mean `packages`?',
+ * });
+ */
+export type OtaErrorCode =
+  | 'ERR_OTA_USAGE'
+  | 'ERR_OTA_MANIFEST'
+  | 'ERR_OTA_SOURCES'
+  | 'ERR_OTA_FETCH'
+  | 'ERR_OTA_SIGNATURE'
+  | 'ERR_OTA_HASH'
+  | 'ERR_OTA_INDEX'
+  | 'ERR_OTA_UNKNOWN_PACKAGE'
+  | 'ERR_OTA_UNSATISFIABLE'
+  | 'ERR_OTA_LOCKFILE'
+  | 'ERR_OTA_LOCK_STALE'
+  | 'ERR_OTA_IMPORT'
+  | 'ERR_OTA_EXEC'
+  | 'ERR_OTA_IO';
+
+/** Exit codes: 1 for a failed operation, 2 for bad usage or input, 3 for a stale lock (a check, not a failure). */
+export const EXIT = { failure: 1, usage: 2, stale: 3 } as const;
+
+const defaultExit: Partial<Record<OtaErrorCode, number>> = {
+  ERR_OTA_USAGE: EXIT.usage,
+  ERR_OTA_MANIFEST: EXIT.usage,
+  ERR_OTA_LOCKFILE: EXIT.usage,
+  ERR_OTA_LOCK_STALE: EXIT.stale,
+};
+
+export interface OtaErrorOptions {
+  hint?: string;
+  exitCode?: number;
+  cause?: unknown;
+  /** Extra lines of detail printed after the message (a dependency chain, a tool's output). */
+  details?: string[];
+}
+
+export class OtaError extends Error {
+  readonly code: OtaErrorCode;
+  readonly hint: string | undefined;
+  readonly exitCode: number;
+  readonly details: string[];
+
+  constructor(code: OtaErrorCode, message: string, options: OtaErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'OtaError';
+    this.code = code;
+    this.hint = options.hint;
+    this.exitCode = options.exitCode ?? defaultExit[code] ?? EXIT.failure;
+    this.details = options.details ?? [];
+  }
+}
+
+/**
+ * Adds context on the way up (style.md 11): returns an error whose message is prefixed with
+ * `context: `, keeping code, hint, exit code and details. Non-OtaErrors are wrapped as causes.
+ *
+ * @example
+ * try { await fetchIndex(src) } catch (e) { throw withContext(e, `source ${src.uri}`) }
+ */
+export function withContext(err: unknown, context: string): Error {
+  if (err instanceof OtaError) {
+    const wrapped = new OtaError(err.code, `${context}: ${err.message}`, {
+      hint: err.hint,
+      exitCode: err.exitCode,
+      details: err.details,
+      cause: err.cause,
+    });
+    wrapped.stack = err.stack;
+    return wrapped;
+  }
+  if (err instanceof Error) return new Error(`${context}: ${err.message}`, { cause: err });
+  return new Error(`${context}: ${String(err)}`);
+}
+
+/** Renders an error for a person: message, details, hint. Used once, by the CLI entry point. */
+export function formatError(err: unknown): string {
+  if (err instanceof OtaError) {
+    const lines = [`error: ${err.message}`];
+    for (const d of err.details) lines.push(`  ${d}`);
+    if (err.hint) lines.push(`hint: ${err.hint}`);
+    return lines.join('\n');
+  }
+  if (err instanceof Error) return `internal error: ${err.stack ?? err.message}`;
+  return `internal error: ${String(err)}`;
+}

@@ -1,0 +1,73 @@
+import { spawn } from 'node:child_process';
+import { OtaError } from './errors.js';
+
+/**
+ * The one door to subprocesses (style.md 4): a description for messages, an argv (never a shell
+ * string), stdin closed unless given, output kept for the error.
+ *
+ * @example
+ * const { stdout } = await run('verify InRelease', ['gpgv', '--keyring', k, file]);
+ */
+export interface RunOptions {
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Bytes written to the child's stdin; stdin is closed either way. */
+  input?: string | Buffer;
+  /** Exit codes that count as success (default: [0]). */
+  okCodes?: number[];
+  /** Return stdout as a Buffer (binary output). */
+  binary?: boolean;
+  signal?: AbortSignal;
+}
+
+export interface RunResult<T = string> {
+  code: number;
+  stdout: T;
+  stderr: string;
+}
+
+export function run(description: string, argv: string[], options: RunOptions & { binary: true }): Promise<RunResult<Buffer>>;
+export function run(description: string, argv: string[], options?: RunOptions): Promise<RunResult<string>>;
+export function run(
+  description: string,
+  argv: string[],
+  options: RunOptions = {},
+): Promise<RunResult<string | Buffer>> {
+  const [cmd, ...args] = argv;
+  if (!cmd) throw new Error(`run(${description}): empty argv, this is a bug`);
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, {
+      cwd: options.cwd,
+      env: options.env ?? process.env,
+      stdio: ['pipe', 'pipe', 'pipe'],
+      signal: options.signal,
+    });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (b: Buffer) => out.push(b));
+    child.stderr.on('data', (b: Buffer) => err.push(b));
+    child.stdin.on('error', () => {}); // a child that exits early closes its stdin; its exit code tells why
+    child.stdin.end(options.input ?? '');
+    child.on('error', (e: NodeJS.ErrnoException) => {
+      const hint = e.code === 'ENOENT' ? `install it (sudo scripts/setup installs everything ota uses)` : undefined;
+      reject(new OtaError('ERR_OTA_EXEC', `${description}: cannot run \`${cmd}\`: ${e.message}`, { hint, cause: e }));
+    });
+    child.on('close', (code, sig) => {
+      const stdoutBuf = Buffer.concat(out);
+      const stderr = Buffer.concat(err).toString('utf8');
+      const exit = code ?? 128;
+      if (!(options.okCodes ?? [0]).includes(exit)) {
+        const tail = (stderr.trim() || stdoutBuf.toString('utf8').trim()).split('\n').slice(-20);
+        reject(
+          new OtaError(
+            'ERR_OTA_EXEC',
+            `${description}: \`${argv.join(' ')}\` ${sig ? `was killed by ${sig}` : `exited with ${exit}`}`,
+            { details: tail },
+          ),
+        );
+        return;
+      }
+      resolve({ code: exit, stdout: options.binary ? stdoutBuf : stdoutBuf.toString('utf8'), stderr });
+    });
+  });
+}

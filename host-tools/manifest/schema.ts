@@ -1,0 +1,56 @@
+import { z } from 'zod';
+
+/**
+ * The image manifest (`image.yaml`), as the design describes it. Every object is strict: an
+ * unknown key is an error naming the file, the key and its line (see `load.ts`).
+ *
+ * @example
+ * name: gateway
+ * arch: arm64
+ * board: qemu-arm64
+ * sources:
+ *   - uri: host                  # the build machine's own apt sources
+ *   - uri: ${OTA_EXTRA_MIRROR}   # or an environment variable; never a host name in the repo
+ *     suites: [stable]
+ *     components: [main]
+ *     keyring: keys/extra.asc
+ *     priority: 600
+ * variant: minbase
+ * packages: [systemd-sysv, openssh-server]
+ */
+export const ARCHES = ['amd64', 'arm64', 'armhf'] as const;
+export type Arch = (typeof ARCHES)[number];
+
+const name = z.string().regex(/^[a-z0-9][a-z0-9.+-]*$/, 'lowercase letters, digits, ".", "+" and "-", starting with a letter or digit');
+
+const packageSpec = z
+  .string()
+  .regex(
+    /^[a-z0-9][a-z0-9.+-]*(:[a-z0-9]+)?(=[A-Za-z0-9.+~:-]+|\/[A-Za-z0-9._-]+)?$/,
+    'a package name, optionally with `=VERSION` or `/SUITE` (for example `openssh-server` or `curl=7.88.1-10+deb12u5`)',
+  );
+
+export const sourceSchema = z.strictObject({
+  /** `host`, an `http(s)://` or `file:` URL, or a URL holding `${VAR}` references. */
+  uri: z.string().min(1),
+  suites: z.array(z.string().min(1)).min(1).optional(),
+  components: z.array(z.string().min(1)).min(1).optional(),
+  /** A keyring file (.gpg binary or .asc armored), relative to the manifest; or several. */
+  keyring: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
+  /** Pin priority as apt understands it: higher wins before version; below 0 is never chosen. */
+  priority: z.number().int().min(-1000).max(1000).default(500),
+});
+
+export const manifestSchema = z.strictObject({
+  name,
+  arch: z.enum(ARCHES),
+  board: name.optional(),
+  sources: z.array(sourceSchema).min(1),
+  variant: z.enum(['minbase', 'none']).default('none'),
+  packages: z.array(packageSpec).default([]),
+  exclude: z.array(name).default([]),
+  recommends: z.boolean().default(false),
+});
+
+export type SourceSpec = z.infer<typeof sourceSchema>;
+export type Manifest = z.infer<typeof manifestSchema>;
