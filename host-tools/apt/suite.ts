@@ -1,0 +1,189 @@
+import { createHash } from 'node:crypto';
+import { gunzipSync } from 'node:zlib';
+import { OtaError } from '../../common/errors.js';
+import { run } from '../../common/exec.js';
+import { fetchBytes } from '../../common/http.js';
+import type { IndexCache } from './index-cache.js';
+import type { PackagesIndex } from './packages-index.js';
+import { parseRelease, verifyDetached, verifyInRelease, type ReleaseInfo } from './release.js';
+
+/**
+ * Loads one suite of one archive for one architecture: InRelease (verified), then each
+ * component's Packages (xz, else gz, else plain), checked against the hash InRelease lists and
+ * cached by that hash. A second run fetches only InRelease; `offline` fetches nothing and uses
+ * the last InRelease that verified.
+ *
+ * @example
+ * const s = await loadSuite({ uri, suite: 'bookworm', components: ['main'], arch: 'arm64', keyrings }, { cache });
+ */
+export interface SuiteRequest {
+  uri: string;
+  suite: string;
+  components: string[];
+  arch: string;
+  keyrings: Buffer[];
+}
+
+export interface LoadedSuite {
+  uri: string;
+  suite: string;
+  inReleaseSha256: string;
+  release: ReleaseInfo;
+  indices: { component: string; index: PackagesIndex }[];
+}
+
+export type SuiteEvent =
+  | { kind: 'fetched'; url: string; bytes: number }
+  | { kind: 'cached'; what: string }
+  | { kind: 'warning'; message: string };
+
+export interface LoadOptions {
+  cache: IndexCache;
+  offline?: boolean;
+  now?: Date;
+  onEvent?: (e: SuiteEvent) => void;
+}
+
+const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
+
+export async function loadSuite(req: SuiteRequest, opts: LoadOptions): Promise<LoadedSuite> {
+  const flat = req.suite.endsWith('/');
+  const base = flat ? `${req.uri}/${req.suite.replace(/^\.?\/$/, '').replace(/\/$/, '')}`.replace(/\/$/, '') : `${req.uri}/dists/${req.suite}`;
+  const where = `${base}/InRelease`;
+  const emit = opts.onEvent ?? (() => {});
+
+  let got: FetchedRelease;
+  if (opts.offline) {
+    const cached = await opts.cache.getRelease(req.uri, req.suite);
+    if (!cached) {
+      throw new OtaError('ERR_OTA_FETCH', `no cached index for ${req.uri} ${req.suite}, and --offline forbids fetching it`, {
+        hint: 'run once without --offline to fill the cache',
+      });
+    }
+    const signed = cached.signature
+      ? await verifyDetached(cached.raw, cached.signature, req.keyrings, where)
+      : await verifyInRelease(cached.raw, req.keyrings, where);
+    got = { ...cached, signed };
+    emit({ kind: 'cached', what: where });
+  } else {
+    got = await fetchRelease(base, req.keyrings, emit);
+  }
+  const { raw, signed } = got;
+  const release = parseRelease(signed, where);
+  const now = opts.now ?? new Date();
+  if (release.validUntil && release.validUntil < now) {
+    if (opts.offline) emit({ kind: 'warning', message: `${where} expired on ${release.validUntil.toISOString()} (used anyway: --offline)` });
+    else {
+      throw new OtaError('ERR_OTA_SIGNATURE', `${where} expired on ${release.validUntil.toISOString()} (Valid-Until)`, {
+        hint: 'the mirror has stopped updating, or the clock is wrong; use a current mirror',
+      });
+    }
+  }
+  if (!opts.offline) await opts.cache.putRelease(req.uri, req.suite, raw, got.signature);
+
+  const components = flat ? [''] : req.components;
+  const indices: LoadedSuite['indices'] = [];
+  for (const component of components) {
+    indices.push({ component, index: await loadPackages(base, component, req.arch, release, opts, where) });
+  }
+  return { uri: req.uri, suite: req.suite, inReleaseSha256: sha256(raw), release, indices };
+}
+
+interface FetchedRelease {
+  raw: Buffer;
+  signature?: Buffer;
+  signed: string;
+}
+
+async function fetchRelease(base: string, keyrings: Buffer[], emit: (e: SuiteEvent) => void): Promise<FetchedRelease> {
+  const inRelease = await fetchBytes(`${base}/InRelease`, { allowMissing: true });
+  if (inRelease) {
+    emit({ kind: 'fetched', url: `${base}/InRelease`, bytes: inRelease.length });
+    return { raw: inRelease, signed: await verifyInRelease(inRelease, keyrings, `${base}/InRelease`) };
+  }
+  // Older archives publish Release + Release.gpg (a detached signature) instead.
+  const release = await fetchBytes(`${base}/Release`, { allowMissing: true });
+  if (!release) {
+    throw new OtaError('ERR_OTA_FETCH', `${base} has neither InRelease nor Release`, {
+      hint: 'check the source uri and suite name',
+    });
+  }
+  const sig = await fetchBytes(`${base}/Release.gpg`, { allowMissing: true });
+  if (!sig) {
+    throw new OtaError('ERR_OTA_SIGNATURE', `${base}/Release is not signed (no InRelease, no Release.gpg)`, {
+      hint: 'ota refuses unsigned archive metadata',
+    });
+  }
+  emit({ kind: 'fetched', url: `${base}/Release`, bytes: release.length + sig.length });
+  return { raw: release, signature: sig, signed: await verifyDetached(release, sig, keyrings, `${base}/Release`) };
+}
+
+async function loadPackages(
+  base: string,
+  component: string,
+  arch: string,
+  release: ReleaseInfo,
+  opts: LoadOptions,
+  where: string,
+): Promise<PackagesIndex> {
+  const dir = component === '' ? '' : `${component}/binary-${arch}/`;
+  const plain = release.files.get(`${dir}Packages`);
+  const variants = (['xz', 'gz', ''] as const)
+    .map((ext) => ({ ext, path: `${dir}Packages${ext ? `.${ext}` : ''}` }))
+    .map((v) => ({ ...v, entry: release.files.get(v.path) }))
+    .filter((v) => v.entry !== undefined);
+  if (variants.length === 0) {
+    // The file list decides, not the Components field: Debian's security archive names its
+    // components "updates/main" while the files live under main/.
+    throw new OtaError('ERR_OTA_INDEX', `${where} lists no Packages index for ${component || 'the flat repository'} on ${arch}`, {
+      hint: `check the component and that the archive carries ${arch} (components: ${release.components.join(' ') || '-'}; architectures: ${release.architectures.join(' ') || '-'})`,
+    });
+  }
+  // The key is the uncompressed hash when InRelease lists it: the same index fetched as .xz or .gz shares one entry.
+  const key = plain ? plain.sha256 : `${variants[0]!.ext}-${variants[0]!.entry!.sha256}`;
+  const cached = await opts.cache.getPackages(key);
+  if (cached) {
+    opts.onEvent?.({ kind: 'cached', what: `${base}/${dir}Packages` });
+    return cached;
+  }
+  if (opts.offline) {
+    throw new OtaError('ERR_OTA_FETCH', `${base}/${dir}Packages is not in the cache, and --offline forbids fetching it`, {
+      hint: 'run once without --offline to fill the cache',
+    });
+  }
+  let lastError: unknown;
+  for (const v of variants) {
+    const entry = v.entry!;
+    const byHash = release.acquireByHash ? `${base}/${dir}by-hash/SHA256/${entry.sha256}` : undefined;
+    const url = `${base}/${v.path}`;
+    let body = byHash ? await fetchBytes(byHash, { allowMissing: true }) : undefined;
+    body ??= await fetchBytes(url, { allowMissing: true });
+    if (!body) {
+      lastError = new OtaError('ERR_OTA_FETCH', `${url} is listed in InRelease but missing on the server`);
+      continue;
+    }
+    opts.onEvent?.({ kind: 'fetched', url, bytes: body.length });
+    const got = sha256(body);
+    if (got !== entry.sha256 || body.length !== entry.size) {
+      throw new OtaError('ERR_OTA_HASH', `${url} does not match InRelease: SHA256 ${got} (${body.length} bytes), expected ${entry.sha256} (${entry.size} bytes)`, {
+        hint: 'the mirror may be in the middle of a sync, or something altered the file in transit; retry later or use another mirror',
+      });
+    }
+    const text = (await decompress(body, v.ext, url)).toString('utf8');
+    if (plain && sha256(text) !== plain.sha256) {
+      throw new OtaError('ERR_OTA_HASH', `${url} decompresses to content whose SHA256 differs from InRelease's entry for ${dir}Packages`);
+    }
+    return opts.cache.putPackages(key, text);
+  }
+  throw lastError;
+}
+
+async function decompress(body: Buffer, ext: 'xz' | 'gz' | '', where: string): Promise<Buffer> {
+  try {
+    if (ext === 'gz') return gunzipSync(body);
+    if (ext === 'xz') return (await run(`decompress ${where}`, ['xz', '-dc'], { input: body, binary: true })).stdout;
+    return body;
+  } catch (e) {
+    throw new OtaError('ERR_OTA_INDEX', `cannot decompress ${where}: ${(e as Error).message}`, { cause: e });
+  }
+}

@@ -1,0 +1,30 @@
+import { access } from 'node:fs/promises';
+import type { Command } from 'commander';
+import { OtaError } from '../../../common/errors.js';
+import { writeFileAtomic } from '../../../common/atomic-write.js';
+import { importMultistrap } from '../../import/multistrap.js';
+
+/** `ota import multistrap FILE`: an existing multistrap configuration -> image manifest. */
+export function registerImport(program: Command, out: (line: string) => void): void {
+  const imp = program.command('import').description('turn another tool\'s configuration into an image manifest');
+  imp
+    .command('multistrap')
+    .description('convert a multistrap configuration file')
+    .argument('<file>', 'multistrap configuration')
+    .option('-o, --output <manifest>', 'write the manifest here (default: stdout)')
+    .option('--name <name>', 'image name (default: from the file name)')
+    .option('--force', 'overwrite an existing output file')
+    .action(async (file: string, opts: { output?: string; name?: string; force?: boolean }) => {
+      const result = await importMultistrap(file, { name: opts.name });
+      for (const w of result.warnings) process.stderr.write(`warning: ${w}\n`);
+      if (!opts.output) {
+        process.stdout.write(result.yaml);
+        return;
+      }
+      if (!opts.force && (await access(opts.output).then(() => true, () => false))) {
+        throw new OtaError('ERR_OTA_USAGE', `${opts.output} already exists`, { hint: 'pass --force to overwrite it' });
+      }
+      await writeFileAtomic(opts.output, result.yaml);
+      out(`${opts.output}: manifest imported from ${file}${result.warnings.length ? ` (${result.warnings.length} warnings)` : ''}`);
+    });
+}

@@ -1,0 +1,47 @@
+import { Command, CommanderError } from 'commander';
+import { EXIT, formatError, OtaError } from '../../common/errors.js';
+import { registerImport } from './commands/import.js';
+import { registerLock } from './commands/lock.js';
+
+/**
+ * The `ota` entry point: builds the command tree, runs it, and is the one place that prints an
+ * error and chooses the exit code (style.md 11).
+ *
+ * @example
+ * process.exitCode = await main(process.argv);
+ */
+export async function main(argv: string[], out: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): Promise<number> {
+  const program = new Command('ota')
+    .description('Debian/Ubuntu images as OSTree commits from lockfiles, and atomic over-the-air updates')
+    .version(await version(), '-V, --version')
+    .exitOverride()
+    .showHelpAfterError()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  registerLock(program, out);
+  registerImport(program, out);
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // commander has already printed its message (or the help / version text).
+      return e.exitCode === 0 ? 0 : EXIT.usage;
+    }
+    process.stderr.write(`${formatError(e)}\n`);
+    return e instanceof OtaError ? e.exitCode : EXIT.failure;
+  }
+}
+
+async function version(): Promise<string> {
+  const { readFile } = await import('node:fs/promises');
+  // dist/host-tools/cli/main.js when built, host-tools/cli/main.ts under tsx.
+  for (const rel of ['../../../package.json', '../../package.json']) {
+    try {
+      const pkg = JSON.parse(await readFile(new URL(rel, import.meta.url), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'deb-ota' && pkg.version) return pkg.version;
+    } catch {
+      // try the next location
+    }
+  }
+  return '0.0.0';
+}

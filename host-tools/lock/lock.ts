@@ -1,0 +1,170 @@
+import { readFile } from 'node:fs/promises';
+import { OtaError, withContext } from '../../common/errors.js';
+import { writeFileAtomic } from '../../common/atomic-write.js';
+import { silent, type EventSink } from '../../common/events.js';
+import { IndexCache, defaultCacheDir } from '../apt/index-cache.js';
+import { loadSuite } from '../apt/suite.js';
+import { loadManifest, type LoadedManifest } from '../manifest/load.js';
+import { expandSources } from './sources.js';
+import { Universe, type Origin } from './universe.js';
+import { resolve, type Resolution, type RootSpec } from './resolve.js';
+import { diffLocks, formatLock, headerFor, readLock, type Lock, type LockDiff, type LockSource } from './lockfile.js';
+
+/**
+ * `ota lock` as an API: manifest in, lockfile out.
+ *
+ * @example
+ * const r = await lock({ manifestPath: 'image.yaml' });
+ * console.log(r.lockPath, r.packages, r.diff);
+ */
+export interface LockOptions {
+  manifestPath: string;
+  /** Default: the manifest's path with `.yaml`/`.yml` replaced by `.lock`. */
+  lockPath?: string;
+  /** Re-resolve from the newest indices, ignoring the versions already locked. */
+  update?: boolean;
+  /** Use only cached indices; fetch nothing. */
+  offline?: boolean;
+  cacheDir?: string;
+  env?: NodeJS.ProcessEnv;
+  etcApt?: string;
+  onEvent?: EventSink;
+}
+
+export interface LockResult {
+  lockPath: string;
+  text: string;
+  packages: number;
+  /** Whether the file was (re)written; false when it was already up to date. */
+  written: boolean;
+  /** Against the previous lock, when there was one. */
+  diff: LockDiff | undefined;
+  resolution: Resolution | undefined;
+  downloadBytes: number;
+}
+
+export function defaultLockPath(manifestPath: string): string {
+  return manifestPath.replace(/\.ya?ml$/, '') + '.lock';
+}
+
+export async function lock(options: LockOptions): Promise<LockResult> {
+  const emit = options.onEvent ?? silent;
+  const loaded = await loadManifest(options.manifestPath);
+  const lockPath = options.lockPath ?? defaultLockPath(options.manifestPath);
+  const previous = await readExistingLock(lockPath);
+
+  // A lock made from these exact manifest bytes is kept as it is: nothing to fetch (npm ci's rule).
+  if (previous && !options.update && previous.header.manifestSha256 === loaded.sha256) {
+    emit({ phase: 'lock', message: `${lockPath} is up to date with ${options.manifestPath}` });
+    return { lockPath, text: previous.text, packages: previous.packages.size, written: false, diff: undefined, resolution: undefined, downloadBytes: 0 };
+  }
+
+  const { universe, sources, downloadBytes } = await loadUniverse(loaded, options);
+  emit({ phase: 'resolve', message: `resolving ${loaded.manifest.packages.length} packages${loaded.manifest.variant === 'minbase' ? ' + minbase' : ''} for ${loaded.manifest.arch}` });
+  const prefer = previous && !options.update ? new Map([...previous.packages].map(([n, c]) => [n, c.version])) : undefined;
+  let resolution: Resolution;
+  try {
+    resolution = resolve(universe, {
+      roots: loaded.manifest.packages.map(parseRootSpec),
+      variant: loaded.manifest.variant,
+      exclude: loaded.manifest.exclude,
+      recommends: loaded.manifest.recommends,
+      prefer,
+    });
+  } catch (e) {
+    throw withContext(e, `locking ${options.manifestPath}`);
+  }
+  const text = formatLock(headerFor(loaded.manifest, loaded.sha256, sources), resolution.selected.values());
+  const diff = previous ? diffLocks(previous.packages, resolution.selected) : undefined;
+  const written = previous?.text !== text;
+  if (written) await writeFileAtomic(lockPath, text);
+  return { lockPath, text, packages: resolution.selected.size, written, diff, resolution, downloadBytes };
+}
+
+/** `name`, `name=version`, `name/suite`, optionally `name:arch`. */
+export function parseRootSpec(spec: string): RootSpec {
+  const m = /^([^:=/]+)(?::([^=/]+))?(?:=(.+)|\/(.+))?$/.exec(spec);
+  if (!m) throw new Error(`package spec "${spec}" passed the schema but does not parse, this is a bug`);
+  const out: RootSpec = { name: m[1]! };
+  if (m[2]) out.archQualifier = m[2];
+  if (m[3]) out.version = m[3];
+  if (m[4]) out.suite = m[4];
+  return out;
+}
+
+interface ExistingLock extends Lock {
+  text: string;
+}
+
+async function readExistingLock(path: string): Promise<ExistingLock | undefined> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new OtaError('ERR_OTA_LOCKFILE', `cannot read ${path}: ${(e as Error).message}`);
+  }
+  return { ...readLock(text, path), text };
+}
+
+/** Fetches (or reads from cache) every suite the manifest names and builds the universe. */
+export async function loadUniverse(
+  loaded: LoadedManifest,
+  options: Pick<LockOptions, 'offline' | 'cacheDir' | 'env' | 'etcApt' | 'onEvent'>,
+): Promise<{ universe: Universe; sources: LockSource[]; downloadBytes: number }> {
+  const emit = options.onEvent ?? silent;
+  const { manifest } = loaded;
+  const suites = await expandSources(manifest, loaded.path, { env: options.env, etcApt: options.etcApt });
+  const cache = new IndexCache(options.cacheDir ?? defaultCacheDir(options.env));
+  let downloadBytes = 0;
+  const settled = await Promise.allSettled(
+    suites.map(async (s, i) => {
+      emit({ phase: 'fetch', message: `${s.uri} ${s.suite}`, current: i + 1, total: suites.length });
+      try {
+        return await loadSuite(
+          { uri: s.uri, suite: s.suite, components: s.components, arch: manifest.arch, keyrings: s.keyrings },
+          {
+            cache,
+            offline: options.offline,
+            onEvent: (e) => {
+              if (e.kind === 'fetched') {
+                downloadBytes += e.bytes;
+                emit({ phase: 'fetch', message: `fetched ${e.url}`, bytes: e.bytes });
+              } else if (e.kind === 'warning') emit({ phase: 'fetch', message: e.message, level: 'warning' });
+            },
+          },
+        );
+      } catch (e) {
+        // A host source that simply lacks this architecture (a vendor repo for amd64 only) is skipped, as apt skips it.
+        if (s.fromHost && e instanceof OtaError && e.code === 'ERR_OTA_INDEX' && /lists no Packages index/.test(e.message)) {
+          emit({ phase: 'fetch', message: `skipping ${s.label}: no ${manifest.arch} packages`, level: 'warning' });
+          return undefined;
+        }
+        throw withContext(e, s.label);
+      }
+    }),
+  );
+  // Wait for every fetch before failing, so nothing still runs (or prints) after the error.
+  const failed = settled.find((r) => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  const loadedSuites = settled.map((r) => (r as PromiseFulfilledResult<Awaited<ReturnType<typeof loadSuite>> | undefined>).value);
+  const indices: { index: import('../apt/packages-index.js').PackagesIndex; origin: Origin }[] = [];
+  const sources: LockSource[] = [];
+  loadedSuites.forEach((ls, order) => {
+    if (!ls) return;
+    const s = suites[order]!;
+    for (const { component, index } of ls.indices) {
+      indices.push({ index, origin: { uri: s.uri, suite: s.suite, component, priority: s.priority, order } });
+    }
+    sources.push({
+      spec: s.specUri,
+      uri: s.uri,
+      suite: s.suite,
+      components: s.components,
+      priority: s.priority,
+      inReleaseSha256: ls.inReleaseSha256,
+      date: ls.release.date ? ls.release.date.toISOString().replace(/\.000Z$/, 'Z') : '-',
+    });
+  });
+  return { universe: new Universe(manifest.arch, indices), sources, downloadBytes };
+}

@@ -1,0 +1,151 @@
+import type { PackageRecord, PackagesIndex } from '../apt/packages-index.js';
+import { parseRelations, type Alternative } from '../apt/relations.js';
+import { compareVersions, satisfiesRelation } from '../apt/version.js';
+
+/**
+ * Every package version the image may use: the union of the loaded Packages indices for one
+ * architecture, with apt's candidate policy (highest pin priority first, then highest version).
+ *
+ * @example
+ * const u = new Universe('arm64', [{ index, origin }]);
+ * u.candidate('bash')?.version;
+ */
+export interface Origin {
+  uri: string;
+  suite: string;
+  component: string;
+  priority: number;
+  /** Position of the suite in the manifest's expanded sources, for stable tie-breaks. */
+  order: number;
+}
+
+export interface Candidate extends PackageRecord {
+  origin: Origin;
+}
+
+export class Universe {
+  private readonly cache = new Map<string, Candidate[]>();
+  private readonly providesCache = new Map<Candidate, Alternative[]>();
+  private readonly pins = new Map<string, (c: Candidate) => boolean>();
+
+  constructor(
+    readonly arch: string,
+    private readonly indices: { index: PackagesIndex; origin: Origin }[],
+  ) {}
+
+  /** All versions of `name`, best first (apt's candidate order), one per version string. */
+  versions(name: string): Candidate[] {
+    let list = this.cache.get(name);
+    if (list) return list;
+    const seen = new Set<string>();
+    list = [];
+    for (const { index, origin } of this.indices) {
+      for (const rec of index.records(name)) {
+        if (rec.architecture !== this.arch && rec.architecture !== 'all') continue;
+        list.push({ ...rec, origin });
+      }
+    }
+    list.sort((a, b) => b.origin.priority - a.origin.priority || compareVersions(b.version, a.version) || a.origin.order - b.origin.order);
+    list = list.filter((c) => {
+      if (seen.has(c.version)) return false;
+      seen.add(c.version);
+      return c.origin.priority >= 0;
+    });
+    this.cache.set(name, list);
+    return list;
+  }
+
+  /**
+   * The version apt would install: the best one, or the best one a pin allows
+   * (`name=version`, `name/suite` in the manifest, or the version already locked).
+   */
+  candidate(name: string): Candidate | undefined {
+    const versions = this.versions(name);
+    const pin = this.pins.get(name);
+    return pin ? versions.find(pin) : versions[0];
+  }
+
+  /** Restricts the candidate of `name` (apt's SetCandidateVersion). */
+  pin(name: string, accept: (c: Candidate) => boolean): void {
+    this.pins.set(name, accept);
+  }
+
+  /** Candidates of other packages whose Provides name `name` (their candidate versions only, as apt). */
+  providers(name: string): Candidate[] {
+    const out: Candidate[] = [];
+    const seen = new Set<string>();
+    for (const { index } of this.indices) {
+      for (const owner of index.providersOf(name)) {
+        if (seen.has(owner)) continue;
+        seen.add(owner);
+        const c = this.candidate(owner);
+        if (c && this.provided(c).some((p) => p.name === name)) out.push(c);
+      }
+    }
+    return out;
+  }
+
+  /** The parsed Provides of a version. */
+  provided(c: Candidate): Alternative[] {
+    let p = this.providesCache.get(c);
+    if (!p) {
+      p = parseRelations(c.provides, this.arch).map((g) => g[0]!);
+      this.providesCache.set(c, p);
+    }
+    return p;
+  }
+
+  /**
+   * Does version `c` satisfy the alternative, by its own name and version or by one of its
+   * Provides? Unversioned Provides never satisfy a versioned relation (policy 7.5).
+   */
+  satisfies(c: Candidate, alt: Alternative): boolean {
+    if (!this.archQualifierAllows(c, alt)) return false;
+    if (c.name === alt.name && (!alt.op || satisfiesRelation(c.version, alt.op, alt.version!))) return true;
+    for (const p of this.provided(c)) {
+      if (p.name !== alt.name) continue;
+      if (!alt.op) return true;
+      if (p.op === '=' && satisfiesRelation(p.version!, alt.op, alt.version!)) return true;
+    }
+    return false;
+  }
+
+  /**
+   * Multi-Arch qualifiers in a single-architecture image: `:any` is satisfied only by a
+   * Multi-Arch: allowed package (or a foreign/allowed provider), `:native` and no qualifier by
+   * the image's own packages, an explicit architecture only when it is the image's.
+   */
+  private archQualifierAllows(c: Candidate, alt: Alternative): boolean {
+    const q = alt.archQualifier;
+    if (q === undefined || q === 'native') return true;
+    if (q === 'any') return c.name === alt.name ? c.multiArch === 'allowed' : c.multiArch === 'allowed' || c.multiArch === 'foreign';
+    return q === this.arch || (c.architecture === 'all' && c.multiArch === 'foreign');
+  }
+
+  names(): Set<string> {
+    const all = new Set<string>();
+    for (const { index } of this.indices) for (const n of index.names()) all.add(n);
+    return all;
+  }
+
+  /** Names with a candidate that is Essential: yes, in index order. */
+  essential(): string[] {
+    return this.collect((i) => i.data.essential, (c) => c.essential);
+  }
+
+  /** Names with a candidate of Priority: required, in index order. */
+  required(): string[] {
+    return this.collect((i) => i.data.required, (c) => c.priority === 'required');
+  }
+
+  private collect(pick: (i: PackagesIndex) => string[], check: (c: Candidate) => boolean): string[] {
+    const out = new Set<string>();
+    for (const { index } of this.indices) {
+      for (const n of pick(index)) {
+        const c = this.candidate(n);
+        if (c && check(c)) out.add(n);
+      }
+    }
+    return [...out].sort();
+  }
+}
