@@ -39,17 +39,18 @@ export function parseManifest(text: string, where: string): Manifest {
     const pos = e.linePos?.[0];
     throw new OtaError('ERR_OTA_MANIFEST', `${where}${pos ? `:${pos.line}` : ''} is not valid YAML: ${e.message.split('\n')[0]}`);
   }
-  const result = manifestSchema.safeParse(doc.toJS());
+  const input: unknown = doc.toJS();
+  const result = manifestSchema.safeParse(input);
   if (result.success) return result.data;
   const issues = result.error.issues;
-  const lines = issues.map((issue) => describeIssue(issue, doc.contents, lineCounter, where));
+  const lines = issues.map((issue) => describeIssue(issue, input, doc.contents, lineCounter, where));
   throw new OtaError('ERR_OTA_MANIFEST', `${lines[0]}`, {
     details: lines.slice(1),
     hint: 'see the manifest reference in README.md ("Image manifest")',
   });
 }
 
-function describeIssue(issue: z.core.$ZodIssue, root: unknown, lc: LineCounter, where: string): string {
+function describeIssue(issue: z.core.$ZodIssue, input: unknown, root: unknown, lc: LineCounter, where: string): string {
   const path = issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '');
   let what: string;
   if (issue.code === 'unrecognized_keys') {
@@ -58,10 +59,19 @@ function describeIssue(issue: z.core.$ZodIssue, root: unknown, lc: LineCounter, 
     const line = lineOf(root, [...issue.path, keys[0]!], lc, true);
     return `unknown key ${keys.map((k) => `"${k}"`).join(', ')} at ${at} (${where}${line ? `:${line}` : ''})${suggestKey(issue.path, keys[0]!)}`;
   }
-  if (issue.code === 'invalid_type' && issue.input === undefined) what = `missing required key "${path}"`;
+  if (issue.path.length > 0 && valueAt(input, issue.path) === undefined) what = `missing required key "${path}"`;
   else what = `"${path}": ${issue.message}`;
   const line = lineOf(root, issue.path, lc, false);
   return `${what} (${where}${line ? `:${line}` : ''})`;
+}
+
+function valueAt(input: unknown, path: PropertyKey[]): unknown {
+  let cur = input;
+  for (const p of path) {
+    if (cur === null || typeof cur !== 'object') return undefined;
+    cur = (cur as Record<PropertyKey, unknown>)[p];
+  }
+  return cur;
 }
 
 const KNOWN_KEYS: Record<string, string[]> = {
