@@ -1,0 +1,121 @@
+import { createServer, type Server } from 'node:http';
+import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EXIT, formatError, OtaError, withContext } from '../../common/errors.js';
+import { run } from '../../common/exec.js';
+import { fetchBytes } from '../../common/http.js';
+import { writeFileAtomic } from '../../common/atomic-write.js';
+
+describe('OtaError', () => {
+  it('keeps code, hint, details and exit code through added context', () => {
+    const e = new OtaError('ERR_OTA_MANIFEST', 'bad key', { hint: 'fix it', details: ['line 3'] });
+    expect(e.exitCode).toBe(EXIT.usage);
+    const w = withContext(e, 'locking image.yaml') as OtaError;
+    expect(w).toBeInstanceOf(OtaError);
+    expect(w.message).toBe('locking image.yaml: bad key');
+    expect([w.code, w.hint, w.details, w.exitCode]).toEqual(['ERR_OTA_MANIFEST', 'fix it', ['line 3'], 2]);
+    expect(formatError(w)).toBe('error: locking image.yaml: bad key\n  line 3\nhint: fix it');
+  });
+
+  it('wraps other errors as causes and marks them internal when printed', () => {
+    const w = withContext(new TypeError('boom'), 'ctx');
+    expect(w.message).toBe('ctx: boom');
+    expect(w.cause).toBeInstanceOf(TypeError);
+    expect(formatError(w)).toMatch(/^internal error: /);
+    expect(new OtaError('ERR_OTA_LOCK_STALE', 'x').exitCode).toBe(EXIT.stale);
+    expect(new OtaError('ERR_OTA_FETCH', 'x').exitCode).toBe(EXIT.failure);
+  });
+});
+
+describe('run', () => {
+  it('returns output, feeds stdin, and accepts listed exit codes', async () => {
+    expect((await run('echo', ['sh', '-c', 'cat; echo err >&2'], { input: 'hi' })).stdout).toBe('hi');
+    expect((await run('exit 3', ['sh', '-c', 'exit 3'], { okCodes: [3] })).code).toBe(3);
+    const bin = await run('binary', ['printf', '\\001\\002'], { binary: true });
+    expect([...bin.stdout]).toEqual([1, 2]);
+  });
+
+  it('fails with the description, argv, exit code and the tail of stderr', async () => {
+    const err = await run('doing a thing', ['sh', '-c', 'echo first >&2; echo last >&2; exit 4']).catch((e: OtaError) => e);
+    expect(err).toBeInstanceOf(OtaError);
+    expect(err.message).toContain('doing a thing: `sh -c');
+    expect(err.message).toContain('exited with 4');
+    expect(err.details).toEqual(['first', 'last']);
+  });
+
+  it('says how to get a missing program', async () => {
+    const err = await run('missing', ['ota-no-such-program']).catch((e: OtaError) => e);
+    expect(err.code).toBe('ERR_OTA_EXEC');
+    expect(err.hint).toContain('scripts/setup');
+  });
+});
+
+describe('fetchBytes (real HTTP on 127.0.0.1)', () => {
+  let server: Server;
+  let base: string;
+  const hits = new Map<string, number>();
+  beforeAll(async () => {
+    server = createServer((req, res) => {
+      const n = (hits.get(req.url!) ?? 0) + 1;
+      hits.set(req.url!, n);
+      if (req.url === '/ok') res.end('hello');
+      else if (req.url === '/flaky' && n <= 2) res.writeHead(503).end();
+      else if (req.url === '/flaky') res.end('finally');
+      else if (req.url === '/down') res.writeHead(502).end();
+      else if (req.url === '/reset') req.socket.destroy();
+      else if (req.url === '/forbidden') res.writeHead(403).end();
+      else res.writeHead(404).end();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  });
+  afterAll(() => new Promise<void>((r) => server.close(() => r())));
+
+  it('fetches, and retries transient failures', async () => {
+    expect((await fetchBytes(`${base}/ok`)).toString()).toBe('hello');
+    expect((await fetchBytes(`${base}/flaky`, { backoffMs: 1 })).toString()).toBe('finally');
+    expect(hits.get('/flaky')).toBe(3);
+  });
+
+  it('gives up after the retries, naming the URL, the attempts and the reason', async () => {
+    await expect(fetchBytes(`${base}/down`, { retries: 2, backoffMs: 1 })).rejects.toThrow(/cannot reach .*\/down after 3 attempts: HTTP 502/);
+    expect(hits.get('/down')).toBe(3);
+    await expect(fetchBytes(`${base}/reset`, { retries: 1, backoffMs: 1 })).rejects.toThrow(/after 2 attempts/);
+  });
+
+  it('does not retry a 404, and returns undefined for it when allowed', async () => {
+    expect(await fetchBytes(`${base}/missing`, { allowMissing: true })).toBeUndefined();
+    await expect(fetchBytes(`${base}/missing2`)).rejects.toThrow(/does not exist on the server \(HTTP 404\)/);
+    expect(hits.get('/missing2')).toBe(1);
+    await expect(fetchBytes(`${base}/forbidden`)).rejects.toThrow(/HTTP 403/);
+  });
+
+  it('reads file: URLs', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ota-http-'));
+    await writeFile(join(dir, 'f'), 'local');
+    expect((await fetchBytes(pathToFileURL(join(dir, 'f')).href)).toString()).toBe('local');
+    expect(await fetchBytes(pathToFileURL(join(dir, 'nope')).href, { allowMissing: true })).toBeUndefined();
+  });
+});
+
+describe('writeFileAtomic', () => {
+  it('replaces the file and leaves no temp file behind', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ota-atomic-'));
+    const p = join(dir, 'sub', 'out.txt');
+    await writeFileAtomic(p, 'one');
+    await writeFileAtomic(p, 'two');
+    expect(await readFile(p, 'utf8')).toBe('two');
+    expect(await readdir(join(dir, 'sub'))).toEqual(['out.txt']);
+  });
+
+  it('leaves the old content when the write cannot happen', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ota-atomic-'));
+    const p = join(dir, 'out.txt');
+    await writeFileAtomic(p, 'old');
+    await expect(writeFileAtomic(join(p, 'child'), 'x')).rejects.toThrow();
+    expect(await readFile(p, 'utf8')).toBe('old');
+  });
+});
