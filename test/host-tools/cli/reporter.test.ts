@@ -1,0 +1,45 @@
+import { describe, expect, it } from 'vitest';
+import { formatBytes, Reporter } from '../../../host-tools/cli/reporter.js';
+
+function stream(isTTY: boolean) {
+  const chunks: string[] = [];
+  const s = { isTTY, columns: 60, write: (c: string) => chunks.push(c) > 0 } as unknown as NodeJS.WriteStream;
+  return { s, chunks };
+}
+
+describe('Reporter', () => {
+  it('prints plain lines when not on a terminal', () => {
+    const { s, chunks } = stream(false);
+    const r = new Reporter(s);
+    r.event({ phase: 'fetch', message: 'bookworm', current: 1, total: 3 });
+    r.event({ phase: 'fetch', message: 'fetched InRelease', bytes: 2048 });
+    expect(chunks).toEqual(['fetch [1/3]: bookworm\n', 'fetch: fetched InRelease (2.0 kB)\n']);
+  });
+
+  it('redraws one status line with a bar on a terminal, and clears it', () => {
+    const saved = process.env.CI;
+    delete process.env.CI;
+    try {
+      const { s, chunks } = stream(true);
+      const r = new Reporter(s);
+      r.event({ phase: 'fetch', message: 'bookworm', current: 1, total: 2 });
+      expect(chunks[0]).toMatch(/^\r\x1b\[2K\[#{10}\.{10}\] fetch \[1\/2\]: bookworm$/);
+      r.clear();
+      expect(chunks[1]).toBe('\r\x1b[2K');
+    } finally {
+      if (saved !== undefined) process.env.CI = saved;
+    }
+  });
+
+  it('always prints warnings on their own line, even when quiet', () => {
+    const { s, chunks } = stream(false);
+    const r = new Reporter(s, true);
+    r.event({ phase: 'fetch', message: 'ignored' });
+    r.event({ phase: 'fetch', message: 'skipping a source', level: 'warning' });
+    expect(chunks).toEqual(['warning: skipping a source\n']);
+  });
+
+  it('formats sizes', () => {
+    expect([formatBytes(10), formatBytes(1536), formatBytes(3 * 1024 * 1024)]).toEqual(['10 B', '1.5 kB', '3.0 MB']);
+  });
+});
