@@ -1,4 +1,4 @@
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -71,6 +71,9 @@ export class IndexCache {
   async putRelease(uri: string, suite: string, raw: Buffer, signature?: Buffer): Promise<void> {
     // Signature first: a crash between the writes leaves a signature that no longer matches, which verification catches.
     if (signature) await writeFileAtomic(`${this.releasePath(uri, suite)}.gpg`, signature);
+    // An InRelease replaces a Release + Release.gpg pair (a mirror that switched): a stale detached
+    // signature left beside it would make getRelease hand the InRelease to the detached check.
+    else await rm(`${this.releasePath(uri, suite)}.gpg`, { force: true });
     await writeFileAtomic(this.releasePath(uri, suite), raw);
   }
 }

@@ -39,8 +39,15 @@ export async function checkLock(options: { manifestPath: string; lockPath?: stri
       for (const suite of src.suites) if (!locked.has(suite)) problems.push(`suite ${suite} of source ${src.uri} was not used for the lock`);
     }
   }
-  for (const spec of header.sources.map((s) => s.spec)) {
-    if (!manifest.sources.some((s) => s.uri === spec)) problems.push(`the lock was made with source ${spec}, which the manifest no longer has`);
+  for (const spec of new Set(header.sources.map((s) => s.spec))) {
+    const now = manifest.sources.filter((s) => s.uri === spec);
+    if (now.length === 0) problems.push(`the lock was made with source ${spec}, which the manifest no longer has`);
+    else if (spec !== 'host') {
+      // A suite dropped from a source: `ota lock` would no longer take packages (or the Sources line) from it.
+      for (const suite of new Set(header.sources.filter((s) => s.spec === spec).map((s) => s.suite))) {
+        if (!now.some((s) => s.suites?.includes(suite))) problems.push(`the lock was made with suite ${suite} of source ${spec}, which the manifest no longer has`);
+      }
+    }
   }
   for (const raw of manifest.packages) {
     const spec = parseRootSpec(raw);

@@ -51,7 +51,7 @@ export async function lock(options: LockOptions): Promise<LockResult> {
   const emit = options.onEvent ?? silent;
   const loaded = await loadManifest(options.manifestPath);
   const lockPath = options.lockPath ?? defaultLockPath(options.manifestPath);
-  const previous = await readExistingLock(lockPath);
+  const previous = await readExistingLock(lockPath, options.update === true, emit);
 
   // A lock made from these exact manifest bytes is kept as it is: nothing to fetch (npm ci's rule).
   if (previous && !options.update && previous.header.manifestSha256 === loaded.sha256) {
@@ -96,7 +96,7 @@ interface ExistingLock extends Lock {
   text: string;
 }
 
-async function readExistingLock(path: string): Promise<ExistingLock | undefined> {
+async function readExistingLock(path: string, update: boolean, emit: EventSink): Promise<ExistingLock | undefined> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -104,7 +104,18 @@ async function readExistingLock(path: string): Promise<ExistingLock | undefined>
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new OtaError('ERR_OTA_LOCKFILE', `cannot read ${path}: ${(e as Error).message}`);
   }
-  return { ...readLock(text, path), text };
+  try {
+    return { ...readLock(text, path), text };
+  } catch (e) {
+    // --update resolves afresh, so a lock of ours that this ota cannot read (another lockfile
+    // version, merge-conflict markers) is replaced, as readLock's hint says. A file with no
+    // Lockfile-Version header at all may be anything, and is never overwritten.
+    if (update && e instanceof OtaError && e.code === 'ERR_OTA_LOCKFILE' && /^Lockfile-Version:/m.test(text)) {
+      emit({ phase: 'lock', level: 'warning', message: `${e.message}; it is replaced by a fresh lock` });
+      return undefined;
+    }
+    throw e;
+  }
 }
 
 /** Fetches (or reads from cache) every suite the manifest names and builds the universe. */

@@ -117,13 +117,15 @@ export function readLock(text: string, where: string): Lock {
   try {
     stanzas = parseStanzas(text);
   } catch (e) {
-    if (e instanceof ControlSyntaxError) throw new OtaError('ERR_OTA_LOCKFILE', `${where}:${e.line}: ${e.reason}`);
+    if (e instanceof ControlSyntaxError) {
+      throw new OtaError('ERR_OTA_LOCKFILE', `${where}:${e.line}: ${e.reason}`, { hint: 'fix it by hand, or regenerate it with `ota lock --update`' });
+    }
     throw e;
   }
   const h = stanzas[0];
   if (!h || !h.has('Lockfile-Version')) {
     throw new OtaError('ERR_OTA_LOCKFILE', `${where} is not an ota lockfile (no Lockfile-Version header)`, {
-      hint: 'regenerate it with `ota lock <manifest>`',
+      hint: 'ota does not overwrite it: check the path, or remove the file and run `ota lock <manifest>`',
     });
   }
   const version = h.get('Lockfile-Version')!;

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { otaRejection } from '../helpers/errors.js';
 import { EXIT, formatError, OtaError, withContext } from '../../common/errors.js';
 import { run } from '../../common/exec.js';
 import { fetchBytes } from '../../common/http.js';
@@ -39,7 +40,7 @@ describe('run', () => {
   });
 
   it('fails with the description, argv, exit code and the tail of stderr', async () => {
-    const err = await run('doing a thing', ['sh', '-c', 'echo first >&2; echo last >&2; exit 4']).catch((e: OtaError) => e);
+    const err = await otaRejection(run('doing a thing', ['sh', '-c', 'echo first >&2; echo last >&2; exit 4']));
     expect(err).toBeInstanceOf(OtaError);
     expect(err.message).toContain('doing a thing: `sh -c');
     expect(err.message).toContain('exited with 4');
@@ -47,7 +48,7 @@ describe('run', () => {
   });
 
   it('says how to get a missing program', async () => {
-    const err = await run('missing', ['ota-no-such-program']).catch((e: OtaError) => e);
+    const err = await otaRejection(run('missing', ['ota-no-such-program']));
     expect(err.code).toBe('ERR_OTA_EXEC');
     expect(err.hint).toContain('scripts/setup');
   });

@@ -1,3 +1,4 @@
+import { otaRejection } from '../../helpers/errors.js';
 import { describe, expect, it } from 'vitest';
 import { OtaError } from '../../../common/errors.js';
 import { dearmor } from '../../../host-tools/apt/keyring.js';
@@ -37,7 +38,7 @@ describe('parseRelease', () => {
 
 describe('verifyInRelease', () => {
   it('refuses text that is not a signed message before running gpgv', async () => {
-    const err = await verifyInRelease(Buffer.from(RELEASE), [], 'http://x/InRelease').catch((e: OtaError) => e);
+    const err = await otaRejection(verifyInRelease(Buffer.from(RELEASE), [], 'http://x/InRelease'));
     expect(err).toBeInstanceOf(OtaError);
     expect(err.code).toBe('ERR_OTA_SIGNATURE');
     expect(err.message).toContain('is not signed');
