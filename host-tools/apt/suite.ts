@@ -151,7 +151,10 @@ async function loadPackages(
       hint: 'run once without --offline to fill the cache',
     });
   }
-  let lastError: unknown;
+  // Like apt, a variant that is missing or does not match is not the end: the next listed one
+  // may be fine (a mirror mid-sync often has a stale .xz beside a current .gz). What verifies is
+  // used; when none does, the first hash mismatch is the error worth reporting.
+  const failures: OtaError[] = [];
   for (const v of variants) {
     const entry = v.entry!;
     const byHash = release.acquireByHash ? `${base}/${dir}by-hash/SHA256/${entry.sha256}` : undefined;
@@ -159,23 +162,28 @@ async function loadPackages(
     let body = byHash ? await fetchBytes(byHash, { allowMissing: true }) : undefined;
     body ??= await fetchBytes(url, { allowMissing: true });
     if (!body) {
-      lastError = new OtaError('ERR_OTA_FETCH', `${url} is listed in InRelease but missing on the server`);
+      failures.push(new OtaError('ERR_OTA_FETCH', `${url} is listed in InRelease but missing on the server`));
       continue;
     }
     opts.onEvent?.({ kind: 'fetched', url, bytes: body.length });
     const got = sha256(body);
     if (got !== entry.sha256 || body.length !== entry.size) {
-      throw new OtaError('ERR_OTA_HASH', `${url} does not match InRelease: SHA256 ${got} (${body.length} bytes), expected ${entry.sha256} (${entry.size} bytes)`, {
-        hint: 'the mirror may be in the middle of a sync, or something altered the file in transit; retry later or use another mirror',
-      });
+      failures.push(
+        new OtaError('ERR_OTA_HASH', `${url} does not match InRelease: SHA256 ${got} (${body.length} bytes), expected ${entry.sha256} (${entry.size} bytes)`, {
+          hint: 'the mirror may be in the middle of a sync, or something altered the file in transit; retry later or use another mirror',
+        }),
+      );
+      continue;
     }
     const text = (await decompress(body, v.ext, url)).toString('utf8');
     if (plain && sha256(text) !== plain.sha256) {
-      throw new OtaError('ERR_OTA_HASH', `${url} decompresses to content whose SHA256 differs from InRelease's entry for ${dir}Packages`);
+      failures.push(new OtaError('ERR_OTA_HASH', `${url} decompresses to content whose SHA256 differs from InRelease's entry for ${dir}Packages`));
+      continue;
     }
+    for (const f of failures) opts.onEvent?.({ kind: 'warning', message: `${f.message}; used ${url} instead` });
     return opts.cache.putPackages(key, text);
   }
-  throw lastError;
+  throw failures.find((f) => f.code === 'ERR_OTA_HASH') ?? failures[failures.length - 1]!;
 }
 
 async function decompress(body: Buffer, ext: 'xz' | 'gz' | '', where: string): Promise<Buffer> {

@@ -1,3 +1,4 @@
+import { gzipSync } from 'node:zlib';
 import { createHash } from 'node:crypto';
 import { copyFile, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -63,6 +64,7 @@ beforeAll(async () => {
     buildArchive(at('valid'), suite({ validUntil: new Date(Date.now() + 7 * 86_400_000) }), { key }),
     buildArchive(at('release-gpg'), suite(), { key, signing: 'release-gpg' }),
     buildArchive(at('bad-hash'), suite(), { key }),
+    buildArchive(at('stale-xz'), suite(), { key }),
     buildArchive(at('bad-plain-hash'), suite({ listUncompressed: true }), { key }),
     buildArchive(at('switching'), suite(), { key, signing: 'both' }),
     buildArchive(at('xz-missing'), suite(), { key }),
@@ -83,11 +85,15 @@ beforeAll(async () => {
   expect(edited).not.toBe(text);
   await writeFile(tampered, edited);
 
-  // Replace Packages.xz after signing with another valid xz file (one package more).
-  const badHash = path.join(at('bad-hash'), PACKAGES_XZ);
-  const plain = (await run('unxz', ['xz', '-dc', badHash], { binary: true })).stdout.toString('utf8');
-  const more = `${plain}Package: evil\nVersion: 6.6.6\nArchitecture: amd64\nFilename: pool/main/e/evil/evil_6.6.6_amd64.deb\nSize: 1\nSHA256: ${'1'.repeat(64)}\n\n`;
-  await writeFile(badHash, (await run('xz', ['xz', '-c'], { input: more, binary: true })).stdout);
+  // Replace Packages.xz and Packages.gz after signing with other valid files (one package more).
+  // In `stale-xz` only the .xz is replaced: a mirror mid-sync, where the .gz still verifies.
+  for (const name of ['bad-hash', 'stale-xz']) {
+    const badHash = path.join(at(name), PACKAGES_XZ);
+    const plain = (await run('unxz', ['xz', '-dc', badHash], { binary: true })).stdout.toString('utf8');
+    const more = `${plain}Package: evil\nVersion: 6.6.6\nArchitecture: amd64\nFilename: pool/main/e/evil/evil_6.6.6_amd64.deb\nSize: 1\nSHA256: ${'1'.repeat(64)}\n\n`;
+    await writeFile(badHash, (await run('xz', ['xz', '-c'], { input: more, binary: true })).stdout);
+    if (name === 'bad-hash') await writeFile(badHash.replace(/\.xz$/, '.gz'), gzipSync(more));
+  }
 
   // A Release whose compressed files are right but whose uncompressed Packages entry is not, signed properly.
   const bp = path.join(at('bad-plain-hash'), 'dists/stable');
@@ -232,6 +238,19 @@ describe('index hashes', () => {
 
   it('refuses an index whose decompressed text does not match the uncompressed hash InRelease lists', async () => {
     await expectRefused('bad-plain-hash', 'ERR_OTA_HASH', /Packages\.xz decompresses to content whose SHA256 differs from InRelease's entry for main\/binary-amd64\/Packages/);
+  });
+
+  it('uses Packages.gz when the listed Packages.xz does not match (a mirror mid-sync), with a warning', async () => {
+    const ws = await newWorkspace('stale-xz');
+    const warnings: string[] = [];
+    const r = await lock({
+      manifestPath: ws.manifest,
+      cacheDir: ws.cacheDir,
+      env: mirrorEnv(`${server.url}/stale-xz`),
+      onEvent: (e) => void (e.level === 'warning' && warnings.push(e.message)),
+    });
+    expect(r.text).not.toContain('Package: evil');
+    expect(warnings.join('\n')).toMatch(/Packages\.xz does not match InRelease.*; used .*Packages\.gz instead/);
   });
 
   it('falls back to Packages.gz when the listed Packages.xz is missing on the mirror', async () => {
