@@ -20,7 +20,7 @@ export interface Alternative {
 }
 export type Group = Alternative[];
 
-const altPattern = /^([a-z0-9][a-z0-9.+-]*)(?::([a-z0-9-]+))?\s*(?:\(\s*(<<|<=|>=|>>|=|<|>)\s*([^)\s]+)\s*\))?\s*(?:\[([^\]]*)\])?\s*(?:<[^>]*>\s*)*$/;
+const altPattern = /^([a-z0-9][a-z0-9.+-]*)(?::([a-z0-9-]+))?\s*(?:\(\s*(<<|<=|>=|>>|=|<|>)\s*([^)\s<>=]+)\s*\))?\s*(?:\[([^\]]*)\])?\s*(?:<[^>]*>\s*)*$/;
 
 export function parseRelations(field: string | undefined, arch?: string): Group[] {
   if (field === undefined) return [];
@@ -48,11 +48,21 @@ export function parseRelations(field: string | undefined, arch?: string): Group[
   return groups;
 }
 
+/** dpkg's Dpkg::Deps arch_is_concerned: a plain match includes, a negated match excludes, and a list with a negation includes what it does not name. */
 function archListIncludes(list: string, arch: string): boolean {
-  const items = list.trim().split(/\s+/);
-  const negated = items.every((i) => i.startsWith('!'));
-  if (negated) return !items.some((i) => i.slice(1) === arch || i.slice(1) === 'any');
-  return items.some((i) => i === arch || i === 'any' || i === `linux-${arch}` || i === `any-${arch}`);
+  let included = false;
+  for (const item of list.trim().split(/\s+/)) {
+    if (item.startsWith('!')) {
+      if (archMatches(item.slice(1), arch)) return false;
+      included = true;
+    } else if (archMatches(item, arch)) return true;
+  }
+  return included;
+}
+
+/** An architecture or wildcard naming `arch` (a Linux architecture): `arch`, `any`, `linux-any`, `linux-arch`, `any-arch`. */
+function archMatches(pattern: string, arch: string): boolean {
+  return pattern === arch || pattern === 'any' || pattern === 'linux-any' || pattern === `linux-${arch}` || pattern === `any-${arch}`;
 }
 
 /** Renders an alternative back as Debian writes it, for messages. */

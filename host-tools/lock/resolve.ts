@@ -126,6 +126,12 @@ export function resolve(universe: Universe, request: ResolveRequest): Resolution
 }
 
 function rootCandidate(universe: Universe, spec: RootSpec, excluded: Set<string>): Candidate {
+  const q = spec.archQualifier;
+  if (q !== undefined && q !== universe.arch && q !== 'native' && q !== 'any' && q !== 'all') {
+    throw new OtaError('ERR_OTA_UNKNOWN_PACKAGE', `${spec.name}:${q} cannot be installed: the image is ${universe.arch} only`, {
+      hint: `drop \`:${q}\`, or build an image for ${q}`,
+    });
+  }
   const versions = universe.versions(spec.name);
   if (versions.length === 0) {
     // A purely virtual name with exactly one provider is installed through it, as apt does.
@@ -149,11 +155,12 @@ function rootCandidate(universe: Universe, spec: RootSpec, excluded: Set<string>
     return c;
   }
   if (spec.suite) {
-    const c = versions.find((v) => v.origin.suite === spec.suite);
+    const inSuite = (v: Candidate) => v.origin.suite === spec.suite;
+    const c = universe.find(spec.name, inSuite);
     if (!c) {
-      throw new OtaError('ERR_OTA_UNKNOWN_PACKAGE', `${spec.name} is not in suite ${spec.suite} (it is in: ${[...new Set(versions.map((v) => v.origin.suite))].join(', ')})`);
+      throw new OtaError('ERR_OTA_UNKNOWN_PACKAGE', `${spec.name} is not in suite ${spec.suite} (it is in: ${[...new Set(universe.copies(spec.name).map((v) => v.origin.suite))].join(', ')})`);
     }
-    universe.pin(spec.name, (v) => v.origin.suite === spec.suite);
+    universe.pin(spec.name, inSuite);
     return c;
   }
   return universe.candidate(spec.name) ?? versions[0]!;

@@ -25,6 +25,8 @@ export interface Candidate extends PackageRecord {
 
 export class Universe {
   private readonly cache = new Map<string, Candidate[]>();
+  /** The same version from other sources than the one `versions()` keeps, best first (priority >= 0). */
+  private readonly shadowed = new Map<Candidate, Candidate[]>();
   private readonly providesCache = new Map<Candidate, Alternative[]>();
   private readonly pins = new Map<string, (c: Candidate) => boolean>();
 
@@ -37,7 +39,6 @@ export class Universe {
   versions(name: string): Candidate[] {
     let list = this.cache.get(name);
     if (list) return list;
-    const seen = new Set<string>();
     list = [];
     for (const { index, origin } of this.indices) {
       for (const rec of index.records(name)) {
@@ -46,10 +47,16 @@ export class Universe {
       }
     }
     list.sort((a, b) => b.origin.priority - a.origin.priority || compareVersions(b.version, a.version) || a.origin.order - b.origin.order);
+    const kept = new Map<string, Candidate>();
     list = list.filter((c) => {
-      if (seen.has(c.version)) return false;
-      seen.add(c.version);
-      return c.origin.priority >= 0;
+      if (c.origin.priority < 0) return false;
+      const first = kept.get(c.version);
+      if (first) {
+        this.shadowed.set(first, [...(this.shadowed.get(first) ?? []), c]);
+        return false;
+      }
+      kept.set(c.version, c);
+      return true;
     });
     this.cache.set(name, list);
     return list;
@@ -60,9 +67,26 @@ export class Universe {
    * (`name=version`, `name/suite` in the manifest, or the version already locked).
    */
   candidate(name: string): Candidate | undefined {
-    const versions = this.versions(name);
     const pin = this.pins.get(name);
-    return pin ? versions.find(pin) : versions[0];
+    return pin ? this.find(name, pin) : this.versions(name)[0];
+  }
+
+  /**
+   * The best version `accept` allows, in candidate order. A version that several sources carry is
+   * also looked for in the sources `versions()` dropped it from, so `name/suite` finds it in either.
+   */
+  find(name: string, accept: (c: Candidate) => boolean): Candidate | undefined {
+    for (const v of this.versions(name)) {
+      if (accept(v)) return v;
+      const other = this.shadowed.get(v)?.find(accept);
+      if (other) return other;
+    }
+    return undefined;
+  }
+
+  /** Every source's copy of every usable version of `name` (priority >= 0), best first. */
+  copies(name: string): Candidate[] {
+    return this.versions(name).flatMap((v) => [v, ...(this.shadowed.get(v) ?? [])]);
   }
 
   /** Restricts the candidate of `name` (apt's SetCandidateVersion). */
@@ -119,7 +143,7 @@ export class Universe {
     const q = alt.archQualifier;
     if (q === undefined || q === 'native') return true;
     if (q === 'any') return c.name === alt.name ? c.multiArch === 'allowed' : c.multiArch === 'allowed' || c.multiArch === 'foreign';
-    return q === this.arch || (c.architecture === 'all' && c.multiArch === 'foreign');
+    return q === this.arch;
   }
 
   names(): Set<string> {
