@@ -3,6 +3,7 @@ import { OtaError, withContext } from '../../common/errors.js';
 import { writeFileAtomic } from '../../common/atomic-write.js';
 import { silent, type EventSink } from '../../common/events.js';
 import { IndexCache, defaultCacheDir } from '../apt/index-cache.js';
+import type { PackagesIndex } from '../apt/packages-index.js';
 import { loadSuite } from '../apt/suite.js';
 import { loadManifest, type LoadedManifest } from '../manifest/load.js';
 import { expandSources } from './sources.js';
@@ -159,7 +160,7 @@ export async function loadUniverse(
   const failed = settled.find((r) => r.status === 'rejected');
   if (failed) throw failed.reason;
   const loadedSuites = settled.map((r) => (r as PromiseFulfilledResult<Awaited<ReturnType<typeof loadSuite>> | undefined>).value);
-  const indices: { index: import('../apt/packages-index.js').PackagesIndex; origin: Origin }[] = [];
+  const indices: { index: PackagesIndex; origin: Origin }[] = [];
   const sources: LockSource[] = [];
   loadedSuites.forEach((ls, order) => {
     if (!ls) return;

@@ -38,11 +38,13 @@ export interface ResolveRequest {
   prefer?: Map<string, string>;
 }
 
+export type DependencyField = 'Pre-Depends' | 'Depends' | 'Recommends';
+
 export type Reason =
   | { kind: 'requested' }
   | { kind: 'essential' }
   | { kind: 'required' }
-  | { kind: 'dependency'; by: string; field: 'Pre-Depends' | 'Depends' | 'Recommends'; relation: string };
+  | { kind: 'dependency'; by: string; field: DependencyField; relation: string };
 
 export interface Resolution {
   selected: Map<string, Candidate>;
@@ -100,7 +102,7 @@ export function resolve(universe: Universe, request: ResolveRequest): Resolution
   const installDeps = (pkg: Candidate, chain: string[]): void => {
     if (done.has(pkg.name)) return;
     done.add(pkg.name);
-    const fields: [Reason & { kind: 'dependency' } extends infer R ? R extends { field: infer F } ? F : never : never, string | undefined, boolean][] = [
+    const fields: [DependencyField, string | undefined, boolean][] = [
       ['Pre-Depends', pkg.preDepends, true],
       ['Depends', pkg.depends, true],
     ];
