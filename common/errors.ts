@@ -22,6 +22,7 @@ export type OtaErrorCode =
   | 'ERR_OTA_LOCK_STALE'
   | 'ERR_OTA_IMPORT'
   | 'ERR_OTA_EXEC'
+  | 'ERR_OTA_OSTREE'
   | 'ERR_OTA_IO';
 
 /** Exit codes: 1 for a failed operation, 2 for bad usage or input, 3 for a stale lock (a check, not a failure). */

@@ -1,0 +1,178 @@
+import { mkdir } from 'node:fs/promises';
+import { resolve as resolvePath } from 'node:path';
+import { AT_FDCWD, C, C2, ObjectType, RepoMode, koffi, type Ptr } from './ffi/libs.js';
+import { callAsync, check, errorOut, takeString, takeVariantBytes, variantFromBytes } from './ffi/call.js';
+
+export type RepoModeName = keyof typeof RepoMode;
+
+/**
+ * An OSTree repository. Open or create one, then read and write through it; `close()` releases
+ * the libostree object (a Repo is unusable after). Metadata reads are synchronous (they are
+ * small and fast); anything that walks or writes much is async and runs off the event loop.
+ *
+ * @example
+ * const repo = await Repo.create('/tmp/repo', 'bare-user');
+ * const head = repo.resolve('image/arm64');
+ * repo.close();
+ */
+export class Repo {
+  private handle: Ptr;
+
+  private constructor(
+    handle: Ptr,
+    readonly path: string,
+  ) {
+    this.handle = handle;
+  }
+
+  /** Creates (or opens, if it exists with the same mode) a repository at `path`. */
+  static async create(path: string, mode: RepoModeName, options: { disableFsync?: boolean } = {}): Promise<Repo> {
+    const abs = resolvePath(path);
+    await mkdir(abs, { recursive: true });
+    const err = errorOut();
+    const h = await callAsync<Ptr>(C.ostree_repo_create_at, AT_FDCWD, abs, RepoMode[mode], null, null, err);
+    check(h, err, `creating a ${mode} repository`, abs);
+    const repo = new Repo(h, abs);
+    if (options.disableFsync) C.ostree_repo_set_disable_fsync(h, 1);
+    return repo;
+  }
+
+  static async open(path: string, options: { disableFsync?: boolean } = {}): Promise<Repo> {
+    const abs = resolvePath(path);
+    const err = errorOut();
+    const h = await callAsync<Ptr>(C.ostree_repo_open_at, AT_FDCWD, abs, null, err);
+    check(h, err, 'opening the repository', abs);
+    if (options.disableFsync) C.ostree_repo_set_disable_fsync(h, 1);
+    return new Repo(h, abs);
+  }
+
+  /** The libostree handle, for the other node-ostree modules. */
+  get ptr(): Ptr {
+    if (!this.handle) throw new Error(`repository ${this.path} used after close(), this is a bug`);
+    return this.handle;
+  }
+
+  get mode(): RepoModeName {
+    const m = C.ostree_repo_get_mode(this.ptr) as number;
+    return (Object.keys(RepoMode) as RepoModeName[]).find((k) => RepoMode[k] === m)!;
+  }
+
+  close(): void {
+    if (this.handle) C.g_object_unref(this.handle);
+    this.handle = null;
+  }
+
+  /** A ref or checksum (or `ref^`) to a commit checksum; undefined for a missing ref when allowed. */
+  resolve(refspec: string): string;
+  resolve(refspec: string, options: { allowMissing: true }): string | undefined;
+  resolve(refspec: string, options: { allowMissing?: boolean } = {}): string | undefined {
+    const out: Ptr[] = [null];
+    const err = errorOut();
+    const ok = C.ostree_repo_resolve_rev(this.ptr, refspec, options.allowMissing ? 1 : 0, out, err);
+    check(ok, err, `resolving ${refspec}`, this.path);
+    return takeString(out[0]) ?? undefined;
+  }
+
+  /** Every local ref (optionally under a prefix) with its commit. */
+  listRefs(prefix?: string): Map<string, string> {
+    const out: Ptr[] = [null];
+    const err = errorOut();
+    check(C.ostree_repo_list_refs_ext(this.ptr, prefix ?? null, out, 0, null, err), err, 'listing refs', this.path);
+    const table = out[0];
+    const refs = new Map<string, string>();
+    try {
+      const len = [0];
+      const keys = C.g_hash_table_get_keys_as_array(table, len);
+      try {
+        const ptrs = koffi.decode(keys, koffi.array('void *', len[0]!)) as Ptr[];
+        for (const k of ptrs) {
+          refs.set(koffi.decode(k, 'char', -1) as string, koffi.decode(C.g_hash_table_lookup(table, k), 'char', -1) as string);
+        }
+      } finally {
+        C.g_free(keys);
+      }
+    } finally {
+      C.g_hash_table_unref(table);
+    }
+    return new Map([...refs].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  }
+
+  /** Points `ref` at `checksum` now (outside any transaction). */
+  setRef(ref: string, checksum: string): void {
+    const err = errorOut();
+    check(C.ostree_repo_set_ref_immediate(this.ptr, null, ref, checksum, null, err), err, `setting ref ${ref}`, this.path);
+  }
+
+  deleteRef(ref: string): void {
+    const err = errorOut();
+    check(C.ostree_repo_set_ref_immediate(this.ptr, null, ref, null, null, err), err, `deleting ref ${ref}`, this.path);
+  }
+
+  hasObject(type: keyof typeof ObjectType, checksum: string): boolean {
+    const have = [0];
+    const err = errorOut();
+    check(C.ostree_repo_has_object(this.ptr, ObjectType[type], checksum, have, null, err), err, `looking up ${type} ${checksum}`, this.path);
+    return have[0] !== 0;
+  }
+
+  /** The serialized GVariant of a metadata object (commit, dirtree, dirmeta). */
+  loadVariant(type: 'commit' | 'dirTree' | 'dirMeta', checksum: string): Buffer {
+    const out: Ptr[] = [null];
+    const err = errorOut();
+    check(C.ostree_repo_load_variant(this.ptr, ObjectType[type], checksum, out, err), err, `loading ${type} ${checksum}`, this.path);
+    return takeVariantBytes(out[0]);
+  }
+
+  /** The commit's detached metadata (a{sv} bytes), or undefined when it has none. */
+  readDetachedMetadata(checksum: string): Buffer | undefined {
+    const out: Ptr[] = [null];
+    const err = errorOut();
+    check(C.ostree_repo_read_commit_detached_metadata(this.ptr, checksum, out, null, err), err, `reading detached metadata of ${checksum}`, this.path);
+    return out[0] ? takeVariantBytes(out[0]) : undefined;
+  }
+
+  /** Replaces the commit's detached metadata with `metadata` (serialized a{sv}); undefined removes it. */
+  writeDetachedMetadata(checksum: string, metadata: Buffer | undefined): void {
+    const v = metadata ? variantFromBytes('a{sv}', metadata) : null;
+    try {
+      const err = errorOut();
+      check(C.ostree_repo_write_commit_detached_metadata(this.ptr, checksum, v, null, err), err, `writing detached metadata of ${checksum}`, this.path);
+    } finally {
+      if (v) C.g_variant_unref(v);
+    }
+  }
+
+  /**
+   * Checks every object the commit reaches: each is re-hashed by libostree and compared with
+   * its name. Resolves with the number of objects checked; rejects naming the first bad one.
+   */
+  async fsck(rev: string): Promise<{ objects: number }> {
+    const checksum = this.resolve(rev);
+    const out: Ptr[] = [null];
+    const err = errorOut();
+    check(await callAsync(C2.ostree_repo_traverse_commit, this.ptr, checksum, 0, out, null, err), err, `walking commit ${checksum}`, this.path);
+    const table = out[0];
+    const objects: [string, number][] = [];
+    try {
+      const len = [0];
+      const keys = C.g_hash_table_get_keys_as_array(table, len);
+      try {
+        for (const k of koffi.decode(keys, koffi.array('void *', len[0]!)) as Ptr[]) {
+          const cs: Ptr[] = [null];
+          const type = [0];
+          C2.ostree_object_name_deserialize(k, cs, type);
+          objects.push([cs[0] as string, type[0]!]);
+        }
+      } finally {
+        C.g_free(keys);
+      }
+    } finally {
+      C.g_hash_table_unref(table);
+    }
+    for (const [cs, type] of objects) {
+      const e = errorOut();
+      check(await callAsync(C2.ostree_repo_fsck_object, this.ptr, type, cs, null, e), e, `checking object ${cs}`, this.path);
+    }
+    return { objects: objects.length };
+  }
+}
