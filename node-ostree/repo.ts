@@ -1,6 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import { resolve as resolvePath } from 'node:path';
-import { AT_FDCWD, C, C2, ObjectType, RepoMode, koffi, type Ptr } from './ffi/libs.js';
+import { AT_FDCWD, C, ObjectType, RepoMode, koffi, type Ptr } from './ffi/libs.js';
 import { callAsync, check, errorOut, takeString, takeVariantBytes, variantFromBytes } from './ffi/call.js';
 
 export type RepoModeName = keyof typeof RepoMode;
@@ -150,7 +150,7 @@ export class Repo {
     const checksum = this.resolve(rev);
     const out: Ptr[] = [null];
     const err = errorOut();
-    check(await callAsync(C2.ostree_repo_traverse_commit, this.ptr, checksum, 0, out, null, err), err, `walking commit ${checksum}`, this.path);
+    check(await callAsync(C.ostree_repo_traverse_commit, this.ptr, checksum, 0, out, null, err), err, `walking commit ${checksum}`, this.path);
     const table = out[0];
     const objects: [string, number][] = [];
     try {
@@ -160,7 +160,7 @@ export class Repo {
         for (const k of koffi.decode(keys, koffi.array('void *', len[0]!)) as Ptr[]) {
           const cs: Ptr[] = [null];
           const type = [0];
-          C2.ostree_object_name_deserialize(k, cs, type);
+          C.ostree_object_name_deserialize(k, cs, type);
           objects.push([cs[0] as string, type[0]!]);
         }
       } finally {
@@ -171,7 +171,7 @@ export class Repo {
     }
     for (const [cs, type] of objects) {
       const e = errorOut();
-      check(await callAsync(C2.ostree_repo_fsck_object, this.ptr, type, cs, null, e), e, `checking object ${cs}`, this.path);
+      check(await callAsync(C.ostree_repo_fsck_object, this.ptr, type, cs, null, e), e, `checking object ${cs}`, this.path);
     }
     return { objects: objects.length };
   }

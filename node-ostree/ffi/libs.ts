@@ -66,8 +66,8 @@ export const RepoTransactionStats = koffi.struct('OstreeRepoTransactionStats', {
 export const SysrootDeployTreeOpts = koffi.struct('OstreeSysrootDeployTreeOpts', {
   unused_bools: koffi.array('int', 8),
   unused_ints: koffi.array('int', 8),
-  override_kernel_argv: 'void *',
-  overlay_initrds: 'void *',
+  override_kernel_argv: 'const char **',
+  overlay_initrds: 'const char **',
   unused_ptrs: koffi.array('void *', 6),
 });
 
@@ -81,7 +81,7 @@ export const ObjectType = { file: 1, dirTree: 2, dirMeta: 3, commit: 4, commitMe
 
 const f = (lib: LibraryHandle, proto: string) => lib.func(proto);
 
-export const C = {
+const base = {
   // GLib memory and errors
   g_free: f(glib, 'void g_free(void *mem)'),
   g_error_free: f(glib, 'void g_error_free(void *error)'),
@@ -168,11 +168,50 @@ export const C = {
   archive_error_string: f(archive, 'const char *archive_error_string(void *a)'),
 };
 
-export { koffi };
 
-/** Later additions, kept apart so the list above stays in the order of ostree-repo.h. */
-export const C2 = {
+/** Traversal and sysroots. */
+const more = {
   ostree_repo_fsck_object: f(ostree, 'int ostree_repo_fsck_object(void *repo, int objtype, const char *sha256, void *cancellable, _Out_ void **error)'),
   ostree_repo_traverse_commit: f(ostree, 'int ostree_repo_traverse_commit(void *repo, const char *commit, int maxdepth, _Out_ void **out_reachable, void *cancellable, _Out_ void **error)'),
   ostree_object_name_deserialize: f(ostree, 'void ostree_object_name_deserialize(void *variant, _Out_ const char **out_checksum, _Out_ int *out_objtype)'),
+
+  // Sysroots and deployments
+  ostree_sysroot_new: f(ostree, 'void *ostree_sysroot_new(void *path)'),
+  ostree_sysroot_ensure_initialized: f(ostree, 'int ostree_sysroot_ensure_initialized(void *sysroot, void *cancellable, _Out_ void **error)'),
+  ostree_sysroot_init_osname: f(ostree, 'int ostree_sysroot_init_osname(void *sysroot, const char *osname, void *cancellable, _Out_ void **error)'),
+  ostree_sysroot_load: f(ostree, 'int ostree_sysroot_load(void *sysroot, void *cancellable, _Out_ void **error)'),
+  ostree_sysroot_lock: f(ostree, 'int ostree_sysroot_lock(void *sysroot, _Out_ void **error)'),
+  ostree_sysroot_unlock: f(ostree, 'void ostree_sysroot_unlock(void *sysroot)'),
+  ostree_sysroot_get_deployments: f(ostree, 'void *ostree_sysroot_get_deployments(void *sysroot)'),
+  ostree_sysroot_get_booted_deployment: f(ostree, 'void *ostree_sysroot_get_booted_deployment(void *sysroot)'),
+  ostree_sysroot_get_staged_deployment: f(ostree, 'void *ostree_sysroot_get_staged_deployment(void *sysroot)'),
+  ostree_sysroot_query_deployments_for: f(ostree, 'void ostree_sysroot_query_deployments_for(void *sysroot, const char *osname, _Out_ void **out_pending, _Out_ void **out_rollback)'),
+  ostree_sysroot_get_merge_deployment: f(ostree, 'void *ostree_sysroot_get_merge_deployment(void *sysroot, const char *osname)'),
+  ostree_sysroot_get_deployment_dirpath: f(ostree, 'void *ostree_sysroot_get_deployment_dirpath(void *sysroot, void *deployment)'),
+  ostree_sysroot_origin_new_from_refspec: f(ostree, 'void *ostree_sysroot_origin_new_from_refspec(void *sysroot, const char *refspec)'),
+  ostree_sysroot_deploy_tree_with_options: f(ostree, 'int ostree_sysroot_deploy_tree_with_options(void *sysroot, const char *osname, const char *revision, void *origin, void *merge, OstreeSysrootDeployTreeOpts *opts, _Out_ void **out_new, void *cancellable, _Out_ void **error)'),
+  ostree_sysroot_stage_tree_with_options: f(ostree, 'int ostree_sysroot_stage_tree_with_options(void *sysroot, const char *osname, const char *revision, void *origin, void *merge, OstreeSysrootDeployTreeOpts *opts, _Out_ void **out_new, void *cancellable, _Out_ void **error)'),
+  ostree_sysroot_simple_write_deployment: f(ostree, 'int ostree_sysroot_simple_write_deployment(void *sysroot, const char *osname, void *new_deployment, void *merge, int flags, void *cancellable, _Out_ void **error)'),
+  ostree_sysroot_write_deployments: f(ostree, 'int ostree_sysroot_write_deployments(void *sysroot, void *deployments, void *cancellable, _Out_ void **error)'),
+  ostree_sysroot_deployment_set_pinned: f(ostree, 'int ostree_sysroot_deployment_set_pinned(void *sysroot, void *deployment, int pinned, _Out_ void **error)'),
+  ostree_sysroot_cleanup: f(ostree, 'int ostree_sysroot_cleanup(void *sysroot, void *cancellable, _Out_ void **error)'),
+  ostree_sysroot_write_origin_file: f(ostree, 'int ostree_sysroot_write_origin_file(void *sysroot, void *deployment, void *origin, void *cancellable, _Out_ void **error)'),
+  ostree_sysroot_repo: f(ostree, 'void *ostree_sysroot_repo(void *sysroot)'),
+  ostree_deployment_get_index: f(ostree, 'int ostree_deployment_get_index(void *d)'),
+  ostree_deployment_get_osname: f(ostree, 'const char *ostree_deployment_get_osname(void *d)'),
+  ostree_deployment_get_deployserial: f(ostree, 'int ostree_deployment_get_deployserial(void *d)'),
+  ostree_deployment_get_csum: f(ostree, 'const char *ostree_deployment_get_csum(void *d)'),
+  ostree_deployment_get_bootcsum: f(ostree, 'const char *ostree_deployment_get_bootcsum(void *d)'),
+  ostree_deployment_get_bootserial: f(ostree, 'int ostree_deployment_get_bootserial(void *d)'),
+  ostree_deployment_get_bootconfig: f(ostree, 'void *ostree_deployment_get_bootconfig(void *d)'),
+  ostree_deployment_get_origin: f(ostree, 'void *ostree_deployment_get_origin(void *d)'),
+  ostree_deployment_is_pinned: f(ostree, 'int ostree_deployment_is_pinned(void *d)'),
+  ostree_deployment_is_staged: f(ostree, 'int ostree_deployment_is_staged(void *d)'),
+  ostree_deployment_equal: f(ostree, 'int ostree_deployment_equal(void *a, void *b)'),
+  ostree_bootconfig_parser_get: f(ostree, 'const char *ostree_bootconfig_parser_get(void *parser, const char *key)'),
 };
+
+/** Every bound C function, by its C name. */
+export const C = { ...base, ...more };
+
+export { koffi };
