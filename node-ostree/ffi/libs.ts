@@ -211,7 +211,24 @@ const more = {
   ostree_bootconfig_parser_get: f(ostree, 'const char *ostree_bootconfig_parser_get(void *parser, const char *key)'),
 };
 
+/** Transport: pull, static deltas, summary. */
+const transport = {
+  g_variant_parse: f(glib, 'void *g_variant_parse(void *type, const char *text, const char *limit, void *endptr, _Out_ void **error)'),
+  g_variant_get_uint32: f(glib, 'uint32 g_variant_get_uint32(void *value)'),
+  g_variant_get_uint64: f(glib, 'uint64 g_variant_get_uint64(void *value)'),
+  ostree_async_progress_new: f(ostree, 'void *ostree_async_progress_new()'),
+  ostree_async_progress_get_variant: f(ostree, 'void *ostree_async_progress_get_variant(void *progress, const char *key)'),
+  ostree_async_progress_finish: f(ostree, 'void ostree_async_progress_finish(void *progress)'),
+  ostree_repo_pull_with_options: f(ostree, 'int ostree_repo_pull_with_options(void *repo, const char *remote_or_url, void *options, void *progress, void *cancellable, _Out_ void **error)'),
+  ostree_repo_static_delta_generate: f(ostree, 'int ostree_repo_static_delta_generate(void *repo, int opt, const char *from, const char *to, void *metadata, void *params, void *cancellable, _Out_ void **error)'),
+  ostree_repo_static_delta_execute_offline: f(ostree, 'int ostree_repo_static_delta_execute_offline(void *repo, void *dir_or_file, int skip_validation, void *cancellable, _Out_ void **error)'),
+  ostree_repo_remote_change: f(ostree, 'int ostree_repo_remote_change(void *repo, void *sysroot, int changeop, const char *name, const char *url, void *options, void *cancellable, _Out_ void **error)'),
+  ostree_repo_remote_list: f(ostree, 'void *ostree_repo_remote_list(void *repo, _Out_ uint32 *out_n)'),
+  ostree_repo_remote_get_url: f(ostree, 'int ostree_repo_remote_get_url(void *repo, const char *name, _Out_ void **out_url, _Out_ void **error)'),
+  ostree_repo_regenerate_summary: f(ostree, 'int ostree_repo_regenerate_summary(void *repo, void *additional_metadata, void *cancellable, _Out_ void **error)'),
+};
+
 /** Every bound C function, by its C name. */
-export const C = { ...base, ...more };
+export const C = { ...base, ...more, ...transport };
 
 export { koffi };
