@@ -116,7 +116,7 @@ const base = {
   g_file_new_for_path: f(gio, 'void *g_file_new_for_path(const char *path)'),
   g_cancellable_new: f(gio, 'void *g_cancellable_new()'),
   g_cancellable_cancel: f(gio, 'void g_cancellable_cancel(void *cancellable)'),
-  g_input_stream_read_all: f(gio, 'int g_input_stream_read_all(void *stream, _Out_ uint8_t *buffer, size_t count, _Out_ size_t *bytes_read, void *cancellable, _Out_ void **error)'),
+  g_input_stream_read_all: f(gio, 'int g_input_stream_read_all(void *stream, void *buffer, size_t count, _Out_ size_t *bytes_read, void *cancellable, _Out_ void **error)'),
   g_file_info_get_size: f(gio, 'int64 g_file_info_get_size(void *info)'),
   g_file_info_get_attribute_uint32: f(gio, 'uint32 g_file_info_get_attribute_uint32(void *info, const char *attribute)'),
   g_file_info_get_symlink_target: f(gio, 'const char *g_file_info_get_symlink_target(void *info)'),

@@ -39,7 +39,7 @@ describe('ed25519 commit signatures (OSTree format)', () => {
     // the same signature over a changed commit is rejected by the reference implementation
     const tampered = join(dir, 'tampered.commit');
     const bytes = await readFile(file);
-    bytes[bytes.length - 1] ^= 1;
+    bytes.writeUInt8(bytes.readUInt8(bytes.length - 1) ^ 1, bytes.length - 1);
     await writeFile(tampered, bytes);
     const bad = await run('ed25519 reference verify', ['python3', REF_IMPL, 'verify', pub, sig.toString('hex'), tampered]);
     expect(bad.stdout.trim()).toBe('invalid');

@@ -1,0 +1,271 @@
+import { C, type Ptr } from './ffi/libs.js';
+import { callAsync, check, errorOut, unref } from './ffi/call.js';
+import { decodeCommit, decodeDirMeta, decodeDirTree, type Commit } from './objects.js';
+import { inTransaction, type CommitOptions, type CommitResult } from './commit.js';
+import { OstreeError } from './errors.js';
+import type { Repo } from './repo.js';
+
+/**
+ * Reading what commits hold, and combining them: list a tree, cat a file, diff two commits,
+ * and the metadata-only union of several commits (no file content is read or copied: the new
+ * tree points at the layers' existing objects).
+ *
+ * Trees are walked by decoding dirtree/dirmeta objects here (one FFI call per directory), so a
+ * walk of a whole rootfs takes milliseconds to a few hundred.
+ *
+ * @example
+ * const { checksum, conflicts } = await commitUnion(repo, ['deb/bash', 'deb/coreutils'], { ref: 'image/union' });
+ */
+export interface TreeEntry {
+  /** Absolute path inside the commit ('/usr/bin/bash'); directories too. */
+  path: string;
+  type: 'file' | 'directory';
+  /** Content checksum for files, dirtree checksum for directories. */
+  checksum: string;
+  /** Directories: their dirmeta checksum. */
+  meta?: string;
+  /** With `details`: mode (including the file type bits), owner, size, symlink target. */
+  mode?: number;
+  uid?: number;
+  gid?: number;
+  size?: number;
+  symlinkTarget?: string;
+}
+
+export interface CommitInfo extends Commit {
+  checksum: string;
+}
+
+/** The decoded commit object. */
+export function readCommit(repo: Repo, rev: string): CommitInfo {
+  const checksum = repo.resolve(rev);
+  return { ...decodeCommit(repo.loadVariant('commit', checksum)), checksum };
+}
+
+/** Every entry under `path` (default the whole tree), depth-first in name order. */
+export function listTree(repo: Repo, rev: string, options: { path?: string; details?: boolean } = {}): TreeEntry[] {
+  const commit = readCommit(repo, rev);
+  const start = locate(repo, commit, options.path ?? '/');
+  const out: TreeEntry[] = [];
+  const walk = (dir: string, contents: string): void => {
+    const tree = decodeDirTree(repo.loadVariant('dirTree', contents));
+    const entries: TreeEntry[] = [
+      ...tree.files.map((f) => ({ path: join(dir, f.name), type: 'file' as const, checksum: f.checksum })),
+      ...tree.dirs.map((d) => ({ path: join(dir, d.name), type: 'directory' as const, checksum: d.contents, meta: d.meta })),
+    ].sort((a, b) => (a.path < b.path ? -1 : 1));
+    for (const e of entries) {
+      if (options.details) Object.assign(e, e.type === 'file' ? fileDetails(repo, e.checksum) : dirDetails(repo, e.meta!));
+      out.push(e);
+      if (e.type === 'directory') walk(e.path, e.checksum);
+    }
+  };
+  if (start.type === 'file') {
+    out.push(options.details ? { ...start, ...fileDetails(repo, start.checksum) } : start);
+  } else {
+    walk(start.path === '/' ? '' : start.path, start.checksum);
+  }
+  return out;
+}
+
+/** A file's bytes (a symlink gives an error naming its target). */
+export async function catFile(repo: Repo, rev: string, path: string): Promise<Buffer> {
+  const commit = readCommit(repo, rev);
+  const entry = locate(repo, commit, path);
+  if (entry.type !== 'file') throw new OstreeError(`reading ${path}`, repo.path, 'ota', 0, 'it is a directory');
+  const input: Ptr[] = [null];
+  const info: Ptr[] = [null];
+  const err = errorOut();
+  check(await callAsync(C.ostree_repo_load_file, repo.ptr, entry.checksum, input, info, null, null, err), err, `loading ${path}`, repo.path);
+  try {
+    if (!input[0]) {
+      const target = C.g_file_info_get_symlink_target(info[0]) as string | null;
+      throw new OstreeError(`reading ${path}`, repo.path, 'ota', 0, `it is a symbolic link to ${target}`);
+    }
+    const size = Number(C.g_file_info_get_size(info[0]));
+    const buf = Buffer.alloc(size);
+    const read = [0];
+    check(await callAsync(C.g_input_stream_read_all, input[0], buf, size, read, null, err), err, `reading ${path}`, repo.path);
+    return buf.subarray(0, Number(read[0]));
+  } finally {
+    unref(input[0], info[0]);
+  }
+}
+
+export interface TreeDiff {
+  added: string[];
+  removed: string[];
+  /** Files whose content or metadata changed, and paths that changed type. */
+  modified: string[];
+}
+
+/** What changed between two commits; identical subtrees are skipped by checksum, unread. */
+export function diffCommits(repo: Repo, from: string, to: string): TreeDiff {
+  const a = readCommit(repo, from);
+  const b = readCommit(repo, to);
+  const diff: TreeDiff = { added: [], removed: [], modified: [] };
+  const everything = (dir: string, contents: string, into: string[]) => {
+    const t = decodeDirTree(repo.loadVariant('dirTree', contents));
+    for (const f of t.files) into.push(join(dir, f.name));
+    for (const d of t.dirs) {
+      into.push(join(dir, d.name));
+      everything(join(dir, d.name), d.contents, into);
+    }
+  };
+  const walk = (dir: string, ca: string, cb: string) => {
+    if (ca === cb) return;
+    const ta = decodeDirTree(repo.loadVariant('dirTree', ca));
+    const tb = decodeDirTree(repo.loadVariant('dirTree', cb));
+    const fa = new Map(ta.files.map((f) => [f.name, f.checksum]));
+    const fb = new Map(tb.files.map((f) => [f.name, f.checksum]));
+    const da = new Map(ta.dirs.map((d) => [d.name, d]));
+    const db = new Map(tb.dirs.map((d) => [d.name, d]));
+    for (const [name, cs] of fb) {
+      const p = join(dir, name);
+      if (fa.has(name)) {
+        if (fa.get(name) !== cs) diff.modified.push(p);
+      } else if (da.has(name)) {
+        diff.modified.push(p);
+        everything(p, da.get(name)!.contents, diff.removed);
+      } else diff.added.push(p);
+    }
+    for (const [name, d] of db) {
+      const p = join(dir, name);
+      const old = da.get(name);
+      if (old) {
+        if (old.meta !== d.meta) diff.modified.push(p);
+        walk(p, old.contents, d.contents);
+      } else if (fa.has(name)) {
+        diff.modified.push(p);
+        everything(p, d.contents, diff.added);
+      } else {
+        diff.added.push(p);
+        everything(p, d.contents, diff.added);
+      }
+    }
+    for (const [name] of fa) if (!fb.has(name) && !db.has(name)) diff.removed.push(join(dir, name));
+    for (const [name, d] of da) {
+      if (!db.has(name) && !fb.has(name)) {
+        diff.removed.push(join(dir, name));
+        everything(join(dir, name), d.contents, diff.removed);
+      }
+    }
+  };
+  walk('', a.rootContents, b.rootContents);
+  for (const k of ['added', 'removed', 'modified'] as const) diff[k].sort();
+  return diff;
+}
+
+export interface UnionConflict {
+  path: string;
+  /** Indexes (into the `revs` given) of the layers that hold this path, in order; the last wins. */
+  layers: number[];
+  /** True when every layer has the same content and metadata there (harmless, e.g. Multi-Arch: same). */
+  identical: boolean;
+}
+
+/**
+ * Commits the union of several commits, later layers winning, touching metadata only. Files
+ * that more than one layer holds (and files one layer has where another has a directory) are
+ * reported as conflicts for the caller to judge (dpkg would refuse them without Replaces).
+ */
+export async function commitUnion(repo: Repo, revs: string[], options: CommitOptions = {}): Promise<CommitResult & { conflicts: UnionConflict[] }> {
+  const checksums = revs.map((r) => repo.resolve(r));
+  const conflicts = findConflicts(repo, checksums);
+  const result = await inTransaction(repo, `committing the union of ${revs.length} commits`, options, async (mtree, modifier) => {
+    for (const [i, cs] of checksums.entries()) {
+      const root: Ptr[] = [null];
+      const err = errorOut();
+      check(await callAsync(C.ostree_repo_read_commit, repo.ptr, cs, root, [null], null, err), err, `reading layer ${revs[i]}`, repo.path);
+      try {
+        check(await callAsync(C.ostree_repo_write_directory_to_mtree, repo.ptr, root[0], mtree, modifier, null, err), err, `adding layer ${revs[i]}`, repo.path);
+      } finally {
+        unref(root[0]);
+      }
+    }
+  });
+  return { ...result, conflicts };
+}
+
+function findConflicts(repo: Repo, checksums: string[]): UnionConflict[] {
+  // path -> [layer, checksum-or-'dir'] for every non-directory entry, and directories by path.
+  const files = new Map<string, { layer: number; checksum: string }[]>();
+  const dirs = new Map<string, number[]>();
+  for (const [layer, cs] of checksums.entries()) {
+    const commit = decodeCommit(repo.loadVariant('commit', cs));
+    const walk = (dir: string, contents: string) => {
+      const t = decodeDirTree(repo.loadVariant('dirTree', contents));
+      for (const f of t.files) {
+        const p = join(dir, f.name);
+        const list = files.get(p) ?? [];
+        list.push({ layer, checksum: f.checksum });
+        files.set(p, list);
+      }
+      for (const d of t.dirs) {
+        const p = join(dir, d.name);
+        const list = dirs.get(p) ?? [];
+        list.push(layer);
+        dirs.set(p, list);
+        walk(p, d.contents);
+      }
+    };
+    walk('', commit.rootContents);
+  }
+  const conflicts: UnionConflict[] = [];
+  for (const [path, list] of files) {
+    const asDir = dirs.get(path) ?? [];
+    if (list.length < 2 && asDir.length === 0) continue;
+    const layers = [...new Set([...list.map((x) => x.layer), ...asDir])].sort((a, b) => a - b);
+    conflicts.push({ path, layers, identical: asDir.length === 0 && list.every((x) => x.checksum === list[0]!.checksum) });
+  }
+  return conflicts.sort((a, b) => (a.path < b.path ? -1 : 1));
+}
+
+function locate(repo: Repo, commit: Commit, path: string): TreeEntry {
+  const parts = path.split('/').filter(Boolean);
+  let contents = commit.rootContents;
+  let meta = commit.rootMeta;
+  let cur = '';
+  for (const [i, name] of parts.entries()) {
+    const t = decodeDirTree(repo.loadVariant('dirTree', contents));
+    cur = `${cur}/${name}`;
+    const d = t.dirs.find((x) => x.name === name);
+    if (d) {
+      contents = d.contents;
+      meta = d.meta;
+      continue;
+    }
+    const f = t.files.find((x) => x.name === name);
+    if (f && i === parts.length - 1) return { path: cur, type: 'file', checksum: f.checksum };
+    throw new OstreeError(`looking up ${path}`, repo.path, 'g-io-error-quark', 1, `No such file or directory: ${cur}`);
+  }
+  return { path: cur || '/', type: 'directory', checksum: contents, meta };
+}
+
+function fileDetails(repo: Repo, checksum: string): Partial<TreeEntry> {
+  const input: Ptr[] = [null];
+  const info: Ptr[] = [null];
+  const err = errorOut();
+  check(C.ostree_repo_load_file(repo.ptr, checksum, input, info, null, null, err), err, `loading file ${checksum}`, repo.path);
+  try {
+    const mode = C.g_file_info_get_attribute_uint32(info[0], 'unix::mode') as number;
+    const out: Partial<TreeEntry> = {
+      mode,
+      uid: C.g_file_info_get_attribute_uint32(info[0], 'unix::uid') as number,
+      gid: C.g_file_info_get_attribute_uint32(info[0], 'unix::gid') as number,
+      size: Number(C.g_file_info_get_size(info[0])),
+    };
+    if ((mode & 0o170000) === 0o120000) out.symlinkTarget = C.g_file_info_get_symlink_target(info[0]) as string;
+    return out;
+  } finally {
+    unref(input[0], info[0]);
+  }
+}
+
+function dirDetails(repo: Repo, meta: string): Partial<TreeEntry> {
+  const m = decodeDirMeta(repo.loadVariant('dirMeta', meta));
+  return { mode: m.mode, uid: m.uid, gid: m.gid };
+}
+
+function join(dir: string, name: string): string {
+  return `${dir}/${name}`;
+}
