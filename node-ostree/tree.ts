@@ -165,12 +165,23 @@ export interface UnionConflict {
 
 /**
  * Commits the union of several commits, later layers winning, touching metadata only. Files
- * that more than one layer holds (and files one layer has where another has a directory) are
- * reported as conflicts for the caller to judge (dpkg would refuse them without Replaces).
+ * that more than one layer holds are reported as conflicts for the caller to judge (dpkg would
+ * refuse them without Replaces); a file where another layer has a directory is an error.
  */
 export async function commitUnion(repo: Repo, revs: string[], options: CommitOptions = {}): Promise<CommitResult & { conflicts: UnionConflict[] }> {
   const checksums = revs.map((r) => repo.resolve(r));
-  const conflicts = findConflicts(repo, checksums);
+  const { conflicts, typeClashes } = findConflicts(repo, checksums);
+  // libostree cannot put a file where a lower layer has a directory (or the reverse): say where, before writing anything.
+  if (typeClashes.length > 0) {
+    const first = typeClashes[0]!;
+    throw new OstreeError(
+      `committing the union of ${revs.length} commits`,
+      repo.path,
+      'ota',
+      0,
+      `${first.path} is a directory in ${first.dirLayers.map((i) => revs[i]).join(', ')} and a file in ${first.fileLayers.map((i) => revs[i]).join(', ')}${typeClashes.length > 1 ? ` (and ${typeClashes.length - 1} more such paths)` : ''}`,
+    );
+  }
   const result = await inTransaction(repo, `committing the union of ${revs.length} commits`, options, async (mtree, modifier) => {
     for (const [i, cs] of checksums.entries()) {
       const root: Ptr[] = [null];
@@ -186,7 +197,13 @@ export async function commitUnion(repo: Repo, revs: string[], options: CommitOpt
   return { ...result, conflicts };
 }
 
-function findConflicts(repo: Repo, checksums: string[]): UnionConflict[] {
+interface TypeClash {
+  path: string;
+  dirLayers: number[];
+  fileLayers: number[];
+}
+
+function findConflicts(repo: Repo, checksums: string[]): { conflicts: UnionConflict[]; typeClashes: TypeClash[] } {
   // path -> [layer, checksum-or-'dir'] for every non-directory entry, and directories by path.
   const files = new Map<string, { layer: number; checksum: string }[]>();
   const dirs = new Map<string, number[]>();
@@ -211,13 +228,16 @@ function findConflicts(repo: Repo, checksums: string[]): UnionConflict[] {
     walk('', commit.rootContents);
   }
   const conflicts: UnionConflict[] = [];
+  const typeClashes: TypeClash[] = [];
   for (const [path, list] of files) {
     const asDir = dirs.get(path) ?? [];
+    if (asDir.length > 0) typeClashes.push({ path, dirLayers: asDir, fileLayers: [...new Set(list.map((x) => x.layer))] });
     if (list.length < 2 && asDir.length === 0) continue;
     const layers = [...new Set([...list.map((x) => x.layer), ...asDir])].sort((a, b) => a - b);
     conflicts.push({ path, layers, identical: asDir.length === 0 && list.every((x) => x.checksum === list[0]!.checksum) });
   }
-  return conflicts.sort((a, b) => (a.path < b.path ? -1 : 1));
+  typeClashes.sort((a, b) => (a.path < b.path ? -1 : 1));
+  return { conflicts: conflicts.sort((a, b) => (a.path < b.path ? -1 : 1)), typeClashes };
 }
 
 function locate(repo: Repo, commit: Commit, path: string): TreeEntry {
