@@ -1,0 +1,145 @@
+import { createServer, type Server } from 'node:http';
+import { mkdir, mkdtemp, readFile, readdir, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { run } from '../../common/exec.js';
+import { Repo, commitDirectory, pull, generateDelta, applyDeltaOffline, regenerateSummary, listRemotes, addRemote, remoteUrl, deleteRemote, OstreeError, type PullProgress } from '../../node-ostree/index.js';
+
+let dir: string;
+let src: Repo;
+let v1: string;
+let v2: string;
+let server: Server;
+let url: string;
+const requests: string[] = [];
+let delayMs = 0;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'ota-transport-'));
+  const t = join(dir, 'tree');
+  await mkdir(join(t, 'usr/lib'), { recursive: true });
+  // Random content so nothing compresses away and the delta has real work.
+  for (let i = 0; i < 20; i++) await writeFile(join(t, 'usr/lib', `lib${i}.so`), randomBytes(50_000));
+  src = await Repo.create(join(dir, 'src'), 'archive');
+  v1 = (await commitDirectory(src, t, { ref: 'os/stable', timestamp: 1 })).checksum;
+  await writeFile(join(t, 'usr/lib/lib3.so'), randomBytes(50_000));
+  v2 = (await commitDirectory(src, t, { ref: 'os/stable', parent: v1, timestamp: 2 })).checksum;
+  server = createServer((req, res) => {
+    requests.push(req.url!);
+    setTimeout(() => {
+      readFile(join(src.path, decodeURIComponent(req.url!.split('?')[0]!))).then(
+        (b) => res.end(b),
+        () => res.writeHead(404).end(),
+      );
+    }, delayMs);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+});
+afterAll(async () => {
+  src.close();
+  await new Promise<void>((r) => server.close(() => r()));
+});
+
+async function freshRepo(name: string): Promise<Repo> {
+  return Repo.create(join(dir, name), 'bare-user');
+}
+
+describe('pull', () => {
+  it('pulls from a local repository by ref and by checksum', async () => {
+    const r = await freshRepo('local');
+    await pull(r, src.path, { refs: [v1] });
+    expect(r.hasObject('commit', v1)).toBe(true);
+    expect(r.listRefs().size).toBe(0); // by checksum: no ref
+    await pull(r, src.path, { refs: ['os/stable'] });
+    expect(r.listRefs().get('os/stable')).toBe(v2);
+    expect((await r.fsck('os/stable')).objects).toBeGreaterThan(20);
+    r.close();
+  });
+
+  it('pulls over HTTP through a remote, reporting progress, and uses a static delta when one is published', async () => {
+    await generateDelta(src, { from: v1, to: v2 });
+    await regenerateSummary(src);
+    const r = await freshRepo('http');
+    await pull(r, src.path, { refs: [v1] });
+    requests.length = 0;
+    const events: PullProgress[] = [];
+    const final = await pull(r, url, { refs: ['os/stable'], onProgress: (p) => events.push(p), progressIntervalMs: 5 });
+    expect(final.deltaPartsTotal).toBe(1);
+    expect(final.deltaPartsFetched).toBe(1);
+    expect(final.bytes).toBeGreaterThan(40_000);
+    expect(events.length).toBeGreaterThan(0);
+    expect(requests.some((p) => p.startsWith('/deltas/'))).toBe(true);
+    // Everything comes from the delta; only the commit's detached metadata (signatures) is asked for alongside.
+    expect(requests.filter((p) => p.startsWith('/objects/') && !p.endsWith('.commitmeta'))).toEqual([]);
+    const remote = listRemotes(r)[0]!;
+    expect(remoteUrl(r, remote)).toBe(url);
+    expect(r.listRefs().get(`${remote}:os/stable`)).toBe(v2);
+    expect((await r.fsck(v2)).objects).toBeGreaterThan(20);
+    r.close();
+  });
+
+  it('pulls object by object without deltas when asked, by checksum over HTTP', async () => {
+    const r = await freshRepo('nodelta');
+    requests.length = 0;
+    await pull(r, url, { refs: [v2], disableStaticDeltas: true });
+    expect(requests.some((p) => p.startsWith('/objects/'))).toBe(true);
+    expect(requests.some((p) => p.startsWith('/deltas/'))).toBe(false);
+    expect(r.hasObject('commit', v2)).toBe(true);
+    r.close();
+  });
+
+  it('can be cancelled mid-transfer, and a later pull completes', async () => {
+    const r = await freshRepo('cancel');
+    const ctl = new AbortController();
+    delayMs = 100;
+    let events = 0;
+    const p = pull(r, url, { refs: [v2], disableStaticDeltas: true, signal: ctl.signal, progressIntervalMs: 20, onProgress: () => void (++events === 3 && ctl.abort()) });
+    const err = await p.catch((e: unknown) => e);
+    delayMs = 0;
+    expect(err).toBeInstanceOf(OstreeError);
+    expect((err as OstreeError).message).toMatch(/cancel/i);
+    expect(r.hasObject('commit', v2)).toBe(false);
+    await pull(r, url, { refs: [v2] });
+    expect(r.hasObject('commit', v2)).toBe(true);
+    r.close();
+  });
+
+  it('names a missing ref and an unreachable server', async () => {
+    const r = await freshRepo('errors');
+    await expect(pull(r, url, { refs: ['os/missing'] })).rejects.toThrow(/pulling os\/missing \(http:\/\/127\.0\.0\.1:\d+\): .*os\/missing/);
+    await expect(pull(r, 'http://127.0.0.1:9', { refs: ['os/stable'] })).rejects.toThrow(OstreeError);
+    await expect(pull(r, url, { refs: [] })).rejects.toThrow(/nothing to pull/);
+    r.close();
+  });
+});
+
+describe('remotes, deltas and summary', () => {
+  it('adds, lists and deletes remotes as `ostree remote` sees them', async () => {
+    const r = await freshRepo('remotes');
+    await addRemote(r, 'origin', 'https://updates.example.invalid/repo');
+    expect((await run('ostree', ['ostree', `--repo=${r.path}`, 'remote', 'list', '-u'])).stdout).toMatch(/origin\s+https:\/\/updates\.example\.invalid\/repo/);
+    await expect(addRemote(r, 'origin', 'https://other.example.invalid')).rejects.toThrow(/origin/);
+    await addRemote(r, 'origin', 'https://other.example.invalid', { replace: true });
+    expect(remoteUrl(r, 'origin')).toBe('https://other.example.invalid');
+    await deleteRemote(r, 'origin');
+    expect(listRemotes(r)).toEqual([]);
+    r.close();
+  });
+
+  it('generates deltas the CLI lists, applies a CLI-made delta offline, and writes a summary the CLI reads', async () => {
+    expect((await run('ostree', ['ostree', `--repo=${src.path}`, 'static-delta', 'list'])).stdout).toContain(`${v1}-${v2}`);
+    const file = join(dir, 'v2.delta');
+    await run('ostree', ['ostree', `--repo=${src.path}`, 'static-delta', 'generate', '--empty', `--to=${v2}`, '--inline', `--filename=${file}`]);
+    const r = await freshRepo('offline');
+    await applyDeltaOffline(r, file);
+    expect(r.hasObject('commit', v2)).toBe(true);
+    await regenerateSummary(src);
+    expect((await run('ostree', ['ostree', `--repo=${src.path}`, 'summary', '--view'])).stdout).toContain('os/stable');
+    await expect(applyDeltaOffline(r, join(dir, 'nope.delta'))).rejects.toThrow(OstreeError);
+    expect((await readdir(join(src.path, 'deltas'))).length).toBeGreaterThan(0);
+    r.close();
+  });
+});
