@@ -21,7 +21,10 @@ import { OtaError } from '../common/errors.js';
  * - No clock, host or process is read: the pax header's own name is `PaxHeaders/<basename>` (not
  *   GNU tar's `%d/PaxHeaders.%p/%f`, which holds a pid) and its mtime, uid and gid are 0.
  * - Names are written as their UTF-8 bytes; a non-ASCII name that fits ustar gets no pax record, so
- *   no reader has to convert it from UTF-8 to its locale.
+ *   no reader has to convert it from UTF-8 to its locale. One that does not fit goes into a pax
+ *   `path` (UTF-8, as POSIX says): libarchive converts that to the reader's locale and, in the C
+ *   locale, warns (bsdtar exits 1; ostree's importer fails on any warning), so read such archives
+ *   in a UTF-8 locale. `hdrcharset=BINARY` would silence libarchive but makes GNU tar warn.
  *
  * Entries are written in the order given; a hardlink's target must come earlier (tar extracts in
  * order). Calls must not overlap: await each `addEntry` before the next. Each write waits for the
@@ -65,7 +68,12 @@ export class TarWriter {
     });
   }
 
-  /** The archive as a byte stream (only when no `output` was given). */
+  /**
+   * The archive as a byte stream (only when no `output` was given).
+   *
+   * @example
+   * const upload = pipeline(tar.readable, createGzip(), response);
+   */
   get readable(): Readable {
     if (!this.#owned) throw new Error('TarWriter.readable: this writer writes into its `output`; this is a bug');
     return this.#owned;
@@ -187,7 +195,15 @@ export class TarWriter {
   }
 }
 
-/** One archive member. Numbers are integers; `mtime` is in seconds since the epoch (may be negative). */
+/**
+ * One archive member. Numbers are integers; `mtime` is in seconds since the epoch (may be negative).
+ *
+ * @example
+ * const entry: TarEntry = {
+ *   path: 'usr/bin/ping', type: 'file', mode: 0o755, uid: 0, gid: 0, mtime: 0, size: 90_000,
+ *   xattrs: { 'security.capability': capBytes },
+ * };
+ */
 export interface TarEntry {
   /** Relative path as it should appear in the archive (UTF-8); a directory gets a trailing `/` if missing. */
   path: string;
@@ -197,7 +213,7 @@ export interface TarEntry {
   uid: number;
   gid: number;
   mtime: number;
-  /** Files only: byte count of `content` (default: a Buffer content's length, else 0). */
+  /** Files only: byte count of `content`; required for streamed content (default: a Buffer's length, else 0). */
   size?: number;
   /** Symlinks: the target as stored. Hardlinks: the archive path of an earlier entry. */
   linkname?: string;
@@ -205,9 +221,21 @@ export interface TarEntry {
   xattrs?: Record<string, Buffer>;
 }
 
+/**
+ * What an entry is (tar typeflags 0, 5, 2 and 1). OSTree holds no device nodes or fifos.
+ *
+ * @example
+ * const type: TarEntryType = info.isSymlink ? 'symlink' : 'file';
+ */
 export type TarEntryType = 'file' | 'directory' | 'symlink' | 'hardlink';
 
-/** A file's bytes: all at once, or streamed (each chunk a Buffer). */
+/**
+ * A file's bytes: all at once, or streamed. Each chunk must be a Buffer that is not modified
+ * afterwards (it may still sit in a stream buffer).
+ *
+ * @example
+ * const content: TarContent = createReadStream(file); // or Buffer.from('...'), or an async generator
+ */
 export type TarContent = Buffer | AsyncIterable<Buffer> | Readable;
 
 const BLOCK = 512;
@@ -238,6 +266,9 @@ function encodeEntry(entry: TarEntry, content: TarContent | undefined): { header
 
   let size = 0;
   if (type === 'file') {
+    if (entry.size === undefined && content !== undefined && !(content instanceof Uint8Array)) {
+      throw bug('streamed content needs a size (the header, which holds it, comes first)');
+    }
     size = entry.size ?? (content instanceof Uint8Array ? content.length : 0);
     if (!Number.isSafeInteger(size) || size < 0) throw bug(`size ${size} is not a non-negative integer`);
     if (content instanceof Uint8Array && content.length !== size) throw bug(`size ${size} but a ${content.length}-byte Buffer`);
@@ -249,9 +280,9 @@ function encodeEntry(entry: TarEntry, content: TarContent | undefined): { header
   const isLink = type === 'symlink' || type === 'hardlink';
   if (isLink !== (entry.linkname !== undefined)) throw bug(isLink ? `a ${type} needs a linkname` : `a ${type} has no linkname`);
 
-  let pathText = entry.path;
-  if (type === 'directory' && !pathText.endsWith('/')) pathText += '/';
-  const path = utf8(pathText, 'path', bug);
+  // Checked before a directory's '/' is added, so that '' cannot become '/'.
+  let path = utf8(entry.path, 'path', bug);
+  if (type === 'directory' && path[path.length - 1] !== 0x2f) path = Buffer.concat([path, Buffer.from('/')]);
   const linkname = entry.linkname === undefined ? Buffer.alloc(0) : utf8(entry.linkname, 'linkname', bug);
 
   // Decide field by field what ustar can hold; everything else goes into pax records.
