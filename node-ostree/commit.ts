@@ -1,5 +1,5 @@
 import { resolve as resolvePath } from 'node:path';
-import { AT_FDCWD, C, type Ptr } from './ffi/libs.js';
+import { AT_FDCWD, C, koffi, type Ptr } from './ffi/libs.js';
 import { callAsync, check, errorOut, takeString, unref, variantFromBytes } from './ffi/call.js';
 import { OstreeError } from './errors.js';
 import type { Repo } from './repo.js';
@@ -24,7 +24,7 @@ export interface CommitOptions {
   timestamp?: number;
   /** Commit metadata, serialized a{sv} (see gvariant.ts `encodeMetadata`). */
   metadata?: Buffer;
-  /** uid/gid 0 and modes reduced to 0755/0644 (what bare-user-only needs). */
+  /** uid/gid 0 and modes masked with 0755: no setuid/setgid/sticky, no group/other write (what bare-user-only needs). */
   canonicalPermissions?: boolean;
   skipXattrs?: boolean;
 }
@@ -110,55 +110,154 @@ export class DevinoCache {
 
 type Writer = (mtree: Ptr, modifier: Ptr) => Promise<void>;
 
-/** Runs `write` into a fresh mutable tree inside a transaction, then writes the tree and the commit. */
-export async function inTransaction(repo: Repo, what: string, options: CommitOptions, write: Writer, devino?: DevinoCache): Promise<CommitResult> {
-  const flags = (options.skipXattrs ? MODIFIER.skipXattrs : 0) | (options.canonicalPermissions ? MODIFIER.canonicalPermissions : 0) | (devino ? MODIFIER.devinoCanonical : 0);
-  const modifier = C.ostree_repo_commit_modifier_new(flags, null, null, null);
-  if (devino) C.ostree_repo_commit_modifier_set_devino_cache(modifier, devino.ptr);
-  const mtree = C.ostree_mutable_tree_new();
-  let root: Ptr = null;
-  let open = false;
-  try {
-    const err = errorOut();
-    check(await callAsync(C.ostree_repo_prepare_transaction, repo.ptr, [0], null, err), err, 'starting a transaction', repo.path);
-    open = true;
-    await write(mtree, modifier);
-    const rootOut: Ptr[] = [null];
-    check(await callAsync(C.ostree_repo_write_mtree, repo.ptr, mtree, rootOut, null, err), err, 'writing the tree', repo.path);
-    root = rootOut[0];
-    const parent = options.parent ? repo.resolve(options.parent) : null;
-    const metadata = options.metadata ? variantFromBytes('a{sv}', options.metadata) : null;
-    const out: Ptr[] = [null];
+type Stats = CommitResult['stats'];
+const NO_STATS: Stats = { metadataWritten: 0, contentWritten: 0, contentBytesWritten: 0, devinoCacheHits: 0 };
+
+/** Repositories with a batch() transaction open: their commits join it instead of opening their own. */
+const batches = new WeakSet<Repo>();
+
+/**
+ * Runs several commits (of this Repo object) in one transaction: their objects are synced once,
+ * at the end, and the refs they set appear together, or not at all when `fn` throws. Commits
+ * inside report zero stats; the batch's totals are returned here. For bulk imports (a build's
+ * per-deb commits), this saves a sync per commit. Other Repo objects on the same repository
+ * may run their own transactions at the same time.
+ *
+ * @example
+ * const { stats } = await batch(repo, async () => {
+ *   for (const deb of debs) await commitTar(repo, deb.data.bytes, { ref: `deb/${deb.sha256}` });
+ * });
+ */
+export async function batch<T>(repo: Repo, fn: () => Promise<T>): Promise<{ result: T; stats: Stats }> {
+  if (batches.has(repo)) throw new Error('batch() inside batch() on the same Repo, this is a bug');
+  let stats: Stats = NO_STATS;
+  const result = await transaction(repo, 'a batch of commits', async () => {
+    batches.add(repo);
     try {
-      const ok = await callAsync(C.ostree_repo_write_commit_with_time, repo.ptr, parent, options.subject ?? null, options.body ?? null, metadata, root, BigInt(options.timestamp ?? 0), out, null, err);
-      check(ok, err, 'writing the commit', repo.path);
+      return await fn();
     } finally {
-      if (metadata) C.g_variant_unref(metadata);
+      batches.delete(repo);
     }
-    const checksum = takeString(out[0])!;
-    if (options.ref) C.ostree_repo_transaction_set_ref(repo.ptr, null, options.ref, checksum);
+  }, (s) => (stats = s));
+  return { result, stats };
+}
+
+/** prepare -> body -> commit, or abort on error; joins an open batch() instead. */
+async function transaction<T>(repo: Repo, what: string, body: () => Promise<T>, onStats?: (s: Stats) => void): Promise<T> {
+  if (batches.has(repo)) return body();
+  const err = errorOut();
+  check(await callAsync(C.ostree_repo_prepare_transaction, repo.ptr, [0], null, err), err, 'starting a transaction', repo.path);
+  try {
+    const result = await body();
     const stats = [{}] as Record<string, number | bigint>[];
     check(await callAsync(C.ostree_repo_commit_transaction, repo.ptr, stats, null, err), err, 'committing the transaction', repo.path);
-    open = false;
     const s = stats[0]!;
-    return {
-      checksum,
-      stats: {
-        metadataWritten: Number(s.metadata_objects_written),
-        contentWritten: Number(s.content_objects_written),
-        contentBytesWritten: Number(s.content_bytes_written),
-        devinoCacheHits: Number(s.devino_cache_hits),
-      },
-    };
+    onStats?.({
+      metadataWritten: Number(s.metadata_objects_written),
+      contentWritten: Number(s.content_objects_written),
+      contentBytesWritten: Number(s.content_bytes_written),
+      devinoCacheHits: Number(s.devino_cache_hits),
+    });
+    return result;
   } catch (e) {
-    if (open) {
-      const err = errorOut();
-      C.ostree_repo_abort_transaction(repo.ptr, null, err);
-      if (err[0]) C.g_error_free(err[0]);
-    }
+    const abortErr = errorOut();
+    C.ostree_repo_abort_transaction(repo.ptr, null, abortErr);
+    if (abortErr[0]) C.g_error_free(abortErr[0]);
     throw e instanceof OstreeError ? new OstreeError(`${what}: ${e.operation}`, e.path, e.domain, e.gcode, e.gmessage) : e;
+  }
+}
+
+/** Writes the commit object for a written root (`ostree_repo_write_mtree`'s result) and sets the ref, inside the open transaction. */
+async function writeCommitObject(repo: Repo, root: Ptr, options: CommitOptions): Promise<string> {
+  const err = errorOut();
+  const parent = options.parent ? repo.resolve(options.parent) : null;
+  const metadata = options.metadata ? variantFromBytes('a{sv}', options.metadata) : null;
+  const out: Ptr[] = [null];
+  try {
+    const ok = await callAsync(C.ostree_repo_write_commit_with_time, repo.ptr, parent, options.subject ?? null, options.body ?? null, metadata, root, BigInt(options.timestamp ?? 0), out, null, err);
+    check(ok, err, 'writing the commit', repo.path);
+  } finally {
+    if (metadata) C.g_variant_unref(metadata);
+  }
+  const checksum = takeString(out[0])!;
+  if (options.ref) C.ostree_repo_transaction_set_ref(repo.ptr, null, options.ref, checksum);
+  return checksum;
+}
+
+/** Writes a mutable tree and its commit; the mtree is consumed (released). */
+async function commitMtree(repo: Repo, mtree: Ptr, options: CommitOptions): Promise<string> {
+  let root: Ptr = null;
+  try {
+    const rootOut: Ptr[] = [null];
+    const err = errorOut();
+    check(await callAsync(C.ostree_repo_write_mtree, repo.ptr, mtree, rootOut, null, err), err, 'writing the tree', repo.path);
+    root = rootOut[0];
+    return await writeCommitObject(repo, root, options);
   } finally {
     unref(root, mtree);
-    C.ostree_repo_commit_modifier_unref(modifier);
+  }
+}
+
+/** Runs `write` into a fresh mutable tree inside a transaction (or the open batch), then writes the tree and the commit. */
+export async function inTransaction(repo: Repo, what: string, options: CommitOptions, write: Writer, devino?: DevinoCache): Promise<CommitResult> {
+  const flags = (options.skipXattrs ? MODIFIER.skipXattrs : 0) | (options.canonicalPermissions ? MODIFIER.canonicalPermissions : 0) | (devino ? MODIFIER.devinoCanonical : 0);
+  // No modifier at all when nothing needs modifying: with one, libostree must walk a layer's
+  // tree file by file; without, it can copy dirtree checksums (metadata only).
+  const modifier = flags !== 0 || devino ? C.ostree_repo_commit_modifier_new(flags, null, null, null) : null;
+  if (devino) C.ostree_repo_commit_modifier_set_devino_cache(modifier, devino.ptr);
+  let stats = NO_STATS;
+  try {
+    const checksum = await transaction(repo, what, async () => {
+      const mtree = C.ostree_mutable_tree_new();
+      try {
+        await write(mtree, modifier);
+      } catch (e) {
+        unref(mtree);
+        throw e;
+      }
+      return commitMtree(repo, mtree, options);
+    }, (s) => (stats = s));
+    return { checksum, stats };
+  } finally {
+    if (modifier) C.ostree_repo_commit_modifier_unref(modifier);
+  }
+}
+
+/**
+ * Commits a tree whose root dirtree and dirmeta objects are already in the repository (written
+ * with `writeMetadataObject`), e.g. a union computed from the layers' dirtrees.
+ */
+export async function commitFromChecksums(
+  repo: Repo,
+  what: string,
+  rootContents: string,
+  rootMeta: string,
+  options: CommitOptions,
+  write?: () => Promise<void>,
+  /** The root when `write` computes it (it runs inside the transaction). */
+  rootAfterWrite?: () => { contents: string; meta: string },
+): Promise<CommitResult> {
+  let stats = NO_STATS;
+  const checksum = await transaction(repo, what, async () => {
+    if (write) await write();
+    const root = rootAfterWrite ? rootAfterWrite() : { contents: rootContents, meta: rootMeta };
+    const mtree = C.ostree_mutable_tree_new_from_checksum(repo.ptr, root.contents, root.meta);
+    return commitMtree(repo, mtree, options);
+  }, (s) => (stats = s));
+  return { checksum, stats };
+}
+
+/** Writes a serialized metadata object (dirtree, dirmeta) and returns its checksum; must run inside a transaction. */
+export async function writeMetadataObject(repo: Repo, type: 'dirTree' | 'dirMeta', bytes: Buffer): Promise<string> {
+  const v = variantFromBytes(type === 'dirTree' ? '(a(say)a(sayay))' : '(uuua(ayay))', bytes);
+  try {
+    const out: Ptr[] = [null];
+    const err = errorOut();
+    check(await callAsync(C.ostree_repo_write_metadata, repo.ptr, type === 'dirTree' ? 2 : 3, null, v, out, null, err), err, `writing a ${type} object`, repo.path);
+    const hex = Buffer.from(koffi.decode(out[0], koffi.array('uint8', 32)) as number[]).toString('hex');
+    C.g_free(out[0]);
+    return hex;
+  } finally {
+    C.g_variant_unref(v);
   }
 }

@@ -7,7 +7,7 @@
  */
 export { Repo, type RepoModeName } from './repo.js';
 export { OstreeError } from './errors.js';
-export { commitDirectory, commitTar, commitHardlinkedCheckout, DevinoCache, type CommitOptions, type CommitResult, type TarOptions } from './commit.js';
+export { batch, commitDirectory, commitTar, commitHardlinkedCheckout, DevinoCache, type CommitOptions, type CommitResult, type TarOptions } from './commit.js';
 export { checkout, type CheckoutOptions } from './checkout.js';
 export { readCommit, listTree, catFile, diffCommits, commitUnion, type TreeEntry, type TreeDiff, type UnionConflict, type CommitInfo } from './tree.js';
 export { exportTar } from './export.js';

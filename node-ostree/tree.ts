@@ -1,7 +1,8 @@
 import { C, type Ptr } from './ffi/libs.js';
 import { callAsync, check, errorOut, unref } from './ffi/call.js';
 import { decodeCommit, decodeDirMeta, decodeDirTree, type Commit } from './objects.js';
-import { inTransaction, type CommitOptions, type CommitResult } from './commit.js';
+import { commitFromChecksums, writeMetadataObject, type CommitOptions, type CommitResult } from './commit.js';
+import { encodeVariant } from './gvariant.js';
 import { OstreeError } from './errors.js';
 import type { Repo } from './repo.js';
 
@@ -182,18 +183,20 @@ export async function commitUnion(repo: Repo, revs: string[], options: CommitOpt
       `${first.path} is a directory in ${first.dirLayers.map((i) => revs[i]).join(', ')} and a file in ${first.fileLayers.map((i) => revs[i]).join(', ')}${typeClashes.length > 1 ? ` (and ${typeClashes.length - 1} more such paths)` : ''}`,
     );
   }
-  const result = await inTransaction(repo, `committing the union of ${revs.length} commits`, options, async (mtree, modifier) => {
-    for (const [i, cs] of checksums.entries()) {
-      const root: Ptr[] = [null];
-      const err = errorOut();
-      check(await callAsync(C.ostree_repo_read_commit, repo.ptr, cs, root, [null], null, err), err, `reading layer ${revs[i]}`, repo.path);
-      try {
-        check(await callAsync(C.ostree_repo_write_directory_to_mtree, repo.ptr, root[0], mtree, modifier, null, err), err, `adding layer ${revs[i]}`, repo.path);
-      } finally {
-        unref(root[0]);
-      }
-    }
-  });
+  const roots = checksums.map((cs) => decodeCommit(repo.loadVariant('commit', cs)));
+  const merged = mergeLayers(repo, roots.map((c) => ({ contents: c.rootContents, meta: c.rootMeta })));
+  let root = { contents: '', meta: merged.meta };
+  const result = await commitFromChecksums(
+    repo,
+    `committing the union of ${revs.length} commits`,
+    '',
+    '',
+    options,
+    async () => {
+      root = { contents: await writeMerged(repo, merged), meta: merged.meta };
+    },
+    () => root,
+  );
   return { ...result, conflicts };
 }
 
@@ -238,6 +241,71 @@ function findConflicts(repo: Repo, checksums: string[]): { conflicts: UnionConfl
   }
   typeClashes.sort((a, b) => (a.path < b.path ? -1 : 1));
   return { conflicts: conflicts.sort((a, b) => (a.path < b.path ? -1 : 1)), typeClashes };
+}
+
+/**
+ * The union computed from the layers' dirtrees: a directory only one layer has (or identical in
+ * all) keeps its dirtree checksum and is never read; directories several layers share are merged
+ * entry by entry, later layers winning for files and for the directory's own metadata, exactly as
+ * libostree's write_directory_to_mtree merges them.
+ */
+interface Lazy {
+  contents: string;
+  meta: string;
+}
+interface Merged {
+  meta: string;
+  files: Map<string, string>;
+  dirs: Map<string, Lazy | Merged>;
+}
+
+function isMerged(x: Lazy | Merged): x is Merged {
+  return 'files' in x;
+}
+
+function expand(repo: Repo, dir: Lazy): Merged {
+  const t = decodeDirTree(repo.loadVariant('dirTree', dir.contents));
+  return {
+    meta: dir.meta,
+    files: new Map(t.files.map((f) => [f.name, f.checksum])),
+    dirs: new Map(t.dirs.map((d) => [d.name, { contents: d.contents, meta: d.meta } as Lazy])),
+  };
+}
+
+function mergeInto(repo: Repo, node: Merged, layer: Lazy): void {
+  node.meta = layer.meta;
+  const t = decodeDirTree(repo.loadVariant('dirTree', layer.contents));
+  for (const f of t.files) node.files.set(f.name, f.checksum);
+  for (const d of t.dirs) {
+    const have = node.dirs.get(d.name);
+    const incoming: Lazy = { contents: d.contents, meta: d.meta };
+    if (!have) node.dirs.set(d.name, incoming);
+    else if (!isMerged(have) && have.contents === d.contents) node.dirs.set(d.name, incoming);
+    else {
+      const m = isMerged(have) ? have : expand(repo, have);
+      mergeInto(repo, m, incoming);
+      node.dirs.set(d.name, m);
+    }
+  }
+}
+
+function mergeLayers(repo: Repo, layers: Lazy[]): Merged {
+  const root = expand(repo, layers[0]!);
+  for (const layer of layers.slice(1)) mergeInto(repo, root, layer);
+  return root;
+}
+
+const byBytes = ([a]: [string, unknown], [b]: [string, unknown]) => Buffer.compare(Buffer.from(a), Buffer.from(b));
+
+/** Writes the merged directories bottom-up; returns the root's dirtree checksum. */
+async function writeMerged(repo: Repo, node: Merged): Promise<string> {
+  const dirs: [string, Buffer, Buffer][] = [];
+  for (const [name, child] of [...node.dirs].sort(byBytes)) {
+    const contents = isMerged(child) ? await writeMerged(repo, child) : child.contents;
+    dirs.push([name, Buffer.from(contents, 'hex'), Buffer.from(child.meta, 'hex')]);
+  }
+  const files = [...node.files].sort(byBytes).map(([name, cs]) => [name, Buffer.from(cs, 'hex')]);
+  return writeMetadataObject(repo, 'dirTree', encodeVariant('(a(say)a(sayay))', [files, dirs]));
 }
 
 function locate(repo: Repo, commit: Commit, path: string): TreeEntry {

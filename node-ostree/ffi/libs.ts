@@ -143,6 +143,8 @@ const base = {
   ostree_repo_abort_transaction: f(ostree, 'int ostree_repo_abort_transaction(void *repo, void *cancellable, _Out_ void **error)'),
   ostree_repo_transaction_set_ref: f(ostree, 'void ostree_repo_transaction_set_ref(void *repo, const char *remote, const char *ref, const char *checksum)'),
   ostree_mutable_tree_new: f(ostree, 'void *ostree_mutable_tree_new()'),
+  ostree_mutable_tree_new_from_checksum: f(ostree, 'void *ostree_mutable_tree_new_from_checksum(void *repo, const char *contents_checksum, const char *metadata_checksum)'),
+  ostree_repo_write_metadata: f(ostree, 'int ostree_repo_write_metadata(void *repo, int objtype, const char *expected_checksum, void *object, _Out_ void **out_csum, void *cancellable, _Out_ void **error)'),
   ostree_repo_commit_modifier_new: f(ostree, 'void *ostree_repo_commit_modifier_new(int flags, void *filter, void *user_data, void *destroy)'),
   ostree_repo_commit_modifier_unref: f(ostree, 'void ostree_repo_commit_modifier_unref(void *modifier)'),
   ostree_repo_commit_modifier_set_devino_cache: f(ostree, 'void ostree_repo_commit_modifier_set_devino_cache(void *modifier, void *cache)'),
