@@ -7,8 +7,9 @@ import type { Repo } from './repo.js';
 /**
  * Checking a commit out into a directory.
  * - `user` mode writes files owned by the caller, without setuid bits or xattrs; `hardlink`
- *   links files to the repository's objects instead of copying (needs a bare or bare-user repo
- *   on the same filesystem) and is what a build's stage 2 uses.
+ *   links files to the repository's objects instead of copying (needs a bare repo, or a
+ *   bare-user one together with `userMode`, on the same filesystem) and is what a build's stage 2 uses.
+ * - The destination's parent directory must exist.
  * - `union` lets several commits be checked out on top of each other, later files winning.
  * - `devino` records (device, inode) -> checksum for `commitHardlinkedCheckout`.
  *

@@ -1,7 +1,9 @@
+import { rmSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { resolve as resolvePath } from 'node:path';
+import { join, resolve as resolvePath } from 'node:path';
 import { AT_FDCWD, C, ObjectType, RepoMode, koffi, type Ptr } from './ffi/libs.js';
 import { callAsync, check, errorOut, takeString, takeVariantBytes, variantFromBytes } from './ffi/call.js';
+import { OstreeError } from './errors.js';
 
 export type RepoModeName = keyof typeof RepoMode;
 
@@ -62,7 +64,11 @@ export class Repo {
     this.handle = null;
   }
 
-  /** A ref or checksum (or `ref^`) to a commit checksum; undefined for a missing ref when allowed. */
+  /**
+   * A ref or checksum (or `ref^`) to a commit checksum; undefined for a missing ref when allowed.
+   * As with `ostree rev-parse`, an abbreviated checksum is tried before refs, so a ref whose name
+   * is all hex digits (`c`, `1a2b`) can resolve to a commit whose checksum starts that way.
+   */
   resolve(refspec: string): string;
   resolve(refspec: string, options: { allowMissing: true }): string | undefined;
   resolve(refspec: string, options: { allowMissing?: boolean } = {}): string | undefined {
@@ -73,7 +79,7 @@ export class Repo {
     return takeString(out[0]) ?? undefined;
   }
 
-  /** Every local ref (optionally under a prefix) with its commit. */
+  /** Every ref (optionally under a prefix) with its commit; remote-tracking refs as `remote:ref`, as `ostree refs --list` shows them. */
   listRefs(prefix?: string): Map<string, string> {
     const out: Ptr[] = [null];
     const err = errorOut();
@@ -84,7 +90,7 @@ export class Repo {
       const len = [0];
       const keys = C.g_hash_table_get_keys_as_array(table, len);
       try {
-        const ptrs = koffi.decode(keys, koffi.array('void *', len[0]!)) as Ptr[];
+        const ptrs = len[0] ? (koffi.decode(keys, koffi.array('void *', len[0])) as Ptr[]) : [];
         for (const k of ptrs) {
           refs.set(koffi.decode(k, 'char', -1) as string, koffi.decode(C.g_hash_table_lookup(table, k), 'char', -1) as string);
         }
@@ -133,12 +139,24 @@ export class Repo {
 
   /** Replaces the commit's detached metadata with `metadata` (serialized a{sv}); undefined removes it. */
   writeDetachedMetadata(checksum: string, metadata: Buffer | undefined): void {
-    const v = metadata ? variantFromBytes('a{sv}', metadata) : null;
+    this.requireCommit(checksum, `writing detached metadata of ${checksum}`);
+    if (!metadata) {
+      // libostree writes an empty file for NULL (read back as an empty dict): remove the loose object instead.
+      rmSync(join(this.path, 'objects', checksum.slice(0, 2), `${checksum.slice(2)}.commitmeta`), { force: true });
+      return;
+    }
+    const v = variantFromBytes('a{sv}', metadata);
     try {
       const err = errorOut();
       check(C.ostree_repo_write_commit_detached_metadata(this.ptr, checksum, v, null, err), err, `writing detached metadata of ${checksum}`, this.path);
     } finally {
-      if (v) C.g_variant_unref(v);
+      C.g_variant_unref(v);
+    }
+  }
+
+  private requireCommit(checksum: string, operation: string): void {
+    if (!/^[0-9a-f]{64}$/.test(checksum) || !this.hasObject('commit', checksum)) {
+      throw new OstreeError(operation, this.path, 'g-io-error-quark', 1, `no commit ${checksum} in the repository`);
     }
   }
 

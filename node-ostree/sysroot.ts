@@ -1,5 +1,5 @@
 import { mkdir } from 'node:fs/promises';
-import { resolve as resolvePath } from 'node:path';
+import { join, resolve as resolvePath } from 'node:path';
 import { C, GPtrArrayStruct, koffi, type Ptr } from './ffi/libs.js';
 import { callAsync, check, errorOut, takeString, unref } from './ffi/call.js';
 import { OstreeError } from './errors.js';
@@ -25,7 +25,7 @@ export interface Deployment {
   bootSerial: number;
   pinned: boolean;
   staged: boolean;
-  /** booted: running now; pending: will boot next (not booted); rollback: the previous one. */
+  /** booted: running now; pending: will boot next (not booted); rollback: the previous one (only relative to a booted deployment). */
   role: 'booted' | 'pending' | 'rollback' | 'other';
   kargs: string;
   origin: string;
@@ -36,7 +36,7 @@ export interface Deployment {
 export interface DeployOptions {
   /** Kernel arguments for this deployment (default: those of the merge deployment). */
   kargs?: string[];
-  /** The origin: a refspec (`remote:ref` or `ref`) written as the deployment's origin file. */
+  /** The origin: a refspec (`remote:ref` or `ref`) written as the deployment's origin file (default: `revision`, as `ostree admin deploy` does). */
   refspec?: string;
   /** Stage: finalised at shutdown by ostree-finalize-staged (only on a booted OSTree system). */
   staged?: boolean;
@@ -78,8 +78,9 @@ export class Sysroot {
     this.handle = null;
   }
 
-  /** `ostree admin init-fs`: the ostree/ layout and repository (idempotent). */
+  /** `ostree admin init-fs --modern`: boot/ and the ostree/ layout and repository (idempotent). */
   async initFs(): Promise<void> {
+    await mkdir(join(this.path, 'boot'), { recursive: true, mode: 0o755 });
     const err = errorOut();
     check(await callAsync(C.ostree_sysroot_ensure_initialized, this.ptr, null, err), err, 'initialising the sysroot', this.path);
     await this.load();
@@ -144,12 +145,18 @@ export class Sysroot {
     return out;
   }
 
-  /** Deploys a commit of the sysroot's repository for `osname`; resolves with the new deployment. */
+  /** Deploys a commit (checksum or ref) of the sysroot's repository for `osname`; resolves with the new deployment. */
   async deploy(osname: string, revision: string, options: DeployOptions = {}): Promise<Deployment> {
     let created: { checksum: string; serial: number } | undefined;
     await this.locked(`deploying ${revision}`, async () => {
+      // libostree wants a full checksum here (anything else trips an assertion and fails without an error).
+      const rev: Ptr[] = [null];
+      const rerr = errorOut();
+      check(C.ostree_repo_resolve_rev(this.repoPtr(), revision, 0, rev, rerr), rerr, `resolving ${revision}`, this.path);
+      const checksum = takeString(rev[0])!;
       const merge = C.ostree_sysroot_get_merge_deployment(this.ptr, osname);
-      const origin = options.refspec ? C.ostree_sysroot_origin_new_from_refspec(this.ptr, options.refspec) : null;
+      // Every deployment gets an origin, as with `ostree admin deploy`: pinning and upgrades need one.
+      const origin = C.ostree_sysroot_origin_new_from_refspec(this.ptr, options.refspec ?? revision);
       const opts = {
         unused_bools: [0, 0, 0, 0, 0, 0, 0, 0],
         unused_ints: [0, 0, 0, 0, 0, 0, 0, 0],
@@ -161,7 +168,7 @@ export class Sysroot {
       const err = errorOut();
       try {
         const fn = options.staged ? C.ostree_sysroot_stage_tree_with_options : C.ostree_sysroot_deploy_tree_with_options;
-        check(await callAsync(fn, this.ptr, osname, revision, origin, merge, opts, out, null, err), err, `${options.staged ? 'staging' : 'deploying'} ${revision}`, this.path);
+        check(await callAsync(fn, this.ptr, osname, checksum, origin, merge, opts, out, null, err), err, `${options.staged ? 'staging' : 'deploying'} ${revision}`, this.path);
         const d = out[0];
         created = { checksum: C.ostree_deployment_get_csum(d) as string, serial: C.ostree_deployment_get_deployserial(d) as number };
         if (!options.staged) {
@@ -170,7 +177,7 @@ export class Sysroot {
         }
         unref(d);
       } finally {
-        if (origin) C.g_key_file_unref(origin);
+        C.g_key_file_unref(origin);
         unref(merge);
       }
     });
