@@ -1,5 +1,5 @@
 import { resolve as resolvePath } from 'node:path';
-import { AT_FDCWD, C, koffi, type Ptr } from './ffi/libs.js';
+import { AT_FDCWD, C, CommitFilter, koffi, type Ptr } from './ffi/libs.js';
 import { callAsync, check, errorOut, takeString, unref, variantFromBytes } from './ffi/call.js';
 import { OstreeError } from './errors.js';
 import type { Repo } from './repo.js';
@@ -26,6 +26,8 @@ export interface CommitOptions {
   metadata?: Buffer;
   /** uid/gid 0 and modes masked with 0755: no setuid/setgid/sticky, no group/other write (what bare-user-only needs). */
   canonicalPermissions?: boolean;
+  /** Record every file and directory as owned by this uid/gid (modes kept), like `ostree commit --owner-uid/--owner-gid`. */
+  owner?: { uid: number; gid: number };
   skipXattrs?: boolean;
 }
 
@@ -203,7 +205,17 @@ export async function inTransaction(repo: Repo, what: string, options: CommitOpt
   const flags = (options.skipXattrs ? MODIFIER.skipXattrs : 0) | (options.canonicalPermissions ? MODIFIER.canonicalPermissions : 0) | (devino ? MODIFIER.devinoCanonical : 0);
   // No modifier at all when nothing needs modifying: with one, libostree must walk a layer's
   // tree file by file; without, it can copy dirtree checksums (metadata only).
-  const modifier = flags !== 0 || devino ? C.ostree_repo_commit_modifier_new(flags, null, null, null) : null;
+  // An owner override is a filter libostree calls per file; koffi runs it on the main thread
+  // (free while the commit runs on a worker), so it costs one hop per file.
+  const owner = options.owner;
+  const filter = owner
+    ? koffi.register((_repo: Ptr, _path: string, info: Ptr) => {
+        C.g_file_info_set_attribute_uint32(info, 'unix::uid', owner.uid);
+        C.g_file_info_set_attribute_uint32(info, 'unix::gid', owner.gid);
+        return 0;
+      }, koffi.pointer(CommitFilter))
+    : null;
+  const modifier = flags !== 0 || devino || filter ? C.ostree_repo_commit_modifier_new(flags, filter, null, null) : null;
   if (devino) C.ostree_repo_commit_modifier_set_devino_cache(modifier, devino.ptr);
   let stats = NO_STATS;
   try {
@@ -220,6 +232,7 @@ export async function inTransaction(repo: Repo, what: string, options: CommitOpt
     return { checksum, stats };
   } finally {
     if (modifier) C.ostree_repo_commit_modifier_unref(modifier);
+    if (filter) koffi.unregister(filter);
   }
 }
 

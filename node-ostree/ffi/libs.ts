@@ -71,6 +71,9 @@ export const SysrootDeployTreeOpts = koffi.struct('OstreeSysrootDeployTreeOpts',
   unused_ptrs: koffi.array('void *', 6),
 });
 
+/** OstreeRepoCommitFilter: called for each file while committing; 0 = allow, 1 = skip. */
+export const CommitFilter = koffi.proto('int OstreeRepoCommitFilter(void *repo, const char *path, void *file_info, void *user_data)');
+
 export const GPtrArrayStruct = koffi.struct('GPtrArray', { pdata: 'void *', len: 'uint32' });
 
 /** AT_FDCWD: paths relative to the process's working directory. */
@@ -118,6 +121,7 @@ const base = {
   g_cancellable_cancel: f(gio, 'void g_cancellable_cancel(void *cancellable)'),
   g_input_stream_read_all: f(gio, 'int g_input_stream_read_all(void *stream, void *buffer, size_t count, _Out_ size_t *bytes_read, void *cancellable, _Out_ void **error)'),
   g_file_info_get_size: f(gio, 'int64 g_file_info_get_size(void *info)'),
+  g_file_info_set_attribute_uint32: f(gio, 'void g_file_info_set_attribute_uint32(void *info, const char *attribute, uint32 value)'),
   g_file_info_get_attribute_uint32: f(gio, 'uint32 g_file_info_get_attribute_uint32(void *info, const char *attribute)'),
   g_file_info_get_symlink_target: f(gio, 'const char *g_file_info_get_symlink_target(void *info)'),
   g_file_info_get_file_type: f(gio, 'int g_file_info_get_file_type(void *info)'),
@@ -145,7 +149,7 @@ const base = {
   ostree_mutable_tree_new: f(ostree, 'void *ostree_mutable_tree_new()'),
   ostree_mutable_tree_new_from_checksum: f(ostree, 'void *ostree_mutable_tree_new_from_checksum(void *repo, const char *contents_checksum, const char *metadata_checksum)'),
   ostree_repo_write_metadata: f(ostree, 'int ostree_repo_write_metadata(void *repo, int objtype, const char *expected_checksum, void *object, _Out_ void **out_csum, void *cancellable, _Out_ void **error)'),
-  ostree_repo_commit_modifier_new: f(ostree, 'void *ostree_repo_commit_modifier_new(int flags, void *filter, void *user_data, void *destroy)'),
+  ostree_repo_commit_modifier_new: f(ostree, 'void *ostree_repo_commit_modifier_new(int flags, OstreeRepoCommitFilter *filter, void *user_data, void *destroy)'),
   ostree_repo_commit_modifier_unref: f(ostree, 'void ostree_repo_commit_modifier_unref(void *modifier)'),
   ostree_repo_commit_modifier_set_devino_cache: f(ostree, 'void ostree_repo_commit_modifier_set_devino_cache(void *modifier, void *cache)'),
   ostree_repo_devino_cache_new: f(ostree, 'void *ostree_repo_devino_cache_new()'),

@@ -180,6 +180,14 @@ describe('commitDirectory', () => {
     expect(expected.find((e) => e.path === '/etc/secret')?.mode).toBe(0o600);
   });
 
+  it('records an owner override for every entry, modes kept, like `ostree commit --owner-uid/--owner-gid`', async () => {
+    const { checksum } = await commitDirectory(bareUser, tree, { owner: { uid: 0, gid: 4242 }, timestamp: T });
+    const listed = await ostreeLs(bareUser.path, checksum);
+    expect(listed.every((e) => e.uid === 0 && e.gid === 4242)).toBe(true);
+    expect(listed.find((e) => e.path === '/usr/bin/su')?.mode).toBe(0o4755);
+    expect(checksum).toBe(await cliCommit(bareUser, tree, ['--owner-uid=0', '--owner-gid=4242']));
+  });
+
   it('fails on a missing directory with an OstreeError and creates no ref', async () => {
     const missing = join(tmp, 'no-such-dir');
     const before = await objectFiles(archive);
