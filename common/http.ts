@@ -1,4 +1,8 @@
-import { readFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { OtaError } from './errors.js';
 
@@ -86,4 +90,122 @@ function describeNetworkError(e: unknown): string {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+export interface DownloadOptions {
+  expectedSize: number;
+  expectedSha256: string;
+  retries?: number;
+  backoffMs?: number;
+  timeoutMs?: number;
+  onBytes?: (n: number) => void;
+  signal?: AbortSignal;
+}
+
+export type DownloadResult = { status: 'ok'; resumedFrom: number } | { status: 'missing' };
+
+/**
+ * Downloads `url` to `dest`, streaming to `dest.partial` and hashing on the way. An existing
+ * partial file is resumed with an HTTP Range request (a server that ignores Range simply sends
+ * it all again); transient failures are retried, resuming each time. Only a file whose size and
+ * SHA256 match lands at `dest` (renamed after fsync); a mismatch removes the partial file and
+ * is ERR_OTA_HASH. A 404 returns `{ status: 'missing' }`, so callers can try the next URI.
+ *
+ * @example
+ * await downloadFile(`${uri}/${filename}`, `${cache}/${sha256}.deb`, { expectedSize: size, expectedSha256: sha256 });
+ */
+export async function downloadFile(url: string, dest: string, options: DownloadOptions): Promise<DownloadResult> {
+  const partial = `${dest}.partial`;
+  const retries = options.retries ?? 3;
+  let lastReason = '';
+  let resumedFrom = 0;
+  for (let attempt = 0; attempt <= retries; attempt++) {
+    if (attempt > 0) await sleep((options.backoffMs ?? 500) * 2 ** (attempt - 1));
+    let have = await sizeOf(partial);
+    if (have > options.expectedSize) {
+      await rm(partial, { force: true });
+      have = 0;
+    }
+    const headers: Record<string, string> = have > 0 ? { Range: `bytes=${have}-` } : {};
+    let res: Response;
+    try {
+      const signals = [AbortSignal.timeout(options.timeoutMs ?? 300_000)];
+      if (options.signal) signals.push(options.signal);
+      res = await fetch(url, { headers, signal: AbortSignal.any(signals), redirect: 'follow' });
+    } catch (e) {
+      if (options.signal?.aborted) throw e;
+      lastReason = describeNetworkError(e);
+      continue;
+    }
+    if (res.status === 404 || res.status === 410) {
+      await res.body?.cancel();
+      return { status: 'missing' };
+    }
+    if (res.status === 416) {
+      // Our partial file is as long as the server's: verify it as it is.
+      await res.body?.cancel();
+    } else if (res.status >= 500 || res.status === 429 || res.status === 408) {
+      await res.body?.cancel();
+      lastReason = `HTTP ${res.status} ${res.statusText}`;
+      continue;
+    } else if (!res.ok || !res.body) {
+      await res.body?.cancel();
+      throw new OtaError('ERR_OTA_FETCH', `fetching ${url} failed: HTTP ${res.status} ${res.statusText}`);
+    } else {
+      const append = res.status === 206 && have > 0;
+      if (append) resumedFrom = have;
+      try {
+        await pipeline(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream), countBytes(options.onBytes), createWriteStream(partial, { flags: append ? 'a' : 'w' }));
+      } catch (e) {
+        if (options.signal?.aborted) throw e;
+        lastReason = describeNetworkError(e);
+        continue;
+      }
+    }
+    const got = await hashFile(partial);
+    if (got.size !== options.expectedSize || got.sha256 !== options.expectedSha256) {
+      await rm(partial, { force: true });
+      throw new OtaError('ERR_OTA_HASH', `${url} does not match the lock: SHA256 ${got.sha256} (${got.size} bytes), expected ${options.expectedSha256} (${options.expectedSize} bytes)`, {
+        hint: 'the archive serves different bytes under this name; a mirror mid-sync, or the lock names a version the archive has replaced (add a fallback URI such as a snapshot archive)',
+      });
+    }
+    const fh = await open(partial, 'r');
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(partial, dest);
+    return { status: 'ok', resumedFrom };
+  }
+  throw new OtaError('ERR_OTA_FETCH', `cannot download ${url} after ${retries + 1} attempts: ${lastReason}`, {
+    hint: 'check the network and the source; the next run resumes from what was downloaded',
+  });
+}
+
+async function sizeOf(path: string): Promise<number> {
+  try {
+    return (await stat(path)).size;
+  } catch {
+    return 0;
+  }
+}
+
+async function hashFile(path: string): Promise<{ size: number; sha256: string }> {
+  const h = createHash('sha256');
+  let size = 0;
+  for await (const chunk of createReadStream(path) as AsyncIterable<Buffer>) {
+    h.update(chunk);
+    size += chunk.length;
+  }
+  return { size, sha256: h.digest('hex') };
+}
+
+function countBytes(onBytes: ((n: number) => void) | undefined): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      onBytes?.(chunk.length);
+      cb(null, chunk);
+    },
+  });
 }

@@ -150,6 +150,8 @@ export interface FixtureServer {
   url: string;
   /** URL paths requested (without query), in order, failed ones included. */
   requests: string[];
+  /** Range requests served (206 or 416), in order: what a resumed download asked for. */
+  ranges: { path: string; start: number }[];
   /** The next `times` (default 1) requests whose path ends with `pathSuffix` fail as `how`. */
   fail(pathSuffix: string, how: FailureMode, times?: number): void;
   close(): Promise<void>;
@@ -602,6 +604,7 @@ async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T, index: nu
 export async function serveDirectory(root: string): Promise<FixtureServer> {
   root = path.resolve(root);
   const requests: string[] = [];
+  const ranges: { path: string; start: number }[] = [];
   const rules: Array<{ suffix: string; how: FailureMode; remaining: number }> = [];
 
   const server = http.createServer((req, res) => {
@@ -659,6 +662,20 @@ export async function serveDirectory(root: string): Promise<FixtureServer> {
       res.write(bytes.subarray(0, Math.floor(bytes.length / 2)), () => req.socket.destroy());
       return;
     }
+    // Range requests (`bytes=N-`), as download resumption sends them.
+    const range = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
+    if (range) {
+      const start = Number(range[1]);
+      ranges.push({ path: pathname, start });
+      if (start >= info.size) {
+        res.writeHead(416, { 'content-range': `bytes */${info.size}` });
+        res.end();
+        return;
+      }
+      res.writeHead(206, { ...headers, 'content-length': String(info.size - start), 'content-range': `bytes ${start}-${info.size - 1}/${info.size}` });
+      createReadStream(file, { start }).on('error', () => req.socket.destroy()).pipe(res);
+      return;
+    }
     res.writeHead(200, headers);
     createReadStream(file).on('error', () => req.socket.destroy()).pipe(res);
   }
@@ -676,6 +693,7 @@ export async function serveDirectory(root: string): Promise<FixtureServer> {
   return {
     url: `http://127.0.0.1:${port}`,
     requests,
+    ranges,
     fail(pathSuffix, how, times = 1) {
       rules.push({ suffix: pathSuffix, how, remaining: times });
     },

@@ -1,0 +1,142 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, writeFile, mkdir, readdir } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { run } from '../../../common/exec.js';
+import { OtaError } from '../../../common/errors.js';
+import { Repo, listTree, catFile } from '../../../node-ostree/index.js';
+import { ensureDebs } from '../../../host-tools/build/debs.js';
+import { debControlRef, debDataRef, type LockedDeb } from '../../../host-tools/build/plan-debs.js';
+import { buildArchive, makeGpgKey, serveDirectory, type BuiltArchive, type FixturePackage, type FixtureServer } from '../../helpers/fixture-archive.js';
+
+let dir: string;
+let archive: BuiltArchive;
+let server: FixtureServer;
+
+const PACKAGES: FixturePackage[] = [
+  { name: 'hello', version: '2.10-3', arch: 'amd64', files: { '/usr/bin/hello': '#!/bin/sh\necho hello\n', '/usr/share/doc/hello/README': 'hi\n' }, scripts: { postinst: '#!/bin/sh\nexit 0\n' } },
+  { name: 'libzst1', version: '1.0-1', arch: 'amd64', compression: 'zstd', files: { '/usr/lib/libzst.so.1': 'elf?\n' } },
+  { name: 'big', version: '1:1.0~rc1-1', arch: 'all', files: { '/usr/share/big/blob': randomBytes(300_000) } },
+  { name: 'conf', version: '3', arch: 'all', files: { '/etc/conf.d/x': 'setting=1\n' }, conffiles: ['/etc/conf.d/x'] },
+];
+
+function locked(names?: string[]): LockedDeb[] {
+  return [...archive.debs.entries()]
+    .filter(([key]) => !names || names.some((n) => key.startsWith(`${n}_`)))
+    .map(([key, d]) => {
+      const [name, version, architecture] = key.split('_') as [string, string, string];
+      return { name, version, architecture, filename: d.filename, size: d.size, sha256: d.sha256, originUri: server.url };
+    });
+}
+
+async function fresh(): Promise<{ repo: Repo; cacheDir: string }> {
+  const d = await mkdtemp(join(dir, 'ws-'));
+  return { repo: await Repo.create(join(d, 'repo'), 'bare-user'), cacheDir: join(d, 'cache') };
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'ota-debs-'));
+  const key = await makeGpgKey(dir);
+  archive = await buildArchive(join(dir, 'archive'), [{ suite: 'stable', arches: ['amd64'], components: { main: PACKAGES } }], { key });
+  server = await serveDirectory(join(dir, 'archive'));
+});
+afterAll(() => server?.close());
+
+describe('ensureDebs', () => {
+  it('downloads and imports each deb as data and control commits keyed by SHA256', async () => {
+    const { repo, cacheDir } = await fresh();
+    const r = await ensureDebs(repo, locked(), { cacheDir, jobs: 2 });
+    expect(r).toMatchObject({ reused: 0, imported: 4, downloaded: 4 });
+    for (const d of locked()) {
+      expect(repo.resolve(debDataRef(d.sha256))).toMatch(/^[0-9a-f]{64}$/);
+      // the data commit holds exactly what dpkg-deb lists
+      const files = listTree(repo, debDataRef(d.sha256)).filter((e) => e.type === 'file').map((e) => e.path);
+      const dpkg = (await run('dpkg-deb -c', ['dpkg-deb', '-c', join(dir, 'archive', d.filename)])).stdout
+        .split('\n')
+        .filter((l) => l.startsWith('-') || l.startsWith('l'))
+        .map((l) => l.split(/\s+/)[5]!.replace(/^\./, ''));
+      expect(files.sort()).toEqual(dpkg.sort());
+      expect((await catFile(repo, debControlRef(d.sha256), '/control')).toString()).toContain(`Package: ${d.name}`);
+    }
+    const hello = locked(['hello'])[0]!;
+    expect((await catFile(repo, debControlRef(hello.sha256), '/postinst')).toString()).toContain('exit 0');
+    expect(await readdir(join(cacheDir, 'debs'))).toHaveLength(4);
+    repo.close();
+  });
+
+  it('does nothing the second time: no download, no import', async () => {
+    const { repo, cacheDir } = await fresh();
+    await ensureDebs(repo, locked(), { cacheDir });
+    const before = server.requests.length;
+    const r = await ensureDebs(repo, locked(), { cacheDir });
+    expect(r).toEqual({ reused: 4, imported: 0, downloaded: 0, downloadBytes: 0 });
+    expect(server.requests.length).toBe(before);
+    repo.close();
+  });
+
+  it('imports from the download cache into a new repository without fetching', async () => {
+    const first = await fresh();
+    await ensureDebs(first.repo, locked(), { cacheDir: first.cacheDir });
+    const repo = await Repo.create(join(dir, `other-${Date.now()}`), 'bare-user');
+    const before = server.requests.length;
+    const r = await ensureDebs(repo, locked(), { cacheDir: first.cacheDir });
+    expect(r).toMatchObject({ imported: 4, downloaded: 0 });
+    expect(server.requests.length).toBe(before);
+    repo.close();
+    first.repo.close();
+  });
+
+  it('fetches and imports only the package that was added', async () => {
+    const { repo, cacheDir } = await fresh();
+    await ensureDebs(repo, locked(['hello', 'conf']), { cacheDir });
+    const r = await ensureDebs(repo, locked(), { cacheDir });
+    expect(r).toMatchObject({ reused: 2, imported: 2, downloaded: 2 });
+    repo.close();
+  });
+
+  it('resumes a partial download with a Range request', async () => {
+    const { repo, cacheDir } = await fresh();
+    const big = locked(['big'])[0]!;
+    const bytes = await readFile(join(dir, 'archive', big.filename));
+    await mkdir(join(cacheDir, 'debs'), { recursive: true });
+    await writeFile(join(cacheDir, 'debs', `${big.sha256}.deb.partial`), bytes.subarray(0, 100_000));
+    const r = await ensureDebs(repo, [big], { cacheDir });
+    expect(r.downloadBytes).toBe(big.size - 100_000);
+    expect(server.ranges).toContainEqual({ path: `/${big.filename}`, start: 100_000 });
+    expect(repo.resolve(debDataRef(big.sha256))).toBeTruthy();
+    repo.close();
+  });
+
+  it('retries transient failures and uses fallback URIs when the origin lacks a file', async () => {
+    const { repo, cacheDir } = await fresh();
+    const hello = locked(['hello'])[0]!;
+    server.fail(hello.filename, 503, 2);
+    const withMissingOrigin = { ...locked(['conf'])[0]!, originUri: `${server.url}/gone` };
+    const r = await ensureDebs(repo, [hello, withMissingOrigin], { cacheDir, fallbackUris: [server.url] });
+    expect(r.imported).toBe(2);
+    repo.close();
+  });
+
+  it('refuses a deb whose SHA256 does not match the lock, naming it, and keeps nothing of it', async () => {
+    const { repo, cacheDir } = await fresh();
+    const bad = { ...locked(['conf'])[0]!, sha256: '0'.repeat(64) };
+    const err = (await ensureDebs(repo, [bad], { cacheDir }).catch((e: unknown) => e)) as OtaError;
+    expect(err).toBeInstanceOf(OtaError);
+    expect(err.code).toBe('ERR_OTA_HASH');
+    expect(err.message).toContain(bad.filename);
+    expect(err.message).toContain('conf 3');
+    expect(repo.resolve(debDataRef(bad.sha256), { allowMissing: true })).toBeUndefined();
+    expect(existsSync(join(cacheDir, 'debs', `${bad.sha256}.deb`))).toBe(false);
+    expect(existsSync(join(cacheDir, 'debs', `${bad.sha256}.deb.partial`))).toBe(false);
+    repo.close();
+  });
+
+  it('says which sources it tried when no source has the file', async () => {
+    const { repo, cacheDir } = await fresh();
+    const gone = { ...locked(['conf'])[0]!, originUri: `${server.url}/gone` };
+    await expect(ensureDebs(repo, [gone], { cacheDir, fallbackUris: [`${server.url}/also-gone`] })).rejects.toThrow(/is on none of its sources \(.*\/gone\/pool.*\/also-gone\/pool/);
+    repo.close();
+  });
+});
