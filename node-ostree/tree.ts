@@ -1,7 +1,10 @@
 import { C, type Ptr } from './ffi/libs.js';
 import { callAsync, check, errorOut, unref } from './ffi/call.js';
 import { decodeCommit, decodeDirMeta, decodeDirTree, type Commit } from './objects.js';
-import { commitFromChecksums, writeMetadataObject, type CommitOptions, type CommitResult } from './commit.js';
+import { mkdtemp, rm, symlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join as joinPath } from 'node:path';
+import { commitDirectory, commitFromChecksums, writeMetadataObject, type CommitOptions, type CommitResult } from './commit.js';
 import { encodeVariant } from './gvariant.js';
 import { OstreeError } from './errors.js';
 import type { Repo } from './repo.js';
@@ -169,9 +172,20 @@ export interface UnionConflict {
  * that more than one layer holds are reported as conflicts for the caller to judge (dpkg would
  * refuse them without Replaces); a file where another layer has a directory is an error.
  */
-export async function commitUnion(repo: Repo, revs: string[], options: CommitOptions = {}): Promise<CommitResult & { conflicts: UnionConflict[] }> {
+export interface UnionOptions extends CommitOptions {
+  /**
+   * Merged /usr: top-level bin, sbin, lib, lib32, lib64 and libx32 of every layer go into
+   * /usr/<name>, and the root gets the symlinks (`/bin -> usr/bin` ...), as on a merged-/usr
+   * Debian system where dpkg unpacks /bin/sh through the symlink. Conflicts are judged on the
+   * merged paths (a package's /bin/x and another's /usr/bin/x do clash).
+   */
+  usrMerge?: boolean;
+}
+
+export async function commitUnion(repo: Repo, revs: string[], options: UnionOptions = {}): Promise<CommitResult & { conflicts: UnionConflict[] }> {
   const checksums = revs.map((r) => repo.resolve(r));
-  const { conflicts, typeClashes } = findConflicts(repo, checksums);
+  const layers = checksums.map((cs) => layerRoot(repo, decodeCommit(repo.loadVariant('commit', cs)), options.usrMerge ?? false));
+  const { conflicts, typeClashes } = findConflicts(repo, layers);
   // libostree cannot put a file where a lower layer has a directory (or the reverse): say where, before writing anything.
   if (typeClashes.length > 0) {
     const first = typeClashes[0]!;
@@ -183,8 +197,10 @@ export async function commitUnion(repo: Repo, revs: string[], options: CommitOpt
       `${first.path} is a directory in ${first.dirLayers.map((i) => revs[i]).join(', ')} and a file in ${first.fileLayers.map((i) => revs[i]).join(', ')}${typeClashes.length > 1 ? ` (and ${typeClashes.length - 1} more such paths)` : ''}`,
     );
   }
-  const roots = checksums.map((cs) => decodeCommit(repo.loadVariant('commit', cs)));
-  const merged = mergeLayers(repo, roots.map((c) => ({ contents: c.rootContents, meta: c.rootMeta })));
+  const merged = layers[0]!;
+  for (const layer of layers.slice(1)) mergeInto(repo, merged, layer);
+  const links = options.usrMerge ? await usrMergeLinks(repo, merged) : new Map<string, string>();
+  for (const [name, cs] of links) merged.files.set(name, cs);
   let root = { contents: '', meta: merged.meta };
   const result = await commitFromChecksums(
     repo,
@@ -206,29 +222,28 @@ interface TypeClash {
   fileLayers: number[];
 }
 
-function findConflicts(repo: Repo, checksums: string[]): { conflicts: UnionConflict[]; typeClashes: TypeClash[] } {
-  // path -> [layer, checksum-or-'dir'] for every non-directory entry, and directories by path.
+function findConflicts(repo: Repo, layers: Merged[]): { conflicts: UnionConflict[]; typeClashes: TypeClash[] } {
+  // path -> [layer, checksum] for every non-directory entry, and directories by path.
   const files = new Map<string, { layer: number; checksum: string }[]>();
   const dirs = new Map<string, number[]>();
-  for (const [layer, cs] of checksums.entries()) {
-    const commit = decodeCommit(repo.loadVariant('commit', cs));
-    const walk = (dir: string, contents: string) => {
-      const t = decodeDirTree(repo.loadVariant('dirTree', contents));
-      for (const f of t.files) {
-        const p = join(dir, f.name);
+  for (const [layer, rootNode] of layers.entries()) {
+    const walk = (dir: string, node: Lazy | Merged) => {
+      const m = isMerged(node) ? node : expand(repo, node);
+      for (const [name, checksum] of m.files) {
+        const p = join(dir, name);
         const list = files.get(p) ?? [];
-        list.push({ layer, checksum: f.checksum });
+        list.push({ layer, checksum });
         files.set(p, list);
       }
-      for (const d of t.dirs) {
-        const p = join(dir, d.name);
+      for (const [name, child] of m.dirs) {
+        const p = join(dir, name);
         const list = dirs.get(p) ?? [];
         list.push(layer);
         dirs.set(p, list);
-        walk(p, d.contents);
+        walk(p, child);
       }
     };
-    walk('', commit.rootContents);
+    walk('', rootNode);
   }
   const conflicts: UnionConflict[] = [];
   const typeClashes: TypeClash[] = [];
@@ -272,27 +287,64 @@ function expand(repo: Repo, dir: Lazy): Merged {
   };
 }
 
-function mergeInto(repo: Repo, node: Merged, layer: Lazy): void {
+function mergeInto(repo: Repo, node: Merged, layer: Lazy | Merged): void {
   node.meta = layer.meta;
-  const t = decodeDirTree(repo.loadVariant('dirTree', layer.contents));
-  for (const f of t.files) node.files.set(f.name, f.checksum);
-  for (const d of t.dirs) {
-    const have = node.dirs.get(d.name);
-    const incoming: Lazy = { contents: d.contents, meta: d.meta };
-    if (!have) node.dirs.set(d.name, incoming);
-    else if (!isMerged(have) && have.contents === d.contents) node.dirs.set(d.name, incoming);
+  const m = isMerged(layer) ? layer : expand(repo, layer);
+  for (const [name, checksum] of m.files) node.files.set(name, checksum);
+  for (const [name, incoming] of m.dirs) {
+    const have = node.dirs.get(name);
+    if (!have || (!isMerged(have) && !isMerged(incoming) && have.contents === incoming.contents)) node.dirs.set(name, incoming);
     else {
-      const m = isMerged(have) ? have : expand(repo, have);
-      mergeInto(repo, m, incoming);
-      node.dirs.set(d.name, m);
+      const target = isMerged(have) ? have : expand(repo, have);
+      mergeInto(repo, target, incoming);
+      node.dirs.set(name, target);
     }
   }
 }
 
-function mergeLayers(repo: Repo, layers: Lazy[]): Merged {
-  const root = expand(repo, layers[0]!);
-  for (const layer of layers.slice(1)) mergeInto(repo, root, layer);
+const USR_MERGED = ['bin', 'sbin', 'lib', 'lib32', 'lib64', 'libx32'];
+
+/** A layer's root as a merge node; with usrMerge, its top-level bin/sbin/lib* moved under usr/. */
+function layerRoot(repo: Repo, commit: Commit, usrMerge: boolean): Merged {
+  const root = expand(repo, { contents: commit.rootContents, meta: commit.rootMeta });
+  if (!usrMerge) return root;
+  for (const name of USR_MERGED) {
+    const dir = root.dirs.get(name);
+    if (!dir) continue;
+    root.dirs.delete(name);
+    const usrHave = root.dirs.get('usr');
+    // A layer with /bin but no /usr gets a /usr with the root's metadata.
+    const usr: Merged = usrHave ? (isMerged(usrHave) ? usrHave : expand(repo, usrHave)) : { meta: root.meta, files: new Map(), dirs: new Map() };
+    const existing = usr.dirs.get(name);
+    if (existing) {
+      const target = isMerged(existing) ? existing : expand(repo, existing);
+      mergeInto(repo, target, dir);
+      usr.dirs.set(name, target);
+    } else {
+      usr.dirs.set(name, dir);
+    }
+    root.dirs.set('usr', usr);
+  }
   return root;
+}
+
+/** Root symlinks `bin -> usr/bin` ... for the merged directories the union has, as root-owned content objects. */
+async function usrMergeLinks(repo: Repo, merged: Merged): Promise<Map<string, string>> {
+  const usr = merged.dirs.get('usr');
+  const usrNode = usr ? (isMerged(usr) ? usr : expand(repo, usr)) : undefined;
+  const names = usrNode ? USR_MERGED.filter((n) => usrNode.dirs.has(n)) : [];
+  const links = new Map<string, string>();
+  if (names.length === 0) return links;
+  const dir = await mkdtemp(joinPath(tmpdir(), 'ota-usrmerge-'));
+  try {
+    for (const n of names) await symlink(`usr/${n}`, joinPath(dir, n));
+    const { checksum } = await commitDirectory(repo, dir, { owner: { uid: 0, gid: 0 } });
+    const commit = decodeCommit(repo.loadVariant('commit', checksum));
+    for (const f of decodeDirTree(repo.loadVariant('dirTree', commit.rootContents)).files) links.set(f.name, f.checksum);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+  return links;
 }
 
 const byBytes = ([a]: [string, unknown], [b]: [string, unknown]) => Buffer.compare(Buffer.from(a), Buffer.from(b));

@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, symlink, writeFile, chmod } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, symlink, writeFile, chmod } from 'node:fs/promises';
 import { createWriteStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -109,6 +109,32 @@ describe('commitUnion', () => {
     expect(err).toBeInstanceOf(OstreeError);
     expect(err.message).toMatch(/\/usr\/share\/doc is a directory in a and a file in c/);
     expect(repo.resolve('bad', { allowMissing: true })).toBeUndefined();
+  });
+});
+
+describe('commitUnion with usrMerge', () => {
+  it('moves /bin, /sbin and /lib into /usr, adds the root symlinks and judges conflicts on merged paths', async () => {
+    await commitDirectory(repo, await tree('m1', { 'bin/sh': 'dash\n', 'usr/bin/x': 'x\n', 'lib/ld.so': 'ld\n' }), { ref: 'm1' });
+    await commitDirectory(repo, await tree('m2', { 'sbin/init': 'init\n', 'usr/bin/sh': 'other sh\n' }), { ref: 'm2' });
+    const u = await commitUnion(repo, ['m1', 'm2'], { ref: 'merged', usrMerge: true });
+    const entries = listTree(repo, 'merged', { details: true });
+    const paths = entries.map((e) => e.path);
+    expect(paths).toEqual(['/bin', '/lib', '/sbin', '/usr', '/usr/bin', '/usr/bin/sh', '/usr/bin/x', '/usr/lib', '/usr/lib/ld.so', '/usr/sbin', '/usr/sbin/init']);
+    expect(entries.filter((e) => e.symlinkTarget).map((e) => [e.path, e.symlinkTarget, e.uid, e.gid])).toEqual([
+      ['/bin', 'usr/bin', 0, 0],
+      ['/lib', 'usr/lib', 0, 0],
+      ['/sbin', 'usr/sbin', 0, 0],
+    ]);
+    expect(u.conflicts).toEqual([{ path: '/usr/bin/sh', layers: [0, 1], identical: false }]);
+    expect((await catFile(repo, 'merged', '/usr/bin/sh')).toString()).toBe('other sh\n');
+    // the CLI sees the same tree, and a checkout resolves /bin/sh through the symlink
+    expect((await ostree('ls', 'merged', '/bin')).stdout).toMatch(/l00777 0 0 +0 \/bin -> usr\/bin/);
+    const co = join(dir, 'merged-co');
+    await run('checkout', ['ostree', `--repo=${repo.path}`, 'checkout', '-U', 'merged', co]);
+    expect((await readFile(join(co, 'bin/sh'))).toString()).toBe('other sh\n');
+    // without usrMerge the layers keep their own /bin
+    const plain = await commitUnion(repo, ['m1', 'm2']);
+    expect(listTree(repo, plain.checksum).map((e) => e.path)).toContain('/bin/sh');
   });
 });
 
