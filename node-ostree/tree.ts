@@ -180,6 +180,11 @@ export interface UnionOptions extends CommitOptions {
    * merged paths (a package's /bin/x and another's /usr/bin/x do clash).
    */
   usrMerge?: boolean;
+  /**
+   * Files to rename within their directory after the merge (path -> new path), e.g. conffiles to
+   * `<path>.dpkg-new`, as dpkg leaves them unpacked. Paths are final (after usrMerge).
+   */
+  renames?: Map<string, string>;
 }
 
 export async function commitUnion(repo: Repo, revs: string[], options: UnionOptions = {}): Promise<CommitResult & { conflicts: UnionConflict[] }> {
@@ -199,6 +204,7 @@ export async function commitUnion(repo: Repo, revs: string[], options: UnionOpti
   }
   const merged = layers[0]!;
   for (const layer of layers.slice(1)) mergeInto(repo, merged, layer);
+  for (const [from, to] of options.renames ?? []) renameFile(repo, merged, from, to);
   const links = options.usrMerge ? await usrMergeLinks(repo, merged) : new Map<string, string>();
   for (const [name, cs] of links) merged.files.set(name, cs);
   let root = { contents: '', meta: merged.meta };
@@ -300,6 +306,27 @@ function mergeInto(repo: Repo, node: Merged, layer: Lazy | Merged): void {
       node.dirs.set(name, target);
     }
   }
+}
+
+/** Moves a file entry to a new name in the same directory of the merged tree. */
+function renameFile(repo: Repo, root: Merged, from: string, to: string): void {
+  const parts = from.split('/').filter(Boolean);
+  const toParts = to.split('/').filter(Boolean);
+  const name = parts.pop()!;
+  const newName = toParts.pop()!;
+  if (parts.join('/') !== toParts.join('/')) throw new Error(`rename ${from} -> ${to} changes directory, this is a bug`);
+  let node = root;
+  for (const p of parts) {
+    const child = node.dirs.get(p);
+    if (!child) throw new OstreeError('renaming in the union', repo.path, 'g-io-error-quark', 1, `No such directory: ${from}`);
+    const m = isMerged(child) ? child : expand(repo, child);
+    node.dirs.set(p, m);
+    node = m;
+  }
+  const cs = node.files.get(name);
+  if (cs === undefined) throw new OstreeError('renaming in the union', repo.path, 'g-io-error-quark', 1, `No such file: ${from}`);
+  node.files.delete(name);
+  node.files.set(newName, cs);
 }
 
 const USR_MERGED = ['bin', 'sbin', 'lib', 'lib32', 'lib64', 'libx32'];
