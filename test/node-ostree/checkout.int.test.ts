@@ -7,6 +7,7 @@ import { commitDirectory, commitHardlinkedCheckout, DevinoCache } from '../../no
 import { OstreeError } from '../../node-ostree/errors.js';
 import { Repo } from '../../node-ostree/repo.js';
 import { ostree, ostreeLs, removeTree, type LsEntry } from '../helpers/ostree-cli.js';
+import { rejectionOf } from '../helpers/errors.js';
 
 // checkout against `ostree checkout`: the binding's checkouts look like the CLI's (modes, owners,
 // contents), hardlinks share the repository's inodes, and a hardlinked checkout recommits cheaply.
@@ -44,15 +45,7 @@ async function snapshot(dir: string): Promise<DiskEntry[]> {
 
 const strip = (entries: DiskEntry[]): LsEntry[] => entries.map(({ content: _c, ...rest }) => rest);
 
-async function rejection(p: Promise<unknown>): Promise<OstreeError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof OstreeError) return e;
-    throw e;
-  }
-  throw new Error('expected an OstreeError, but it succeeded');
-}
+const rejection = (p: Promise<unknown> | (() => unknown)) => rejectionOf(OstreeError, p);
 
 /** The file holding a content object in a bare/bare-user repository. */
 async function objectPath(r: Repo, rev: string, path: string): Promise<string> {

@@ -8,6 +8,7 @@ import { commitDirectory, commitTar } from '../../node-ostree/commit.js';
 import { OstreeError } from '../../node-ostree/errors.js';
 import { Repo } from '../../node-ostree/repo.js';
 import { ostree, ostreeLs, removeTree, type LsEntry } from '../helpers/ostree-cli.js';
+import { rejectionOf } from '../helpers/errors.js';
 
 // commitDirectory against `ostree commit`: the same tree and options give the same checksum, and
 // what the binding wrote reads back through the CLI (ls, show, log, refs).
@@ -45,15 +46,7 @@ async function lsOfDisk(dir: string): Promise<LsEntry[]> {
   return out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }
 
-async function rejection(p: Promise<unknown>): Promise<OstreeError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof OstreeError) return e;
-    throw e;
-  }
-  throw new Error('expected an OstreeError, but it succeeded');
-}
+const rejection = (p: Promise<unknown> | (() => unknown)) => rejectionOf(OstreeError, p);
 
 beforeAll(async () => {
   tmp = await mkdtemp(join(tmpdir(), 'ota-commit-'));

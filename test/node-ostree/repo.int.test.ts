@@ -6,6 +6,7 @@ import { commitDirectory } from '../../node-ostree/commit.js';
 import { OstreeError } from '../../node-ostree/errors.js';
 import { Repo, type RepoModeName } from '../../node-ostree/repo.js';
 import { ostree, ostreeStatus, removeTree } from '../helpers/ostree-cli.js';
+import { rejectionOf } from '../helpers/errors.js';
 
 // Repo against the `ostree` CLI: repositories made by one side are read by the other.
 
@@ -23,15 +24,7 @@ async function makeRepo(name: string, mode: RepoModeName): Promise<Repo> {
 /** An object's file in a repository (loose object layout: objects/xx/yyy.type). */
 const objectFile = (repo: Repo, checksum: string, ext: string) => join(repo.path, 'objects', checksum.slice(0, 2), `${checksum.slice(2)}.${ext}`);
 
-async function rejection(f: () => unknown): Promise<OstreeError> {
-  try {
-    await f();
-  } catch (e) {
-    if (e instanceof OstreeError) return e;
-    throw e;
-  }
-  throw new Error('expected an OstreeError, but it succeeded');
-}
+const rejection = (f: () => unknown) => rejectionOf(OstreeError, f);
 
 beforeAll(async () => {
   tmp = await mkdtemp(join(tmpdir(), 'ota-repo-'));

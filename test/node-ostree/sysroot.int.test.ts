@@ -8,6 +8,7 @@ import { OstreeError } from '../../node-ostree/errors.js';
 import { Repo } from '../../node-ostree/repo.js';
 import { Sysroot, type Deployment } from '../../node-ostree/sysroot.js';
 import { ostree, removeTree } from '../helpers/ostree-cli.js';
+import { rejectionOf } from '../helpers/errors.js';
 
 // Sysroot against `ostree admin`: what the binding deploys, reorders, pins and removes is what
 // `ostree admin status` and the boot loader entries show, and what the CLI deploys the binding
@@ -74,15 +75,7 @@ async function entryFor(index: number): Promise<Map<string, string>> {
   return e;
 }
 
-async function rejection(p: Promise<unknown>): Promise<OstreeError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof OstreeError) return e;
-    throw e;
-  }
-  throw new Error('expected an OstreeError, but it succeeded');
-}
+const rejection = (p: Promise<unknown> | (() => unknown)) => rejectionOf(OstreeError, p);
 
 const summary = (ds: Deployment[]) => ds.map((d) => `${d.index} ${d.checksum}.${d.serial}`);
 
