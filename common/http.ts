@@ -31,34 +31,20 @@ export async function fetchBytes(url: string, options: FetchOptions = {}): Promi
   const retries = options.retries ?? 3;
   const backoff = options.backoffMs ?? 500;
   let lastReason = '';
-  for (let attempt = 0; attempt <= retries; attempt++) {
-    if (attempt > 0) await sleep(backoff * 2 ** (attempt - 1));
-    let res: Response;
-    try {
-      const signals = [AbortSignal.timeout(options.timeoutMs ?? 60_000)];
-      if (options.signal) signals.push(options.signal);
-      res = await fetch(url, { signal: AbortSignal.any(signals), redirect: 'follow' });
-    } catch (e) {
-      if (options.signal?.aborted) throw e;
-      lastReason = describeNetworkError(e);
+  for (let n = 0; n <= retries; n++) {
+    if (n > 0) await sleep(backoff * 2 ** (n - 1));
+    const a = await attempt(url, { timeoutMs: options.timeoutMs ?? 60_000, signal: options.signal });
+    if (a.kind === 'retry') {
+      lastReason = a.reason;
       continue;
     }
-    if (res.status === 404 || res.status === 410) {
-      await res.body?.cancel();
+    if (a.kind === 'missing') {
       if (options.allowMissing) return undefined;
-      throw new OtaError('ERR_OTA_FETCH', `${url} does not exist on the server (HTTP ${res.status})`, {
+      throw new OtaError('ERR_OTA_FETCH', `${url} does not exist on the server (HTTP ${a.status})`, {
         hint: 'check the source uri, suite and component, or that the archive still carries this file',
       });
     }
-    if (res.status >= 500 || res.status === 429 || res.status === 408) {
-      await res.body?.cancel();
-      lastReason = `HTTP ${res.status} ${res.statusText}`;
-      continue;
-    }
-    if (!res.ok) {
-      await res.body?.cancel();
-      throw new OtaError('ERR_OTA_FETCH', `fetching ${url} failed: HTTP ${res.status} ${res.statusText}`);
-    }
+    const res = a.res;
     try {
       return Buffer.from(await res.arrayBuffer());
     } catch (e) {
@@ -80,6 +66,30 @@ async function readLocal(url: string, allowMissing: boolean): Promise<Buffer | u
     }
     throw new OtaError('ERR_OTA_FETCH', `cannot read ${url}: ${(e as Error).message}`, { cause: e });
   }
+}
+
+type Attempt = { kind: 'response'; res: Response } | { kind: 'missing'; status: number } | { kind: 'retry'; reason: string };
+
+/**
+ * One HTTP attempt, classified once for every caller: a 404/410 is `missing`; connection
+ * errors, timeouts, 5xx, 429 and 408 are worth a `retry`; any other non-2xx (except the
+ * statuses the caller accepts) is an ERR_OTA_FETCH. The body of a non-`response` is discarded.
+ */
+async function attempt(url: string, opts: { timeoutMs: number; signal?: AbortSignal; headers?: Record<string, string>; accept?: number[] }): Promise<Attempt> {
+  let res: Response;
+  try {
+    const signals = [AbortSignal.timeout(opts.timeoutMs)];
+    if (opts.signal) signals.push(opts.signal);
+    res = await fetch(url, { headers: opts.headers, signal: AbortSignal.any(signals), redirect: 'follow' });
+  } catch (e) {
+    if (opts.signal?.aborted) throw e;
+    return { kind: 'retry', reason: describeNetworkError(e) };
+  }
+  if (res.ok || opts.accept?.includes(res.status)) return { kind: 'response', res };
+  await res.body?.cancel();
+  if (res.status === 404 || res.status === 410) return { kind: 'missing', status: res.status };
+  if (res.status >= 500 || res.status === 429 || res.status === 408) return { kind: 'retry', reason: `HTTP ${res.status} ${res.statusText}` };
+  throw new OtaError('ERR_OTA_FETCH', `fetching ${url} failed: HTTP ${res.status} ${res.statusText}`);
 }
 
 function describeNetworkError(e: unknown): string {
@@ -119,38 +129,26 @@ export async function downloadFile(url: string, dest: string, options: DownloadO
   const retries = options.retries ?? 3;
   let lastReason = '';
   let resumedFrom = 0;
-  for (let attempt = 0; attempt <= retries; attempt++) {
-    if (attempt > 0) await sleep((options.backoffMs ?? 500) * 2 ** (attempt - 1));
+  for (let n = 0; n <= retries; n++) {
+    if (n > 0) await sleep((options.backoffMs ?? 500) * 2 ** (n - 1));
     let have = await sizeOf(partial);
     if (have > options.expectedSize) {
       await rm(partial, { force: true });
       have = 0;
     }
     const headers: Record<string, string> = have > 0 ? { Range: `bytes=${have}-` } : {};
-    let res: Response;
-    try {
-      const signals = [AbortSignal.timeout(options.timeoutMs ?? 300_000)];
-      if (options.signal) signals.push(options.signal);
-      res = await fetch(url, { headers, signal: AbortSignal.any(signals), redirect: 'follow' });
-    } catch (e) {
-      if (options.signal?.aborted) throw e;
-      lastReason = describeNetworkError(e);
+    // 416: our partial file is already as long as the server's; it is verified as it is.
+    const a = await attempt(url, { timeoutMs: options.timeoutMs ?? 300_000, signal: options.signal, headers, accept: [416] });
+    if (a.kind === 'retry') {
+      lastReason = a.reason;
       continue;
     }
-    if (res.status === 404 || res.status === 410) {
-      await res.body?.cancel();
-      return { status: 'missing' };
-    }
+    if (a.kind === 'missing') return { status: 'missing' };
+    const res = a.res;
     if (res.status === 416) {
-      // Our partial file is as long as the server's: verify it as it is.
       await res.body?.cancel();
-    } else if (res.status >= 500 || res.status === 429 || res.status === 408) {
-      await res.body?.cancel();
-      lastReason = `HTTP ${res.status} ${res.statusText}`;
-      continue;
-    } else if (!res.ok || !res.body) {
-      await res.body?.cancel();
-      throw new OtaError('ERR_OTA_FETCH', `fetching ${url} failed: HTTP ${res.status} ${res.statusText}`);
+    } else if (!res.body) {
+      throw new OtaError('ERR_OTA_FETCH', `fetching ${url} failed: HTTP ${res.status} ${res.statusText} without a body`);
     } else {
       const append = res.status === 206 && have > 0;
       if (append) resumedFrom = have;
