@@ -2,7 +2,7 @@ import { rmSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join, resolve as resolvePath } from 'node:path';
 import { AT_FDCWD, C, ObjectType, RepoMode, koffi, type Ptr } from './ffi/libs.js';
-import { callAsync, check, errorOut, takeString, takeVariantBytes, variantFromBytes } from './ffi/call.js';
+import { callAsync, check, errorOut, takeString, takeVariantBytes, variantFromBytes, withHashTableKeys } from './ffi/call.js';
 import { OstreeError } from './errors.js';
 
 export type RepoModeName = keyof typeof RepoMode;
@@ -86,20 +86,9 @@ export class Repo {
     check(C.ostree_repo_list_refs_ext(this.ptr, prefix ?? null, out, 0, null, err), err, 'listing refs', this.path);
     const table = out[0];
     const refs = new Map<string, string>();
-    try {
-      const len = [0];
-      const keys = C.g_hash_table_get_keys_as_array(table, len);
-      try {
-        const ptrs = len[0] ? (koffi.decode(keys, koffi.array('void *', len[0])) as Ptr[]) : [];
-        for (const k of ptrs) {
-          refs.set(koffi.decode(k, 'char', -1) as string, koffi.decode(C.g_hash_table_lookup(table, k), 'char', -1) as string);
-        }
-      } finally {
-        C.g_free(keys);
-      }
-    } finally {
-      C.g_hash_table_unref(table);
-    }
+    withHashTableKeys(table, (keys) => {
+      for (const k of keys) refs.set(koffi.decode(k, 'char', -1) as string, koffi.decode(C.g_hash_table_lookup(table, k), 'char', -1) as string);
+    });
     return new Map([...refs].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
   }
 
@@ -169,24 +158,14 @@ export class Repo {
     const out: Ptr[] = [null];
     const err = errorOut();
     check(await callAsync(C.ostree_repo_traverse_commit, this.ptr, checksum, 0, out, null, err), err, `walking commit ${checksum}`, this.path);
-    const table = out[0];
-    const objects: [string, number][] = [];
-    try {
-      const len = [0];
-      const keys = C.g_hash_table_get_keys_as_array(table, len);
-      try {
-        for (const k of koffi.decode(keys, koffi.array('void *', len[0]!)) as Ptr[]) {
-          const cs: Ptr[] = [null];
-          const type = [0];
-          C.ostree_object_name_deserialize(k, cs, type);
-          objects.push([cs[0] as string, type[0]!]);
-        }
-      } finally {
-        C.g_free(keys);
-      }
-    } finally {
-      C.g_hash_table_unref(table);
-    }
+    const objects: [string, number][] = withHashTableKeys(out[0], (keys) =>
+      keys.map((k) => {
+        const cs: Ptr[] = [null];
+        const type = [0];
+        C.ostree_object_name_deserialize(k, cs, type);
+        return [cs[0] as string, type[0]!] as [string, number];
+      }),
+    );
     for (const [cs, type] of objects) {
       const e = errorOut();
       check(await callAsync(C.ostree_repo_fsck_object, this.ptr, type, cs, null, e), e, `checking object ${cs}`, this.path);

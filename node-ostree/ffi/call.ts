@@ -73,3 +73,21 @@ export function variantFromBytes(type: string, bytes: Buffer): Ptr {
 export function unref(...objects: Ptr[]): void {
   for (const o of objects) if (o) C.g_object_unref(o);
 }
+
+/**
+ * Calls `fn` with the keys of a GHashTable, then frees the key array and releases the table
+ * (the caller hands its reference over). The keys are only valid inside `fn`.
+ */
+export function withHashTableKeys<T>(table: Ptr, fn: (keys: Ptr[]) => T): T {
+  try {
+    const len = [0];
+    const keys = C.g_hash_table_get_keys_as_array(table, len);
+    try {
+      return fn(len[0] ? (koffi.decode(keys, koffi.array('void *', len[0])) as Ptr[]) : []);
+    } finally {
+      C.g_free(keys);
+    }
+  } finally {
+    C.g_hash_table_unref(table);
+  }
+}
