@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run } from '../common/exec.js';
 import { lock } from '../host-tools/lock/lock.js';
-import { aptSimulate, aptUpdate, makeAptRoot } from '../test/helpers/apt-root.js';
+import { aptSimulate, aptUpdate, makeAptRoot, suitesOfLock } from '../test/helpers/apt-root.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const dir = await mkdtemp(join(tmpdir(), 'ota-bench-lock-'));
@@ -23,7 +23,7 @@ const env = { ...process.env, OTA_CACHE_DIR: cacheDir };
 console.log('preparing: filling the index cache and the apt root');
 const first = await lock({ manifestPath: manifest, cacheDir, update: true });
 const roots = first.resolution!.roots;
-const used = [...first.text.matchAll(/^ host (\S+) (\S+) (\S+) /gm)].map((m) => ({ uri: m[1]!, suite: m[2]!, components: m[3]!.split(',') }));
+const used = suitesOfLock(first.text);
 const apt = await makeAptRoot(join(dir, 'apt'), 'arm64', { suites: used });
 await aptUpdate(apt);
 const aptSet = await aptSimulate(apt, roots); // builds apt's pkgcache.bin

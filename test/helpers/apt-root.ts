@@ -2,6 +2,7 @@ import { copyFile, mkdir, readdir, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { run } from '../../common/exec.js';
+import { readLock } from '../../host-tools/lock/lockfile.js';
 
 /**
  * A throw-away apt root that uses the build host's apt sources for a foreign architecture with
@@ -64,4 +65,9 @@ export async function aptSimulate(root: AptRoot, packages: string[]): Promise<Ma
   const out = new Map<string, string>();
   for (const m of res.stdout.matchAll(/^Inst (\S+) \((\S+)/gm)) out.set(m[1]!.replace(/:.*$/, ''), m[2]!);
   return out;
+}
+
+/** The suites a lock was made from (its header), for an apt root that sees exactly the same. */
+export function suitesOfLock(lockText: string): { uri: string; suite: string; components: string[] }[] {
+  return readLock(lockText, 'lock').header.sources.map(({ uri, suite, components }) => ({ uri, suite, components }));
 }

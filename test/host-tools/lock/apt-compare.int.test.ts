@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { lock } from '../../../host-tools/lock/lock.js';
-import { aptSimulate, aptUpdate, makeAptRoot } from '../../helpers/apt-root.js';
+import { aptSimulate, aptUpdate, makeAptRoot, suitesOfLock } from '../../helpers/apt-root.js';
 
 // Locks a real arm64 image (minbase + systemd-sysv + openssh-server) from the build host's own
 // apt sources and checks the result against what apt-get itself selects for the same request in
@@ -32,7 +32,7 @@ describe('ota lock agrees with apt on a real archive', () => {
       if (c.variant === 'minbase') expect(roots.length).toBeGreaterThan(20 + c.packages.length); // Essential + Priority: required
 
       // apt sees exactly the suites ota used (from the lock's header).
-      const used = [...ours.text.matchAll(/^ host (\S+) (\S+) (\S+) /gm)].map((m) => ({ uri: m[1]!, suite: m[2]!, components: m[3]!.split(',') }));
+      const used = suitesOfLock(ours.text);
       expect(used.length).toBeGreaterThan(0);
       const root = await makeAptRoot(join(dir, 'apt'), c.arch, { suites: used });
       await aptUpdate(root);
