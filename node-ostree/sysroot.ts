@@ -198,7 +198,8 @@ export class Sysroot {
   async undeploy(index: number): Promise<void> {
     await this.rewrite(`undeploying deployment ${index}`, (list) => {
       const chosen = this.pick(list, index);
-      if (C.ostree_sysroot_get_booted_deployment(this.ptr) && C.ostree_deployment_equal(chosen, C.ostree_sysroot_get_booted_deployment(this.ptr))) {
+      const booted = C.ostree_sysroot_get_booted_deployment(this.ptr);
+      if (booted && C.ostree_deployment_equal(chosen, booted)) {
         throw new OstreeError(`undeploying deployment ${index}`, this.path, 'ota', 0, 'it is the booted deployment');
       }
       return list.filter((d) => d !== chosen);
