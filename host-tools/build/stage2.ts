@@ -26,8 +26,8 @@ export interface Stage2Options {
   subject?: string;
   metadata?: Buffer;
   onEvent?: EventSink;
-  /** Runs on the configured build root (natively, outside the chroot) before the commit. */
-  finish?: (root: string) => Promise<void>;
+  /** Runs on the configured build root (natively, outside the chroot) before the commit; may return the commit's metadata. */
+  finish?: (root: string) => Promise<Buffer | void>;
 }
 
 export interface Stage2Result {
@@ -106,11 +106,11 @@ export async function runStage2(repo: Repo, stage1: string, options: Stage2Optio
     for (const rel of SCRUB) await rm(join(root, rel), { force: true });
     // systemd's first boot fills it; empty (not absent) so that /etc stays read-only friendly.
     if (existsSync(join(root, 'etc/machine-id'))) await writeFile(join(root, 'etc/machine-id'), '');
-    await options.finish?.(root);
+    const metadata = (await options.finish?.(root)) ?? options.metadata;
     const t2 = Date.now();
 
     emit({ phase: 'commit', message: 'committing the configured tree' });
-    const c = await commitHardlinkedCheckout(repo, root, devino, { ref: options.ref, timestamp: options.timestamp, subject: options.subject, metadata: options.metadata });
+    const c = await commitHardlinkedCheckout(repo, root, devino, { ref: options.ref, timestamp: options.timestamp, subject: options.subject, metadata });
     const t3 = Date.now();
     return {
       checksum: c.checksum,

@@ -1,5 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { EXIT, formatError, OtaError } from '../../common/errors.js';
+import { registerBuild } from './commands/build.js';
+import { registerDiff } from './commands/diff.js';
 import { registerImport } from './commands/import.js';
 import { registerLock } from './commands/lock.js';
 
@@ -19,6 +21,8 @@ export async function main(argv: string[], out: (line: string) => void = (l) => 
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   registerLock(program, out);
   registerImport(program, out);
+  registerBuild(program, out);
+  registerDiff(program, out);
   try {
     await program.parseAsync(argv);
     return 0;

@@ -39,6 +39,8 @@ export const sourceSchema = z.strictObject({
   keyring: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
   /** Pin priority as apt understands it: higher wins before version; below 0 is never chosen. */
   priority: z.number().int().min(-1000).max(1000).default(500),
+  /** Where `ota build` also looks for this source's debs once the archive has dropped a locked version (a snapshot archive, a local mirror); `${VAR}` allowed. The lock's SHA256 decides what is accepted. */
+  fallbacks: z.array(z.string().min(1)).optional(),
 });
 
 export const manifestSchema = z.strictObject({

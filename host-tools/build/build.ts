@@ -1,0 +1,256 @@
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { lstat, readdir, readFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { OtaError, withContext } from '../../common/errors.js';
+import { silent, type EventSink } from '../../common/events.js';
+import { expandVars } from '../lock/sources.js';
+import { defaultLockPath, lock as lockManifest } from '../lock/lock.js';
+import { readLock, type Lock } from '../lock/lockfile.js';
+import { loadManifest } from '../manifest/load.js';
+import { encodeMetadata, GVariantValue, readCommit, Repo } from '../../node-ostree/index.js';
+import { ensureDebs, type EnsureResult } from './debs.js';
+import { makeDeployable, type LayoutResult } from './layout.js';
+import type { LockedDeb } from './plan-debs.js';
+import { buildStage1, type FileConflict } from './stage1.js';
+import { runStage2 } from './stage2.js';
+
+/**
+ * `ota build` as an API: lockfiles (or manifests, locked first) to deployable OSTree commits.
+ * Debs are fetched and imported once for all images (their per-deb commits are shared), then
+ * each image is unioned, configured and made deployable in parallel. Every image's result is
+ * keyed by what it is built from (package SHA256s, architecture, timestamp, recipe version): a
+ * rebuild with nothing changed finds that key's commit and does nothing else.
+ *
+ * @example
+ * const [r] = await build({ inputs: ['image.yaml'], repoPath: 'repo' });
+ * console.log(r.ref, r.checksum, r.noop);
+ */
+export interface BuildOptions {
+  /** Manifests (image.yaml, locked first, as `ota lock` would) or lockfiles (image.lock). */
+  inputs: string[];
+  repoPath: string;
+  cacheDir?: string;
+  /** Parallel downloads/imports (default 4). */
+  jobs?: number;
+  /** Undeclared file conflicts between packages fail the build instead of warning. */
+  strict?: boolean;
+  /** More places to find debs the archives dropped, after each source's own `fallbacks`. */
+  fallbackUris?: string[];
+  offline?: boolean;
+  env?: NodeJS.ProcessEnv;
+  etcApt?: string;
+  onEvent?: EventSink;
+}
+
+export interface ImageBuild {
+  input: string;
+  lockPath: string;
+  image: string;
+  arch: string;
+  ref: string;
+  checksum: string;
+  /** Bytes of file content in the tree. */
+  size: number;
+  packages: number;
+  /** Nothing to do: this exact build was in the repository already. */
+  noop: boolean;
+  kernels: string[];
+  conflicts: FileConflict[];
+  warnings: string[];
+  seconds: Record<string, number>;
+}
+
+export interface BuildResult {
+  images: ImageBuild[];
+  debs: EnsureResult;
+}
+
+/** Bumped whenever stage 1, stage 2 or the layout change what a lockfile builds into. */
+export const RECIPE_VERSION = '1';
+
+export async function build(options: BuildOptions): Promise<BuildResult> {
+  const emit = options.onEvent ?? silent;
+  const cacheDir = options.cacheDir ?? join(homedir(), '.cache', 'ota');
+  if (options.inputs.length === 0) throw new OtaError('ERR_OTA_USAGE', 'nothing to build: give at least one image.yaml or image.lock');
+  const plans = [];
+  for (const input of options.inputs) plans.push(await planImage(input, options, cacheDir, emit));
+
+  const repo = await openOrCreateRepo(options.repoPath);
+  try {
+    const images: ImageBuild[] = [];
+    const todo = [];
+    for (const p of plans) {
+      const cached = repo.listRefs('ota/build').get(buildRef(p.key));
+      if (cached) {
+        const meta = readCommit(repo, cached).metadata;
+        repo.setRef(p.ref, cached);
+        emit({ phase: 'build', message: `${p.ref}: up to date (${cached.slice(0, 12)})` });
+        images.push(result(p, cached, Number(meta.get('ota.size')?.value ?? 0), true, metaKernels(meta), [], [], {}));
+      } else {
+        todo.push(p);
+      }
+    }
+    let debs: EnsureResult = { reused: 0, imported: 0, downloaded: 0, downloadBytes: 0 };
+    if (todo.length > 0) {
+      const all = new Map<string, LockedDeb>();
+      for (const p of todo) for (const d of p.debs) all.set(d.sha256, d);
+      const t0 = Date.now();
+      debs = await ensureDebs(repo, [...all.values()], { cacheDir, jobs: options.jobs, fallbackUris: [...new Set(todo.flatMap((p) => p.fallbacks))], onEvent: emit });
+      const fetchSeconds = (Date.now() - t0) / 1000;
+      const built = await Promise.all(todo.map((p) => buildImage(options.repoPath, p, options.strict === true, emit).then((b) => ({ ...b, seconds: { fetchImport: fetchSeconds, ...b.seconds } }))));
+      images.push(...built);
+    }
+    return { images: options.inputs.map((i) => images.find((b) => b.input === i)!), debs };
+  } finally {
+    repo.close();
+  }
+}
+
+interface ImagePlan {
+  input: string;
+  lockPath: string;
+  lock: Lock;
+  debs: LockedDeb[];
+  fallbacks: string[];
+  timestamp: number;
+  key: string;
+  ref: string;
+  board?: string;
+  lockSha256: string;
+}
+
+async function planImage(input: string, options: BuildOptions, cacheDir: string, emit: EventSink): Promise<ImagePlan> {
+  const isLock = input.endsWith('.lock');
+  const manifestPath = isLock ? [input.replace(/\.lock$/, '.yaml'), input.replace(/\.lock$/, '.yml')].find((p) => existsSync(p)) : input;
+  const lockPath = isLock ? input : defaultLockPath(input);
+  if (!isLock) {
+    emit({ phase: 'resolve', message: `locking ${input}` });
+    await lockManifest({ manifestPath: input, lockPath, offline: options.offline, cacheDir, env: options.env, etcApt: options.etcApt, onEvent: emit });
+  }
+  let text: string;
+  try {
+    text = await readFile(lockPath, 'utf8');
+  } catch (e) {
+    throw new OtaError('ERR_OTA_USAGE', `cannot read ${lockPath}: ${(e as Error).message}`, { hint: isLock ? 'check the path, or build the manifest (image.yaml) to lock it first' : undefined });
+  }
+  const lock = readLock(text, lockPath);
+  const manifest = manifestPath ? (await loadManifest(manifestPath)).manifest : undefined;
+  const env = options.env ?? process.env;
+  const fallbacks = [
+    ...(manifest?.sources ?? []).flatMap((s, i) => (s.fallbacks ?? []).map((f) => expandVars(f, env, `sources[${i}].fallbacks (${manifestPath})`))),
+    ...(options.fallbackUris ?? []),
+  ];
+  const debs: LockedDeb[] = [...lock.packages.values()].map((c) => ({
+    name: c.name,
+    version: c.version,
+    architecture: c.architecture,
+    filename: c.filename!,
+    size: c.size!,
+    sha256: c.sha256!,
+    originUri: c.origin.uri,
+  }));
+  // Reproducible: the commit time is the newest archive date the lock was resolved against.
+  const timestamp = Math.max(0, ...lock.header.sources.map((s) => Math.floor(Date.parse(s.date) / 1000)).filter((n) => Number.isFinite(n)));
+  const key = createHash('sha256')
+    .update(JSON.stringify({ recipe: RECIPE_VERSION, arch: lock.header.architecture, timestamp, debs: debs.map((d) => `${d.name} ${d.sha256}`).sort() }))
+    .digest('hex');
+  const board = manifest?.board;
+  const ref = [lock.header.image, lock.header.architecture, ...(board ? [board] : [])].join('/');
+  return { input, lockPath, lock, debs, fallbacks, timestamp, key, ref, board, lockSha256: createHash('sha256').update(text).digest('hex') };
+}
+
+function buildRef(key: string): string {
+  return `ota/build/${key}`;
+}
+
+async function buildImage(repoPath: string, p: ImagePlan, strict: boolean, emit: EventSink): Promise<ImageBuild> {
+  // One Repo object per concurrent image: libostree allows one transaction per object.
+  const repo = await Repo.open(repoPath);
+  try {
+    const t0 = Date.now();
+    emit({ phase: 'union', message: `${p.ref}: union of ${p.debs.length} packages and the dpkg database` });
+    const s1 = await buildStage1(repo, p.debs, { timestamp: p.timestamp });
+    const t1 = Date.now();
+    const undeclared = s1.conflicts.filter((c) => !c.declared && !c.identical);
+    const warnings = undeclared.map((c) => `${c.path} is shipped by ${c.packages.join(' and ')} without a Replaces (${c.packages[c.packages.length - 1]}'s copy wins)`);
+    if (strict && undeclared.length > 0) {
+      throw new OtaError('ERR_OTA_CONFLICT', `${p.ref}: ${undeclared.length} file conflict${undeclared.length > 1 ? 's' : ''} between packages that do not declare Replaces`, {
+        details: warnings,
+        hint: 'exclude or pin one of the packages, or build without --strict to let the later one win',
+      });
+    }
+    for (const w of warnings) emit({ phase: 'union', level: 'warning', message: w });
+    let layout: LayoutResult = { kernels: [], warnings: [] };
+    let size = 0;
+    const metadata = (l: LayoutResult, bytes: number) =>
+      encodeMetadata({
+        version: new GVariantValue('s', new Date(p.timestamp * 1000).toISOString().replace(/\.000Z$/, 'Z')),
+        'ota.image': new GVariantValue('s', p.lock.header.image),
+        'ota.arch': new GVariantValue('s', p.lock.header.architecture),
+        ...(p.board ? { 'ota.board': new GVariantValue('s', p.board) } : {}),
+        'ota.lock-sha256': new GVariantValue('s', p.lockSha256),
+        'ota.build-key': new GVariantValue('s', p.key),
+        'ota.packages': new GVariantValue('u', p.debs.length),
+        'ota.size': new GVariantValue('t', BigInt(bytes)),
+        ...(l.kernels[0] ? { 'ostree.bootable': new GVariantValue('b', true), 'ostree.linux': new GVariantValue('s', l.kernels[0]) } : {}),
+      });
+    const s2 = await runStage2(repo, s1.checksum, {
+      arch: p.lock.header.architecture,
+      timestamp: p.timestamp,
+      ref: p.ref,
+      subject: `${p.lock.header.image} ${p.lock.header.architecture}: ${p.debs.length} packages`,
+      onEvent: emit,
+      finish: async (root) => {
+        layout = await makeDeployable(root);
+        size = await treeSize(root);
+        return metadata(layout, size);
+      },
+    });
+    repo.setRef(buildRef(p.key), s2.checksum);
+    for (const w of layout.warnings) emit({ phase: 'configure', level: 'warning', message: w });
+    return result(p, s2.checksum, size, false, layout.kernels, s1.conflicts, [...warnings, ...layout.warnings], { union: (t1 - t0) / 1000, ...s2.seconds });
+  } catch (e) {
+    throw withContext(e, `building ${p.input}`);
+  } finally {
+    repo.close();
+  }
+}
+
+function result(p: ImagePlan, checksum: string, size: number, noop: boolean, kernels: string[], conflicts: FileConflict[], warnings: string[], seconds: Record<string, number>): ImageBuild {
+  return { input: p.input, lockPath: p.lockPath, image: p.lock.header.image, arch: p.lock.header.architecture, ref: p.ref, checksum, size, packages: p.debs.length, noop, kernels, conflicts, warnings, seconds };
+}
+
+function metaKernels(meta: Map<string, GVariantValue>): string[] {
+  const k = meta.get('ostree.linux')?.value;
+  return typeof k === 'string' ? [k] : [];
+}
+
+async function openOrCreateRepo(path: string): Promise<Repo> {
+  if (existsSync(join(path, 'config'))) return Repo.open(path);
+  // As root (which stage 2 needs) a bare repository keeps real owners and modes, so the
+  // hardlinked checkout is exact; bare-user is what a non-root user can have.
+  return Repo.create(path, process.getuid?.() === 0 ? 'bare' : 'bare-user');
+}
+
+/** Bytes of regular files, each inode once. */
+async function treeSize(root: string): Promise<number> {
+  const seen = new Set<number>();
+  let total = 0;
+  const walk = async (dir: string): Promise<void> => {
+    for (const e of await readdir(dir, { withFileTypes: true })) {
+      const p = join(dir, e.name);
+      if (e.isDirectory()) await walk(p);
+      else if (e.isFile()) {
+        const st = await lstat(p);
+        if (!seen.has(st.ino)) {
+          seen.add(st.ino);
+          total += st.size;
+        }
+      }
+    }
+  };
+  await walk(root);
+  return total;
+}

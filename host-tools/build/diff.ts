@@ -1,0 +1,53 @@
+import { OtaError } from '../../common/errors.js';
+import { parseStanzas } from '../apt/control.js';
+import { diffLocks, type LockDiff } from '../lock/lockfile.js';
+import { catFile, diffCommits, readCommit, type Repo, type TreeDiff } from '../../node-ostree/index.js';
+import { DPKG_DB } from './layout.js';
+
+/**
+ * What changed between two built commits: packages from each tree's own dpkg status (added,
+ * removed, upgraded old -> new), then files from the trees (identical subtrees skipped unread).
+ *
+ * @example
+ * const d = await diffImages(repo, 'gateway/arm64', 'a5d32d7b...');
+ * d.packages.changed; // [{ name: 'libc6', from: '2.36-9+deb12u13', to: '2.36-9+deb12u14', direction: 'upgrade' }]
+ */
+export interface ImageDiff {
+  from: string;
+  to: string;
+  packages: LockDiff;
+  files: TreeDiff;
+}
+
+export async function diffImages(repo: Repo, from: string, to: string): Promise<ImageDiff> {
+  const a = resolve(repo, from);
+  const b = resolve(repo, to);
+  const [pa, pb] = [await installed(repo, a, from), await installed(repo, b, to)];
+  return { from: a, to: b, packages: diffLocks(pa, pb), files: diffCommits(repo, a, b) };
+}
+
+function resolve(repo: Repo, rev: string): string {
+  try {
+    return readCommit(repo, rev).checksum;
+  } catch (e) {
+    throw new OtaError('ERR_OTA_USAGE', `${rev} is neither a ref nor a commit in ${repo.path}`, { cause: e, hint: 'list the refs with `ostree refs --repo ...`; `ota build` prints the ref and checksum it made' });
+  }
+}
+
+/** Installed packages (name[:arch] for Multi-Arch: same) -> version, from the tree's dpkg status. */
+async function installed(repo: Repo, checksum: string, label: string): Promise<Map<string, { version: string; sha256: string }>> {
+  let text: string | undefined;
+  for (const p of [`/${DPKG_DB}/status`, '/var/lib/dpkg/status']) {
+    text = await catFile(repo, checksum, p).then((b) => b.toString('utf8')).catch(() => undefined);
+    if (text !== undefined) break;
+  }
+  if (text === undefined) throw new OtaError('ERR_OTA_USAGE', `${label} has no dpkg database (/${DPKG_DB}/status or /var/lib/dpkg/status)`, { hint: 'ota diff compares commits made by `ota build`' });
+  const out = new Map<string, { version: string; sha256: string }>();
+  for (const s of parseStanzas(text)) {
+    if (!/ installed$/.test(s.get('Status') ?? '')) continue;
+    const name = s.get('Package')!;
+    const version = s.get('Version') ?? '';
+    out.set(s.get('Multi-Arch') === 'same' ? `${name}:${s.get('Architecture')}` : name, { version, sha256: version });
+  }
+  return out;
+}
