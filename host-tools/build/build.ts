@@ -200,6 +200,7 @@ async function buildImage(repoPath: string, p: ImagePlan, strict: boolean, emit:
       arch: p.lock.header.architecture,
       timestamp: p.timestamp,
       ref: p.ref,
+      packages: new Map(p.debs.map((d) => [d.name, d.sha256])),
       subject: `${p.lock.header.image} ${p.lock.header.architecture}: ${p.debs.length} packages`,
       onEvent: emit,
       finish: async (root) => {

@@ -96,7 +96,8 @@ export function replacesOrder(debs: LockedDeb[], replaces: (d: LockedDeb) => str
   return out;
 }
 
-function mergedPath(path: string): string {
+/** Where a path of a non-merged package lands in a merged-/usr tree. */
+export function mergedPath(path: string): string {
   const top = path.split('/')[1] ?? '';
   return USR_MERGED.has(top) ? `/usr${path}` : path;
 }

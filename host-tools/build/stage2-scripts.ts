@@ -19,7 +19,7 @@ export const MARK = 'ota-stage2:';
 /**
  * Arguments: $1 build root (the overlay's lower directory), $2 mount point, $3 payload directory
  * (chroot script and shims), $4 interpreter to bind, $5 where to bind it (or ''), $6 overlay
- * upper directory, $7 overlay work directory. Where overlayfs cannot be mounted, rofiles-fuse
+ * upper directory, $7 overlay work directory, $8 the payload's script to run. Where overlayfs cannot be mounted, rofiles-fuse
  * --copyup gives the same protection, slower.
  */
 export function namespaceScript(env: Record<string, string>): string {
@@ -27,7 +27,7 @@ export function namespaceScript(env: Record<string, string>): string {
     .map(([k, v]) => `${k}=${shellQuote(v)}`)
     .join(' ');
   return `set -eu
-root=$1 mnt=$2 payload=$3 interp=$4 bindat=$5 upper=$6 ovwork=$7
+root=$1 mnt=$2 payload=$3 interp=$4 bindat=$5 upper=$6 ovwork=$7 script=$8
 mount --make-rprivate /
 if mount -t overlay overlay -o "lowerdir=$root,upperdir=$upper,workdir=$ovwork,redirect_dir=off,metacopy=off" "$mnt" 2>/dev/null; then
   echo "${MARK} overlay"
@@ -46,7 +46,7 @@ mount -t tmpfs -o mode=0755 tmpfs "$mnt/run"
 mount -t tmpfs -o mode=1777 tmpfs "$mnt/tmp"
 if [ -n "$bindat" ]; then mkdir -p "$mnt\${bindat%/*}"; : > "$mnt$bindat"; mount --bind "$interp" "$mnt$bindat"; fi
 cp -R "$payload" "$mnt/tmp/ota-stage2"
-chroot "$mnt" /usr/bin/env -i ${envArgs} /bin/sh /tmp/ota-stage2/configure.sh
+chroot "$mnt" /usr/bin/env -i ${envArgs} /bin/sh "/tmp/ota-stage2/$script"
 `;
 }
 
@@ -87,16 +87,14 @@ export interface Preinst {
 }
 
 /**
- * Seeds /etc/passwd and /etc/group from base-passwd's masters (as debootstrap does: base-files'
- * postinst needs user names before base-passwd is configured), denies service starts, runs every
- * preinst with `install` (dash's first, as it provides /bin/sh handling), then configures all.
+ * Phase 1 in the chroot: seeds /etc/passwd and /etc/group from base-passwd's masters (as
+ * debootstrap does: base-files' postinst needs user names before base-passwd is configured),
+ * denies service starts, and runs every preinst with `install` (dash's first), as dpkg's unpack
+ * would have. The build then fixes up any diversion they added before phase 2.
  */
-export function chrootScript(preinsts: Preinst[], dpkgVersion: string): string {
+export function preinstScript(preinsts: Preinst[], dpkgVersion: string): string {
   const ordered = [...preinsts.filter((p) => p.package.split(':')[0] === 'dash'), ...preinsts.filter((p) => p.package.split(':')[0] !== 'dash')];
-  const lines = ordered.map(
-    (p) =>
-      `run_preinst ${shellQuote(p.package)} ${shellQuote(p.arch)} ${shellQuote(p.path)}`,
-  );
+  const lines = ordered.map((p) => `run_preinst ${shellQuote(p.package)} ${shellQuote(p.arch)} ${shellQuote(p.path)}`);
   return `set -u
 [ -e /etc/passwd ] || { [ -f /usr/share/base-passwd/passwd.master ] && cp /usr/share/base-passwd/passwd.master /etc/passwd; }
 [ -e /etc/group ] || { [ -f /usr/share/base-passwd/group.master ] && cp /usr/share/base-passwd/group.master /etc/group; }
@@ -109,6 +107,13 @@ run_preinst() {
   if [ $rc -ne 0 ]; then echo "${MARK} preinst $1 $rc" >&2; exit 97; fi
 }
 ${lines.join('\n')}
+exit 0
+`;
+}
+
+/** Phase 2 in the chroot: `dpkg --configure -a` (postinsts and triggers), then service starts are allowed again. */
+export function configureScript(): string {
+  return `set -u
 dpkg --force-confdef --force-confold --configure -a
 rc=$?
 rm -f /usr/sbin/policy-rc.d

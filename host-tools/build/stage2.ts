@@ -8,7 +8,8 @@ import { parseStanzas } from '../apt/control.js';
 import { checkout, commitHardlinkedCheckout, decodeDirMeta, decodeDirTree, DevinoCache, readCommit, type Repo } from '../../node-ostree/index.js';
 import { emulationFor } from './emulation.js';
 import { mergeUpper } from './overlay-merge.js';
-import { chrootScript, maintscriptHelperShim, MARK, namespaceScript, parseFailure, PAYLOAD_IN_CHROOT, type Preinst } from './stage2-scripts.js';
+import { applyDiversions, parseDiversions } from './diversions.js';
+import { configureScript, maintscriptHelperShim, MARK, namespaceScript, parseFailure, PAYLOAD_IN_CHROOT, preinstScript, type Preinst } from './stage2-scripts.js';
 
 /**
  * Stage 2 of a build: check the stage-1 tree out as hardlinks into the repository, run the
@@ -25,6 +26,8 @@ export interface Stage2Options {
   ref?: string;
   subject?: string;
   metadata?: Buffer;
+  /** Package name -> deb SHA256, to place files that preinsts divert. */
+  packages?: Map<string, string>;
   onEvent?: EventSink;
   /** Runs on the configured build root (natively, outside the chroot) before the commit; may return the commit's metadata. */
   finish?: (root: string) => Promise<Buffer | void>;
@@ -62,9 +65,8 @@ export async function runStage2(repo: Repo, stage1: string, options: Stage2Optio
   const work = await mkdtemp(join(repo.path, 'tmp', 'ota-stage2-'));
   const root = join(work, 'root');
   const mnt = join(work, 'mnt');
-  const upper = join(work, 'upper');
   const payload = join(work, 'payload');
-  for (const d of [mnt, upper, join(work, 'ovwork'), join(payload, 'bin')]) await mkdir(d, { recursive: true });
+  for (const d of [mnt, join(payload, 'bin')]) await mkdir(d, { recursive: true });
   const devino = new DevinoCache();
   const t0 = Date.now();
   try {
@@ -78,11 +80,11 @@ export async function runStage2(repo: Repo, stage1: string, options: Stage2Optio
     const preinsts = await findPreinsts(root, status);
     const dpkgVersion = status.find((s) => s.get('Package') === 'dpkg')?.get('Version') ?? '';
     if (!dpkgVersion) throw new OtaError('ERR_OTA_BUILD', 'the image has no dpkg package, so its packages cannot be configured', { hint: 'add dpkg to the manifest (variant minbase includes it)' });
-    await writeFile(join(payload, 'configure.sh'), chrootScript(preinsts, dpkgVersion));
+    await writeFile(join(payload, 'preinst.sh'), preinstScript(preinsts, dpkgVersion));
+    await writeFile(join(payload, 'configure.sh'), configureScript());
     await writeFile(join(payload, 'bin/dpkg-maintscript-helper'), maintscriptHelperShim(), { mode: 0o755 });
     const bindAt = emulation.native ? '' : (emulation.bindAt ?? '');
     const createdForBind = bindAt ? firstMissing(root, bindAt) : undefined;
-    emit({ phase: 'configure', message: `dpkg --configure -a: ${status.length} packages, ${preinsts.length} preinst scripts${emulation.native ? '' : ` (through ${emulation.interpreter})`}` });
     const env = {
       PATH: `${PAYLOAD_IN_CHROOT}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
       HOME: '/root',
@@ -91,13 +93,26 @@ export async function runStage2(repo: Repo, stage1: string, options: Stage2Optio
       DEBCONF_NONINTERACTIVE_SEEN: 'true',
       SOURCE_DATE_EPOCH: String(options.timestamp),
     };
-    const argv = ['unshare', '--mount', '--net', '--pid', '--fork', '--kill-child', 'sh', '-c', namespaceScript(env), 'sh', root, mnt, payload, emulation.native ? '' : emulation.interpreter, bindAt, upper, join(work, 'ovwork')];
-    const out = await run('configure the image', argv, { okCodes: [0, 97, 98] }).catch((e: unknown) => {
-      throw failureFrom(e);
-    });
-    if (out.code !== 0) throw failureFrom(undefined, `${out.stdout}\n${out.stderr}`);
-    // Through overlayfs the scripts' changes are in the upper directory; rofiles-fuse wrote them in place.
-    await mergeUpper(upper, root);
+    let n = 0;
+    const inChroot = async (script: string): Promise<void> => {
+      // A fresh overlay per phase; the scripts' changes are in its upper directory afterwards
+      // (with rofiles-fuse, written in place instead).
+      const upper = join(work, `upper${++n}`);
+      const ovwork = join(work, `ovwork${n}`);
+      for (const d of [upper, ovwork]) await mkdir(d);
+      const argv = ['setpriv', '--pdeathsig', 'KILL', 'unshare', '--mount', '--net', '--pid', '--fork', '--kill-child', 'sh', '-c', namespaceScript(env), 'sh', root, mnt, payload, emulation.native ? '' : emulation.interpreter, bindAt, upper, ovwork, script];
+      const out = await run('configure the image', argv, { okCodes: [0, 97, 98] }).catch((e: unknown) => {
+        throw failureFrom(e);
+      });
+      if (out.code !== 0) throw failureFrom(undefined, `${out.stdout}\n${out.stderr}`);
+      await mergeUpper(upper, root);
+    };
+    emit({ phase: 'configure', message: `${preinsts.length} preinst scripts${emulation.native ? '' : ` (through ${emulation.interpreter})`}` });
+    await inChroot('preinst.sh');
+    const diversions = parseDiversions(await readFile(join(root, 'var/lib/dpkg/diversions'), 'utf8').catch(() => ''));
+    await applyDiversions(repo, root, diversions, options.packages ?? new Map());
+    emit({ phase: 'configure', message: `dpkg --configure -a: ${status.length} packages` });
+    await inChroot('configure.sh');
     if (createdForBind) await rm(createdForBind, { recursive: true, force: true });
     else if (bindAt) await rm(join(root, bindAt), { force: true });
     const after = parseStanzas(await readFile(join(root, 'var/lib/dpkg/status'), 'utf8'));
