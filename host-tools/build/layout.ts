@@ -14,7 +14,9 @@ import { OtaError } from '../../common/errors.js';
  * - /home /root /opt /srv /mnt /usr/local as links into /var, their contents moved there;
  * - a tmpfiles.d file that recreates every directory and link of the commit's /var, because
  *   OSTree seeds /var from the commit only on the first deployment of a stateroot;
- * - /sysroot and /ostree -> sysroot/ostree, the mount point and link an OSTree boot uses.
+ * - /sysroot and /ostree -> sysroot/ostree, the mount point and link an OSTree boot uses;
+ * - no SSH host keys: openssh-server's postinst makes them at build time, which would give every
+ *   device the same keys (and every build different bytes); a drop-in makes them at first start.
  *
  * @example
  * const { kernels } = await makeDeployable('/repo/tmp/ota-stage2-x/root');
@@ -79,6 +81,7 @@ export async function makeDeployable(root: string): Promise<LayoutResult> {
   await mkdir(join(root, 'usr/lib/tmpfiles.d'), { recursive: true, mode: 0o755 });
   await writeFile(join(root, 'usr/lib/tmpfiles.d/ota-var.conf'), await varTmpfiles(root));
 
+  await dropHostKeys(root);
   if (!existsSync(join(root, 'etc/machine-id')) || (await readFile(join(root, 'etc/machine-id'))).length > 0) await writeFile(join(root, 'etc/machine-id'), '');
   await rename(join(root, 'etc'), join(root, 'usr/etc'));
 
@@ -154,4 +157,19 @@ async function varTmpfiles(root: string): Promise<string> {
 # copies from the commit only on a stateroot's first deployment.
 ${lines.join('\n')}
 `;
+}
+
+/** SSH host keys are per device: drop the build's, generate on the device before sshd starts. */
+async function dropHostKeys(root: string): Promise<void> {
+  const sshDir = join(root, 'etc/ssh');
+  const keys = existsSync(sshDir) ? (await readdir(sshDir)).filter((n) => /^ssh_host_.*_key(\.pub)?$/.test(n)) : [];
+  for (const k of keys) await rm(join(sshDir, k));
+  if (keys.length === 0 || !existsSync(join(root, 'usr/lib/systemd/system/ssh.service'))) return;
+  const dropIn = join(root, 'usr/lib/systemd/system/ssh.service.d');
+  await mkdir(dropIn, { recursive: true, mode: 0o755 });
+  // Keys first: the unit's own ExecStartPre (`sshd -t`) fails without them, so the list is reset and re-added after.
+  const unit = await readFile(join(root, 'usr/lib/systemd/system/ssh.service'), 'utf8');
+  const pre = unit.split('\n').filter((l) => l.startsWith('ExecStartPre='));
+  const lines = ['# ota build removed the host keys made at build time; each device makes its own.', '[Service]', 'ExecStartPre=', 'ExecStartPre=/usr/bin/ssh-keygen -A', ...pre, ''];
+  await writeFile(join(dropIn, 'ota-host-keys.conf'), lines.join('\n'));
 }

@@ -60,9 +60,16 @@ const SCRUB = [
 
 export async function runStage2(repo: Repo, stage1: string, options: Stage2Options): Promise<Stage2Result> {
   const emit = options.onEvent ?? silent;
+  if (process.getuid?.() !== 0) {
+    throw new OtaError('ERR_OTA_BUILD', 'configuring an image (stage 2) needs root: it mounts an overlay and /proc in a private namespace and chroots into the tree', {
+      hint: 'run ota build with sudo',
+    });
+  }
   const emulation = await emulationFor(options.arch);
-  // On the repository's file system, so that the checkout can hardlink its objects.
-  const work = await mkdtemp(join(repo.path, 'tmp', 'ota-stage2-'));
+  // On the repository's file system, so that the checkout can hardlink its objects. The name
+  // carries our pid: a build that was killed leaves its directory, and the next one removes it.
+  await removeAbandoned(join(repo.path, 'tmp'));
+  const work = await mkdtemp(join(repo.path, 'tmp', `ota-stage2-${process.pid}-`));
   const root = join(work, 'root');
   const mnt = join(work, 'mnt');
   const payload = join(work, 'payload');
@@ -199,4 +206,22 @@ async function restoreDirectoryMetadata(repo: Repo, rev: string, root: string): 
     await chmod(dir, m.mode & 0o7777);
   };
   await walk(root, commit.rootContents, commit.rootMeta);
+}
+
+/** Removes the work directories of stage-2 runs whose process is gone (killed builds). */
+async function removeAbandoned(tmp: string): Promise<void> {
+  for (const name of await readdir(tmp).catch(() => [] as string[])) {
+    const m = /^ota-stage2-(\d+)-/.exec(name);
+    if (!m || alive(Number(m[1]))) continue;
+    await rm(join(tmp, name), { recursive: true, force: true });
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }

@@ -1,8 +1,11 @@
+import { spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { lstat, mkdtemp, readFile, readlink, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { run } from '../../../common/exec.js';
+import { main } from '../../../host-tools/cli/main.js';
 import { build, type BuildResult } from '../../../host-tools/build/build.js';
 import { diffImages } from '../../../host-tools/build/diff.js';
 import { catFile, checkout, pull, readCommit, Repo, Sysroot } from '../../../node-ostree/index.js';
@@ -171,6 +174,7 @@ describe.each(['amd64', 'arm64'])('ota build of fixture debs on %s', (arch) => {
 describe('ota build on amd64: reproducible, incremental, strict, failing scripts', () => {
   let fx: FixtureImage;
   let first: BuildResult;
+  let second: BuildResult;
   beforeAll(async () => {
     fx = await fixtureImage(join(root, 'incr'), 'amd64', fixtures('amd64'));
     first = await build({ inputs: [fx.manifest], repoPath: join(fx.dir, 'repo'), cacheDir: fx.cacheDir, env: fx.env });
@@ -197,7 +201,7 @@ describe('ota build on amd64: reproducible, incremental, strict, failing scripts
     await fx.republish(fixtures('amd64', '2', `${Date.now()} ${Math.random()}\n`));
     await rm(fx.lockPath);
     const requestsBefore = fx.server.requests.length;
-    const second = await build({ inputs: [fx.manifest], repoPath: join(fx.dir, 'repo'), cacheDir: fx.cacheDir, env: fx.env });
+    second = await build({ inputs: [fx.manifest], repoPath: join(fx.dir, 'repo'), cacheDir: fx.cacheDir, env: fx.env });
     expect(second.debs).toMatchObject({ downloaded: 1, imported: 1, reused: first.images[0]!.packages - 1 });
     expect(fx.server.requests.slice(requestsBefore).filter((r) => r.endsWith('.deb'))).toEqual([expect.stringMatching(/\/fx-scripts_2_amd64\.deb$/)]);
     expect(second.images[0]!.checksum).not.toBe(first.images[0]!.checksum);
@@ -210,6 +214,47 @@ describe('ota build on amd64: reproducible, incremental, strict, failing scripts
     } finally {
       repo.close();
     }
+  }, 300_000);
+
+  it('prints the ref, checksum, size and what it did (ota build), and package and file changes (ota diff, --json)', async () => {
+    const out: string[] = [];
+    const code = await main(['node', 'ota', 'build', fx.manifest, '--repo', join(fx.dir, 'repo'), '--cache', fx.cacheDir, '-q'], (l) => out.push(l));
+    expect(code).toBe(0);
+    expect(out[0]).toMatch(/^fx\/amd64 [0-9a-f]{64}$/);
+    expect(out[1]).toMatch(/^ {2}\d+ packages, [\d.]+ MB, kernel 6\.1\.0-fx, up to date$/);
+    expect(out[2]).toMatch(/^built 1 image in [\d.]+s: debs 0 fetched \(0 B\), 0 imported, 0 reused$/);
+    const diffOut: string[] = [];
+    expect(await main(['node', 'ota', 'diff', first.images[0]!.checksum, 'fx/amd64', '--repo', join(fx.dir, 'repo')], (l) => diffOut.push(l))).toBe(0);
+    expect(diffOut).toContain('packages: 0 added, 0 removed, 1 changed');
+    expect(diffOut).toContain('  ~ fx-scripts 1 -> 2');
+    expect(diffOut).toContain('  M /usr/share/fx/version');
+    const json: string[] = [];
+    expect(await main(['node', 'ota', 'diff', first.images[0]!.checksum, 'fx/amd64', '--repo', join(fx.dir, 'repo'), '--json'], (l) => json.push(l))).toBe(0);
+    expect(JSON.parse(json.join('\n'))).toMatchObject({ to: expect.stringMatching(/^[0-9a-f]{64}$/), packages: { changed: [{ name: 'fx-scripts', from: '1', to: '2' }] } });
+    const bad: string[] = [];
+    expect(await main(['node', 'ota', 'diff', 'no/such-ref', 'fx/amd64', '--repo', join(fx.dir, 'repo')], (l) => bad.push(l))).toBe(2);
+  }, 300_000);
+
+  it('resumes after being killed in the middle of configuring: no namespace left running, no work directory left, same commit', async () => {
+    const repoPath = join(fx.dir, 'repo-killed');
+    const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '../../helpers/ota-cli.ts'), 'build', fx.lockPath, '--repo', repoPath, '--cache', fx.cacheDir], { env: { ...fx.env, CI: '1' }, stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    await new Promise<void>((resolve, reject) => {
+      child.stderr.on('data', (b: Buffer) => {
+        err += b.toString();
+        if (err.includes('dpkg --configure -a')) resolve();
+      });
+      child.on('exit', () => reject(new Error(`the build ended before configuring: ${err}`)));
+    });
+    child.kill('SIGKILL');
+    await new Promise((r) => child.on('exit', r));
+    await new Promise((r) => setTimeout(r, 500));
+    const ps = await run('ps', ['ps', '-eo', 'args']);
+    expect(ps.stdout.split('\n').filter((l) => l.includes(repoPath))).toEqual([]);
+    expect(readdirSync(join(repoPath, 'tmp')).some((n) => n.startsWith('ota-stage2-'))).toBe(true);
+    const again = await build({ inputs: [fx.lockPath], repoPath, cacheDir: fx.cacheDir, env: fx.env });
+    expect(again.images[0]!.checksum).toBe(second.images[0]!.checksum);
+    expect(readdirSync(join(repoPath, 'tmp')).filter((n) => n.startsWith('ota-stage2-'))).toEqual([]);
   }, 300_000);
 
   it('--strict refuses undeclared file conflicts, naming path and packages, and makes no image ref', async () => {

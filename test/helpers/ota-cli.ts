@@ -1,0 +1,7 @@
+/**
+ * The `ota` CLI from the TypeScript sources, for tests that need it as a separate process (to
+ * kill it, say): `node --import tsx test/helpers/ota-cli.ts build ...`.
+ */
+import { main } from '../../host-tools/cli/main.js';
+
+process.exitCode = await main(process.argv);
