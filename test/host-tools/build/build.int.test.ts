@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
-import { lstat, mkdtemp, readFile, readlink, rm, stat } from 'node:fs/promises';
+import { lstat, mkdtemp, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -255,6 +255,19 @@ describe('ota build on amd64: reproducible, incremental, strict, failing scripts
     const again = await build({ inputs: [fx.lockPath], repoPath, cacheDir: fx.cacheDir, env: fx.env });
     expect(again.images[0]!.checksum).toBe(second.images[0]!.checksum);
     expect(readdirSync(join(repoPath, 'tmp')).filter((n) => n.startsWith('ota-stage2-'))).toEqual([]);
+  }, 300_000);
+
+  it('builds several images in one call: each deb imported once for both, both configured side by side', async () => {
+    const other = join(fx.dir, 'other.yaml');
+    await writeFile(other, (await readFile(fx.manifest, 'utf8')).replace('name: fx', 'name: fx2').replace(', fx-clash-b', ''));
+    const phases: string[] = [];
+    const r = await build({ inputs: [fx.manifest, other], repoPath: join(fx.dir, 'repo-multi'), cacheDir: fx.cacheDir, env: fx.env, onEvent: (e) => phases.push(e.phase) });
+    expect(r.images.map((i) => i.ref)).toEqual(['fx/amd64', 'fx2/amd64']);
+    expect(r.images[1]!.packages).toBe(r.images[0]!.packages - 1);
+    expect(r.debs.imported).toBe(r.images[0]!.packages);
+    // both unions start before either image is committed
+    expect(phases.filter((p) => p === 'union').length).toBeGreaterThanOrEqual(2);
+    expect(phases.lastIndexOf('union')).toBeLessThan(phases.indexOf('commit'));
   }, 300_000);
 
   it('--strict refuses undeclared file conflicts, naming path and packages, and makes no image ref', async () => {
