@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
-import { lstat, mkdtemp, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
+import { link, lstat, mkdir, mkdtemp, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,7 +11,7 @@ import { diffImages } from '../../../host-tools/build/diff.js';
 import { catFile, checkout, pull, readCommit, Repo, Sysroot } from '../../../node-ostree/index.js';
 import { fixtureImage, imageDpkg, type FixtureImage } from '../../helpers/build-harness.js';
 import { removeTree } from '../../helpers/ostree-cli.js';
-import type { FixturePackage } from '../../helpers/fixture-archive.js';
+import { serveDirectory, type FixturePackage } from '../../helpers/fixture-archive.js';
 import { otaRejection } from '../../helpers/errors.js';
 
 // Fixture debs exercising what stage 2 must get right, layered on a small real base (dpkg, dash,
@@ -268,6 +268,27 @@ describe('ota build on amd64: reproducible, incremental, strict, failing scripts
     // both unions start before either image is committed
     expect(phases.filter((p) => p === 'union').length).toBeGreaterThanOrEqual(2);
     expect(phases.lastIndexOf('union')).toBeLessThan(phases.indexOf('commit'));
+  }, 300_000);
+
+  it("fetches a deb the archive has dropped from the source's fallbacks (${VAR} in the manifest), accepted by the lock's SHA256", async () => {
+    const mirror = await serveDirectory(join(fx.dir, 'archive'));
+    try {
+      const text = await readFile(fx.manifest, 'utf8');
+      await writeFile(fx.manifest, text.replace(/^(    keyring: .*)$/m, '$1\n    fallbacks: ["${OTA_FX_FALLBACK}"]'));
+      // A cache of its own, holding every deb but the one the archive now lacks.
+      const lock = await readFile(fx.lockPath, 'utf8');
+      const zstdSha = /Package: fx-zstd\n(?:.+\n)*?SHA256: ([0-9a-f]{64})/.exec(lock)![1]!;
+      const cacheDir = join(fx.dir, 'cache-fallback');
+      await mkdir(join(cacheDir, 'debs'), { recursive: true });
+      for (const n of readdirSync(join(fx.cacheDir, 'debs'))) if (n.endsWith('.deb') && !n.startsWith(zstdSha)) await link(join(fx.cacheDir, 'debs', n), join(cacheDir, 'debs', n));
+      fx.server.fail('/fx-zstd_1_amd64.deb', 404, 10);
+      const r = await build({ inputs: [fx.manifest], repoPath: join(fx.dir, 'repo-fallback'), cacheDir, env: { ...fx.env, OTA_FX_FALLBACK: mirror.url } });
+      expect(r.debs.downloaded).toBe(1);
+      expect(mirror.requests.filter((q) => q.endsWith('.deb'))).toEqual([expect.stringMatching(/\/fx-zstd_1_amd64\.deb$/)]);
+      expect(r.images[0]!.checksum).toMatch(/^[0-9a-f]{64}$/);
+    } finally {
+      await mirror.close();
+    }
   }, 300_000);
 
   it('--strict refuses undeclared file conflicts, naming path and packages, and makes no image ref', async () => {
