@@ -120,6 +120,7 @@ interface MmRun {
 async function mmdebstrapAndCommit(dir: string, arch: string, release: string, img: Image, debs: string): Promise<MmRun> {
   const out = join(dir, 'rootfs');
   const repo = join(dir, 'repo');
+  await mkdir(dir, { recursive: true }); // mmdebstrap creates the target, but not its parent
   const argv = [
     'mmdebstrap',
     '--verbose',
