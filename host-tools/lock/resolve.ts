@@ -67,6 +67,10 @@ export function resolve(universe: Universe, request: ResolveRequest): Resolution
     }
   }
 
+  // The manifest's own pins come first: they hold for a package whatever pulls it in (a minbase
+  // root, a dependency), as an apt preference would, not only where the manifest names it.
+  for (const spec of request.roots) if ((spec.version || spec.suite) && !excluded.has(spec.name)) rootCandidate(universe, spec, excluded);
+
   // 1. The roots: Essential and Priority: required for minbase, then the manifest's packages.
   const roots: { spec: RootSpec; reason: Reason }[] = [];
   if (request.variant === 'minbase') {

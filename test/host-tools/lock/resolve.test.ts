@@ -522,6 +522,22 @@ describe('resolve: variant minbase and exclude', () => {
     expect(r.reasons.get('libc')).toEqual({ kind: 'dependency', by: 'base-files', field: 'Depends', relation: 'libc' });
   });
 
+  it("holds a minbase package at the manifest's pin (=VERSION or /SUITE), though minbase pulls it in first", () => {
+    const sources: TestSource[] = [
+      { suite: 'stable', packages: [{ name: 'tzdata', version: '2024a', priority: 'required' }, { name: 'dash', version: '1', essential: true, priority: 'required' }] },
+      { suite: 'updates', packages: [{ name: 'tzdata', version: '2026f', priority: 'required' }] },
+    ];
+    expect(versions(lockOf(sources, [], { variant: 'minbase' })).tzdata).toBe('2026f');
+    expect(versions(lockOf(sources, [{ name: 'tzdata', version: '2024a' }], { variant: 'minbase' })).tzdata).toBe('2024a');
+    expect(versions(lockOf(sources, [{ name: 'tzdata', suite: 'stable' }], { variant: 'minbase' })).tzdata).toBe('2024a');
+    // and it holds when a dependency, not a root, brings the package in
+    const dep: TestSource[] = [
+      { suite: 'stable', packages: [{ name: 'app', depends: 'lib' }, { name: 'lib', version: '1' }] },
+      { suite: 'updates', packages: [{ name: 'lib', version: '2' }] },
+    ];
+    expect(versions(lockOf(dep, ['app', { name: 'lib', version: '1' }])).lib).toBe('1');
+  });
+
   it('adds nothing of its own with variant none', () => {
     expect(names(lockOf(base, ['vim']))).toEqual(['vim']);
   });
