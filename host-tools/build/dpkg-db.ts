@@ -74,6 +74,22 @@ export function dpkgDatabase(packages: UnpackedPackage[]): Map<string, DbFile> {
       files.set(`info/${info}.${name}`, { content, mode: SCRIPTS.has(name) ? 0o755 : 0o644 });
     }
   }
+  // Trigger interests, registered as dpkg's unpack registers them (triggers/File for paths,
+  // triggers/<name> for named ones; `/noawait` marks interest-noawait). Activations at unpack
+  // are not recorded: dpkg drops them for packages that are not configured yet, as here.
+  const fileInterests: string[] = [];
+  const named = new Map<string, string[]>();
+  for (const p of sorted) {
+    for (const line of (p.members.get('triggers')?.toString('utf8') ?? '').split('\n')) {
+      const m = /^\s*(interest(?:-await|-noawait)?)\s+(\S+)/.exec(line);
+      if (!m) continue;
+      const who = `${infoName(p.control)}${m[1] === 'interest-noawait' ? '/noawait' : ''}`;
+      if (m[2]!.startsWith('/')) fileInterests.push(`${m[2]} ${who}`);
+      else named.set(m[2]!, [...(named.get(m[2]!) ?? []), who]);
+    }
+  }
+  if (fileInterests.length > 0) files.set('triggers/File', { content: Buffer.from(fileInterests.map((l) => `${l}\n`).join('')), mode: 0o644 });
+  for (const [name, who] of named) files.set(`triggers/${name}`, { content: Buffer.from(who.map((w) => `${w}\n`).join('')), mode: 0o644 });
   // dpkg ends every stanza with an empty line, the last one too.
   files.set('status', { content: Buffer.from(stanzas.length > 0 ? `${formatStanzas(stanzas)}\n` : ''), mode: 0o644 });
   files.set('info/format', { content: Buffer.from('1\n'), mode: 0o644 });

@@ -67,6 +67,8 @@ export interface FixturePackage {
   scripts?: Partial<Record<'preinst' | 'postinst' | 'prerm' | 'postrm' | 'config', string>>;
   /** Absolute paths of conffiles; each must be in `files`. */
   conffiles?: string[];
+  /** The `triggers` control file (`interest /usr/share/x`, `activate-noawait ldconfig`, ...). */
+  triggers?: string;
   /** `dpkg-deb -Z`; default xz. */
   compression?: 'xz' | 'gzip' | 'zstd' | 'none';
   /**
@@ -428,6 +430,7 @@ async function buildDeb(plan: DebPlan, root: string, stage: string): Promise<Bui
   // md5sums is what dh_md5sums would add; dpkg --verify and some image tools read it.
   if (md5sums.length > 0) await writeControlFile(path.join(debian, 'md5sums'), md5sums.sort().join('\n') + '\n', 0o644);
   if (pkg.conffiles?.length) await writeControlFile(path.join(debian, 'conffiles'), pkg.conffiles.join('\n') + '\n', 0o644);
+  if (pkg.triggers) await writeControlFile(path.join(debian, 'triggers'), pkg.triggers, 0o644);
   for (const [name, body] of Object.entries(pkg.scripts ?? {})) {
     if (body === undefined) continue;
     await writeControlFile(path.join(debian, name), body.startsWith('#!') ? body : `#!/bin/sh\n${body}`, 0o755);

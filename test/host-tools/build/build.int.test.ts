@@ -272,8 +272,8 @@ describe('ota build on amd64: reproducible, incremental, strict, failing scripts
 
   it("fetches a deb the archive has dropped from the source's fallbacks (${VAR} in the manifest), accepted by the lock's SHA256", async () => {
     const mirror = await serveDirectory(join(fx.dir, 'archive'));
+    const text = await readFile(fx.manifest, 'utf8');
     try {
-      const text = await readFile(fx.manifest, 'utf8');
       await writeFile(fx.manifest, text.replace(/^(    keyring: .*)$/m, '$1\n    fallbacks: ["${OTA_FX_FALLBACK}"]'));
       // A cache of its own, holding every deb but the one the archive now lacks.
       const lock = await readFile(fx.lockPath, 'utf8');
@@ -288,6 +288,7 @@ describe('ota build on amd64: reproducible, incremental, strict, failing scripts
       expect(r.images[0]!.checksum).toMatch(/^[0-9a-f]{64}$/);
     } finally {
       await mirror.close();
+      await writeFile(fx.manifest, text);
     }
   }, 300_000);
 

@@ -16,9 +16,10 @@ let debPaths: string[];
 let ours: Map<string, DbFile>;
 
 const PACKAGES: FixturePackage[] = [
-  { name: 'base', version: '1.0-1', arch: 'amd64', essential: true, priority: 'required', section: 'admin', files: { '/usr/bin/base': '#!/bin/sh\n', '/etc/base.conf': 'a=1\n' }, conffiles: ['/etc/base.conf'], scripts: { postinst: '#!/bin/sh\nexit 0\n', prerm: '#!/bin/sh\nexit 0\n' }, extraControl: { Homepage: 'https://example.invalid/base' } },
+  { name: 'base', version: '1.0-1', arch: 'amd64', essential: true, priority: 'required', section: 'admin', files: { '/usr/bin/base': '#!/bin/sh\n', '/etc/base.conf': 'a=1\n' }, conffiles: ['/etc/base.conf'], scripts: { postinst: '#!/bin/sh\nexit 0\n', prerm: '#!/bin/sh\nexit 0\n' }, extraControl: { Homepage: 'https://example.invalid/base' }, triggers: 'interest-noawait /usr/share/base-hooks\ninterest fx-named\n' },
   { name: 'libsame1', version: '2:1.2~rc1-3', arch: 'amd64', multiArch: 'same', depends: 'base (>= 1.0)', provides: 'libsame', files: { '/usr/lib/x86_64-linux-gnu/libsame.so.1': 'elf\n' }, scripts: { postinst: '#!/bin/sh\nexit 0\n' } },
-  { name: 'tool', version: '3', arch: 'all', multiArch: 'foreign', depends: 'libsame1', files: { '/usr/share/tool/data': 'd\n' } },
+  { name: 'tool', version: '3', arch: 'all', multiArch: 'foreign', depends: 'libsame1', files: { '/usr/share/tool/data': 'd\n', '/usr/share/base-hooks/tool': 'hook\n' }, triggers: 'activate-noawait fx-named\n' },
+  { name: 'hooks2', version: '1', arch: 'all', files: { '/usr/share/hooks2/x': 'x\n' }, triggers: 'interest-await /usr/share/hooks2\n' },
 ];
 
 beforeAll(async () => {
@@ -70,6 +71,10 @@ describe('stage-1 dpkg database', () => {
       expect({ name, content: mine.content.toString() }).toEqual({ name, content: await readFile(join(db, 'info', name), 'utf8') });
       expect({ name, mode: mine.mode }).toEqual({ name, mode: (await stat(join(db, 'info', name))).mode & 0o777 });
     }
+    // trigger interests registered as dpkg registers them at unpack
+    const trigFiles = (await readdir(join(db, 'triggers'))).filter((n) => n !== 'Lock').sort();
+    expect([...ours.keys()].filter((k) => k.startsWith('triggers/')).map((k) => k.slice(9)).sort()).toEqual(trigFiles);
+    for (const name of trigFiles) expect({ name, content: ours.get(`triggers/${name}`)!.content.toString() }).toEqual({ name, content: await readFile(join(db, 'triggers', name), 'utf8') });
   });
 
   it('marks conffiles newconffile and names Multi-Arch: same packages with their architecture', () => {
