@@ -27,7 +27,8 @@ export type OtaErrorCode =
   | 'ERR_OTA_SCRIPT'
   | 'ERR_OTA_CONFLICT'
   | 'ERR_OTA_EMULATION'
-  | 'ERR_OTA_BUILD';
+  | 'ERR_OTA_BUILD'
+  | 'ERR_OTA_BOOTENV';
 
 /** Exit codes: 1 for a failed operation, 2 for bad usage or input, 3 for a stale lock (a check, not a failure). */
 export const EXIT = { failure: 1, usage: 2, stale: 3 } as const;
