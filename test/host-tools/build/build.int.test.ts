@@ -274,7 +274,7 @@ describe('ota build on amd64: reproducible, incremental, strict, failing scripts
     const mirror = await serveDirectory(join(fx.dir, 'archive'));
     const text = await readFile(fx.manifest, 'utf8');
     try {
-      await writeFile(fx.manifest, text.replace(/^(    keyring: .*)$/m, '$1\n    fallbacks: ["${OTA_FX_FALLBACK}"]'));
+      await writeFile(fx.manifest, text.replace(/^( {4}keyring: .*)$/m, '$1\n    fallbacks: ["${OTA_FX_FALLBACK}"]'));
       // A cache of its own, holding every deb but the one the archive now lacks.
       const lock = await readFile(fx.lockPath, 'utf8');
       const zstdSha = /Package: fx-zstd\n(?:.+\n)*?SHA256: ([0-9a-f]{64})/.exec(lock)![1]!;
