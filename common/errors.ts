@@ -28,7 +28,10 @@ export type OtaErrorCode =
   | 'ERR_OTA_CONFLICT'
   | 'ERR_OTA_EMULATION'
   | 'ERR_OTA_BUILD'
-  | 'ERR_OTA_BOOTENV';
+  | 'ERR_OTA_BOOTENV'
+  | 'ERR_OTA_BOARD'
+  | 'ERR_OTA_BMAP'
+  | 'ERR_OTA_FLASH';
 
 /** Exit codes: 1 for a failed operation, 2 for bad usage or input, 3 for a stale lock (a check, not a failure). */
 export const EXIT = { failure: 1, usage: 2, stale: 3 } as const;
@@ -36,8 +39,10 @@ export const EXIT = { failure: 1, usage: 2, stale: 3 } as const;
 const defaultExit: Partial<Record<OtaErrorCode, number>> = {
   ERR_OTA_USAGE: EXIT.usage,
   ERR_OTA_MANIFEST: EXIT.usage,
+  ERR_OTA_BOARD: EXIT.usage,
   ERR_OTA_LOCKFILE: EXIT.usage,
   ERR_OTA_LOCK_STALE: EXIT.stale,
+  ERR_OTA_BMAP: EXIT.usage,
 };
 
 export interface OtaErrorOptions {

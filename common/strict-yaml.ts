@@ -29,7 +29,9 @@ export function parseStrictYaml<S extends z.ZodType>(text: string, where: string
   const input: unknown = doc.toJS();
   const result = schema.safeParse(input);
   if (result.success) return result.data as z.infer<S>;
-  const lines = result.error.issues.map((issue) => describeIssue(issue, input, doc.contents, lineCounter, where, options.knownKeys ?? ((path) => keysAt(schema, path))));
+  // A misspelt key also shows up as a missing one: name the unknown key first, it explains both.
+  const issues = [...result.error.issues].sort((a, b) => Number(b.code === 'unrecognized_keys') - Number(a.code === 'unrecognized_keys'));
+  const lines = issues.map((issue) => describeIssue(issue, input, doc.contents, lineCounter, where, options.knownKeys ?? ((path) => keysAt(schema, path))));
   throw new OtaError(options.code, `${lines[0]}`, { details: lines.slice(1), hint: options.hint });
 }
 

@@ -46,7 +46,8 @@ export const sourceSchema = z.strictObject({
 export const manifestSchema = z.strictObject({
   name,
   arch: z.enum(ARCHES),
-  board: name.optional(),
+  /** The board definition (boards/<name>/board.yaml) the image is for; board names may also hold "_". */
+  board: z.string().regex(/^[a-z0-9][a-z0-9._+-]*$/, 'a board name from boards/ (lowercase letters, digits, ".", "_", "+", "-")').optional(),
   sources: z.array(sourceSchema).min(1),
   variant: z.enum(['minbase', 'none']).default('none'),
   packages: z.array(packageSpec).default([]),
