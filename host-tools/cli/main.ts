@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { EXIT, formatError, OtaError } from '../../common/errors.js';
 import { registerBuild } from './commands/build.js';
 import { registerDiff } from './commands/diff.js';
+import { registerFlash } from './commands/flash.js';
 import { registerImport } from './commands/import.js';
 import { registerLock } from './commands/lock.js';
 
@@ -23,6 +24,7 @@ export async function main(argv: string[], out: (line: string) => void = (l) => 
   registerImport(program, out);
   registerBuild(program, out);
   registerDiff(program, out);
+  registerFlash(program, out);
   try {
     await program.parseAsync(argv);
     return 0;
