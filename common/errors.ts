@@ -29,6 +29,7 @@ export type OtaErrorCode =
   | 'ERR_OTA_EMULATION'
   | 'ERR_OTA_BUILD'
   | 'ERR_OTA_BOOTENV'
+  | 'ERR_OTA_BOOTLOADER'
   | 'ERR_OTA_BOARD'
   | 'ERR_OTA_BMAP'
   | 'ERR_OTA_FLASH';
