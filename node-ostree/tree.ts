@@ -86,6 +86,8 @@ export async function catFile(repo: Repo, rev: string, path: string): Promise<Bu
       throw new OstreeError(`reading ${path}`, repo.path, 'ota', 0, `it is a symbolic link to ${target}`);
     }
     const size = Number(C.g_file_info_get_size(info[0]));
+    // GLib refuses a NULL buffer, which is what an empty one becomes.
+    if (size === 0) return Buffer.alloc(0);
     const buf = Buffer.alloc(size);
     const read = [0];
     check(await callAsync(C.g_input_stream_read_all, input[0], buf, size, read, null, err), err, `reading ${path}`, repo.path);

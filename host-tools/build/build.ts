@@ -1,12 +1,13 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { lstat, readdir, readFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { OtaError, withContext } from '../../common/errors.js';
 import { silent, type EventSink } from '../../common/events.js';
 import { expandVars } from '../lock/sources.js';
-import { defaultLockPath, lock as lockManifest } from '../lock/lock.js';
+import { defaultLockPath, lock as lockManifest, parseRootSpec } from '../lock/lock.js';
+import { resolve } from '../lock/resolve.js';
 import { readLock, type Lock } from '../lock/lockfile.js';
 import { loadManifest } from '../manifest/load.js';
 import { encodeMetadata, GVariantValue, readCommit, Repo } from '../../node-ostree/index.js';
@@ -14,7 +15,7 @@ import { ensureDebs, type EnsureResult } from './debs.js';
 import { makeDeployable, type LayoutResult } from './layout.js';
 import type { LockedDeb } from './plan-debs.js';
 import { buildStage1, type FileConflict } from './stage1.js';
-import { runStage2 } from './stage2.js';
+import { runStage2, type Stage2Options } from './stage2.js';
 
 /**
  * `ota build` as an API: lockfiles (or manifests, locked first) to deployable OSTree commits.
@@ -39,6 +40,8 @@ export interface BuildOptions {
   /** More places to find debs the archives dropped, after each source's own `fallbacks`. */
   fallbackUris?: string[];
   offline?: boolean;
+  /** Where manifests' `board` is looked up (default: the repository's boards/). */
+  boardsDir?: string;
   env?: NodeJS.ProcessEnv;
   etcApt?: string;
   onEvent?: EventSink;
@@ -115,9 +118,13 @@ interface ImagePlan {
   debs: LockedDeb[];
   fallbacks: string[];
   timestamp: number;
+  /** SOURCE_DATE_EPOCH of the scripts. */
+  epoch: number;
   key: string;
   ref: string;
   board?: string;
+  /** With a board: the image's own packages, built and cached apart from the board's. */
+  rootfs?: { debs: LockedDeb[]; key: string };
   lockSha256: string;
 }
 
@@ -127,7 +134,7 @@ async function planImage(input: string, options: BuildOptions, cacheDir: string,
   const lockPath = isLock ? input : defaultLockPath(input);
   if (!isLock) {
     emit({ phase: 'resolve', message: `locking ${input}` });
-    await lockManifest({ manifestPath: input, lockPath, offline: options.offline, cacheDir, env: options.env, etcApt: options.etcApt, onEvent: emit });
+    await lockManifest({ manifestPath: input, lockPath, offline: options.offline, cacheDir, env: options.env, etcApt: options.etcApt, boardsDir: options.boardsDir, onEvent: emit });
   }
   let text: string;
   try {
@@ -151,72 +158,138 @@ async function planImage(input: string, options: BuildOptions, cacheDir: string,
     sha256: c.sha256!,
     originUri: c.origin.uri,
   }));
-  // Reproducible: the commit time is the newest archive date the lock was resolved against.
-  const timestamp = Math.max(0, ...lock.header.sources.map((s) => Math.floor(Date.parse(s.date) / 1000)).filter((n) => Number.isFinite(n)));
-  const key = createHash('sha256')
-    .update(JSON.stringify({ recipe: RECIPE_VERSION, arch: lock.header.architecture, timestamp, debs: debs.map((d) => `${d.name} ${d.sha256}`).sort() }))
-    .digest('hex');
-  const board = manifest?.board;
+  // Reproducible: the commit time is the newest archive date the lock was resolved against. The
+  // dates scripts write into files (SOURCE_DATE_EPOCH) follow the oldest one, which moves only with
+  // a point release, not with every refresh of an updates suite: a rebuild after `ota lock --update`
+  // then reuses what did not change (the image without its board, when only the kernel moved).
+  const dates = lock.header.sources.map((s) => Math.floor(Date.parse(s.date) / 1000)).filter((n) => Number.isFinite(n));
+  const timestamp = Math.max(0, ...dates);
+  const epoch = dates.length > 0 ? Math.min(...dates) : 0;
+  const board = lock.header.board?.name ?? manifest?.board;
   const ref = [lock.header.image, lock.header.architecture, ...(board ? [board] : [])].join('/');
-  return { input, lockPath, lock, debs, fallbacks, timestamp, key, ref, board, lockSha256: createHash('sha256').update(text).digest('hex') };
+  // With a board, the image's own closure is built (and cached) as the rootfs, and the board's
+  // packages go on top of it: a kernel bump then rebuilds only the board's part.
+  let rootfs: ImagePlan['rootfs'];
+  if (lock.header.board) {
+    const own = resolve(lock.universe, {
+      roots: lock.header.requested.map(parseRootSpec),
+      variant: lock.header.variant === 'minbase' ? 'minbase' : 'none',
+      exclude: lock.header.exclude,
+      recommends: lock.header.recommends,
+    }).selected;
+    const rootfsDebs = debs.filter((d) => own.has(d.name));
+    rootfs = { debs: rootfsDebs, key: buildKey(lock.header.architecture, epoch, rootfsDebs, '') };
+  }
+  const key = buildKey(lock.header.architecture, timestamp, debs, lock.header.board?.sha256 ?? '', epoch);
+  return { input, lockPath, lock, debs, fallbacks, timestamp, epoch, key, ref, board, rootfs, lockSha256: createHash('sha256').update(text).digest('hex') };
 }
 
 function buildRef(key: string): string {
   return `ota/build/${key}`;
 }
 
+function rootfsRef(key: string): string {
+  return `ota/rootfs/${key}`;
+}
+
+/** What a build is keyed by: the recipe, the arch, the commit time, every deb by SHA256, the board definition. */
+function buildKey(arch: string, timestamp: number, debs: LockedDeb[], board: string, epoch = timestamp): string {
+  return createHash('sha256')
+    .update(JSON.stringify({ recipe: RECIPE_VERSION, arch, timestamp, epoch, board, debs: debs.map((d) => `${d.name} ${d.sha256}`).sort() }))
+    .digest('hex');
+}
+
 async function buildImage(repoPath: string, p: ImagePlan, strict: boolean, emit: EventSink): Promise<ImageBuild> {
   // One Repo object per concurrent image: libostree allows one transaction per object.
   const repo = await Repo.open(repoPath);
   try {
-    const t0 = Date.now();
-    emit({ phase: 'union', message: `${p.ref}: union of ${p.debs.length} packages and the dpkg database` });
-    const s1 = await buildStage1(repo, p.debs, { timestamp: p.timestamp });
-    const t1 = Date.now();
-    const undeclared = s1.conflicts.filter((c) => !c.declared && !c.identical);
-    const warnings = undeclared.map((c) => `${c.path} is shipped by ${c.packages.join(' and ')} without a Replaces (${c.packages[c.packages.length - 1]}'s copy wins)`);
-    if (strict && undeclared.length > 0) {
-      throw new OtaError('ERR_OTA_CONFLICT', `${p.ref}: ${undeclared.length} file conflict${undeclared.length > 1 ? 's' : ''} between packages that do not declare Replaces`, {
-        details: warnings,
-        hint: 'exclude or pin one of the packages, or build without --strict to let the later one win',
-      });
-    }
-    for (const w of warnings) emit({ phase: 'union', level: 'warning', message: w });
+    const seconds: Record<string, number> = {};
+    const conflicts: FileConflict[] = [];
+    const warnings: string[] = [];
+    const stage = async (debs: LockedDeb[], options: Omit<Stage2Options, 'arch' | 'timestamp' | 'packages' | 'onEvent'> & { timestamp?: number }, base?: string) => {
+      const t0 = Date.now();
+      emit({ phase: 'union', message: `${p.ref}: union of ${debs.length} packages${base ? ' on the image' : ''} and the dpkg database` });
+      const s1 = await buildStage1(repo, debs, { timestamp: p.epoch, base });
+      seconds.union = (seconds.union ?? 0) + (Date.now() - t0) / 1000;
+      const undeclared = s1.conflicts.filter((c) => !c.declared && !c.identical);
+      const found = undeclared.map((c) => `${c.path} is shipped by ${c.packages.join(' and ')} without a Replaces (${c.packages[c.packages.length - 1]}'s copy wins)`);
+      if (strict && undeclared.length > 0) {
+        throw new OtaError('ERR_OTA_CONFLICT', `${p.ref}: ${undeclared.length} file conflict${undeclared.length > 1 ? 's' : ''} between packages that do not declare Replaces`, {
+          details: found,
+          hint: 'exclude or pin one of the packages, or build without --strict to let the later one win',
+        });
+      }
+      for (const w of found) emit({ phase: 'union', level: 'warning', message: w });
+      conflicts.push(...s1.conflicts);
+      warnings.push(...found);
+      const s2 = await runStage2(repo, s1.checksum, { arch: p.lock.header.architecture, timestamp: p.timestamp, sourceDateEpoch: p.epoch, packages: new Map(p.debs.map((d) => [d.name, d.sha256])), onEvent: emit, ...options });
+      for (const [k, v] of Object.entries(s2.seconds)) seconds[k] = (seconds[k] ?? 0) + v;
+      return s2.checksum;
+    };
+
     let layout: LayoutResult = { kernels: [], warnings: [] };
     let size = 0;
-    const metadata = (l: LayoutResult, bytes: number) =>
-      encodeMetadata({
-        version: new GVariantValue('s', new Date(p.timestamp * 1000).toISOString().replace(/\.000Z$/, 'Z')),
-        'ota.image': new GVariantValue('s', p.lock.header.image),
-        'ota.arch': new GVariantValue('s', p.lock.header.architecture),
-        ...(p.board ? { 'ota.board': new GVariantValue('s', p.board) } : {}),
-        'ota.lock-sha256': new GVariantValue('s', p.lockSha256),
-        'ota.build-key': new GVariantValue('s', p.key),
-        'ota.packages': new GVariantValue('u', p.debs.length),
-        'ota.size': new GVariantValue('t', BigInt(bytes)),
-        ...(l.kernels[0] ? { 'ostree.bootable': new GVariantValue('b', true), 'ostree.linux': new GVariantValue('s', l.kernels[0]) } : {}),
-      });
-    const s2 = await runStage2(repo, s1.checksum, {
-      arch: p.lock.header.architecture,
-      timestamp: p.timestamp,
+    const subject = `${p.lock.header.image} ${p.lock.header.architecture}${p.board ? ` for ${p.board}` : ''}: ${p.debs.length} packages`;
+    const deployable: Pick<Stage2Options, 'ref' | 'subject' | 'finish'> = {
       ref: p.ref,
-      packages: new Map(p.debs.map((d) => [d.name, d.sha256])),
-      subject: `${p.lock.header.image} ${p.lock.header.architecture}: ${p.debs.length} packages`,
-      onEvent: emit,
+      subject,
       finish: async (root) => {
         layout = await makeDeployable(root);
         size = await treeSize(root);
-        return metadata(layout, size);
+        return commitMetadata(p, layout, size);
       },
-    });
-    repo.setRef(buildRef(p.key), s2.checksum);
+    };
+    let checksum: string;
+    if (!p.rootfs) {
+      checksum = await stage(p.debs, deployable);
+    } else {
+      let rootfs = repo.listRefs('ota/rootfs').get(rootfsRef(p.rootfs.key));
+      if (rootfs) emit({ phase: 'union', message: `${p.ref}: the image without the board is built already (${rootfs.slice(0, 12)})` });
+      else rootfs = await stage(p.rootfs.debs, { ref: rootfsRef(p.rootfs.key), timestamp: p.epoch, subject: `${p.lock.header.image} ${p.lock.header.architecture} without a board` });
+      const own = new Set(p.rootfs.debs.map((d) => d.sha256));
+      checksum = await stage(p.debs.filter((d) => !own.has(d.sha256)), { ...deployable, ...boardStage() }, rootfs);
+    }
+    repo.setRef(buildRef(p.key), checksum);
     for (const w of layout.warnings) emit({ phase: 'configure', level: 'warning', message: w });
-    return result(p, s2.checksum, size, false, layout.kernels, s1.conflicts, [...warnings, ...layout.warnings], { union: (t1 - t0) / 1000, ...s2.seconds });
+    return result(p, checksum, size, false, layout.kernels, conflicts, [...warnings, ...layout.warnings], seconds);
   } catch (e) {
     throw withContext(e, `building ${p.input}`);
   } finally {
     repo.close();
   }
+}
+
+/**
+ * How a board's packages are configured: the kernel's own hooks must not build an initramfs
+ * (each dracut run takes minutes under emulation, and Debian runs it from several hooks), so
+ * INITRD=No while dpkg configures, then dracut once per kernel, with Debian's ostree module
+ * (ostree-prepare-root mounts the deployment) and not host-only (the build host is not the board).
+ */
+function boardStage(): Pick<Stage2Options, 'env' | 'afterConfigure' | 'prepare'> {
+  return {
+    env: { INITRD: 'No' },
+    prepare: async (root) => {
+      await mkdir(join(root, 'etc/dracut.conf.d'), { recursive: true, mode: 0o755 });
+      await writeFile(join(root, 'etc/dracut.conf.d/ota-ostree.conf'), '# ota build: images boot OSTree deployments on other machines than the build host\nadd_dracutmodules+=" ostree "\nhostonly="no"\n');
+    },
+    afterConfigure: [
+      'for m in /usr/lib/modules/*; do k=${m##*/}; [ -e /boot/vmlinuz-$k ] || continue; dracut --quiet --force --no-hostonly --add ostree --compress "gzip -1" /boot/initrd.img-$k $k || exit 1; done',
+    ],
+  };
+}
+
+function commitMetadata(p: ImagePlan, l: LayoutResult, bytes: number): Buffer {
+  return encodeMetadata({
+    version: new GVariantValue('s', new Date(p.timestamp * 1000).toISOString().replace(/\.000Z$/, 'Z')),
+    'ota.image': new GVariantValue('s', p.lock.header.image),
+    'ota.arch': new GVariantValue('s', p.lock.header.architecture),
+    ...(p.board ? { 'ota.board': new GVariantValue('s', p.board) } : {}),
+    'ota.lock-sha256': new GVariantValue('s', p.lockSha256),
+    'ota.build-key': new GVariantValue('s', p.key),
+    'ota.packages': new GVariantValue('u', p.debs.length),
+    'ota.size': new GVariantValue('t', BigInt(bytes)),
+    ...(l.kernels[0] ? { 'ostree.bootable': new GVariantValue('b', true), 'ostree.linux': new GVariantValue('s', l.kernels[0]) } : {}),
+  });
 }
 
 function result(p: ImagePlan, checksum: string, size: number, noop: boolean, kernels: string[], conflicts: FileConflict[], warnings: string[], seconds: Record<string, number>): ImageBuild {

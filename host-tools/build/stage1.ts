@@ -2,8 +2,8 @@ import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parseRelations } from '../apt/relations.js';
-import { commitDirectory, commitUnion, type Repo } from '../../node-ostree/index.js';
-import { dpkgDatabase, type UnpackedPackage } from './dpkg-db.js';
+import { catFile, commitDirectory, commitUnion, listTree, type Repo } from '../../node-ostree/index.js';
+import { dpkgDatabase, type DbFile, type UnpackedPackage } from './dpkg-db.js';
 import { debDataRef, type LockedDeb } from './plan-debs.js';
 import { unpackedFromRepo } from './unpacked.js';
 
@@ -22,6 +22,11 @@ export interface Stage1Options {
   ref?: string;
   /** Merged /usr (default true, as Debian bookworm and later). */
   usrMerge?: boolean;
+  /**
+   * A configured tree to unpack on top of (a board's packages over the image's): its files are
+   * the first layer, and its dpkg database (installed packages) is merged with the new ones'.
+   */
+  base?: string;
 }
 
 export interface FileConflict {
@@ -49,7 +54,9 @@ export async function buildStage1(repo: Repo, debs: LockedDeb[], options: Stage1
   // A package that Replaces another owns the files they share (dpkg's rule), so it is layered after it.
   const sorted = replacesOrder(byName, (d) => parseRelations(unpacked.get(d)!.control.get('Replaces')).flat().map((a) => a.name));
   const pkgs = sorted.map((d) => unpacked.get(d)!);
-  const db = await commitDatabase(repo, pkgs, options.timestamp ?? 0);
+  const baseDb = options.base ? await readBaseDatabase(repo, options.base) : undefined;
+  const db = await commitDatabase(repo, pkgs, options.timestamp ?? 0, baseDb);
+  const offset = options.base ? 1 : 0;
 
   const renames = new Map<string, string>();
   for (const p of pkgs) {
@@ -60,7 +67,7 @@ export async function buildStage1(repo: Repo, debs: LockedDeb[], options: Stage1
       renames.set(final, `${final}.dpkg-new`);
     }
   }
-  const union = await commitUnion(repo, [...sorted.map((d) => debDataRef(d.sha256)), db], {
+  const union = await commitUnion(repo, [...(options.base ? [options.base] : []), ...sorted.map((d) => debDataRef(d.sha256)), db], {
     usrMerge,
     renames,
     timestamp: options.timestamp ?? 0,
@@ -68,11 +75,11 @@ export async function buildStage1(repo: Repo, debs: LockedDeb[], options: Stage1
     subject: `stage 1: ${sorted.length} packages unpacked`,
   });
   const conflicts = union.conflicts
-    .filter((c) => c.layers.every((i) => i < pkgs.length))
+    .filter((c) => c.layers.every((i) => i < pkgs.length + offset))
     .map((c) => {
-      const names = c.layers.map((i) => pkgs[i]!.control.get('Package')!);
+      const names = c.layers.map((i) => (i < offset ? 'the base image' : pkgs[i - offset]!.control.get('Package')!));
       const declared = c.layers.slice(1).every((i, k) => {
-        const replaces = parseRelations(pkgs[i]!.control.get('Replaces')).flat().map((a) => a.name);
+        const replaces = parseRelations(pkgs[i - offset]!.control.get('Replaces')).flat().map((a) => a.name);
         return names.slice(0, k + 1).every((n) => replaces.includes(n));
       });
       return { path: c.path, packages: names, identical: c.identical, declared };
@@ -102,9 +109,26 @@ export function mergedPath(path: string): string {
   return USR_MERGED.has(top) ? `/usr${path}` : path;
 }
 
+interface BaseDatabase {
+  status: string;
+  /** triggers/File and triggers/<name>, by name. */
+  triggers: Map<string, string>;
+}
+
+async function readBaseDatabase(repo: Repo, base: string): Promise<BaseDatabase> {
+  const status = (await catFile(repo, base, '/var/lib/dpkg/status')).toString('utf8');
+  const triggers = new Map<string, string>();
+  for (const e of listTree(repo, base, { path: '/var/lib/dpkg/triggers' })) {
+    // Lock is dpkg's lock file, not data
+    if (e.type === 'file' && !e.path.endsWith('/Lock')) triggers.set(e.path.slice('/var/lib/dpkg/triggers/'.length), (await catFile(repo, base, e.path)).toString('utf8'));
+  }
+  return { status, triggers };
+}
+
 /** The database files under var/lib/dpkg, committed as their own layer (root-owned). */
-async function commitDatabase(repo: Repo, pkgs: UnpackedPackage[], timestamp: number): Promise<string> {
+async function commitDatabase(repo: Repo, pkgs: UnpackedPackage[], timestamp: number, base?: BaseDatabase): Promise<string> {
   const files = dpkgDatabase(pkgs);
+  if (base) mergeBase(files, base);
   const dir = await mkdtemp(join(tmpdir(), 'ota-dpkgdb-'));
   try {
     const base = join(dir, 'var/lib/dpkg');
@@ -124,5 +148,22 @@ async function commitDatabase(repo: Repo, pkgs: UnpackedPackage[], timestamp: nu
     return (await commitDirectory(repo, dir, { owner: { uid: 0, gid: 0 }, timestamp })).checksum;
   } finally {
     await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Merges the new packages' database files into a base's: status stanzas of both, sorted by
+ * name as dpkg keeps them; trigger interests of both.
+ */
+function mergeBase(files: Map<string, DbFile>, base: BaseDatabase): void {
+  // Stanzas are moved as dpkg wrote them (multi-line fields, spacing and all), never re-formatted.
+  const blocks = (text: string) => text.split(/\n\n+/).map((b) => b.trim()).filter((b) => b !== '');
+  const stanzas = [...blocks(base.status), ...blocks(files.get('status')!.content.toString('utf8'))];
+  const key = (b: string) => `${/^Package: (.*)$/m.exec(b)?.[1]}:${/^Architecture: (.*)$/m.exec(b)?.[1]}`;
+  stanzas.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+  files.set('status', { content: Buffer.from(stanzas.map((b) => `${b}\n\n`).join('')), mode: 0o644 });
+  for (const [name, text] of base.triggers) {
+    const ours = files.get(`triggers/${name}`)?.content.toString('utf8') ?? '';
+    files.set(`triggers/${name}`, { content: Buffer.from(text + ours), mode: 0o644 });
   }
 }

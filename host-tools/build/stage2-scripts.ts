@@ -111,13 +111,18 @@ exit 0
 `;
 }
 
-/** Phase 2 in the chroot: `dpkg --configure -a` (postinsts and triggers), then service starts are allowed again. */
-export function configureScript(): string {
+/**
+ * Phase 2 in the chroot: `dpkg --configure -a` (postinsts and triggers), then the `after`
+ * commands (each must succeed), then service starts are allowed again.
+ */
+export function configureScript(after: string[] = []): string {
+  const steps = after.map((c) => `if ! ( ${c} ); then echo "${MARK} after" ${shellQuote(c)} >&2; rm -f /usr/sbin/policy-rc.d; exit 99; fi`);
   return `set -u
 dpkg --force-confdef --force-confold --configure -a
 rc=$?
+if [ $rc -ne 0 ]; then rm -f /usr/sbin/policy-rc.d; echo "${MARK} configure $rc" >&2; exit 98; fi
+${steps.join('\n')}
 rm -f /usr/sbin/policy-rc.d
-if [ $rc -ne 0 ]; then echo "${MARK} configure $rc" >&2; exit 98; fi
 exit 0
 `;
 }
@@ -126,6 +131,8 @@ export interface ScriptFailure {
   package: string;
   script: string;
   status?: number;
+  /** A command of the build's own (after configuring) that failed. */
+  command?: string;
 }
 
 /**
@@ -134,6 +141,8 @@ export interface ScriptFailure {
  * returned error exit status N" line.
  */
 export function parseFailure(output: string): ScriptFailure | undefined {
+  const after = new RegExp(`^${MARK} after (.+)$`, 'm').exec(output);
+  if (after) return { package: '', script: 'after', command: after[1]!.replace(/^'(.*)'$/, '$1').replace(/'\\''/g, "'") };
   const pre = new RegExp(`^${MARK} preinst (\\S+) (\\d+)$`, 'm').exec(output);
   if (pre) return { package: pre[1]!, script: 'preinst', status: Number(pre[2]) };
   const dpkg = /dpkg: error processing package (\S+) \(--configure\):\n\s*(.*)/.exec(output);

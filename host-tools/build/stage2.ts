@@ -22,13 +22,22 @@ import { configureScript, maintscriptHelperShim, MARK, namespaceScript, parseFai
  */
 export interface Stage2Options {
   arch: string;
+  /** The commit's time. */
   timestamp: number;
+  /** SOURCE_DATE_EPOCH for the scripts (dates they write into files); default `timestamp`. */
+  sourceDateEpoch?: number;
   ref?: string;
   subject?: string;
   metadata?: Buffer;
   /** Package name -> deb SHA256, to place files that preinsts divert. */
   packages?: Map<string, string>;
   onEvent?: EventSink;
+  /** Runs on the unpacked build root (natively) before anything runs in it: configuration the scripts should see. */
+  prepare?: (root: string) => Promise<void>;
+  /** More environment for the scripts (INITRD=No while a board's kernel is configured). */
+  env?: Record<string, string>;
+  /** Shell commands run in the chroot after `dpkg --configure -a` (building the initramfs once). */
+  afterConfigure?: string[];
   /** Runs on the configured build root (natively, outside the chroot) before the commit; may return the commit's metadata. */
   finish?: (root: string) => Promise<Buffer | void>;
 }
@@ -83,12 +92,13 @@ export async function runStage2(repo: Repo, stage1: string, options: Stage2Optio
     if (!preserve) await restoreDirectoryMetadata(repo, stage1, root);
     const t1 = Date.now();
 
+    await options.prepare?.(root);
     const status = parseStanzas(await readFile(join(root, 'var/lib/dpkg/status'), 'utf8'));
     const preinsts = await findPreinsts(root, status);
     const dpkgVersion = status.find((s) => s.get('Package') === 'dpkg')?.get('Version') ?? '';
     if (!dpkgVersion) throw new OtaError('ERR_OTA_BUILD', 'the image has no dpkg package, so its packages cannot be configured', { hint: 'add dpkg to the manifest (variant minbase includes it)' });
     await writeFile(join(payload, 'preinst.sh'), preinstScript(preinsts, dpkgVersion));
-    await writeFile(join(payload, 'configure.sh'), configureScript());
+    await writeFile(join(payload, 'configure.sh'), configureScript(options.afterConfigure));
     await writeFile(join(payload, 'bin/dpkg-maintscript-helper'), maintscriptHelperShim(), { mode: 0o755 });
     const bindAt = emulation.native ? '' : (emulation.bindAt ?? '');
     const createdForBind = bindAt ? firstMissing(root, bindAt) : undefined;
@@ -98,7 +108,8 @@ export async function runStage2(repo: Repo, stage1: string, options: Stage2Optio
       LC_ALL: 'C.UTF-8',
       DEBIAN_FRONTEND: 'noninteractive',
       DEBCONF_NONINTERACTIVE_SEEN: 'true',
-      SOURCE_DATE_EPOCH: String(options.timestamp),
+      SOURCE_DATE_EPOCH: String(options.sourceDateEpoch ?? options.timestamp),
+      ...options.env,
     };
     let n = 0;
     const inChroot = async (script: string): Promise<void> => {
@@ -108,7 +119,7 @@ export async function runStage2(repo: Repo, stage1: string, options: Stage2Optio
       const ovwork = join(work, `ovwork${n}`);
       for (const d of [upper, ovwork]) await mkdir(d);
       const argv = ['setpriv', '--pdeathsig', 'KILL', 'unshare', '--mount', '--net', '--pid', '--fork', '--kill-child', 'sh', '-c', namespaceScript(env), 'sh', root, mnt, payload, emulation.native ? '' : emulation.interpreter, bindAt, upper, ovwork, script];
-      const out = await run('configure the image', argv, { okCodes: [0, 97, 98] }).catch((e: unknown) => {
+      const out = await run('configure the image', argv, { okCodes: [0, 97, 98, 99] }).catch((e: unknown) => {
         throw failureFrom(e);
       });
       if (out.code !== 0) throw failureFrom(undefined, `${out.stdout}\n${out.stderr}`);
@@ -118,7 +129,7 @@ export async function runStage2(repo: Repo, stage1: string, options: Stage2Optio
     await inChroot('preinst.sh');
     const diversions = parseDiversions(await readFile(join(root, 'var/lib/dpkg/diversions'), 'utf8').catch(() => ''));
     await applyDiversions(repo, root, diversions, options.packages ?? new Map());
-    emit({ phase: 'configure', message: `dpkg --configure -a: ${status.length} packages` });
+    emit({ phase: 'configure', message: `dpkg --configure -a: ${status.filter((s) => / unpacked$/.test(s.get('Status') ?? '')).length} packages` });
     await inChroot('configure.sh');
     if (createdForBind) await rm(createdForBind, { recursive: true, force: true });
     else if (bindAt) await rm(join(root, bindAt), { force: true });
@@ -154,6 +165,7 @@ function failureFrom(e: unknown, output?: string): OtaError {
     .split('\n')
     .filter((l) => l.trim() !== '' && !l.startsWith(MARK))
     .slice(-40);
+  if (f?.command) return new OtaError('ERR_OTA_SCRIPT', `\`${f.command}\` failed in the image after configuring it`, { details: lines });
   if (f) {
     return new OtaError('ERR_OTA_SCRIPT', `the ${f.script} script of ${f.package} failed${f.status !== undefined ? ` (exit status ${f.status})` : ''}`, {
       details: lines,
@@ -164,11 +176,12 @@ function failureFrom(e: unknown, output?: string): OtaError {
   return new OtaError('ERR_OTA_SCRIPT', 'configuring the image failed', { details: lines });
 }
 
-/** The preinst scripts in the database, for every package (`pkg` or `pkg:arch` names). */
+/** The preinst scripts of the packages still to configure (`pkg` or `pkg:arch` names); installed ones (a base image's) already ran theirs. */
 async function findPreinsts(root: string, status: Map<string, string>[]): Promise<Preinst[]> {
   const info = new Set(await readdir(join(root, 'var/lib/dpkg/info')));
   const out: Preinst[] = [];
   for (const s of status) {
+    if (!/ unpacked$/.test(s.get('Status') ?? '')) continue;
     const name = s.get('Package')!;
     const arch = s.get('Architecture') ?? '';
     for (const base of [`${name}:${arch}`, name]) {

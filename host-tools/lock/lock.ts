@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { OtaError, withContext } from '../../common/errors.js';
 import { writeFileAtomic } from '../../common/atomic-write.js';
 import { silent, type EventSink } from '../../common/events.js';
@@ -6,6 +8,8 @@ import { IndexCache, defaultCacheDir } from '../apt/index-cache.js';
 import type { PackagesIndex } from '../apt/packages-index.js';
 import { loadSuite } from '../apt/suite.js';
 import { loadManifest, type LoadedManifest } from '../manifest/load.js';
+import { boardPackages } from '../board/packages.js';
+import { loadBoard } from '../board/load.js';
 import { expandSources } from './sources.js';
 import { Universe, type Origin } from './universe.js';
 import { resolve, type Resolution, type RootSpec } from './resolve.js';
@@ -29,6 +33,8 @@ export interface LockOptions {
   cacheDir?: string;
   env?: NodeJS.ProcessEnv;
   etcApt?: string;
+  /** Where the manifest's `board` is looked up (default: the repository's boards/). */
+  boardsDir?: string;
   onEvent?: EventSink;
 }
 
@@ -54,8 +60,9 @@ export async function lock(options: LockOptions): Promise<LockResult> {
   const lockPath = options.lockPath ?? defaultLockPath(options.manifestPath);
   const previous = await readExistingLock(lockPath, options.update === true, emit);
 
-  // A lock made from these exact manifest bytes is kept as it is: nothing to fetch (npm ci's rule).
-  if (previous && !options.update && previous.header.manifestSha256 === loaded.sha256) {
+  const board = loaded.manifest.board ? await boardPart(loaded.manifest.board, options.boardsDir) : undefined;
+  // A lock made from these exact manifest (and board) bytes is kept as it is: nothing to fetch (npm ci's rule).
+  if (previous && !options.update && previous.header.manifestSha256 === loaded.sha256 && previous.header.board?.sha256 === board?.sha256) {
     emit({ phase: 'lock', message: `${lockPath} is up to date with ${options.manifestPath}` });
     return { lockPath, text: previous.text, packages: previous.packages.size, written: false, diff: undefined, resolution: undefined, downloadBytes: 0 };
   }
@@ -66,7 +73,8 @@ export async function lock(options: LockOptions): Promise<LockResult> {
   let resolution: Resolution;
   try {
     resolution = resolve(universe, {
-      roots: loaded.manifest.packages.map(parseRootSpec),
+      // The board's packages come after the image's: a kernel's `initramfs-tools | linux-initramfs-tool` is then met by the board's dracut.
+      roots: [...loaded.manifest.packages, ...(board?.packages ?? [])].map(parseRootSpec),
       variant: loaded.manifest.variant,
       exclude: loaded.manifest.exclude,
       recommends: loaded.manifest.recommends,
@@ -75,7 +83,7 @@ export async function lock(options: LockOptions): Promise<LockResult> {
   } catch (e) {
     throw withContext(e, `locking ${options.manifestPath}`);
   }
-  const text = formatLock(headerFor(loaded.manifest, loaded.sha256, sources), resolution.selected.values());
+  const text = formatLock(headerFor(loaded.manifest, loaded.sha256, sources, board), resolution.selected.values());
   const diff = previous ? diffLocks(previous.packages, resolution.selected) : undefined;
   const written = previous?.text !== text;
   if (written) await writeFileAtomic(lockPath, text);
@@ -179,4 +187,11 @@ export async function loadUniverse(
     });
   });
   return { universe: new Universe(manifest.arch, indices), sources, downloadBytes };
+}
+
+/** The board's part of a lock: its packages, and the hash of its definition (a changed board re-locks). */
+async function boardPart(name: string, boardsDir?: string): Promise<NonNullable<Lock['header']['board']>> {
+  const { board, dir } = await loadBoard(name, boardsDir);
+  const text = await readFile(join(dir, 'board.yaml'));
+  return { name, sha256: createHash('sha256').update(text).digest('hex'), packages: boardPackages(board) };
 }

@@ -43,6 +43,8 @@ export interface LockHeader {
   manifestSha256: string;
   requested: string[];
   exclude: string[];
+  /** The board the image is for, the SHA256 of its board.yaml, and the packages it adds (kernel, bootloader, firmware, initramfs tools). */
+  board?: { name: string; sha256: string; packages: string[] };
   sources: LockSource[];
 }
 
@@ -77,6 +79,7 @@ export function formatLock(header: LockHeader, packages: Iterable<Candidate>): s
   ];
   if (header.requested.length > 0) head.push(['Requested', header.requested.join(' ')]);
   if (header.exclude.length > 0) head.push(['Exclude', header.exclude.join(' ')]);
+  if (header.board) head.push(['Board', header.board.name], ['Board-SHA256', header.board.sha256], ['Board-Packages', header.board.packages.join(' ')]);
   head.push([
     'Sources',
     ['', ...header.sources.map((s) => [s.spec, s.uri, s.suite, s.components.join(',') || '-', String(s.priority), s.inReleaseSha256, s.date].join(' '))].join('\n'),
@@ -97,8 +100,9 @@ export function formatLock(header: LockHeader, packages: Iterable<Candidate>): s
   return formatStanzas([head, ...stanzas]);
 }
 
-export function headerFor(manifest: Manifest, manifestSha256: string, sources: LockSource[]): LockHeader {
+export function headerFor(manifest: Manifest, manifestSha256: string, sources: LockSource[], board?: LockHeader['board']): LockHeader {
   return {
+    ...(board ? { board } : {}),
     version: LOCKFILE_VERSION,
     image: manifest.name,
     architecture: manifest.arch,
@@ -156,6 +160,7 @@ export function readLock(text: string, where: string): Lock {
     manifestSha256: need('Manifest-SHA256'),
     requested: (h.get('Requested') ?? '').split(/\s+/).filter(Boolean),
     exclude: (h.get('Exclude') ?? '').split(/\s+/).filter(Boolean),
+    ...(h.has('Board') ? { board: { name: h.get('Board')!, sha256: h.get('Board-SHA256') ?? '', packages: (h.get('Board-Packages') ?? '').split(/\s+/).filter(Boolean) } } : {}),
     sources,
   };
   // The package stanzas are Packages-format: index them like an archive's index, one origin per stanza.

@@ -69,6 +69,8 @@ describe('reading commits and trees', () => {
   it('cats files like `ostree cat`, and names symlinks and missing paths', async () => {
     expect((await catFile(repo, 'a', '/etc/conf')).toString()).toBe((await ostree('cat', 'a', '/etc/conf')).stdout);
     await expect(catFile(repo, 'a', '/usr/bin/sh')).rejects.toThrow(/symbolic link to dash/);
+    const empty = await commitDirectory(repo, await tree('empty-file', { 'etc/empty': '' }));
+    expect(await catFile(repo, empty.checksum, '/etc/empty')).toEqual(Buffer.alloc(0));
     const err = await catFile(repo, 'a', '/usr/nope').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OstreeError);
     expect((err as OstreeError).notFound).toBe(true);

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { copyFile, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -53,6 +53,14 @@ const ssl1: FixturePackage = { name: 'ssl', version: '3.0-1' };
 const sslSec: FixturePackage = { name: 'ssl', version: '3.0-1+sec1' };
 const plugin: FixturePackage = { name: 'app-plugin', version: '0.1-1', depends: 'app (>= 1.0)' };
 const basic = [app, appData, libmid, libbase];
+// a board's packages: a kernel whose initramfs tool is either initramfs-tools or any provider
+const boardPkgs: FixturePackage[] = [
+  { name: 'fx-linux', version: '6.1-1', depends: 'initramfs-tools | linux-initramfs-tool' },
+  { name: 'initramfs-tools', version: '1' },
+  { name: 'dracut', version: '059-4', provides: 'linux-initramfs-tool' },
+  { name: 'ostree-boot', version: '2022.7-2' },
+  { name: 'fx-uboot', version: '2023.01-1', arch: 'all' },
+];
 
 let tmp: string;
 let key: GpgKey;
@@ -65,7 +73,7 @@ beforeAll(async () => {
   archive = await buildArchive(
     path.join(tmp, 'archive'),
     [
-      { suite: 'stable', arches: ['amd64'], date: DATE, components: { main: [...basic, zapp, unrelated, web1, ssl1], contrib: [plugin] } },
+      { suite: 'stable', arches: ['amd64'], date: DATE, components: { main: [...basic, zapp, unrelated, web1, ssl1, ...boardPkgs], contrib: [plugin] } },
       { suite: 'stable-updates', arches: ['amd64'], date: DATE, components: { main: [web2] } },
       { suite: 'stable-security', arches: ['amd64'], date: DATE, components: { main: [sslSec] } },
       { suite: 'gzonly', arches: ['amd64'], date: DATE, indexCompression: ['gz'], components: { main: basic } },
@@ -221,6 +229,39 @@ describe('ota lock against a fixture archive', () => {
     expect(parsed.packages.get('web')!.get('Origin-Suite')).toBe('stable');
     expect(parsed.packages.get('ssl')!.get('Origin-Suite')).toBe('stable');
     expect(parsed.sources.map((s) => [s[2], s[4]])).toEqual([['stable', '990'], ['stable-updates', '500'], ['stable-security', '500']]);
+  });
+});
+
+describe('ota lock with a board', () => {
+  const BOARD = (comment: string) => `# ${comment}
+name: fxboard
+arch: amd64
+description: fixture board
+kernel: { packages: [fx-linux], console: ttyS0 }
+bootloader: { type: uboot, packages: [fx-uboot], env: { kind: text-file, partition: boot, path: ota.env }, device: { interface: mmc, boot: "0:1", root: "0:2" } }
+disk: { table: gpt, partitions: [{ label: boot, fs: vfat, size: 64MiB, role: boot }, { label: root, fs: ext4, size: rest, role: root }] }
+`;
+
+  it("locks the board's kernel, initramfs tools and bootloader after the image's packages, and re-locks when board.yaml changes", async () => {
+    const ws = await workspace(tmp, 'board');
+    const boardsDir = path.join(ws.dir, 'boards');
+    await mkdir(path.join(boardsDir, 'fxboard'), { recursive: true });
+    await writeFile(path.join(boardsDir, 'fxboard/board.yaml'), BOARD('v1'));
+    await writeManifest(ws.manifest, { ...manifest(['app']), extra: ['board: fxboard'] });
+    const run = () => lock({ manifestPath: ws.manifest, cacheDir: ws.cacheDir, env: mirrorEnv(server.url), boardsDir });
+    const r = await run();
+    const parsed = parseLockText(r.text);
+    expect(parsed.header.get('Board')).toBe('fxboard');
+    expect(parsed.header.get('Board-Packages')).toBe('fx-linux dracut ostree-boot fx-uboot');
+    expect(parsed.header.get('Board-SHA256')).toBe(sha256(BOARD('v1')));
+    expect(parsed.header.get('Requested')).toBe('app');
+    // the board's dracut meets the kernel's `initramfs-tools | linux-initramfs-tool`
+    expect(Object.keys(versions(parsed)).sort()).toEqual(['app', 'app-data', 'dracut', 'fx-linux', 'fx-uboot', 'libbase', 'libmid', 'ostree-boot']);
+    expect((await run()).written).toBe(false);
+    await writeFile(path.join(boardsDir, 'fxboard/board.yaml'), BOARD('v2'));
+    const again = await run();
+    expect(again.written).toBe(true);
+    expect(parseLockText(again.text).header.get('Board-SHA256')).toBe(sha256(BOARD('v2')));
   });
 });
 

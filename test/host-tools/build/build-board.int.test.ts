@@ -1,0 +1,104 @@
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { build, type BuildResult } from '../../../host-tools/build/build.js';
+import { catFile, Repo } from '../../../node-ostree/index.js';
+import { fixtureImage, type FixtureImage } from '../../helpers/build-harness.js';
+import type { FixturePackage } from '../../helpers/fixture-archive.js';
+
+// A board's packages are built on top of the image's: fixture kernel and bootloader packages,
+// and a stand-in `dracut` (a fake at the process boundary: a script that records how it was
+// called and writes an initramfs file) so the test runs in seconds; versions 9999 win over the
+// host archive's; the real dracut runs in
+// build-real.int.test.ts.
+const board = (kver: string): FixturePackage[] => [
+  {
+    name: 'fx-linux', version: kver, arch: 'amd64', depends: 'initramfs-tools | linux-initramfs-tool',
+    files: { [`/boot/vmlinuz-${kver}`]: `kernel ${kver}\n`, [`/usr/lib/modules/${kver}/modules.dep`]: '' },
+    scripts: { postinst: `#!/bin/sh\nset -e\n[ "$1" = configure ] || exit 0\necho "INITRD=\${INITRD:-}" > /var/lib/fx-linux-postinst\n` },
+  },
+  { name: 'initramfs-tools', version: '9999', arch: 'all', files: { '/usr/share/initramfs-tools/marker': 'not wanted\n' } },
+  {
+    name: 'dracut', version: '9999', arch: 'amd64', provides: 'linux-initramfs-tool',
+    files: { '/usr/bin/dracut': '#!/bin/sh\necho "$*" >> /var/lib/dracut-calls\nfor last; do :; done\nout=""; prev=""\nfor a; do [ "$prev" = --compress ] || case "$a" in /boot/*) out=$a;; esac; prev=$a; done\necho "initramfs for $last" > "$out"\n' },
+  },
+  { name: 'ostree-boot', version: '9999', arch: 'amd64', files: { '/usr/lib/dracut/modules.d/98ostree/module-setup.sh': '#!/bin/bash\n' } },
+  { name: 'fx-uboot', version: '2023.01-1', arch: 'all', files: { '/usr/lib/u-boot/fx/u-boot.bin': 'u-boot\n' } },
+];
+
+const BOARD = `name: fxboard
+arch: amd64
+description: fixture board
+kernel: { packages: [fx-linux], console: ttyS0 }
+bootloader: { type: uboot, packages: [fx-uboot], env: { kind: text-file, partition: boot, path: ota.env }, device: { interface: mmc, boot: "0:1", root: "0:2" } }
+disk: { table: gpt, partitions: [{ label: boot, fs: vfat, size: 64MiB, role: boot }, { label: root, fs: ext4, size: rest, role: root }] }
+`;
+
+describe('ota build with a board', () => {
+  let root: string;
+  let fx: FixtureImage;
+  let boardsDir: string;
+  let first: BuildResult;
+  const events: string[] = [];
+
+  beforeAll(async () => {
+    root = await mkdtemp(join(tmpdir(), 'ota-build-board-'));
+    fx = await fixtureImage(join(root, 'img'), 'amd64', [{ name: 'fx-app', version: '1', arch: 'amd64', files: { '/usr/bin/fx-app': '#!/bin/sh\n' } }, ...board('6.1.0-1')]);
+    boardsDir = join(root, 'boards');
+    await mkdir(join(boardsDir, 'fxboard'), { recursive: true });
+    await writeFile(join(boardsDir, 'fxboard/board.yaml'), BOARD);
+    await fx.writeManifest(['fx-app'], 'board: fxboard');
+    first = await build({ inputs: [fx.manifest], repoPath: join(fx.dir, 'repo'), cacheDir: fx.cacheDir, env: fx.env, boardsDir, onEvent: (e) => events.push(e.message) });
+  }, 300_000);
+  afterAll(async () => {
+    await fx?.server.close();
+    if (root) await rm(root, { recursive: true, force: true });
+  });
+
+  it("puts the board's kernel and a dracut initramfs (with the ostree module, built once) on the image", async () => {
+    const img = first.images[0]!;
+    expect(img.ref).toBe('fx/amd64/fxboard');
+    expect(img.kernels).toEqual(['6.1.0-1']);
+    const repo = await Repo.open(join(fx.dir, 'repo'));
+    try {
+      const cat = async (p: string) => (await catFile(repo, img.ref, p)).toString();
+      expect(await cat('/usr/lib/modules/6.1.0-1/vmlinuz')).toBe('kernel 6.1.0-1\n');
+      expect(await cat('/usr/lib/modules/6.1.0-1/initramfs.img')).toBe('initramfs for 6.1.0-1\n');
+      // the kernel's own hooks were told not to build one; dracut ran once, not host-only, with ostree
+      expect(await cat('/var/lib/fx-linux-postinst')).toBe('INITRD=No\n');
+      const calls = (await cat('/var/lib/dracut-calls')).trim().split('\n');
+      expect(calls).toHaveLength(1);
+      expect(calls[0]).toContain('--no-hostonly --add ostree');
+      expect(await cat('/usr/etc/dracut.conf.d/ota-ostree.conf')).toContain('add_dracutmodules+=" ostree "');
+      // the board's dracut met the kernel's initramfs dependency, and every package is installed
+      const status = await cat('/usr/lib/sysimage/dpkg/status');
+      expect(status).not.toMatch(/^Package: initramfs-tools$/m);
+      expect(status.match(/^Status: install ok installed$/gm)?.length).toBe(img.packages);
+      expect(status).toMatch(/^Package: fx-app$/m);
+    } finally {
+      repo.close();
+    }
+  });
+
+  it('after a kernel bump, reuses the image without the board and rebuilds only the board part', async () => {
+    await fx.republish([{ name: 'fx-app', version: '1', arch: 'amd64', files: { '/usr/bin/fx-app': '#!/bin/sh\n' } }, ...board('6.1.0-2')]);
+    await rm(fx.lockPath);
+    events.length = 0;
+    const second = await build({ inputs: [fx.manifest], repoPath: join(fx.dir, 'repo'), cacheDir: fx.cacheDir, env: fx.env, boardsDir, onEvent: (e) => events.push(e.message) });
+    expect(second.images[0]!.kernels).toEqual(['6.1.0-2']);
+    expect(second.debs.imported).toBe(1);
+    expect(events.some((m) => m.includes('the image without the board is built already'))).toBe(true);
+    // only the board's part (kernel, dracut, ostree-boot, u-boot) was configured again
+    expect(events.filter((m) => m.startsWith('dpkg --configure -a:'))).toEqual(['dpkg --configure -a: 4 packages']);
+    expect(existsSync(join(fx.dir, 'repo'))).toBe(true);
+    const repo = await Repo.open(join(fx.dir, 'repo'));
+    try {
+      expect((await catFile(repo, second.images[0]!.ref, '/usr/lib/modules/6.1.0-2/initramfs.img')).toString()).toBe('initramfs for 6.1.0-2\n');
+    } finally {
+      repo.close();
+    }
+  }, 300_000);
+});
+
