@@ -93,9 +93,12 @@ export class Repo {
   }
 
   /** Points `ref` at `checksum` now (outside any transaction). */
+  /** Points `ref` at a commit; `remote:ref` sets a remote-tracking ref (what a pull from that remote would have set). */
   setRef(ref: string, checksum: string): void {
+    const i = ref.indexOf(':');
+    const [remote, name] = i > 0 ? [ref.slice(0, i), ref.slice(i + 1)] : [null, ref];
     const err = errorOut();
-    check(C.ostree_repo_set_ref_immediate(this.ptr, null, ref, checksum, null, err), err, `setting ref ${ref}`, this.path);
+    check(C.ostree_repo_set_ref_immediate(this.ptr, remote, name, checksum, null, err), err, `setting ref ${ref}`, this.path);
   }
 
   deleteRef(ref: string): void {

@@ -3,6 +3,7 @@ import { EXIT, formatError, OtaError } from '../../common/errors.js';
 import { registerBuild } from './commands/build.js';
 import { registerDiff } from './commands/diff.js';
 import { registerFlash } from './commands/flash.js';
+import { registerImage } from './commands/image.js';
 import { registerImport } from './commands/import.js';
 import { registerLock } from './commands/lock.js';
 
@@ -24,6 +25,7 @@ export async function main(argv: string[], out: (line: string) => void = (l) => 
   registerImport(program, out);
   registerBuild(program, out);
   registerDiff(program, out);
+  registerImage(program, out);
   registerFlash(program, out);
   try {
     await program.parseAsync(argv);

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -144,6 +145,10 @@ describe('refs', () => {
     const e = await rejection(() => repo.setRef('apps/bad', 'not-a-checksum'));
     expect(e.message).toContain('setting ref apps/bad');
     expect(repo.resolve('apps/bad', { allowMissing: true })).toBeUndefined();
+    // a remote-tracking ref, as a pull from that remote sets it
+    repo.setRef('upd:apps/tracked', c1);
+    expect((await ostree([`--repo=${repo.path}`, 'rev-parse', 'upd:apps/tracked'])).trim()).toBe(c1);
+    expect(existsSync(join(repo.path, 'refs/remotes/upd/apps/tracked'))).toBe(true);
   });
 
   it('lists refs, all and under a prefix, as `ostree refs --list` does (remote refs as remote:ref)', async () => {

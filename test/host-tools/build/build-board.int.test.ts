@@ -6,36 +6,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { build, type BuildResult } from '../../../host-tools/build/build.js';
 import { catFile, Repo } from '../../../node-ostree/index.js';
 import { fixtureImage, type FixtureImage } from '../../helpers/build-harness.js';
-import type { FixturePackage } from '../../helpers/fixture-archive.js';
+import { BOARD_YAML, boardPackages } from '../../helpers/board-fixture.js';
 
 // A board's packages are built on top of the image's: fixture kernel and bootloader packages,
 // and a stand-in `dracut` (a fake at the process boundary: a script that records how it was
 // called and writes an initramfs file) so the test runs in seconds; versions 9999 win over the
 // host archive's; the real dracut runs in
 // build-real.int.test.ts.
-const board = (kver: string): FixturePackage[] => [
-  {
-    name: 'fx-linux', version: kver, arch: 'amd64', depends: 'initramfs-tools | linux-initramfs-tool',
-    files: { [`/boot/vmlinuz-${kver}`]: `kernel ${kver}\n`, [`/usr/lib/modules/${kver}/modules.dep`]: '' },
-    scripts: { postinst: `#!/bin/sh\nset -e\n[ "$1" = configure ] || exit 0\necho "INITRD=\${INITRD:-}" > /var/lib/fx-linux-postinst\n` },
-  },
-  { name: 'initramfs-tools', version: '9999', arch: 'all', files: { '/usr/share/initramfs-tools/marker': 'not wanted\n' } },
-  {
-    name: 'dracut', version: '9999', arch: 'amd64', provides: 'linux-initramfs-tool',
-    files: { '/usr/bin/dracut': '#!/bin/sh\necho "$*" >> /var/lib/dracut-calls\nfor last; do :; done\nout=""; prev=""\nfor a; do [ "$prev" = --compress ] || case "$a" in /boot/*) out=$a;; esac; prev=$a; done\necho "initramfs for $last" > "$out"\n' },
-  },
-  { name: 'ostree-boot', version: '9999', arch: 'amd64', files: { '/usr/lib/dracut/modules.d/98ostree/module-setup.sh': '#!/bin/bash\n' } },
-  { name: 'fx-uboot', version: '2023.01-1', arch: 'all', files: { '/usr/lib/u-boot/fx/u-boot.bin': 'u-boot\n' } },
-];
-
-const BOARD = `name: fxboard
-arch: amd64
-description: fixture board
-kernel: { packages: [fx-linux], console: ttyS0 }
-bootloader: { type: uboot, packages: [fx-uboot], env: { kind: text-file, partition: boot, path: ota.env }, device: { interface: mmc, boot: "0:1", root: "0:2" } }
-disk: { table: gpt, partitions: [{ label: boot, fs: vfat, size: 64MiB, role: boot }, { label: root, fs: ext4, size: rest, role: root }] }
-`;
-
 describe('ota build with a board', () => {
   let root: string;
   let fx: FixtureImage;
@@ -45,10 +22,10 @@ describe('ota build with a board', () => {
 
   beforeAll(async () => {
     root = await mkdtemp(join(tmpdir(), 'ota-build-board-'));
-    fx = await fixtureImage(join(root, 'img'), 'amd64', [{ name: 'fx-app', version: '1', arch: 'amd64', files: { '/usr/bin/fx-app': '#!/bin/sh\n' } }, ...board('6.1.0-1')]);
+    fx = await fixtureImage(join(root, 'img'), 'amd64', [{ name: 'fx-app', version: '1', arch: 'amd64', files: { '/usr/bin/fx-app': '#!/bin/sh\n' } }, ...boardPackages('amd64', '6.1.0-1')]);
     boardsDir = join(root, 'boards');
     await mkdir(join(boardsDir, 'fxboard'), { recursive: true });
-    await writeFile(join(boardsDir, 'fxboard/board.yaml'), BOARD);
+    await writeFile(join(boardsDir, 'fxboard/board.yaml'), BOARD_YAML('amd64'));
     await fx.writeManifest(['fx-app'], 'board: fxboard');
     first = await build({ inputs: [fx.manifest], repoPath: join(fx.dir, 'repo'), cacheDir: fx.cacheDir, env: fx.env, boardsDir, onEvent: (e) => events.push(e.message) });
   }, 300_000);
@@ -83,7 +60,7 @@ describe('ota build with a board', () => {
   });
 
   it('after a kernel bump, reuses the image without the board and rebuilds only the board part', async () => {
-    await fx.republish([{ name: 'fx-app', version: '1', arch: 'amd64', files: { '/usr/bin/fx-app': '#!/bin/sh\n' } }, ...board('6.1.0-2')]);
+    await fx.republish([{ name: 'fx-app', version: '1', arch: 'amd64', files: { '/usr/bin/fx-app': '#!/bin/sh\n' } }, ...boardPackages('amd64', '6.1.0-2')]);
     await rm(fx.lockPath);
     events.length = 0;
     const second = await build({ inputs: [fx.manifest], repoPath: join(fx.dir, 'repo'), cacheDir: fx.cacheDir, env: fx.env, boardsDir, onEvent: (e) => events.push(e.message) });

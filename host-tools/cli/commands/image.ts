@@ -1,0 +1,36 @@
+import type { Command } from 'commander';
+import { OtaError } from '../../../common/errors.js';
+import { makeImage } from '../../image/disk-image.js';
+import { formatMiB } from '../../image/disk-plan.js';
+import { Reporter } from '../reporter.js';
+
+/** `ota image`: a board's initial disk image from a built commit. */
+export function registerImage(program: Command, out: (line: string) => void): void {
+  program
+    .command('image')
+    .description("make a board's initial disk image (partitions, OSTree sysroot, boot files, block map) from a built commit")
+    .requiredOption('--board <name>', 'board name (boards/<name>) or path of a board.yaml')
+    .requiredOption('--repo <dir>', 'the OSTree repository holding the commit')
+    .requiredOption('--ref <ref>', 'ref or checksum of the commit (`ota build` prints it)')
+    .requiredOption('-o, --output <disk.img>', 'the image file to write (and <disk.img>.bmap)')
+    .option('--size <size>', 'total size, e.g. 4GiB or 2048MiB (default: the partitions plus room for an update)', parseSizeOption)
+    .option('--remote-url <url>', 'where the device pulls updates from (the remote `ota`)')
+    .option('--os <name>', "OSTree's name for the OS (default: the image name)")
+    .option('-q, --quiet', 'print only warnings and the summary')
+    .action(async (opts: { board: string; repo: string; ref: string; output: string; size?: number; remoteUrl?: string; os?: string; quiet?: boolean }) => {
+      const reporter = new Reporter(process.stderr, opts.quiet);
+      const started = Date.now();
+      const r = await makeImage({ board: opts.board, repoPath: opts.repo, ref: opts.ref, output: opts.output, sizeBytes: opts.size, remoteUrl: opts.remoteUrl, osname: opts.os, onEvent: reporter.event });
+      reporter.clear();
+      for (const p of r.plan.partitions) out(`  ${p.number} ${p.label.padEnd(8)} ${p.fs.padEnd(5)} ${formatMiB(p.sizeBytes).padStart(9)} at ${formatMiB(p.offsetBytes)}`);
+      out(`  kernel arguments: ${r.kargs.join(' ')}`);
+      out(`${r.output}: ${r.plan.table} ${formatMiB(r.plan.totalBytes)}, ${formatMiB(r.mappedBytes)} of data (block map ${r.bmap}) in ${((Date.now() - started) / 1000).toFixed(1)}s`);
+    });
+}
+
+function parseSizeOption(v: string): number {
+  const m = /^(\d+)(KiB|MiB|GiB|K|M|G)?$/.exec(v);
+  if (!m) throw new OtaError('ERR_OTA_USAGE', `--size takes a size such as 4GiB or 2048MiB, not "${v}"`);
+  const unit = { K: 1024, KiB: 1024, M: 1024 ** 2, MiB: 1024 ** 2, G: 1024 ** 3, GiB: 1024 ** 3 }[m[2] ?? ''] ?? 1;
+  return Number(m[1]) * unit;
+}

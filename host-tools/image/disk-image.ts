@@ -1,0 +1,211 @@
+import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, open, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { OtaError, withContext } from '../../common/errors.js';
+import { run } from '../../common/exec.js';
+import { silent, type EventSink } from '../../common/events.js';
+import { initialBootState } from '../../bootloader/state.js';
+import { bootStateToVars } from '../../bootloader/state-vars.js';
+import { renderUbootBootScript } from '../../bootloader/uboot/boot-script.js';
+import { writeUbootEnvText } from '../../bootloader/uboot/env-text.js';
+import { compileUbootBootScript } from '../../bootloader/uboot/mkimage.js';
+import { addRemote, pull, readCommit, Repo, Sysroot } from '../../node-ostree/index.js';
+import { loadBoard } from '../board/load.js';
+import { writeBmap } from './bmap.js';
+import { planDisk, SECTOR, type DiskPlan, type PlannedPartition } from './disk-plan.js';
+
+/**
+ * `ota image`: a board's initial disk image from a built commit, without root-only tricks such
+ * as loop mounts: a sparse file partitioned with sfdisk; the root partition an ext4 made by
+ * `mke2fs -d` from an OSTree sysroot (init-fs, os-init, the commit pulled in and deployed with the
+ * board's kernel arguments and root=UUID, the update remote set); the boot partition a vfat made
+ * with `mkfs.vfat --offset` and filled with mtools (the boot script, the initial boot-counting
+ * state, the board's bootloader and firmware files); then a block map for `ota flash`.
+ *
+ * @example
+ * const r = await makeImage({ board: 'qemu-arm64', repoPath: 'repo', ref: 'gateway/arm64/qemu-arm64', output: 'disk.img' });
+ */
+export interface ImageOptions {
+  board: string;
+  boardsDir?: string;
+  repoPath: string;
+  ref: string;
+  output: string;
+  /** Total size in bytes (default: the partitions, and a root with room for an update). */
+  sizeBytes?: number;
+  /** Where devices pull updates from; recorded as the remote `ota` and the deployment's origin. */
+  remoteUrl?: string;
+  /** OSTree's name for the OS (default: the commit's image name). */
+  osname?: string;
+  onEvent?: EventSink;
+}
+
+export interface ImageResult {
+  output: string;
+  bmap: string;
+  plan: DiskPlan;
+  rootUuid: string;
+  deployment: string;
+  kargs: string[];
+  mappedBytes: number;
+}
+
+export async function makeImage(options: ImageOptions): Promise<ImageResult> {
+  const emit = options.onEvent ?? silent;
+  const { board, dir: boardDir } = await loadBoard(options.board, options.boardsDir);
+  if (board.bootloader.type !== 'uboot') {
+    throw new OtaError('ERR_OTA_BOARD', `ota image makes U-Boot boards' disks so far; ${board.name} boots with ${board.bootloader.type}`, { hint: 'build for a U-Boot board (qemu-arm64, qemu-armhf, raspberrypi4, beaglebone-black)' });
+  }
+  const repo = await Repo.open(options.repoPath);
+  let commit;
+  try {
+    commit = readCommit(repo, options.ref);
+  } finally {
+    repo.close();
+  }
+  const meta = commit.metadata;
+  const arch = meta.get('ota.arch')?.value;
+  if (arch !== undefined && arch !== board.arch) throw new OtaError('ERR_OTA_USAGE', `${options.ref} is an ${String(arch)} image, and ${board.name} is an ${board.arch} board`, { hint: 'build the image for this board (board: in its manifest)' });
+  if (meta.get('ostree.linux') === undefined) throw new OtaError('ERR_OTA_USAGE', `${options.ref} has no kernel, so no board can boot it`, { hint: `set \`board: ${board.name}\` in the image's manifest and build it again` });
+  const treeBytes = Number(meta.get('ota.size')?.value ?? 0);
+  const plan = planDisk(board, { totalBytes: options.sizeBytes, treeBytes });
+  const osname = options.osname ?? String(meta.get('ota.image')?.value ?? 'debian');
+
+  const work = await mkdtemp(join(tmpdir(), 'ota-image-'));
+  const partial = `${options.output}.partial`;
+  try {
+    // 1. the sysroot, in a directory: deploy as the device will see it
+    emit({ phase: 'image', message: `deploying ${commit.checksum.slice(0, 12)} into a sysroot for ${board.name}` });
+    const rootUuid = randomUUID();
+    const kargs = [`root=UUID=${rootUuid}`, 'rw', ...board.kernel.args, `console=${board.kernel.console}`];
+    const sysrootDir = join(work, 'sysroot');
+    const deployment = await deploy(sysrootDir, options, osname, commit.checksum, kargs);
+    const deployed = join(sysrootDir, deployment);
+
+    // 2. the disk: a sparse file, its partition table, each file system written at its offset
+    emit({ phase: 'image', message: `partitioning ${plan.table} ${Math.round(plan.totalBytes / 1024 / 1024)} MiB` });
+    await mkdir(dirname(options.output), { recursive: true });
+    const fh = await open(partial, 'w');
+    await fh.truncate(plan.totalBytes);
+    await fh.close();
+    await run('partition the image', ['sfdisk', '--quiet', '--no-reread', '--no-tell-kernel', partial], { input: plan.sfdiskScript });
+    for (const p of plan.partitions) {
+      if (p.fs === 'ext4' && p.role === 'root') await makeExt4(partial, p, sysrootDir, rootUuid);
+      else if (p.fs === 'ext4') await makeExt4(partial, p, undefined, randomUUID());
+      // FAT16 below 512 MiB (mkfs.vfat's own guess misreads the size of a partition in a file), else FAT32
+      else await run(`make the ${p.label} file system`, ['mkfs.vfat', '-F', p.sizeBytes < 512 * 1024 * 1024 ? '16' : '32', `--offset=${p.offsetBytes / SECTOR}`, '-n', p.label.toUpperCase(), partial, String(p.sizeBytes / 1024)]);
+    }
+
+    // 3. what the boot partitions hold
+    const files = await bootFiles(board, boardDir, deployed, join(work, 'boot-files'));
+    for (const [label, list] of files) {
+      const p = plan.partitions.find((x) => x.label === label)!;
+      for (const f of list) {
+        emit({ phase: 'image', message: `${label}: ${f.to}` });
+        const parent = dirname(f.to);
+        if (parent !== '.') await run('make a directory on the boot partition', ['mmd', '-D', 's', '-i', `${partial}@@${p.offsetBytes}`, `::/${parent}`], { okCodes: [0, 1], env: MTOOLS_ENV });
+        await run(`copy ${f.to} to the ${label} partition`, ['mcopy', '-o', '-i', `${partial}@@${p.offsetBytes}`, f.from, `::/${f.to}`], { env: MTOOLS_ENV });
+      }
+    }
+    for (const r of board.bootloader.raw) await writeAt(partial, await readFile(fromTree(deployed, r.from)), r.offset);
+
+    await rename(partial, options.output);
+    emit({ phase: 'image', message: 'block map' });
+    const bmap = await writeBmap(options.output, `${options.output}.bmap`, { onEvent: emit });
+    const mappedBytes = bmap.ranges.reduce((n, r) => n + (r.last - r.first + 1) * bmap.blockSize, 0);
+    return { output: options.output, bmap: `${options.output}.bmap`, plan, rootUuid, deployment, kargs, mappedBytes };
+  } catch (e) {
+    await rm(partial, { force: true });
+    throw withContext(e, `making a ${board.name} image of ${options.ref}`);
+  } finally {
+    await removeSysroot(work);
+  }
+}
+
+/** mtools refuses file systems smaller than the file holding them without this. */
+const MTOOLS_ENV = { ...process.env, MTOOLS_SKIP_CHECK: '1' };
+
+async function deploy(sysrootDir: string, options: ImageOptions, osname: string, checksum: string, kargs: string[]): Promise<string> {
+  const sr = await Sysroot.open(sysrootDir);
+  try {
+    await sr.initFs();
+    await sr.osInit(osname);
+    const repoDir = join(sysrootDir, 'ostree/repo');
+    // OSTree's U-Boot backend writes /boot/loader/uEnv.txt on each deploy, where one exists.
+    const config = await readFile(join(repoDir, 'config'), 'utf8');
+    if (!/^\[sysroot\]/m.test(config)) await writeFile(join(repoDir, 'config'), `${config.trimEnd()}\n\n[sysroot]\nbootloader=uboot\n`);
+    await mkdir(join(sysrootDir, 'boot/loader.0'), { recursive: true });
+    if (!existsSync(join(sysrootDir, 'boot/loader'))) await symlink('loader.0', join(sysrootDir, 'boot/loader'));
+    await writeFile(join(sysrootDir, 'boot/loader/uEnv.txt'), '');
+    const repo = await Repo.open(repoDir);
+    try {
+      await pull(repo, options.repoPath, { refs: [checksum] });
+      if (options.remoteUrl) await addRemote(repo, 'ota', options.remoteUrl);
+      repo.setRef(options.remoteUrl ? `ota:${options.ref}` : options.ref, checksum);
+    } finally {
+      repo.close();
+    }
+    await sr.load();
+    const d = await sr.deploy(osname, checksum, { kargs, refspec: options.remoteUrl ? `ota:${options.ref}` : options.ref });
+    return d.path;
+  } finally {
+    sr.close();
+  }
+}
+
+async function makeExt4(image: string, p: PlannedPartition, from: string | undefined, uuid: string): Promise<void> {
+  await run(`make the ${p.label} file system`, ['mke2fs', '-q', '-F', '-t', 'ext4', '-L', p.label, '-U', uuid, '-E', `offset=${p.offsetBytes}`, ...(from ? ['-d', from] : []), image, `${p.sizeBytes / 1024}k`]);
+}
+
+interface BootFile {
+  from: string;
+  to: string;
+}
+
+/** Files per partition label: the boot script and initial state, then the bootloader's and firmware's own files. */
+async function bootFiles(board: Awaited<ReturnType<typeof loadBoard>>['board'], boardDir: string, deployed: string, staging: string): Promise<Map<string, BootFile[]>> {
+  if (board.bootloader.type !== 'uboot') throw new Error('bootFiles: U-Boot only, this is a bug');
+  const bl = board.bootloader;
+  await mkdir(staging, { recursive: true });
+  const out = new Map<string, BootFile[]>();
+  const add = (label: string, f: BootFile) => out.set(label, [...(out.get(label) ?? []), f]);
+  if (board.arch === 'arm64' || board.arch === 'armhf') {
+    const script = renderUbootBootScript({ arch: board.arch, device: bl.device, envFile: bl.env.kind === 'text-file' ? bl.env.path : undefined, defaultBootlimit: bl.bootlimit });
+    await writeFile(join(staging, 'boot.scr'), await compileUbootBootScript(script, board.arch));
+    const bootLabel = bl.env.kind === 'raw' ? board.disk.partitions.find((p) => p.role === 'boot')?.label : bl.env.partition;
+    if (bootLabel) add(bootLabel, { from: join(staging, 'boot.scr'), to: 'boot.scr' });
+  }
+  if (bl.env.kind === 'text-file') {
+    await writeUbootEnvText(join(staging, 'ota.env'), bootStateToVars(initialBootState(bl.bootlimit)));
+    add(bl.env.partition, { from: join(staging, 'ota.env'), to: bl.env.path });
+  }
+  for (const f of [...bl.install, ...board.firmware.install]) {
+    const from = f.from.startsWith('board:') ? join(boardDir, f.from.slice('board:'.length)) : fromTree(deployed, f.from);
+    if (!existsSync(from)) throw new OtaError('ERR_OTA_BOARD', `${board.name} installs ${f.from}, which the image does not have`, { hint: 'is the package that ships it in the board\'s packages?' });
+    add(f.partition, { from, to: f.to });
+  }
+  return out;
+}
+
+/** A path of the deployed tree; /etc is /usr/etc in a commit. */
+function fromTree(deployed: string, path: string): string {
+  return join(deployed, path);
+}
+
+async function writeAt(image: string, bytes: Buffer, offset: number): Promise<void> {
+  const fh = await open(image, 'r+');
+  try {
+    await fh.write(bytes, 0, bytes.length, offset);
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Deployment roots are immutable (chattr +i); lift that before removing the scratch sysroot. */
+async function removeSysroot(work: string): Promise<void> {
+  const deployRoot = join(work, 'sysroot/ostree/deploy');
+  if (existsSync(deployRoot)) await run('chattr -i', ['sh', '-c', 'for d in "$1"/*/deploy/*; do [ -d "$d" ] && chattr -i "$d"; done; true', 'sh', deployRoot], { okCodes: [0, 1] });
+  await rm(work, { recursive: true, force: true });
+}

@@ -1,0 +1,96 @@
+import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { run } from '../../../common/exec.js';
+import { build, type ImageBuild } from '../../../host-tools/build/build.js';
+import { main } from '../../../host-tools/cli/main.js';
+import { makeImage, type ImageResult } from '../../../host-tools/image/disk-image.js';
+import { fixtureImage, type FixtureImage } from '../../helpers/build-harness.js';
+import { BOARD_YAML, boardPackages } from '../../helpers/board-fixture.js';
+import { otaRejection } from '../../helpers/errors.js';
+
+// An arm64 fixture image on a fixture U-Boot board (configured through qemu-user), made into a
+// disk image, then read back with the tools that know these formats: sfdisk, debugfs, mtools.
+const MTOOLS = { env: { ...process.env, MTOOLS_SKIP_CHECK: '1' } };
+
+describe('ota image', () => {
+  let root: string;
+  let fx: FixtureImage;
+  let boardsDir: string;
+  let img: ImageBuild;
+  let r: ImageResult;
+  let disk: string;
+
+  beforeAll(async () => {
+    root = await mkdtemp(join(tmpdir(), 'ota-image-'));
+    fx = await fixtureImage(join(root, 'img'), 'arm64', boardPackages('arm64', '6.1.0-1'));
+    boardsDir = join(root, 'boards');
+    await mkdir(join(boardsDir, 'fxboard'), { recursive: true });
+    await writeFile(join(boardsDir, 'fxboard/board.yaml'), BOARD_YAML('arm64'));
+    await fx.writeManifest([], 'board: fxboard');
+    img = (await build({ inputs: [fx.manifest], repoPath: join(fx.dir, 'repo'), cacheDir: fx.cacheDir, env: fx.env, boardsDir })).images[0]!;
+    disk = join(root, 'out/disk.img');
+    r = await makeImage({ board: join(boardsDir, 'fxboard/board.yaml'), repoPath: join(fx.dir, 'repo'), ref: img.ref, output: disk, remoteUrl: 'http://updates.example.invalid/repo' });
+  }, 300_000);
+  afterAll(async () => {
+    await fx?.server.close();
+    if (root) await rm(root, { recursive: true, force: true });
+  });
+
+  const debugfs = async (cmd: string) => (await run('debugfs', ['debugfs', '-R', cmd, `${disk}?offset=${r.plan.partitions[1]!.offsetBytes}`])).stdout;
+
+  it("lays out the board's partition table", async () => {
+    const table = JSON.parse((await run('sfdisk', ['sfdisk', '--json', disk])).stdout) as { partitiontable: { label: string; partitions: { start: number; size: number; name?: string }[] } };
+    expect(table.partitiontable.label).toBe('gpt');
+    expect(table.partitiontable.partitions.map((p) => [p.name, p.start * 512, p.size * 512])).toEqual(r.plan.partitions.map((p) => [p.label, p.offsetBytes, p.sizeBytes]));
+    expect(r.plan.partitions[0]!.sizeBytes).toBe(64 * 1024 * 1024);
+  });
+
+  it('puts a deployed OSTree sysroot on the root partition: root=UUID of that file system, the update remote as origin, uEnv.txt for U-Boot', async () => {
+    const uuid = (await run('dumpe2fs', ['dumpe2fs', '-h', `${disk}?offset=${r.plan.partitions[1]!.offsetBytes}`])).stdout;
+    expect(uuid).toContain(`Filesystem UUID:          ${r.rootUuid}`);
+    const uEnv = await debugfs('cat /boot/loader/uEnv.txt');
+    expect(uEnv).toMatch(/^kernel_image=\/boot\/ostree\/fx-[0-9a-f]+\/vmlinuz-6\.1\.0-1$/m);
+    expect(uEnv).toMatch(new RegExp(`^bootargs=.*root=UUID=${r.rootUuid} rw .*console=ttyS0 ostree=/ostree/boot\\.1/fx/`, 'm'));
+    const origin = await debugfs(`cat /${r.deployment}.origin`);
+    expect(origin).toContain('refspec=ota:fx/arm64/fxboard');
+    expect(await debugfs('cat /ostree/repo/config')).toContain('url=http://updates.example.invalid/repo');
+    expect(await debugfs(`cat /${r.deployment}/usr/lib/os-release`)).toMatch(/^ID=debian$/m);
+  });
+
+  it('fills the vfat boot partition: compiled boot script, initial boot state, the bootloader file', async () => {
+    const at = `${disk}@@${r.plan.partitions[0]!.offsetBytes}`;
+    const listing = (await run('mdir', ['mdir', '-b', '-i', at, '::/'], MTOOLS)).stdout;
+    expect(listing.split('\n').map((l) => l.trim()).filter(Boolean).sort()).toEqual(['::/boot.scr', '::/ota.env', '::/u-boot.bin']);
+    expect((await run('mtype', ['mtype', '-i', at, '::/ota.env'], MTOOLS)).stdout).toBe('bootcount=0\nbootlimit=3\nrollback=0\nupgrade_available=0\n');
+    expect((await run('mtype', ['mtype', '-i', at, '::/u-boot.bin'], MTOOLS)).stdout).toBe('u-boot\n');
+    const scr = (await run('mcopy', ['mcopy', '-i', at, '::/boot.scr', '-'], { ...MTOOLS, binary: true })).stdout;
+    expect((await run('mkimage -l', ['sh', '-c', 'cat > "$1.scr" && mkimage -l "$1.scr"', 'sh', join(root, 'probe')], { input: scr })).stdout).toContain('AArch64 Linux Script');
+  });
+
+  it('writes a block map so flashing skips the holes', async () => {
+    expect((await stat(`${disk}.bmap`)).size).toBeGreaterThan(0);
+    expect(r.mappedBytes).toBeGreaterThan(0);
+    expect(r.mappedBytes).toBeLessThan(r.plan.totalBytes / 2);
+  });
+
+  it('refuses a commit without a kernel, a board of another arch, and a size too small, writing nothing', async () => {
+    const small = await otaRejection(makeImage({ board: join(boardsDir, 'fxboard/board.yaml'), repoPath: join(fx.dir, 'repo'), ref: img.ref, output: join(root, 'small.img'), sizeBytes: 32 * 1024 * 1024 }));
+    expect(small.message).toContain('cannot hold');
+    await expect(stat(join(root, 'small.img'))).rejects.toThrow();
+    const arch = await otaRejection(makeImage({ board: 'qemu-armhf', repoPath: join(fx.dir, 'repo'), ref: img.ref, output: join(root, 'x.img') }));
+    expect(arch.message).toContain('is an arm64 image, and qemu-armhf is an armhf board');
+    const grub = await otaRejection(makeImage({ board: 'x86_64-efi', repoPath: join(fx.dir, 'repo'), ref: img.ref, output: join(root, 'y.img') }));
+    expect(grub.code).toBe('ERR_OTA_BOARD');
+  });
+
+  it('is the `ota image` command, printing the layout and a summary', async () => {
+    const out: string[] = [];
+    const code = await main(['node', 'ota', 'image', '--board', join(boardsDir, 'fxboard/board.yaml'), '--repo', join(fx.dir, 'repo'), '--ref', img.ref, '-o', join(root, 'cli.img'), '--size', '512MiB', '-q'], (l) => out.push(l));
+    expect(code).toBe(0);
+    expect(out[0]).toMatch(/^ {2}1 boot +vfat +64 MiB at 1 MiB$/);
+    expect(out[out.length - 1]).toMatch(/cli\.img: gpt 512 MiB, \d+ MiB of data \(block map .*cli\.img\.bmap\) in [\d.]+s$/);
+    expect(await main(['node', 'ota', 'image', '--board', 'fxboard', '--repo', 'r', '--ref', 'x', '-o', 'y', '--size', 'big'], () => {})).toBe(2);
+  }, 120_000);
+});
