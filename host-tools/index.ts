@@ -20,5 +20,11 @@ export { importMultistrap, multistrapToManifest, type ImportOptions, type Import
 export { build, RECIPE_VERSION, type BuildOptions, type BuildResult, type ImageBuild } from './build/build.js';
 export { diffImages, type ImageDiff } from './build/diff.js';
 export type { FileConflict } from './build/stage1.js';
+export { loadBoard, listBoards, parseBoard, type LoadedBoard } from './board/load.js';
+export type { Board } from './board/schema.js';
+export { makeImage, type ImageOptions, type ImageResult } from './image/disk-image.js';
+export { planDisk, type DiskPlan } from './image/disk-plan.js';
+export { flash, verifyTarget } from './image/flash.js';
+export { createBmap, writeBmap, readBmap } from './image/bmap.js';
 export { OtaError, formatError, type OtaErrorCode } from '../common/errors.js';
 export type { OtaEvent, EventSink } from '../common/events.js';
