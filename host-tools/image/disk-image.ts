@@ -39,6 +39,12 @@ export interface ImageOptions {
   remoteUrl?: string;
   /** OSTree's name for the OS (default: the commit's image name). */
   osname?: string;
+  /**
+   * More refs (or checksums) of the same repository deployed after `ref`, each becoming OSTree's
+   * default in turn, as updates would: with one, it is entry 0 and `ref` entry 1 (the rollback).
+   * The boot state stays the initial one (nothing pending); arming it is the caller's choice.
+   */
+  alsoDeploy?: string[];
   onEvent?: EventSink;
 }
 
@@ -47,7 +53,10 @@ export interface ImageResult {
   bmap: string;
   plan: DiskPlan;
   rootUuid: string;
+  /** The default deployment (OSTree's entry 0): the last of `ref` and `alsoDeploy`. */
   deployment: string;
+  /** Every deployment made, in order (`ref` first), relative to the root file system. */
+  deployments: string[];
   kargs: string[];
   mappedBytes: number;
 }
@@ -60,15 +69,19 @@ export async function makeImage(options: ImageOptions): Promise<ImageResult> {
   }
   const repo = await Repo.open(options.repoPath);
   let commit;
+  let extra;
   try {
     commit = readCommit(repo, options.ref);
+    extra = (options.alsoDeploy ?? []).map((ref) => ({ ref, commit: readCommit(repo, ref) }));
   } finally {
     repo.close();
   }
+  for (const c of [{ ref: options.ref, commit }, ...extra]) {
+    const arch = c.commit.metadata.get('ota.arch')?.value;
+    if (arch !== undefined && arch !== board.arch) throw new OtaError('ERR_OTA_USAGE', `${c.ref} is an ${String(arch)} image, and ${board.name} is an ${board.arch} board`, { hint: 'build the image for this board (board: in its manifest)' });
+    if (c.commit.metadata.get('ostree.linux') === undefined) throw new OtaError('ERR_OTA_USAGE', `${c.ref} has no kernel, so no board can boot it`, { hint: `set \`board: ${board.name}\` in the image's manifest and build it again` });
+  }
   const meta = commit.metadata;
-  const arch = meta.get('ota.arch')?.value;
-  if (arch !== undefined && arch !== board.arch) throw new OtaError('ERR_OTA_USAGE', `${options.ref} is an ${String(arch)} image, and ${board.name} is an ${board.arch} board`, { hint: 'build the image for this board (board: in its manifest)' });
-  if (meta.get('ostree.linux') === undefined) throw new OtaError('ERR_OTA_USAGE', `${options.ref} has no kernel, so no board can boot it`, { hint: `set \`board: ${board.name}\` in the image's manifest and build it again` });
   const treeBytes = Number(meta.get('ota.size')?.value ?? 0);
   const plan = planDisk(board, { totalBytes: options.sizeBytes, treeBytes });
   const osname = options.osname ?? String(meta.get('ota.image')?.value ?? 'debian');
@@ -81,7 +94,8 @@ export async function makeImage(options: ImageOptions): Promise<ImageResult> {
     const rootUuid = randomUUID();
     const kargs = [`root=UUID=${rootUuid}`, 'rw', ...board.kernel.args, `console=${board.kernel.console}`];
     const sysrootDir = join(work, 'sysroot');
-    const deployment = await deploy(sysrootDir, options, osname, commit.checksum, kargs);
+    const deployments = await deploy(sysrootDir, options, osname, [{ ref: options.ref, checksum: commit.checksum }, ...extra.map((e) => ({ ref: e.ref, checksum: e.commit.checksum }))], kargs);
+    const deployment = deployments[deployments.length - 1]!;
     const deployed = join(sysrootDir, deployment);
 
     // 2. the disk: a sparse file, its partition table, each file system written at its offset
@@ -115,7 +129,7 @@ export async function makeImage(options: ImageOptions): Promise<ImageResult> {
     emit({ phase: 'image', message: 'block map' });
     const bmap = await writeBmap(options.output, `${options.output}.bmap`, { onEvent: emit });
     const mappedBytes = bmap.ranges.reduce((n, r) => n + (r.last - r.first + 1) * bmap.blockSize, 0);
-    return { output: options.output, bmap: `${options.output}.bmap`, plan, rootUuid, deployment, kargs, mappedBytes };
+    return { output: options.output, bmap: `${options.output}.bmap`, plan, rootUuid, deployment, deployments, kargs, mappedBytes };
   } catch (e) {
     await rm(partial, { force: true });
     throw withContext(e, `making a ${board.name} image of ${options.ref}`);
@@ -127,7 +141,8 @@ export async function makeImage(options: ImageOptions): Promise<ImageResult> {
 /** mtools refuses file systems smaller than the file holding them without this. */
 const MTOOLS_ENV = { ...process.env, MTOOLS_SKIP_CHECK: '1' };
 
-async function deploy(sysrootDir: string, options: ImageOptions, osname: string, checksum: string, kargs: string[]): Promise<string> {
+/** Deploys each commit in turn (the last one is the default); returns their paths in the sysroot. */
+async function deploy(sysrootDir: string, options: ImageOptions, osname: string, commits: { ref: string; checksum: string }[], kargs: string[]): Promise<string[]> {
   const sr = await Sysroot.open(sysrootDir);
   try {
     await sr.initFs();
@@ -139,17 +154,21 @@ async function deploy(sysrootDir: string, options: ImageOptions, osname: string,
     await mkdir(join(sysrootDir, 'boot/loader.0'), { recursive: true });
     if (!existsSync(join(sysrootDir, 'boot/loader'))) await symlink('loader.0', join(sysrootDir, 'boot/loader'));
     await writeFile(join(sysrootDir, 'boot/loader/uEnv.txt'), '');
+    // A commit given by checksum gets no ref and its checksum as origin, as `ostree admin deploy` does.
+    const isChecksum = (ref: string) => /^[0-9a-f]{64}$/.test(ref);
+    const refspec = (ref: string) => (options.remoteUrl && !isChecksum(ref) ? `ota:${ref}` : ref);
     const repo = await Repo.open(repoDir);
     try {
-      await pull(repo, options.repoPath, { refs: [checksum] });
+      await pull(repo, options.repoPath, { refs: commits.map((c) => c.checksum) });
       if (options.remoteUrl) await addRemote(repo, 'ota', options.remoteUrl);
-      repo.setRef(options.remoteUrl ? `ota:${options.ref}` : options.ref, checksum);
+      for (const c of commits) if (!isChecksum(c.ref)) repo.setRef(refspec(c.ref), c.checksum);
     } finally {
       repo.close();
     }
     await sr.load();
-    const d = await sr.deploy(osname, checksum, { kargs, refspec: options.remoteUrl ? `ota:${options.ref}` : options.ref });
-    return d.path;
+    const paths: string[] = [];
+    for (const c of commits) paths.push((await sr.deploy(osname, c.checksum, { kargs, refspec: refspec(c.ref) })).path);
+    return paths;
   } finally {
     sr.close();
   }

@@ -4,7 +4,8 @@ import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vites
 import type { OtaEvent } from '../../../common/events.js';
 import { run } from '../../../common/exec.js';
 import { createBmap, formatBmap, readBmap, writeBmap } from '../../../host-tools/image/bmap.js';
-import { describeTarget, flash, planTargetChecks, readSystemState, verifyTarget } from '../../../host-tools/image/flash.js';
+import { flash, verifyTarget } from '../../../host-tools/image/flash.js';
+import { describeTarget, planTargetChecks, readSystemState } from '../../../host-tools/image/flash-target.js';
 import { otaRejection } from '../../helpers/errors.js';
 import { attachLoop, detachLoop, IMAGE_SIZE, loopDevicesWork, makeSparseImage, removeDir, tempDir, type SparseImage } from './sparse-image.js';
 

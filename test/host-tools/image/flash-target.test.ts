@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { describeTarget, planTargetChecks, readSystemState, type SystemState, type TargetFacts } from '../../../host-tools/image/flash.js';
+import { describeTarget, planTargetChecks, readSystemState, type SystemState, type TargetFacts } from '../../../host-tools/image/flash-target.js';
 
 // The target checks of `ota flash` on fixture /proc and /sys trees: a host whose root is LVM on
 // sda2, with swap on sda3 and a swap file on sdf1; a USB stick sdb mounted at a path with a space;
