@@ -44,8 +44,8 @@ describe('ota build with a board', () => {
       expect(await cat('/usr/lib/modules/6.1.0-1/vmlinuz')).toBe('kernel 6.1.0-1\n');
       expect(await cat('/usr/lib/modules/6.1.0-1/initramfs.img')).toBe('initramfs for 6.1.0-1\n');
       // the kernel's own hooks were told not to build one; dracut ran once, not host-only, with ostree
-      expect(await cat('/var/lib/fx-linux-postinst')).toBe('INITRD=No\n');
-      const calls = (await cat('/var/lib/dracut-calls')).trim().split('\n');
+      expect(await cat('/usr/share/factory/var/lib/fx-linux-postinst')).toBe('INITRD=No\n');
+      const calls = (await cat('/usr/share/factory/var/lib/dracut-calls')).trim().split('\n');
       expect(calls).toHaveLength(1);
       expect(calls[0]).toContain('--no-hostonly --add ostree');
       expect(await cat('/usr/etc/dracut.conf.d/ota-ostree.conf')).toContain('add_dracutmodules+=" ostree "');

@@ -98,11 +98,11 @@ describe.each(['amd64', 'arm64'])('ota build of fixture debs on %s', (arch) => {
   });
 
   it("runs preinst (install) and postinst (configure, no old version) with the image's own machine, no network, and service starts denied", async () => {
-    expect(await read('var/lib/fx/preinst')).toBe('install\n');
-    expect(await read('var/lib/fx/postinst')).toBe('configure []\n');
-    expect((await read('var/lib/fx/machine')).trim()).toBe(arch === 'arm64' ? 'aarch64' : 'x86_64');
-    expect((await read('var/lib/fx/interfaces')).trim()).toBe('lo');
-    expect((await read('var/lib/fx/policy-rc.d')).trim()).toBe('101');
+    expect(await read('usr/share/factory/var/lib/fx/preinst')).toBe('install\n');
+    expect(await read('usr/share/factory/var/lib/fx/postinst')).toBe('configure []\n');
+    expect((await read('usr/share/factory/var/lib/fx/machine')).trim()).toBe(arch === 'arm64' ? 'aarch64' : 'x86_64');
+    expect((await read('usr/share/factory/var/lib/fx/interfaces')).trim()).toBe('lo');
+    expect((await read('usr/share/factory/var/lib/fx/policy-rc.d')).trim()).toBe('101');
     expect(existsSync(join(tree, 'usr/sbin/policy-rc.d'))).toBe(false);
   });
 
@@ -139,6 +139,7 @@ describe.each(['amd64', 'arm64'])('ota build of fixture debs on %s', (arch) => {
     expect((await stat(join(tree, 'usr/etc/machine-id'))).size).toBe(0);
     const tmpfiles = await read('usr/lib/tmpfiles.d/ota-var.conf');
     expect(tmpfiles).toMatch(/^d \/var\/lib\/fx 0755 0 0 - -$/m);
+    expect(tmpfiles).toMatch(/^C \/var\/lib\/fx\/postinst - - - - \/usr\/share\/factory\/var\/lib\/fx\/postinst$/m);
     expect(tmpfiles).toMatch(/^L \/var\/lib\/dpkg - - - - \.\.\/\.\.\/usr\/lib\/sysimage\/dpkg$/m);
     const repo = await Repo.open(repoPath);
     const meta = readCommit(repo, result.images[0]!.ref).metadata;

@@ -19,11 +19,24 @@ async function tree(files: Record<string, string>): Promise<string> {
 const BASE = { 'usr/lib/os-release': 'ID=debian\n', 'var/lib/dpkg/status': '', 'etc/hostname': 'x\n', 'var/opt/': '', 'opt/vendor/tool': 't\n' };
 
 describe('makeDeployable', () => {
-  it('merges /opt into the /var/opt that base-files already ships', async () => {
+  it("keeps /var's files in /usr/share/factory and has tmpfiles copy them in, after their directories", async () => {
+    const root = await tree({ ...BASE, 'var/lib/app/state.db': 'db\n', 'var/cache/debconf/config.dat': 'cfg\n' });
+    await makeDeployable(root);
+    expect(existsSync(join(root, 'var/lib/app/state.db'))).toBe(false);
+    expect(await readFile(join(root, 'usr/share/factory/var/lib/app/state.db'), 'utf8')).toBe('db\n');
+    const lines = (await readFile(join(root, 'usr/lib/tmpfiles.d/ota-var.conf'), 'utf8')).split('\n');
+    const copy = lines.indexOf('C /var/lib/app/state.db - - - - /usr/share/factory/var/lib/app/state.db');
+    expect(copy).toBeGreaterThan(lines.findIndex((l) => l.startsWith('d /var/lib/app ')));
+    expect(lines).toContain('C /var/cache/debconf/config.dat - - - - /usr/share/factory/var/cache/debconf/config.dat');
+  });
+
+  it("moves /opt's software to /usr/lib/opt, linked from /var/opt, so it follows updates", async () => {
     const root = await tree(BASE);
     await makeDeployable(root);
     expect(await readlink(join(root, 'opt'))).toBe('var/opt');
-    expect(await readFile(join(root, 'var/opt/vendor/tool'), 'utf8')).toBe('t\n');
+    expect(await readFile(join(root, 'usr/lib/opt/vendor/tool'), 'utf8')).toBe('t\n');
+    expect(await readlink(join(root, 'var/opt/vendor'))).toBe('/usr/lib/opt/vendor');
+    expect(await readFile(join(root, 'usr/lib/tmpfiles.d/ota-var.conf'), 'utf8')).toContain('L /var/opt/vendor - - - - /usr/lib/opt/vendor\n');
   });
 
   it('moves every kernel, warns that OSTree boots the first, and leaves /boot empty', async () => {
