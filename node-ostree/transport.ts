@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { resolve as resolvePath } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -51,7 +52,8 @@ export async function pull(repo: Repo, source: string, options: PullOptions): Pr
   if (/^https?:\/\//.test(source)) {
     url = `ota-${createHash('sha256').update(source).digest('hex').slice(0, 16)}`;
     if (!listRemotes(repo).includes(url)) await addRemote(repo, url, source);
-  } else if (/^file:\/\//.test(source) || source.includes('/') || source === '.') {
+  } else if (/^file:\/\//.test(source) || source.includes('/') || source === '.' || (!listRemotes(repo).includes(source) && existsSync(source))) {
+    // A plain word is a remote when one has that name, else a repository in that directory.
     url = source.startsWith('file://') ? source : pathToFileURL(resolvePath(source)).href;
   } else {
     url = source;

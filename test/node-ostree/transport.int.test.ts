@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import { mkdir, mkdtemp, readFile, readdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../../common/exec.js';
@@ -57,6 +57,17 @@ describe('pull', () => {
     expect(r.listRefs().get('os/stable')).toBe(v2);
     expect((await r.fsck('os/stable')).objects).toBeGreaterThan(20);
     r.close();
+    // a relative path without a slash is a directory when no remote has that name
+    const rel = await freshRepo('local-relative');
+    const cwd = process.cwd();
+    process.chdir(dirname(src.path));
+    try {
+      await pull(rel, basename(src.path), { refs: [v1] });
+    } finally {
+      process.chdir(cwd);
+    }
+    expect(rel.hasObject('commit', v1)).toBe(true);
+    rel.close();
   });
 
   it('pulls over HTTP through a remote, reporting progress, and uses a static delta when one is published', async () => {
