@@ -71,7 +71,7 @@ export interface BuildResult {
 }
 
 /** Bumped whenever stage 1, stage 2 or the layout change what a lockfile builds into. */
-export const RECIPE_VERSION = '2';
+export const RECIPE_VERSION = '3';
 
 export async function build(options: BuildOptions): Promise<BuildResult> {
   const emit = options.onEvent ?? silent;
@@ -273,7 +273,7 @@ function boardStage(): Pick<Stage2Options, 'env' | 'afterConfigure' | 'prepare'>
       await writeFile(join(root, 'etc/dracut.conf.d/ota-ostree.conf'), '# ota build: images boot OSTree deployments on other machines than the build host\nadd_dracutmodules+=" ostree "\nhostonly="no"\n');
     },
     afterConfigure: [
-      'for m in /usr/lib/modules/*; do k=${m##*/}; [ -e /boot/vmlinuz-$k ] || continue; dracut --quiet --force --no-hostonly --add ostree --compress "gzip -1" /boot/initrd.img-$k $k || exit 1; done',
+      'for m in /usr/lib/modules/*; do k=${m##*/}; [ -e /boot/vmlinuz-$k ] || continue; dracut --quiet --force --reproducible --no-hostonly --add ostree --compress "gzip -n -1" /boot/initrd.img-$k $k || exit 1; done',
     ],
   };
 }
