@@ -14,6 +14,7 @@ import { compileUbootBootScript } from '../../bootloader/uboot/mkimage.js';
 import { addRemote, pull, readCommit, Repo, Sysroot } from '../../node-ostree/index.js';
 import { loadBoard } from '../board/load.js';
 import { writeBmap } from './bmap.js';
+import { grubEfiBootFiles } from './grub-efi.js';
 import { planDisk, SECTOR, type DiskPlan, type PlannedPartition } from './disk-plan.js';
 
 /**
@@ -64,9 +65,6 @@ export interface ImageResult {
 export async function makeImage(options: ImageOptions): Promise<ImageResult> {
   const emit = options.onEvent ?? silent;
   const { board, dir: boardDir } = await loadBoard(options.board, options.boardsDir);
-  if (board.bootloader.type !== 'uboot') {
-    throw new OtaError('ERR_OTA_BOARD', `ota image makes U-Boot boards' disks so far; ${board.name} boots with ${board.bootloader.type}`, { hint: 'build for a U-Boot board (qemu-arm64, qemu-armhf, raspberrypi4, beaglebone-black)' });
-  }
   const repo = await Repo.open(options.repoPath);
   let commit;
   let extra;
@@ -94,7 +92,7 @@ export async function makeImage(options: ImageOptions): Promise<ImageResult> {
     const rootUuid = randomUUID();
     const kargs = [`root=UUID=${rootUuid}`, 'rw', ...board.kernel.args, `console=${board.kernel.console}`];
     const sysrootDir = join(work, 'sysroot');
-    const deployments = await deploy(sysrootDir, options, osname, [{ ref: options.ref, checksum: commit.checksum }, ...extra.map((e) => ({ ref: e.ref, checksum: e.commit.checksum }))], kargs);
+    const deployments = await deploy(sysrootDir, options, board.bootloader.type === 'uboot' ? 'uboot' : 'none', osname, [{ ref: options.ref, checksum: commit.checksum }, ...extra.map((e) => ({ ref: e.ref, checksum: e.commit.checksum }))], kargs);
     const deployment = deployments[deployments.length - 1]!;
     const deployed = join(sysrootDir, deployment);
 
@@ -113,17 +111,20 @@ export async function makeImage(options: ImageOptions): Promise<ImageResult> {
     }
 
     // 3. what the boot partitions hold
-    const files = await bootFiles(board, boardDir, deployed, join(work, 'boot-files'));
+    const files = board.bootloader.type === 'grub-efi'
+      ? await grubEfiBootFiles({ board, boardDir, deployed, bootDir: join(sysrootDir, 'boot'), rootUuid, staging: join(work, 'boot-files') })
+      : await bootFiles(board, boardDir, deployed, join(work, 'boot-files'));
     for (const [label, list] of files) {
       const p = plan.partitions.find((x) => x.label === label)!;
       for (const f of list) {
         emit({ phase: 'image', message: `${label}: ${f.to}` });
         const parent = dirname(f.to);
-        if (parent !== '.') await run('make a directory on the boot partition', ['mmd', '-D', 's', '-i', `${partial}@@${p.offsetBytes}`, `::/${parent}`], { okCodes: [0, 1], env: MTOOLS_ENV });
+        // each ancestor too (EFI, then EFI/BOOT); -D s skips those that exist (and exits 1)
+        if (parent !== '.') await run('make a directory on the boot partition', ['mmd', '-D', 's', '-i', `${partial}@@${p.offsetBytes}`, ...parent.split('/').map((_, i, a) => `::/${a.slice(0, i + 1).join('/')}`)], { okCodes: [0, 1], env: MTOOLS_ENV });
         await run(`copy ${f.to} to the ${label} partition`, ['mcopy', '-o', '-i', `${partial}@@${p.offsetBytes}`, f.from, `::/${f.to}`], { env: MTOOLS_ENV });
       }
     }
-    for (const r of board.bootloader.raw) await writeAt(partial, await readFile(fromTree(deployed, r.from)), r.offset);
+    for (const r of board.bootloader.type === 'uboot' ? board.bootloader.raw : []) await writeAt(partial, await readFile(fromTree(deployed, r.from)), r.offset);
 
     await rename(partial, options.output);
     emit({ phase: 'image', message: 'block map' });
@@ -142,18 +143,21 @@ export async function makeImage(options: ImageOptions): Promise<ImageResult> {
 const MTOOLS_ENV = { ...process.env, MTOOLS_SKIP_CHECK: '1' };
 
 /** Deploys each commit in turn (the last one is the default); returns their paths in the sysroot. */
-async function deploy(sysrootDir: string, options: ImageOptions, osname: string, commits: { ref: string; checksum: string }[], kargs: string[]): Promise<string[]> {
+async function deploy(sysrootDir: string, options: ImageOptions, bootloader: 'uboot' | 'none', osname: string, commits: { ref: string; checksum: string }[], kargs: string[]): Promise<string[]> {
   const sr = await Sysroot.open(sysrootDir);
   try {
     await sr.initFs();
     await sr.osInit(osname);
     const repoDir = join(sysrootDir, 'ostree/repo');
     // OSTree's U-Boot backend writes /boot/loader/uEnv.txt on each deploy, where one exists.
+    // GRUB boards: none, OSTree writes only its BLS entries and ota renders grub.cfg (grub-efi.ts).
     const config = await readFile(join(repoDir, 'config'), 'utf8');
-    if (!/^\[sysroot\]/m.test(config)) await writeFile(join(repoDir, 'config'), `${config.trimEnd()}\n\n[sysroot]\nbootloader=uboot\n`);
-    await mkdir(join(sysrootDir, 'boot/loader.0'), { recursive: true });
-    if (!existsSync(join(sysrootDir, 'boot/loader'))) await symlink('loader.0', join(sysrootDir, 'boot/loader'));
-    await writeFile(join(sysrootDir, 'boot/loader/uEnv.txt'), '');
+    if (!/^\[sysroot\]/m.test(config)) await writeFile(join(repoDir, 'config'), `${config.trimEnd()}\n\n[sysroot]\nbootloader=${bootloader}\n`);
+    if (bootloader === 'uboot') {
+      await mkdir(join(sysrootDir, 'boot/loader.0'), { recursive: true });
+      if (!existsSync(join(sysrootDir, 'boot/loader'))) await symlink('loader.0', join(sysrootDir, 'boot/loader'));
+      await writeFile(join(sysrootDir, 'boot/loader/uEnv.txt'), '');
+    }
     // A commit given by checksum gets no ref and its checksum as origin, as `ostree admin deploy` does.
     const isChecksum = (ref: string) => /^[0-9a-f]{64}$/.test(ref);
     const refspec = (ref: string) => (options.remoteUrl && !isChecksum(ref) ? `ota:${ref}` : ref);

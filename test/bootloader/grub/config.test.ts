@@ -76,11 +76,20 @@ describe('renderGrubConfig', () => {
     expect(s).toContain("linux '/ostree/debian-0/vmlinuz'");
   });
 
+  it('finds a file system by UUID where one is given (unique where labels repeat across disks)', () => {
+    const s = renderGrubConfig([bls(0)], { env: { uuid: 'ABCD-1234', path: '/EFI/ota/grubenv' }, boot: { uuid: '3c1f5a0e-1b2d-4c3e-8f40-5a6b7c8d9e0f', path: '/boot' } });
+    expect(lines(s)).toContain("search --no-floppy --fs-uuid --set=deb_ota_env 'ABCD-1234'");
+    expect(lines(s)).toContain("search --no-floppy --fs-uuid --set=root '3c1f5a0e-1b2d-4c3e-8f40-5a6b7c8d9e0f'");
+    expect(s).not.toContain('--label');
+  });
+
   it('refuses what it cannot render, saying which option', async () => {
     const cases: [Partial<GrubConfigOptions>, string][] = [
       [{ env: { path: 'grubenv' } }, 'env.path'],
       [{ env: { path: '/a/../b' } }, 'env.path'],
       [{ boot: { path: '/boot', label: "it's" } }, 'boot.label'],
+      [{ boot: { path: '/boot', uuid: "x' y" } }, 'boot.uuid'],
+      [{ env: { path: '/grubenv', uuid: 'ABCD-1234', label: 'ESP' } }, 'env names both'],
       [{ defaultBootlimit: 11 }, 'defaultBootlimit'],
       [{ timeoutSeconds: -1 }, 'timeoutSeconds'],
       [{ firstEntryIndex: -1 }, 'firstEntryIndex'],
