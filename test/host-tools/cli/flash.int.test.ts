@@ -1,8 +1,8 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeBmap } from '../../../host-tools/image/bmap.js';
-import { main } from '../../../host-tools/cli/main.js';
+import { ota } from '../../helpers/cli.js';
 import { makeSparseImage, removeDir, tempDir, type SparseImage } from '../image/sparse-image.js';
 
 // `ota flash` through the CLI's main(): the summary line, progress on stderr, and the exit codes
@@ -18,20 +18,6 @@ beforeAll(async () => {
 });
 afterAll(() => removeDir(dir));
 
-async function ota(...args: string[]): Promise<{ code: number; out: string[]; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const spy = vi.spyOn(process.stderr, 'write').mockImplementation(((chunk: string | Uint8Array) => {
-    err.push(String(chunk));
-    return true;
-  }) as typeof process.stderr.write);
-  try {
-    const code = await main(['node', 'ota', ...args], (l) => out.push(l));
-    return { code, out, err: err.join('') };
-  } finally {
-    spy.mockRestore();
-  }
-}
 
 describe('ota flash', () => {
   it('writes the mapped blocks, verifies, and prints one summary line', async () => {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseDocument } from 'yaml';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { main } from '../../../host-tools/cli/main.js';
+import { ota, type CliResult } from '../../helpers/cli.js';
 import {
   buildArchive,
   disposeGpgKey,
@@ -82,28 +82,7 @@ afterEach(() => {
   vi.unstubAllEnvs();
 });
 
-interface CliResult {
-  code: number;
-  /** Lines given to `main`'s `out`. */
-  out: string[];
-  /** Everything written to stderr (progress, warnings, errors). */
-  err: string;
-}
 
-async function ota(...args: string[]): Promise<CliResult> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const spy = vi.spyOn(process.stderr, 'write').mockImplementation(((chunk: string | Uint8Array) => {
-    err.push(String(chunk));
-    return true;
-  }) as typeof process.stderr.write);
-  try {
-    const code = await main(['node', 'ota', ...args], (l) => out.push(l));
-    return { code, out, err: err.join('') };
-  } finally {
-    spy.mockRestore();
-  }
-}
 
 /** A workspace whose manifest asks for `packages` from the archive `server` serves (via the environment). */
 async function setup(name: string, server: FixtureServer, packages: string[] = ['app']): Promise<Workspace> {
