@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
@@ -20,6 +21,8 @@ export interface LoadedBoard {
   board: Board;
   /** The board's folder: overlay files (`board:config.txt`) are read from here. */
   dir: string;
+  /** SHA256 of board.yaml's bytes: a lock records it, and re-locks when it changes. */
+  sha256: string;
 }
 
 /** The repository's boards/ (from dist/host-tools/board or host-tools/board). */
@@ -53,7 +56,7 @@ export async function loadBoard(nameOrPath: string, boardsDir = defaultBoardsDir
   const board = parseBoard(text, file);
   const dir = dirname(file);
   if (!byPath && board.name !== nameOrPath) throw new OtaError('ERR_OTA_BOARD', `${file} names itself ${board.name}, but its folder is ${basename(dir)}`, { hint: 'make the name and the folder agree' });
-  return { board, dir };
+  return { board, dir, sha256: createHash('sha256').update(text).digest('hex') };
 }
 
 /** Parses and checks board.yaml text; `where` names it in errors. */

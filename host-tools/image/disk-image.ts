@@ -14,6 +14,7 @@ import { compileUbootBootScript } from '../../bootloader/uboot/mkimage.js';
 import { addRemote, pull, readCommit, Repo, Sysroot } from '../../node-ostree/index.js';
 import { loadBoard } from '../board/load.js';
 import { writeBmap } from './bmap.js';
+import { boardFileSource } from './board-files.js';
 import { grubEfiBootFiles } from './grub-efi.js';
 import { planDisk, SECTOR, type DiskPlan, type PlannedPartition } from './disk-plan.js';
 
@@ -124,7 +125,7 @@ export async function makeImage(options: ImageOptions): Promise<ImageResult> {
         await run(`copy ${f.to} to the ${label} partition`, ['mcopy', '-o', '-i', `${partial}@@${p.offsetBytes}`, f.from, `::/${f.to}`], { env: MTOOLS_ENV });
       }
     }
-    for (const r of board.bootloader.type === 'uboot' ? board.bootloader.raw : []) await writeAt(partial, await readFile(fromTree(deployed, r.from)), r.offset);
+    for (const r of board.bootloader.type === 'uboot' ? board.bootloader.raw : []) await writeAt(partial, await readFile(join(deployed, r.from)), r.offset);
 
     await rename(partial, options.output);
     emit({ phase: 'image', message: 'block map' });
@@ -205,16 +206,9 @@ async function bootFiles(board: Awaited<ReturnType<typeof loadBoard>>['board'], 
     add(bl.env.partition, { from: join(staging, 'ota.env'), to: bl.env.path });
   }
   for (const f of [...bl.install, ...board.firmware.install]) {
-    const from = f.from.startsWith('board:') ? join(boardDir, f.from.slice('board:'.length)) : fromTree(deployed, f.from);
-    if (!existsSync(from)) throw new OtaError('ERR_OTA_BOARD', `${board.name} installs ${f.from}, which the image does not have`, { hint: 'is the package that ships it in the board\'s packages?' });
-    add(f.partition, { from, to: f.to });
+    add(f.partition, { from: boardFileSource(board, boardDir, deployed, f.from), to: f.to });
   }
   return out;
-}
-
-/** A path of the deployed tree; /etc is /usr/etc in a commit. */
-function fromTree(deployed: string, path: string): string {
-  return join(deployed, path);
 }
 
 async function writeAt(image: string, bytes: Buffer, offset: number): Promise<void> {

@@ -32,6 +32,7 @@ import { formatGrubEnv } from '../../bootloader/grub/env.js';
 import { initialBootState } from '../../bootloader/state.js';
 import { bootStateToVars } from '../../bootloader/state-vars.js';
 import type { Board } from '../board/schema.js';
+import { boardFileSource } from './board-files.js';
 
 /** Where deb-ota's GRUB files live on the ESP (beside the grubenv on the reference board). */
 export const GRUB_DIR_ON_ESP = 'EFI/ota';
@@ -155,9 +156,7 @@ export async function grubEfiBootFiles(o: GrubEfiBootFilesOptions): Promise<Map<
   await stage(plan.config, plan.config.text);
   await stage(plan.env, plan.env.bytes);
   for (const f of o.board.firmware.install) {
-    const from = f.from.startsWith('board:') ? join(o.boardDir, f.from.slice('board:'.length)) : join(o.deployed, f.from);
-    if (!existsSync(from)) throw new OtaError('ERR_OTA_BOARD', `${o.board.name} installs ${f.from}, which the image does not have`, { hint: "is the package that ships it in the board's packages?" });
-    out.push({ partition: f.partition, from, to: f.to });
+    out.push({ partition: f.partition, from: boardFileSource(o.board, o.boardDir, o.deployed, f.from), to: f.to });
   }
   const byPartition = new Map<string, { from: string; to: string }[]>();
   for (const { partition, from, to } of out) byPartition.set(partition, [...(byPartition.get(partition) ?? []), { from, to }]);

@@ -1,6 +1,4 @@
-import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { OtaError, withContext } from '../../common/errors.js';
 import { writeFileAtomic } from '../../common/atomic-write.js';
 import { silent, type EventSink } from '../../common/events.js';
@@ -191,7 +189,6 @@ export async function loadUniverse(
 
 /** The board's part of a lock: its packages, and the hash of its definition (a changed board re-locks). */
 async function boardPart(name: string, boardsDir?: string): Promise<NonNullable<Lock['header']['board']>> {
-  const { board, dir } = await loadBoard(name, boardsDir);
-  const text = await readFile(join(dir, 'board.yaml'));
-  return { name, sha256: createHash('sha256').update(text).digest('hex'), packages: boardPackages(board) };
+  const { board, sha256 } = await loadBoard(name, boardsDir);
+  return { name, sha256, packages: boardPackages(board) };
 }

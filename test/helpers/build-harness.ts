@@ -12,6 +12,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { run } from '../../common/exec.js';
+import { emulationFor } from '../../host-tools/build/emulation.js';
 import { join } from 'node:path';
 import { buildArchive, makeGpgKey, serveDirectory, type FixturePackage, type FixtureServer, type GpgKey } from './fixture-archive.js';
 
@@ -79,7 +80,7 @@ export async function fixtureImage(dir: string, arch: string, packages: FixtureP
  */
 export async function imageDpkg(tree: string, arch: string, args: string[]): Promise<string> {
   const dpkg = [join(tree, 'usr/bin/dpkg'), `--admindir=${join(tree, 'usr/lib/sysimage/dpkg')}`, ...args];
-  const qemu = { arm64: 'aarch64', armhf: 'arm' }[arch];
-  const argv = qemu ? [`/usr/bin/qemu-${qemu}-static`, '-L', tree, ...dpkg] : dpkg;
+  const emulation = await emulationFor(arch);
+  const argv = emulation.native ? dpkg : [emulation.interpreter, '-L', tree, ...dpkg];
   return (await run(`the image's dpkg ${args.join(' ')}`, argv)).stdout;
 }
