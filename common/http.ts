@@ -115,7 +115,8 @@ export interface DownloadOptions {
 export type DownloadResult = { status: 'ok'; resumedFrom: number } | { status: 'missing' };
 
 /**
- * Downloads `url` to `dest`, streaming to `dest.partial` and hashing on the way. An existing
+ * Downloads `url` to `dest`, streaming to `dest.partial` and hashing on the way (a `file:` URL
+ * is copied the same way). An existing
  * partial file is resumed with an HTTP Range request (a server that ignores Range simply sends
  * it all again); transient failures are retried, resuming each time. Only a file whose size and
  * SHA256 match lands at `dest` (renamed after fsync); a mismatch removes the partial file and
@@ -126,6 +127,7 @@ export type DownloadResult = { status: 'ok'; resumedFrom: number } | { status: '
  */
 export async function downloadFile(url: string, dest: string, options: DownloadOptions): Promise<DownloadResult> {
   const partial = `${dest}.partial`;
+  if (url.startsWith('file:')) return copyLocal(url, partial, dest, options);
   const retries = options.retries ?? 3;
   let lastReason = '';
   let resumedFrom = 0;
@@ -160,25 +162,52 @@ export async function downloadFile(url: string, dest: string, options: DownloadO
         continue;
       }
     }
-    const got = await hashFile(partial);
-    if (got.size !== options.expectedSize || got.sha256 !== options.expectedSha256) {
-      await rm(partial, { force: true });
-      throw new OtaError('ERR_OTA_HASH', `${url} does not match the lock: SHA256 ${got.sha256} (${got.size} bytes), expected ${options.expectedSha256} (${options.expectedSize} bytes)`, {
-        hint: 'the archive serves different bytes under this name; a mirror mid-sync, or the lock names a version the archive has replaced (add a fallback URI such as a snapshot archive)',
-      });
-    }
-    const fh = await open(partial, 'r');
-    try {
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(partial, dest);
+    await landVerified(url, partial, dest, options);
     return { status: 'ok', resumedFrom };
   }
   throw new OtaError('ERR_OTA_FETCH', `cannot download ${url} after ${retries + 1} attempts: ${lastReason}`, {
     hint: 'check the network and the source; the next run resumes from what was downloaded',
   });
+}
+
+/** A `file:` source (a local archive or a mounted mirror): copied, then checked like a download; a missing file is `missing`. */
+async function copyLocal(url: string, partial: string, dest: string, options: DownloadOptions): Promise<DownloadResult> {
+  let from;
+  try {
+    from = await open(fileURLToPath(url), 'r');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { status: 'missing' };
+    throw new OtaError('ERR_OTA_FETCH', `cannot read ${url}: ${(e as Error).message}`, { cause: e });
+  }
+  try {
+    await pipeline(from.createReadStream({ autoClose: false }), countBytes(options.onBytes), createWriteStream(partial), { signal: options.signal });
+  } catch (e) {
+    await rm(partial, { force: true });
+    if (options.signal?.aborted) throw e;
+    throw new OtaError('ERR_OTA_FETCH', `cannot copy ${url}: ${(e as Error).message}`, { cause: e });
+  } finally {
+    await from.close();
+  }
+  await landVerified(url, partial, dest, options);
+  return { status: 'ok', resumedFrom: 0 };
+}
+
+/** Moves `partial` to `dest` if its size and SHA256 are the lock's (after fsync); else removes it: ERR_OTA_HASH. */
+async function landVerified(url: string, partial: string, dest: string, options: DownloadOptions): Promise<void> {
+  const got = await hashFile(partial);
+  if (got.size !== options.expectedSize || got.sha256 !== options.expectedSha256) {
+    await rm(partial, { force: true });
+    throw new OtaError('ERR_OTA_HASH', `${url} does not match the lock: SHA256 ${got.sha256} (${got.size} bytes), expected ${options.expectedSha256} (${options.expectedSize} bytes)`, {
+      hint: 'the archive serves different bytes under this name; a mirror mid-sync, or the lock names a version the archive has replaced (add a fallback URI such as a snapshot archive)',
+    });
+  }
+  const fh = await open(partial, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await rename(partial, dest);
 }
 
 async function sizeOf(path: string): Promise<number> {

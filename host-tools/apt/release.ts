@@ -59,6 +59,21 @@ export function parseRelease(text: string, where: string): ReleaseInfo {
   };
 }
 
+/**
+ * Whether a suite offers `component` for `arch`: its Components field lists it, and its file list
+ * has a Packages index for it on that architecture (a component built for other architectures only
+ * would fail the fetch). Debian's security archive writes its components as `updates/main`, with
+ * the files under main/, so `updates/<component>` counts as `<component>` (as apt counts it).
+ *
+ * @example
+ * releaseCarries(parseRelease(text, where), 'non-free-firmware', 'arm64'); // true for Debian's bookworm
+ */
+export function releaseCarries(release: ReleaseInfo, component: string, arch: string): boolean {
+  if (!release.components.some((c) => c === component || c.endsWith(`/${component}`))) return false;
+  const dir = `${component}/binary-${arch}/`;
+  return ['Packages', 'Packages.xz', 'Packages.gz'].some((f) => release.files.has(dir + f));
+}
+
 function parseDate(value: string | undefined, where: string, field: string): Date | undefined {
   if (value === undefined) return undefined;
   // RFC 2822 with "UTC" instead of "+0000", as the archive writes it.

@@ -11,25 +11,33 @@ import { parseRelease, verifyDetached, verifyInRelease, type ReleaseInfo } from 
  * Loads one suite of one archive for one architecture: InRelease (verified), then each
  * component's Packages (xz, else gz, else plain), checked against the hash InRelease lists and
  * cached by that hash. A second run fetches only InRelease; `offline` fetches nothing and uses
- * the last InRelease that verified.
+ * the last InRelease that verified. Two calls (`loadRelease`, then `loadIndices`), so that the
+ * caller can decide which components to read from what the Release lists.
  *
  * @example
- * const s = await loadSuite({ uri, suite: 'bookworm', components: ['main'], arch: 'arm64', keyrings }, { cache });
+ * const r = await loadRelease({ uri, suite: 'bookworm', keyrings }, { cache });
+ * const indices = await loadIndices(r, r.release.components.includes('contrib') ? ['main', 'contrib'] : ['main'], 'arm64', { cache });
  */
 export interface SuiteRequest {
   uri: string;
   suite: string;
-  components: string[];
-  arch: string;
   keyrings: Buffer[];
 }
 
-export interface LoadedSuite {
+/** One component's Packages index of a suite. */
+export interface SuiteIndex {
+  component: string;
+  index: PackagesIndex;
+}
+
+/** A suite's verified Release, and where its index files are. */
+export interface LoadedRelease {
   uri: string;
   suite: string;
+  /** `<uri>/dists/<suite>`, or the flat repository's folder. */
+  base: string;
   inReleaseSha256: string;
   release: ReleaseInfo;
-  indices: { component: string; index: PackagesIndex }[];
 }
 
 export type SuiteEvent =
@@ -46,7 +54,8 @@ export interface LoadOptions {
 
 const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 
-export async function loadSuite(req: SuiteRequest, opts: LoadOptions): Promise<LoadedSuite> {
+/** Fetches (or, offline, reads from the cache) and verifies a suite's InRelease. */
+export async function loadRelease(req: SuiteRequest, opts: LoadOptions): Promise<LoadedRelease> {
   const flat = req.suite.endsWith('/');
   const base = flat ? `${req.uri}/${req.suite.replace(/^\.?\/$/, '').replace(/\/$/, '')}`.replace(/\/$/, '') : `${req.uri}/dists/${req.suite}`;
   const where = `${base}/InRelease`;
@@ -80,13 +89,16 @@ export async function loadSuite(req: SuiteRequest, opts: LoadOptions): Promise<L
     }
   }
   if (!opts.offline) await opts.cache.putRelease(req.uri, req.suite, raw, got.signature);
+  return { uri: req.uri, suite: req.suite, base, inReleaseSha256: sha256(raw), release };
+}
 
-  const components = flat ? [''] : req.components;
-  const indices: LoadedSuite['indices'] = [];
-  for (const component of components) {
-    indices.push({ component, index: await loadPackages(base, component, req.arch, release, opts, where) });
+/** Each component's Packages index for `arch`, as the Release lists it (a flat repository has one, whatever `components` says). */
+export async function loadIndices(r: LoadedRelease, components: string[], arch: string, opts: LoadOptions): Promise<SuiteIndex[]> {
+  const indices: SuiteIndex[] = [];
+  for (const component of r.suite.endsWith('/') ? [''] : components) {
+    indices.push({ component, index: await loadPackages(r.base, component, arch, r.release, opts, `${r.base}/InRelease`) });
   }
-  return { uri: req.uri, suite: req.suite, inReleaseSha256: sha256(raw), release, indices };
+  return indices;
 }
 
 interface FetchedRelease {

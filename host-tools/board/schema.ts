@@ -80,6 +80,12 @@ export const boardSchema = z.strictObject({
     devicetrees: z.array(relPath).default([]),
     /** How the initramfs is made: dracut with Debian's ostree module (ostree-boot). */
     initramfs: z.enum(['dracut']).default('dracut'),
+    /**
+     * Kernel modules the initramfs needs to find the root device (`virtio_blk`, `sdhci_iproc`);
+     * `ota build` refuses an initramfs that lacks one (or the root file system's) unless the
+     * kernel has it built in.
+     */
+    rootModules: z.array(z.string().regex(/^[A-Za-z0-9_-]+$/, 'a module name such as virtio_blk')).default([]),
   }),
   firmware: z.strictObject({
     packages: z.array(packageName).default([]),

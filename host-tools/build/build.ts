@@ -12,6 +12,8 @@ import { readLock, type Lock } from '../lock/lockfile.js';
 import { loadManifest } from '../manifest/load.js';
 import { encodeMetadata, GVariantValue, readCommit, Repo } from '../../node-ostree/index.js';
 import { ensureDebs, type EnsureResult } from './debs.js';
+import { loadBoard } from '../board/load.js';
+import { checkInitramfs } from './initramfs.js';
 import { makeDeployable, type LayoutResult } from './layout.js';
 import type { LockedDeb } from './plan-debs.js';
 import { buildStage1, type FileConflict } from './stage1.js';
@@ -71,7 +73,7 @@ export interface BuildResult {
 }
 
 /** Bumped whenever stage 1, stage 2 or the layout change what a lockfile builds into. */
-export const RECIPE_VERSION = '3';
+export const RECIPE_VERSION = '4';
 
 export async function build(options: BuildOptions): Promise<BuildResult> {
   const emit = options.onEvent ?? silent;
@@ -125,6 +127,8 @@ interface ImagePlan {
   board?: string;
   /** With a board: the image's own packages, built and cached apart from the board's. */
   rootfs?: { debs: LockedDeb[]; key: string };
+  /** With a board: modules its initramfs must hold to mount the root (board.yaml's, and the root file system's). */
+  rootModules?: string[];
   lockSha256: string;
 }
 
@@ -170,7 +174,11 @@ async function planImage(input: string, options: BuildOptions, cacheDir: string,
   // With a board, the image's own closure is built (and cached) as the rootfs, and the board's
   // packages go on top of it: a kernel bump then rebuilds only the board's part.
   let rootfs: ImagePlan['rootfs'];
+  let rootModules: string[] | undefined;
   if (lock.header.board) {
+    const { board: def } = await loadBoard(lock.header.board.name, options.boardsDir);
+    const rootFs = def.disk.partitions.find((x) => x.role === 'root')?.fs ?? 'ext4';
+    rootModules = [...def.kernel.rootModules, rootFs];
     const own = resolve(lock.universe, {
       roots: lock.header.requested.map(parseRootSpec),
       variant: lock.header.variant === 'minbase' ? 'minbase' : 'none',
@@ -181,7 +189,7 @@ async function planImage(input: string, options: BuildOptions, cacheDir: string,
     rootfs = { debs: rootfsDebs, key: buildKey(lock.header.architecture, epoch, rootfsDebs, '') };
   }
   const key = buildKey(lock.header.architecture, timestamp, debs, lock.header.board?.sha256 ?? '', epoch);
-  return { input, lockPath, lock, debs, fallbacks, timestamp, epoch, key, ref, board, rootfs, lockSha256: createHash('sha256').update(text).digest('hex') };
+  return { input, lockPath, lock, debs, fallbacks, timestamp, epoch, key, ref, board, rootfs, rootModules, lockSha256: createHash('sha256').update(text).digest('hex') };
 }
 
 function buildRef(key: string): string {
@@ -247,7 +255,12 @@ async function buildImage(repoPath: string, p: ImagePlan, strict: boolean, emit:
       if (rootfs) emit({ phase: 'union', message: `${p.ref}: the image without the board is built already (${rootfs.slice(0, 12)})` });
       else rootfs = await stage(p.rootfs.debs, { ref: rootfsRef(p.rootfs.key), timestamp: p.epoch, subject: `${p.lock.header.image} ${p.lock.header.architecture} without a board` });
       const own = new Set(p.rootfs.debs.map((d) => d.sha256));
-      checksum = await stage(p.debs.filter((d) => !own.has(d.sha256)), { ...deployable, ...boardStage() }, rootfs);
+      const finish = async (root: string) => {
+        const metadata = await deployable.finish!(root);
+        for (const kver of layout.kernels) await checkInitramfs(root, kver, p.rootModules ?? [], `${p.ref}: kernel ${kver}`);
+        return metadata;
+      };
+      checksum = await stage(p.debs.filter((d) => !own.has(d.sha256)), { ...deployable, ...boardStage(), finish }, rootfs);
     }
     repo.setRef(buildRef(p.key), checksum);
     for (const w of layout.warnings) emit({ phase: 'configure', level: 'warning', message: w });
@@ -273,7 +286,13 @@ function boardStage(): Pick<Stage2Options, 'env' | 'afterConfigure' | 'prepare'>
       await writeFile(join(root, 'etc/dracut.conf.d/ota-ostree.conf'), '# ota build: images boot OSTree deployments on other machines than the build host\nadd_dracutmodules+=" ostree "\nhostonly="no"\n');
     },
     afterConfigure: [
-      'for m in /usr/lib/modules/*; do k=${m##*/}; [ -e /boot/vmlinuz-$k ] || continue; dracut --quiet --force --reproducible --no-hostonly --add ostree --compress "gzip -n -1" /boot/initrd.img-$k $k || exit 1; done',
+      // The modules are read from a copy on the chroot's tmpfs: a 32-bit dracut-install under
+      // qemu-user (a 64-bit process) gets 64-bit directory offsets from ext4, its readdir fails
+      // with EOVERFLOW, and it takes that for the end of every directory, so an armhf initramfs
+      // held no drivers at all (65 files instead of ~1000) and could not find its root. tmpfs
+      // offsets are small. (dracut wants the copy under a lib/modules/ parent.) checkInitramfs
+      // catches any other way of losing them.
+      'for m in /usr/lib/modules/*; do k=${m##*/}; [ -e /boot/vmlinuz-$k ] || continue; rm -rf /tmp/ota-kmod && mkdir -p /tmp/ota-kmod/lib/modules && cp -a "$m" "/tmp/ota-kmod/lib/modules/$k" || exit 1; dracut --quiet --force --reproducible --no-hostonly --add ostree --compress "gzip -n -1" --kmoddir "/tmp/ota-kmod/lib/modules/$k" "/boot/initrd.img-$k" "$k" || exit 1; rm -rf /tmp/ota-kmod; done',
     ],
   };
 }

@@ -4,10 +4,11 @@ import { writeFileAtomic } from '../../common/atomic-write.js';
 import { silent, type EventSink } from '../../common/events.js';
 import { IndexCache, defaultCacheDir } from '../apt/index-cache.js';
 import type { PackagesIndex } from '../apt/packages-index.js';
-import { loadSuite } from '../apt/suite.js';
+import { loadIndices, loadRelease, type LoadOptions } from '../apt/suite.js';
 import { loadManifest, type LoadedManifest } from '../manifest/load.js';
 import { boardPackages } from '../board/packages.js';
 import { loadBoard } from '../board/load.js';
+import { planBoardComponents, type BoardComponents } from './board-components.js';
 import { expandSources } from './sources.js';
 import { Universe, type Origin } from './universe.js';
 import { resolve, type Resolution, type RootSpec } from './resolve.js';
@@ -65,7 +66,7 @@ export async function lock(options: LockOptions): Promise<LockResult> {
     return { lockPath, text: previous.text, packages: previous.packages.size, written: false, diff: undefined, resolution: undefined, downloadBytes: 0 };
   }
 
-  const { universe, sources, downloadBytes } = await loadUniverse(loaded, options);
+  const { universe, sources, downloadBytes } = await loadUniverse(loaded, options, board);
   emit({ phase: 'resolve', message: `resolving ${loaded.manifest.packages.length} packages${loaded.manifest.variant === 'minbase' ? ' + minbase' : ''} for ${loaded.manifest.arch}` });
   const prefer = previous && !options.update ? new Map([...previous.packages].map(([n, c]) => [n, c.version])) : undefined;
   let resolution: Resolution;
@@ -125,33 +126,48 @@ async function readExistingLock(path: string, update: boolean, emit: EventSink):
   }
 }
 
-/** Fetches (or reads from cache) every suite the manifest names and builds the universe. */
+/**
+ * Fetches (or reads from cache) every suite the manifest names and builds the universe: first
+ * every suite's InRelease, then the plan of which components to read (the sources' own, plus the
+ * board's `firmware.components` where a suite's Release offers them), then those Packages indices.
+ */
 export async function loadUniverse(
   loaded: LoadedManifest,
   options: Pick<LockOptions, 'offline' | 'cacheDir' | 'env' | 'etcApt' | 'onEvent'>,
+  board?: BoardComponents,
 ): Promise<{ universe: Universe; sources: LockSource[]; downloadBytes: number }> {
   const emit = options.onEvent ?? silent;
   const { manifest } = loaded;
   const suites = await expandSources(manifest, loaded.path, { env: options.env, etcApt: options.etcApt });
   const cache = new IndexCache(options.cacheDir ?? defaultCacheDir(options.env));
   let downloadBytes = 0;
-  const settled = await Promise.allSettled(
+  const loadOptions: LoadOptions = {
+    cache,
+    offline: options.offline,
+    onEvent: (e) => {
+      if (e.kind === 'fetched') {
+        downloadBytes += e.bytes;
+        emit({ phase: 'fetch', message: `fetched ${e.url}`, bytes: e.bytes });
+      } else if (e.kind === 'warning') emit({ phase: 'fetch', message: e.message, level: 'warning' });
+    },
+  };
+  const releases = await allOrFirstError(
     suites.map(async (s, i) => {
       emit({ phase: 'fetch', message: `${s.uri} ${s.suite}`, current: i + 1, total: suites.length });
       try {
-        return await loadSuite(
-          { uri: s.uri, suite: s.suite, components: s.components, arch: manifest.arch, keyrings: s.keyrings },
-          {
-            cache,
-            offline: options.offline,
-            onEvent: (e) => {
-              if (e.kind === 'fetched') {
-                downloadBytes += e.bytes;
-                emit({ phase: 'fetch', message: `fetched ${e.url}`, bytes: e.bytes });
-              } else if (e.kind === 'warning') emit({ phase: 'fetch', message: e.message, level: 'warning' });
-            },
-          },
-        );
+        return await loadRelease(s, loadOptions);
+      } catch (e) {
+        throw withContext(e, s.label);
+      }
+    }),
+  );
+  const components = board && board.components.length > 0
+    ? planBoardComponents(suites, releases.map((r) => r.release), board, manifest.arch, loaded.path)
+    : suites.map((s) => s.components);
+  const loadedIndices = await allOrFirstError(
+    suites.map(async (s, i) => {
+      try {
+        return await loadIndices(releases[i]!, components[i]!, manifest.arch, loadOptions);
       } catch (e) {
         // A host source that simply lacks this architecture (a vendor repo for amd64 only) is skipped, as apt skips it.
         if (s.fromHost && e instanceof OtaError && e.code === 'ERR_OTA_INDEX' && /lists no Packages index/.test(e.message)) {
@@ -162,33 +178,39 @@ export async function loadUniverse(
       }
     }),
   );
-  // Wait for every fetch before failing, so nothing still runs (or prints) after the error.
-  const failed = settled.find((r) => r.status === 'rejected');
-  if (failed) throw failed.reason;
-  const loadedSuites = settled.map((r) => (r as PromiseFulfilledResult<Awaited<ReturnType<typeof loadSuite>> | undefined>).value);
   const indices: { index: PackagesIndex; origin: Origin }[] = [];
   const sources: LockSource[] = [];
-  loadedSuites.forEach((ls, order) => {
-    if (!ls) return;
+  loadedIndices.forEach((li, order) => {
+    if (!li) return;
     const s = suites[order]!;
-    for (const { component, index } of ls.indices) {
+    const { release, inReleaseSha256 } = releases[order]!;
+    for (const { component, index } of li) {
       indices.push({ index, origin: { uri: s.uri, suite: s.suite, component, priority: s.priority, order } });
     }
     sources.push({
       spec: s.specUri,
       uri: s.uri,
       suite: s.suite,
-      components: s.components,
+      // What was read, the board's components included: the lock shows where each package could come from.
+      components: components[order]!,
       priority: s.priority,
-      inReleaseSha256: ls.inReleaseSha256,
-      date: ls.release.date ? ls.release.date.toISOString().replace(/\.000Z$/, 'Z') : '-',
+      inReleaseSha256,
+      date: release.date ? release.date.toISOString().replace(/\.000Z$/, 'Z') : '-',
     });
   });
   return { universe: new Universe(manifest.arch, indices), sources, downloadBytes };
 }
 
+/** Like Promise.all, but waits for every promise before failing, so nothing still runs (or prints) after the error. */
+async function allOrFirstError<T>(promises: Promise<T>[]): Promise<T[]> {
+  const settled = await Promise.allSettled(promises);
+  const failed = settled.find((r) => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  return settled.map((r) => (r as PromiseFulfilledResult<T>).value);
+}
+
 /** The board's part of a lock: its packages, and the hash of its definition (a changed board re-locks). */
 async function boardPart(name: string, boardsDir?: string): Promise<NonNullable<Lock['header']['board']>> {
   const { board, sha256 } = await loadBoard(name, boardsDir);
-  return { name, sha256, packages: boardPackages(board) };
+  return { name, sha256, packages: boardPackages(board), components: board.firmware.components };
 }

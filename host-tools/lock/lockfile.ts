@@ -43,8 +43,13 @@ export interface LockHeader {
   manifestSha256: string;
   requested: string[];
   exclude: string[];
-  /** The board the image is for, the SHA256 of its board.yaml, and the packages it adds (kernel, bootloader, firmware, initramfs tools). */
-  board?: { name: string; sha256: string; packages: string[] };
+  /**
+   * The board the image is for, the SHA256 of its board.yaml, the packages it adds (kernel,
+   * bootloader, firmware, initramfs tools), and the archive components it asked for besides the
+   * sources' own (`Board-Components`; the Sources lines show which suites they were read from).
+   * A lock from before Board-Components reads with none.
+   */
+  board?: { name: string; sha256: string; packages: string[]; components: string[] };
   sources: LockSource[];
 }
 
@@ -79,7 +84,11 @@ export function formatLock(header: LockHeader, packages: Iterable<Candidate>): s
   ];
   if (header.requested.length > 0) head.push(['Requested', header.requested.join(' ')]);
   if (header.exclude.length > 0) head.push(['Exclude', header.exclude.join(' ')]);
-  if (header.board) head.push(['Board', header.board.name], ['Board-SHA256', header.board.sha256], ['Board-Packages', header.board.packages.join(' ')]);
+  if (header.board) {
+    head.push(['Board', header.board.name], ['Board-SHA256', header.board.sha256], ['Board-Packages', header.board.packages.join(' ')]);
+    // Only when there are some: a board without firmware.components locks to the same bytes as before the field existed.
+    if (header.board.components.length > 0) head.push(['Board-Components', header.board.components.join(' ')]);
+  }
   head.push([
     'Sources',
     ['', ...header.sources.map((s) => [s.spec, s.uri, s.suite, s.components.join(',') || '-', String(s.priority), s.inReleaseSha256, s.date].join(' '))].join('\n'),
@@ -160,7 +169,7 @@ export function readLock(text: string, where: string): Lock {
     manifestSha256: need('Manifest-SHA256'),
     requested: (h.get('Requested') ?? '').split(/\s+/).filter(Boolean),
     exclude: (h.get('Exclude') ?? '').split(/\s+/).filter(Boolean),
-    ...(h.has('Board') ? { board: { name: h.get('Board')!, sha256: h.get('Board-SHA256') ?? '', packages: (h.get('Board-Packages') ?? '').split(/\s+/).filter(Boolean) } } : {}),
+    ...(h.has('Board') ? { board: { name: h.get('Board')!, sha256: h.get('Board-SHA256') ?? '', packages: words(h.get('Board-Packages')), components: words(h.get('Board-Components')) } } : {}),
     sources,
   };
   // The package stanzas are Packages-format: index them like an archive's index, one origin per stanza.
@@ -184,6 +193,8 @@ export function readLock(text: string, where: string): Lock {
   }
   return { header, packages, universe };
 }
+
+const words = (v: string | undefined): string[] => (v ?? '').split(/\s+/).filter(Boolean);
 
 /** What changed between two locks, for `ota lock --update`. */
 export interface LockDiff {

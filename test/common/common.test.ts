@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -7,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { otaRejection } from '../helpers/errors.js';
 import { EXIT, formatError, OtaError, withContext } from '../../common/errors.js';
 import { run } from '../../common/exec.js';
-import { fetchBytes } from '../../common/http.js';
+import { downloadFile, fetchBytes } from '../../common/http.js';
 import { writeFileAtomic } from '../../common/atomic-write.js';
 
 describe('OtaError', () => {
@@ -99,6 +100,37 @@ describe('fetchBytes (real HTTP on 127.0.0.1)', () => {
     await writeFile(join(dir, 'f'), 'local');
     expect((await fetchBytes(pathToFileURL(join(dir, 'f')).href)).toString()).toBe('local');
     expect(await fetchBytes(pathToFileURL(join(dir, 'nope')).href, { allowMissing: true })).toBeUndefined();
+  });
+});
+
+describe('downloadFile from file: URLs (a local archive)', () => {
+  const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+  const body = Buffer.from('a deb, say\n'.repeat(1000));
+
+  it('copies the file, checked against size and SHA256, counting bytes', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ota-http-'));
+    await writeFile(join(dir, 'x.deb'), body);
+    let counted = 0;
+    const r = await downloadFile(pathToFileURL(join(dir, 'x.deb')).href, join(dir, 'cached.deb'), { expectedSize: body.length, expectedSha256: sha(body), onBytes: (n) => (counted += n) });
+    expect(r).toEqual({ status: 'ok', resumedFrom: 0 });
+    expect(await readFile(join(dir, 'cached.deb'))).toEqual(body);
+    expect(counted).toBe(body.length);
+    expect((await readdir(dir)).sort()).toEqual(['cached.deb', 'x.deb']);
+  });
+
+  it('refuses different bytes (ERR_OTA_HASH) and leaves neither the file nor a partial one', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ota-http-'));
+    await writeFile(join(dir, 'x.deb'), Buffer.concat([body, Buffer.from('!')]));
+    const err = await otaRejection(downloadFile(pathToFileURL(join(dir, 'x.deb')).href, join(dir, 'cached.deb'), { expectedSize: body.length, expectedSha256: sha(body) }));
+    expect(err.code).toBe('ERR_OTA_HASH');
+    expect(err.message).toContain('x.deb does not match the lock');
+    expect(await readdir(dir)).toEqual(['x.deb']);
+  });
+
+  it('says `missing` for a file that is not there, so the next URI can be tried', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ota-http-'));
+    expect(await downloadFile(pathToFileURL(join(dir, 'nope.deb')).href, join(dir, 'cached.deb'), { expectedSize: 1, expectedSha256: sha(Buffer.from('x')) })).toEqual({ status: 'missing' });
+    expect(await readdir(dir)).toEqual([]);
   });
 });
 

@@ -2,7 +2,7 @@ import { otaRejection } from '../../helpers/errors.js';
 import { describe, expect, it } from 'vitest';
 import { OtaError } from '../../../common/errors.js';
 import { dearmor } from '../../../host-tools/apt/keyring.js';
-import { parseRelease, verifyInRelease } from '../../../host-tools/apt/release.js';
+import { parseRelease, releaseCarries, verifyInRelease } from '../../../host-tools/apt/release.js';
 
 const RELEASE = `Origin: Test
 Suite: stable
@@ -33,6 +33,22 @@ describe('parseRelease', () => {
     expect(() => parseRelease('Suite: x\nMD5Sum:\n abc 1 f\n', 'here')).toThrow(/no SHA256 list/);
     expect(() => parseRelease('Suite: x\nSHA256:\n nothex 1 f\n', 'here')).toThrow(/malformed SHA256 entry/);
     expect(() => parseRelease('Date: yesterday\nSHA256:\n', 'here')).toThrow(/cannot read Date/);
+  });
+});
+
+describe('releaseCarries', () => {
+  it('needs the component in Components and a Packages index for the architecture', () => {
+    const r = parseRelease(RELEASE, 'here');
+    expect(releaseCarries(r, 'main', 'arm64')).toBe(true);
+    expect(releaseCarries(r, 'main', 'amd64')).toBe(false); // listed arch, but no index published
+    expect(releaseCarries(r, 'contrib', 'arm64')).toBe(false); // in Components, no index
+    expect(releaseCarries(r, 'non-free-firmware', 'arm64')).toBe(false);
+  });
+
+  it("counts Debian security's `updates/<component>` as the component", () => {
+    const r = parseRelease(`Components: updates/main updates/non-free-firmware\nSHA256:\n ${'c'.repeat(64)} 5 non-free-firmware/binary-arm64/Packages.xz\n`, 'here');
+    expect(releaseCarries(r, 'non-free-firmware', 'arm64')).toBe(true);
+    expect(releaseCarries(r, 'firmware', 'arm64')).toBe(false);
   });
 });
 

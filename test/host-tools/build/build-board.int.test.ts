@@ -7,17 +7,20 @@ import { build, type BuildResult } from '../../../host-tools/build/build.js';
 import { catFile, Repo } from '../../../node-ostree/index.js';
 import { fixtureImage, type FixtureImage } from '../../helpers/build-harness.js';
 import { BOARD_YAML, boardPackages } from '../../helpers/board-fixture.js';
+import { otaRejection } from '../../helpers/errors.js';
+import { listInitramfs } from '../../../host-tools/build/initramfs.js';
 
 // A board's packages are built on top of the image's: fixture kernel and bootloader packages,
 // and a stand-in `dracut` (a fake at the process boundary: a script that records how it was
-// called and writes an initramfs file) so the test runs in seconds; versions 9999 win over the
-// host archive's; the real dracut runs in
-// build-real.int.test.ts.
+// called and writes a small cpio initramfs of the modules it finds) so the test runs in seconds;
+// versions 9999 win over the host archive's; the real dracut runs in build-real.int.test.ts.
 describe('ota build with a board', () => {
   let root: string;
   let fx: FixtureImage;
   let boardsDir: string;
   let first: BuildResult;
+  /** The board ref after the kernel bump. */
+  let before = '';
   const events: string[] = [];
 
   beforeAll(async () => {
@@ -42,12 +45,15 @@ describe('ota build with a board', () => {
     try {
       const cat = async (p: string) => (await catFile(repo, img.ref, p)).toString();
       expect(await cat('/usr/lib/modules/6.1.0-1/vmlinuz')).toBe('kernel 6.1.0-1\n');
-      expect(await cat('/usr/lib/modules/6.1.0-1/initramfs.img')).toBe('initramfs for 6.1.0-1\n');
+      const initramfs = listInitramfs(await catFile(repo, img.ref, '/usr/lib/modules/6.1.0-1/initramfs.img'), 'initramfs.img');
+      expect(initramfs).toEqual(['ota-fixture', 'usr/lib/ostree/ostree-prepare-root', 'usr/lib/modules/6.1.0-1/kernel/fs/ext4/ext4.ko']);
       // the kernel's own hooks were told not to build one; dracut ran once, not host-only, with ostree
       expect(await cat('/usr/share/factory/var/lib/fx-linux-postinst')).toBe('INITRD=No\n');
       const calls = (await cat('/usr/share/factory/var/lib/dracut-calls')).trim().split('\n');
       expect(calls).toHaveLength(1);
       expect(calls[0]).toContain('--no-hostonly --add ostree');
+      // modules read from a copy on tmpfs (ext4's 64-bit directory offsets defeat 32-bit dracut-install under qemu-user)
+      expect(calls[0]).toContain('--kmoddir /tmp/ota-kmod/lib/modules/6.1.0-1 ');
       expect(await cat('/usr/etc/dracut.conf.d/ota-ostree.conf')).toContain('add_dracutmodules+=" ostree "');
       // the board's dracut met the kernel's initramfs dependency, and every package is installed
       const status = await cat('/usr/lib/sysimage/dpkg/status');
@@ -72,7 +78,23 @@ describe('ota build with a board', () => {
     expect(existsSync(join(fx.dir, 'repo'))).toBe(true);
     const repo = await Repo.open(join(fx.dir, 'repo'));
     try {
-      expect((await catFile(repo, second.images[0]!.ref, '/usr/lib/modules/6.1.0-2/initramfs.img')).toString()).toBe('initramfs for 6.1.0-2\n');
+      expect((await catFile(repo, second.images[0]!.ref, '/usr/lib/modules/6.1.0-2/initramfs.img')).toString()).toContain('initramfs for 6.1.0-2');
+      before = repo.resolve(second.images[0]!.ref);
+    } finally {
+      repo.close();
+    }
+  }, 300_000);
+
+  it('refuses an initramfs without the modules to mount the root (ERR_OTA_BUILD), and moves no ref', async () => {
+    await fx.republish([{ name: 'fx-app', version: '1', arch: 'amd64', files: { '/usr/bin/fx-app': '#!/bin/sh\n' } }, ...boardPackages('amd64', '6.1.0-3', { modules: ['kernel/drivers/block/virtio_blk.ko'] })]);
+    await rm(fx.lockPath);
+    const err = await otaRejection(build({ inputs: [fx.manifest], repoPath: join(fx.dir, 'repo'), cacheDir: fx.cacheDir, env: fx.env, boardsDir }));
+    expect(err.code).toBe('ERR_OTA_BUILD');
+    expect(err.message).toContain('fx/amd64/fxboard: kernel 6.1.0-3: the initramfs lacks the module ext4 (not built into the kernel either)');
+    expect(err.message).toContain('it holds 1 modules in 3 files');
+    const repo = await Repo.open(join(fx.dir, 'repo'));
+    try {
+      expect(repo.resolve('fx/amd64/fxboard')).toBe(before);
     } finally {
       repo.close();
     }

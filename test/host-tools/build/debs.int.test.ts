@@ -3,6 +3,7 @@ import { mkdtemp, readFile, writeFile, mkdir, readdir } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../../../common/exec.js';
 import { OtaError } from '../../../common/errors.js';
@@ -137,6 +138,17 @@ describe('ensureDebs', () => {
     const { repo, cacheDir } = await fresh();
     const gone = { ...locked(['conf'])[0]!, originUri: `${server.url}/gone` };
     await expect(ensureDebs(repo, [gone], { cacheDir, fallbackUris: [`${server.url}/also-gone`] })).rejects.toThrow(/is on none of its sources \(.*\/gone\/pool.*\/also-gone\/pool/);
+    repo.close();
+  });
+
+  it('takes debs from a file: source (a local archive) without any HTTP request', async () => {
+    const { repo, cacheDir } = await fresh();
+    const before = server.requests.length;
+    const local = locked().map((d) => ({ ...d, originUri: pathToFileURL(join(dir, 'archive')).href }));
+    const r = await ensureDebs(repo, local, { cacheDir });
+    expect(r).toMatchObject({ imported: 4, downloaded: 4 });
+    expect(server.requests.length).toBe(before);
+    for (const d of local) expect(repo.resolve(debDataRef(d.sha256))).toMatch(/^[0-9a-f]{64}$/);
     repo.close();
   });
 });
