@@ -192,19 +192,18 @@ interface BootFile {
 async function bootFiles(board: Awaited<ReturnType<typeof loadBoard>>['board'], boardDir: string, deployed: string, staging: string): Promise<Map<string, BootFile[]>> {
   if (board.bootloader.type !== 'uboot') throw new Error('bootFiles: U-Boot only, this is a bug');
   const bl = board.bootloader;
+  const env = bl.env;
+  if (env.kind !== 'text-file') throw new Error('bootFiles: checkBoard refuses binary U-Boot envs, this is a bug');
   await mkdir(staging, { recursive: true });
   const out = new Map<string, BootFile[]>();
   const add = (label: string, f: BootFile) => out.set(label, [...(out.get(label) ?? []), f]);
   if (board.arch === 'arm64' || board.arch === 'armhf') {
-    const script = renderUbootBootScript({ arch: board.arch, device: bl.device, envFile: bl.env.kind === 'text-file' ? bl.env.path : undefined, defaultBootlimit: bl.bootlimit });
+    const script = renderUbootBootScript({ arch: board.arch, device: bl.device, envFile: env.path, defaultBootlimit: bl.bootlimit });
     await writeFile(join(staging, 'boot.scr'), await compileUbootBootScript(script, board.arch));
-    const bootLabel = bl.env.kind === 'raw' ? board.disk.partitions.find((p) => p.role === 'boot')?.label : bl.env.partition;
-    if (bootLabel) add(bootLabel, { from: join(staging, 'boot.scr'), to: 'boot.scr' });
+    add(env.partition, { from: join(staging, 'boot.scr'), to: 'boot.scr' });
   }
-  if (bl.env.kind === 'text-file') {
-    await writeUbootEnvText(join(staging, 'ota.env'), bootStateToVars(initialBootState(bl.bootlimit)));
-    add(bl.env.partition, { from: join(staging, 'ota.env'), to: bl.env.path });
-  }
+  await writeUbootEnvText(join(staging, 'ota.env'), bootStateToVars(initialBootState(bl.bootlimit)));
+  add(env.partition, { from: join(staging, 'ota.env'), to: env.path });
   for (const f of [...bl.install, ...board.firmware.install]) {
     add(f.partition, { from: boardFileSource(board, boardDir, deployed, f.from), to: f.to });
   }

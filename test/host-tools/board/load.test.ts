@@ -60,6 +60,7 @@ describe('parseBoard', () => {
     expect(problem(QEMU.replace('partition: boot, path', 'partition: bot, path'))).toContain('bootloader.env.partition: no partition labelled bot (partitions: boot, root)');
     expect(problem(QEMU.replace('{ label: boot, fs: vfat', '{ label: boot, fs: ext4'))).toContain('partition boot is ext4, but this needs vfat');
     expect(problem(QEMU.replace('size: 64MiB', 'size: 64MB'))).toContain('a size such as 64MiB');
+    expect(problem(QEMU.replace('{ kind: text-file, partition: boot, path: ota.env }', '{ kind: raw, offset: 0x3f8000, size: 0x4000 }'))).toContain('bootloader.env.kind: raw (U-Boot\'s binary environment) is not supported by ota\'s boot script yet; use { kind: text-file');
     const grub = QEMU.replace('arch: arm64', 'arch: armhf').replace(/bootloader:[\s\S]*?disk:/, 'bootloader: { type: grub-efi, packages: [grub-efi-arm-bin], env: { partition: boot, path: grubenv } }\ndisk:');
     expect(problem(grub)).toContain('grub-efi needs a partition with role esp');
   });
