@@ -76,7 +76,11 @@ export const boardSchema = z.strictObject({
     args: z.array(z.string().min(1)).default([]),
     /** The serial console, as console= takes it (`ttyAMA0`, `ttyS0,115200`). */
     console: z.string().min(1),
-    /** Device trees the board needs, relative to the kernel's dtb directory (`broadcom/bcm2711-rpi-4-b.dtb`); none for ACPI/EFI or firmware-provided trees. */
+    /**
+     * Device trees the board needs, relative to the kernel's dtb directory
+     * (`broadcom/bcm2711-rpi-4-b.dtb`): `ota image` refuses a kernel without them; an install
+     * entry `from: dtb:PATH` copies one to a partition. None for ACPI/EFI machines.
+     */
     devicetrees: z.array(relPath).default([]),
     /** How the initramfs is made: dracut with Debian's ostree module (ostree-boot). */
     initramfs: z.enum(['dracut']).default('dracut'),
@@ -89,7 +93,7 @@ export const boardSchema = z.strictObject({
   }),
   firmware: z.strictObject({
     packages: z.array(packageName).default([]),
-    /** Files copied to partitions, from the firmware packages or the board folder (`board:config.txt`). */
+    /** Files copied to partitions: paths of the image (the firmware packages'), `board:config.txt` from the board folder, `dtb:PATH` from the kernel's device trees. */
     install: z.array(z.strictObject({ from: z.string().min(1), partition: z.string(), to: relPath })).default([]),
     /** Archive components the firmware packages need besides the image's (Debian's `non-free-firmware`). */
     components: z.array(z.string().min(1)).default([]),

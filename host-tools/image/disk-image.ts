@@ -14,7 +14,7 @@ import { compileUbootBootScript } from '../../bootloader/uboot/mkimage.js';
 import { addRemote, pull, readCommit, Repo, Sysroot } from '../../node-ostree/index.js';
 import { loadBoard } from '../board/load.js';
 import { writeBmap } from './bmap.js';
-import { boardFileSource } from './board-files.js';
+import { boardFileSource, checkDeviceTrees } from './board-files.js';
 import { grubEfiBootFiles } from './grub-efi.js';
 import { planDisk, SECTOR, type DiskPlan, type PlannedPartition } from './disk-plan.js';
 
@@ -96,6 +96,7 @@ export async function makeImage(options: ImageOptions): Promise<ImageResult> {
     const deployments = await deploy(sysrootDir, options, board.bootloader.type === 'uboot' ? 'uboot' : 'none', osname, [{ ref: options.ref, checksum: commit.checksum }, ...extra.map((e) => ({ ref: e.ref, checksum: e.commit.checksum }))], kargs);
     const deployment = deployments[deployments.length - 1]!;
     const deployed = join(sysrootDir, deployment);
+    checkDeviceTrees(board, deployed);
 
     // 2. the disk: a sparse file, its partition table, each file system written at its offset
     emit({ phase: 'image', message: `partitioning ${plan.table} ${Math.round(plan.totalBytes / 1024 / 1024)} MiB` });

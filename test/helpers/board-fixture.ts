@@ -44,6 +44,8 @@ export const boardPackages = (arch: string, kver: string, options: { modules?: s
     files: {
       [`/boot/vmlinuz-${kver}`]: `kernel ${kver}\n`,
       [`/usr/lib/modules/${kver}/modules.dep`]: '',
+      // Debian keeps device trees here; the build links them as usr/lib/modules/$kver/dtb
+      [`/usr/lib/linux-image-${kver}/fx/fxboard.dtb`]: `device tree for ${kver}\n`,
       ...Object.fromEntries((options.modules ?? ['kernel/fs/ext4/ext4.ko']).map((m) => [`/usr/lib/modules/${kver}/${m}`, 'module\n'])),
     },
     scripts: { postinst: `#!/bin/sh\nset -e\n[ "$1" = configure ] || exit 0\necho "INITRD=\${INITRD:-}" > /var/lib/fx-linux-postinst\n` },

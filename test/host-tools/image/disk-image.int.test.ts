@@ -85,6 +85,24 @@ describe('ota image', () => {
     expect(grub.message).toContain('is an arm64 image, and x86_64-efi is an amd64 board');
   });
 
+  it("copies a device tree of the deployed kernel (dtb:) to the boot partition, and refuses a board whose tree the kernel lacks", async () => {
+    const withDtb = (dt: string) => BOARD_YAML('arm64')
+      .replace('name: fxboard', 'name: fxdtb')
+      .replace('console: ttyS0 }', `console: ttyS0, devicetrees: [${dt}] }`)
+      .replace('disk:', `firmware: { install: [{ from: "dtb:${dt}", partition: boot, to: board.dtb }] }\ndisk:`);
+    await mkdir(join(boardsDir, 'fxdtb'), { recursive: true });
+    await writeFile(join(boardsDir, 'fxdtb/board.yaml'), withDtb('fx/fxboard.dtb'));
+    const out = join(root, 'dtb.img');
+    const d = await makeImage({ board: join(boardsDir, 'fxdtb/board.yaml'), repoPath: join(fx.dir, 'repo'), ref: img.ref, output: out });
+    expect((await run('mtype', ['mtype', '-i', `${out}@@${d.plan.partitions[0]!.offsetBytes}`, '::/board.dtb'], MTOOLS)).stdout).toBe('device tree for 6.1.0-1\n');
+    await writeFile(join(boardsDir, 'fxdtb/board.yaml'), withDtb('fx/other.dtb'));
+    const err = await otaRejection(makeImage({ board: join(boardsDir, 'fxdtb/board.yaml'), repoPath: join(fx.dir, 'repo'), ref: img.ref, output: join(root, 'nodtb.img') }));
+    expect(err.code).toBe('ERR_OTA_BOARD');
+    expect(err.message).toMatch(/: fxdtb needs the device tree fx\/other.dtb, which kernel 6.1.0-1 does not have in usr\/lib\/modules\/6.1.0-1\/dtb$/);
+    await expect(stat(join(root, 'nodtb.img'))).rejects.toThrow();
+    await expect(stat(join(root, 'nodtb.img.partial'))).rejects.toThrow();
+  }, 120_000);
+
   it('is the `ota image` command, printing the layout and a summary', async () => {
     const out: string[] = [];
     const code = await main(['node', 'ota', 'image', '--board', join(boardsDir, 'fxboard/board.yaml'), '--repo', join(fx.dir, 'repo'), '--ref', img.ref, '-o', join(root, 'cli.img'), '--size', '512MiB', '-q'], (l) => out.push(l));
