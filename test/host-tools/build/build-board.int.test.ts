@@ -85,6 +85,22 @@ describe('ota build with a board', () => {
     }
   }, 300_000);
 
+  it('puts the same image on a second board by building only that board\'s part', async () => {
+    await mkdir(join(boardsDir, 'fxboard2'), { recursive: true });
+    await writeFile(join(boardsDir, 'fxboard2/board.yaml'), BOARD_YAML('amd64').replace('name: fxboard', 'name: fxboard2').replace('console: ttyS0', 'console: ttyS1'));
+    await fx.writeManifest(['fx-app'], 'board: fxboard2');
+    events.length = 0;
+    try {
+      const other = await build({ inputs: [fx.manifest], repoPath: join(fx.dir, 'repo'), cacheDir: fx.cacheDir, env: fx.env, boardsDir, onEvent: (e) => events.push(e.message) });
+      expect(other.images[0]!.ref).toBe('fx/amd64/fxboard2');
+      expect(events.some((m) => m.includes('the image without the board is built already'))).toBe(true);
+      expect(events.filter((m) => m.startsWith('dpkg --configure -a:'))).toEqual(['dpkg --configure -a: 4 packages']);
+      expect(other.images[0]!.checksum).not.toBe(before);
+    } finally {
+      await fx.writeManifest(['fx-app'], 'board: fxboard');
+    }
+  }, 300_000);
+
   it('refuses an initramfs without the modules to mount the root (ERR_OTA_BUILD), and moves no ref', async () => {
     await fx.republish([{ name: 'fx-app', version: '1', arch: 'amd64', files: { '/usr/bin/fx-app': '#!/bin/sh\n' } }, ...boardPackages('amd64', '6.1.0-3', { modules: ['kernel/drivers/block/virtio_blk.ko'] })]);
     await rm(fx.lockPath);
