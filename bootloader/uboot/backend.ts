@@ -6,9 +6,11 @@
  * boot partition is vfat; Linux reads and writes the same file through the mounted partition.
  *
  * The file holds exactly the four state variables: U-Boot exports only those when it counts, so
- * anything else would vanish on the next boot anyway. Writes are atomic (temp file + rename, the
- * best vfat offers); the file must already exist, because a missing one usually means the boot
- * partition is not mounted, and creating it on the root filesystem would change nothing U-Boot sees.
+ * anything else would vanish on the next boot anyway. It is kept twice, `ota.env` and `ota.bak`
+ * (env-copies.ts), both written whole one after the other (temp file + rename each, the best vfat
+ * offers), and read as the boot script reads them. One of them must already exist, because none
+ * usually means the boot partition is not mounted, and creating them on the root filesystem would
+ * change nothing U-Boot sees.
  *
  * Primary (backend.ts): entry 0 is uEnv.txt's `kernel_image`, entry 1 its `kernel_image2`.
  *
@@ -16,9 +18,11 @@
  * const bl = ubootBackend({ envPath: '/boot/efi/ota.env', defaultBootlimit: 3 });
  * await bl.setState({ bootcount: 0, upgradeAvailable: true, rollback: false });
  */
+import { existsSync } from 'node:fs';
 import { backendOverVars, type BootloaderBackend } from '../backend.js';
 import { DEFAULT_BOOTLIMIT } from '../state.js';
 import { bootStateToVars } from '../state-vars.js';
+import { backupEnvPath, isWholeCopy } from './env-copies.js';
 import { readUbootEnvText, writeUbootEnvText } from './env-text.js';
 
 export interface UbootBackendOptions {
@@ -30,15 +34,25 @@ export interface UbootBackendOptions {
 
 export function ubootBackend(options: UbootBackendOptions): BootloaderBackend {
   const path = options.envPath;
+  const backup = backupEnvPath(path);
   return backendOverVars(
     'uboot',
     {
       where: path,
-      read: () => readUbootEnvText(path),
+      // As the boot script reads it: the first whole copy, else the primary as it is.
+      read: async () => {
+        for (const p of [path, backup]) {
+          const vars = await readUbootEnvText(p).catch(() => undefined);
+          if (vars && isWholeCopy(vars)) return vars;
+        }
+        return readUbootEnvText(path);
+      },
       write: async (state) => {
-        // Fail like a read would when the file is missing, instead of creating it wherever the path points.
-        await readUbootEnvText(path);
+        // Fail like a read would when neither copy is there, instead of creating them wherever the path points.
+        if (!existsSync(path) && !existsSync(backup)) await readUbootEnvText(path);
+        // One after the other, each replaced whole: a power cut leaves one of them intact.
         await writeUbootEnvText(path, bootStateToVars(state));
+        await writeUbootEnvText(backup, bootStateToVars(state));
       },
     },
     options.defaultBootlimit ?? DEFAULT_BOOTLIMIT,

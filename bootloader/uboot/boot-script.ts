@@ -7,10 +7,11 @@
  *    symlinks, so it lives on ext4; OSTree's `/boot/boot -> .` link makes the same paths work on
  *    a separate /boot partition);
  * 2. load the state from `ota.env` on the vfat boot partition (`fatload` + `env import -t`, only
- *    the four state variables);
+ *    the four state variables), or from its backup `ota.bak` when `ota.env` is cut off
+ *    (env-copies.ts: a power cut during a write);
  * 3. only while `upgrade_available=1`: bootcount+1, and past `bootlimit` set `rollback=1
- *    upgrade_available=0`; written back with `env export -t` + `fatwrite` BEFORE booting, so a
- *    kernel that hangs or panics has already been counted;
+ *    upgrade_available=0`; written back to both copies, one after the other, with `env export -t`
+ *    + `fatwrite` BEFORE booting, so a kernel that hangs or panics has already been counted;
  * 4. boot entry 1 (`kernel_image2`, ...) while `rollback=1`, else entry 0 (`kernel_image`, ...);
  *    only if its files cannot be loaded at all, the other entry in the same boot (GRUB's
  *    `fallback`), which changes no state: the agent sees which deployment booted;
@@ -29,6 +30,7 @@
 import { OtaError } from '../../common/errors.js';
 import { DEFAULT_BOOTLIMIT, MAX_BOOTCOUNT, MAX_BOOTLIMIT } from '../state.js';
 import { BOOT_STATE_VARS } from '../state-vars.js';
+import { backupEnvPath } from './env-copies.js';
 
 export interface UbootBootScriptOptions {
   /** Debian architecture of the board: `booti` for arm64, `bootz` for armhf. */
@@ -84,6 +86,7 @@ export function renderUbootBootScript(options: UbootBootScriptOptions): string {
   const boot = `${dev} ${o.device.boot}`;
   const root = `${dev} ${o.device.root}`;
   const bootCmd = o.arch === 'arm64' ? 'booti' : 'bootz';
+  const backup = backupEnvPath(o.envFile);
   const limits = Array.from({ length: MAX_BOOTLIMIT }, (_, i) => String(i + 1)).join(' ');
   const count = Array.from({ length: MAX_BOOTCOUNT - 1 }, (_, i) => `  ${i === 0 ? 'if' : 'elif'} test "\${bootcount}" = ${i}; then setenv bootcount ${i + 1}`);
   const pick = (suffix: string) => OSTREE_VARS.map((v) => `    setenv ota_${v} "\${${v}${suffix}}"`);
@@ -102,12 +105,23 @@ export function renderUbootBootScript(options: UbootBootScriptOptions): string {
     `  echo "ota: cannot read /boot/loader/uEnv.txt on ${root}"`,
     `fi`,
     ``,
-    `# Boot-counting state: only these four variables, whatever else the file holds.`,
-    ...BOOT_STATE_VARS.map((v) => `setenv ${v}`),
-    `if fatload ${boot} \${ota_addr} ${o.envFile}; then`,
-    `  env import -t \${ota_addr} \${filesize} ${BOOT_STATE_VARS.join(' ')}`,
-    `else`,
-    `  echo "ota: no ${o.envFile} on ${boot}: no update pending"`,
+    `# Boot-counting state: only these four variables, whatever else the file holds, from the first`,
+    `# whole copy (upgrade_available 0 or 1: it is written last), else the primary as it is.`,
+    `setenv ota_state 0`,
+    `for ota_file in ${o.envFile} ${backup}; do`,
+    `  if test "\${ota_state}" = 0 && fatload ${boot} \${ota_addr} \${ota_file}; then`,
+    ...BOOT_STATE_VARS.map((v) => `    setenv ${v}`),
+    `    env import -t \${ota_addr} \${filesize} ${BOOT_STATE_VARS.join(' ')}`,
+    `    if test "\${upgrade_available}" = 0 || test "\${upgrade_available}" = 1; then setenv ota_state 1; else echo "ota: \${ota_file} on ${boot} is cut off or damaged"; fi`,
+    `  fi`,
+    `done`,
+    `if test "\${ota_state}" = 0; then`,
+    ...BOOT_STATE_VARS.map((v) => `  setenv ${v}`),
+    `  if fatload ${boot} \${ota_addr} ${o.envFile}; then`,
+    `    env import -t \${ota_addr} \${filesize} ${BOOT_STATE_VARS.join(' ')}`,
+    `  else`,
+    `    echo "ota: no ${o.envFile} on ${boot}: no update pending"`,
+    `  fi`,
     `fi`,
     `if test -z "\${bootcount}"; then setenv bootcount 0; fi`,
     `if test -z "\${upgrade_available}"; then setenv upgrade_available 0; fi`,
@@ -128,7 +142,9 @@ export function renderUbootBootScript(options: UbootBootScriptOptions): string {
     `    setenv upgrade_available 0`,
     `  fi`,
     `  env export -t \${ota_addr} ${BOOT_STATE_VARS.join(' ')}`,
-    `  fatwrite ${boot} \${ota_addr} ${o.envFile} \${filesize} || echo "ota: WARNING: cannot write ${o.envFile}: this boot is not counted"`,
+    `  setenv ota_size \${filesize}`,
+    `  fatwrite ${boot} \${ota_addr} ${o.envFile} \${ota_size} || echo "ota: WARNING: cannot write ${o.envFile}: this boot is not counted"`,
+    `  fatwrite ${boot} \${ota_addr} ${backup} \${ota_size} || echo "ota: WARNING: cannot write ${backup}"`,
     `fi`,
     ``,
     `# Entry 1 (the previous deployment) while rolled back, else entry 0 (OSTree's default); the`,

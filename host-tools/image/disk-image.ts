@@ -9,6 +9,7 @@ import { silent, type EventSink } from '../../common/events.js';
 import { initialBootState } from '../../bootloader/state.js';
 import { bootStateToVars } from '../../bootloader/state-vars.js';
 import { renderUbootBootScript } from '../../bootloader/uboot/boot-script.js';
+import { backupEnvPath } from '../../bootloader/uboot/env-copies.js';
 import { writeUbootEnvText } from '../../bootloader/uboot/env-text.js';
 import { compileUbootBootScript } from '../../bootloader/uboot/mkimage.js';
 import { addRemote, pull, readCommit, Repo, Sysroot } from '../../node-ostree/index.js';
@@ -203,8 +204,10 @@ async function bootFiles(board: Awaited<ReturnType<typeof loadBoard>>['board'], 
     await writeFile(join(staging, 'boot.scr'), await compileUbootBootScript(script, board.arch));
     add(env.partition, { from: join(staging, 'boot.scr'), to: 'boot.scr' });
   }
+  // the state and its backup copy (bootloader/uboot/env-copies.ts), both whole
   await writeUbootEnvText(join(staging, 'ota.env'), bootStateToVars(initialBootState(bl.bootlimit)));
   add(env.partition, { from: join(staging, 'ota.env'), to: env.path });
+  add(env.partition, { from: join(staging, 'ota.env'), to: backupEnvPath(env.path) });
   for (const f of [...bl.install, ...board.firmware.install]) {
     add(f.partition, { from: boardFileSource(board, boardDir, deployed, f.from), to: f.to });
   }

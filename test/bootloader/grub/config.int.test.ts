@@ -96,7 +96,7 @@ describe('grub.cfg run by GRUB (grub-emu)', () => {
       expect(r.state).toEqual({ bootcount: n, upgradeAvailable: true, rollback: false, bootlimit: 3 });
       expect(r.state).toEqual(nextBoot(state).state);
       expect(parseGrubEnv(r.env, 'grubenv').get('saved_entry')).toBe('kept by us');
-      expect(r.out).toContain(`deb-ota: bootcount=${n - 1} bootlimit=3 upgrade_available=1 rollback=0`);
+      expect(r.out).toContain(`ota: bootcount=${n - 1} bootlimit=3 upgrade_available=1 rollback=0`);
       expect(r.out).toContain("Booting `debian (ostree:0)'");
       expect(r.out).toContain(`${entries[0]}: not an arm64 Image`);
       expect(r.flat).toContain(flat('root=LABEL=root console=ttyAMA0 ostree=/ostree/boot.0/debian/'));
@@ -108,7 +108,7 @@ describe('grub.cfg run by GRUB (grub-emu)', () => {
     const r = await boot();
     expect(r.state).toEqual({ bootcount: 4, upgradeAvailable: false, rollback: true, bootlimit: 3 });
     expect(r.state).toEqual(nextBoot(state).state);
-    expect(r.out).toContain('deb-ota: boot 4 is past bootlimit 3: falling back to the previous deployment');
+    expect(r.out).toContain('ota: boot 4 is past bootlimit 3: falling back to the previous deployment');
     expect(r.out).toContain("Booting `debian (ostree:1)'");
     expect(r.out).toContain(`${entries[1]}: not an arm64 Image`);
     expect(r.out).not.toContain(entries[0]);

@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
@@ -28,7 +28,31 @@ describe('ubootBackend', () => {
     const written = await bl.setState(armForUpgrade(await bl.getState()));
     expect(written).toEqual({ bootcount: 0, upgradeAvailable: true, rollback: false, bootlimit: 5 });
     expect(await readFile(envPath, 'utf8')).toBe('bootcount=0\nbootlimit=5\nrollback=0\nupgrade_available=1\n');
-    expect(await readdir(dir)).toEqual(['ota.env']);
+    // and the backup copy, the same
+    expect(await readFile(join(dir, 'ota.bak'), 'utf8')).toBe('bootcount=0\nbootlimit=5\nrollback=0\nupgrade_available=1\n');
+    expect(await readdir(dir)).toEqual(['ota.bak', 'ota.env']);
+  });
+
+  it('reads the backup when ota.env is cut off (a power cut mid-write), as the boot script does', async () => {
+    await writeFile(join(dir, 'ota.bak'), 'bootcount=1\nbootlimit=3\nrollback=0\nupgrade_available=1\n');
+    await writeFile(envPath, 'bootcount=2\nbootlimit=3\nrollb');
+    const bl = ubootBackend({ envPath });
+    expect(await bl.getState()).toEqual({ bootcount: 1, upgradeAvailable: true, rollback: false, bootlimit: 3 });
+    // a write makes both whole again
+    await bl.setState({ bootcount: 0 });
+    for (const f of ['ota.env', 'ota.bak']) expect(await readFile(join(dir, f), 'utf8')).toBe('bootcount=0\nbootlimit=3\nrollback=0\nupgrade_available=1\n');
+  });
+
+  it('takes ota.env as it is when neither copy is whole, and works with only the backup left', async () => {
+    await writeFile(envPath, 'bootcount=2\nrollback=1\n');
+    await writeFile(join(dir, 'ota.bak'), 'bootc');
+    expect(await ubootBackend({ envPath }).getState()).toEqual({ bootcount: 2, upgradeAvailable: false, rollback: true, bootlimit: 3 });
+    await rm(envPath);
+    await writeFile(join(dir, 'ota.bak'), 'bootcount=3\nbootlimit=3\nrollback=0\nupgrade_available=1\n');
+    const bl = ubootBackend({ envPath });
+    expect(await bl.getState()).toEqual({ bootcount: 3, upgradeAvailable: true, rollback: false, bootlimit: 3 });
+    await bl.setState({ bootcount: 0, upgradeAvailable: false });
+    expect(await readdir(dir)).toEqual(['ota.bak', 'ota.env']);
   });
 
   it('takes the board default bootlimit when ota.env has none', async () => {

@@ -95,6 +95,8 @@ describe('boot.scr under Debian U-Boot (qemu_arm64)', () => {
       expect(r.state).toEqual(expected.state);
       // Exactly `env export -t` of the four (NUL included): the longer file Linux wrote was replaced, /evil is gone.
       expect(r.env.toString('utf8')).toBe(exportText(r.state));
+      // and the same into the backup copy, which the disk did not have before the first boot
+      expect(await readVfatFile(img, 0, 'ota.bak')).toEqual(r.env);
       const out = scriptPart(r.console);
       expect(out).toContain(`ota: bootcount=${n - 1} bootlimit=3 upgrade_available=1 rollback=0`);
       expect(out.indexOf('bytes written')).toBeGreaterThan(0);
@@ -132,6 +134,7 @@ describe('boot.scr under Debian U-Boot (qemu_arm64)', () => {
     const bl = ubootBackend({ envPath });
     await bl.setState(markGood(clearRollback(state)));
     await writeVfatFile(img, 0, envPath, 'ota.env');
+    await writeVfatFile(img, 0, join(dir, 'ota.bak'), 'ota.bak');
     const before = await readVfatFile(img, 0, 'ota.env');
     for (let i = 0; i < 2; i++) {
       const r = await boot();
@@ -153,5 +156,41 @@ describe('boot.scr under Debian U-Boot (qemu_arm64)', () => {
     expect(out.indexOf(booting(1))).toBeGreaterThan(out.indexOf('ota: cannot load OSTree entry 0'));
     expectTried(out, 1);
     expect(out).not.toContain('bytes written');
+  });
+
+  it('reads the backup when ota.env was cut off by a power cut, and writes both copies whole again', async () => {
+    const armed: BootState = { bootcount: 1, upgradeAvailable: true, rollback: false, bootlimit: 3 };
+    const bl = ubootBackend({ envPath });
+    await bl.setState(armed);
+    await writeVfatFile(img, 0, join(dir, 'ota.bak'), 'ota.bak');
+    // what a write torn after 30 bytes leaves
+    await writeFile(join(dir, 'torn'), exportText({ ...armed, bootcount: 2 }).slice(0, 30));
+    await writeVfatFile(img, 0, join(dir, 'torn'), 'ota.env');
+    const r = await boot();
+    const out = scriptPart(r.console);
+    expect(out).toContain('ota: ota.env on virtio 0:1 is cut off or damaged');
+    expect(out).toContain('ota: bootcount=1 bootlimit=3 upgrade_available=1 rollback=0');
+    expect(r.state).toEqual(nextBoot(armed).state);
+    expect(r.env.toString('utf8')).toBe(exportText({ ...armed, bootcount: 2 }));
+    expect(await readVfatFile(img, 0, 'ota.bak')).toEqual(r.env);
+  });
+
+  it('takes ota.env as it is when neither copy is whole, as the backend reads it', async () => {
+    await writeFile(join(dir, 'cut'), 'bootcount=2\nbootlimit=3\nrollback=1\n');
+    await writeFile(join(dir, 'garbage'), Buffer.from([0xff, 0x00, 0x13, 0x37, 0x0a]));
+    await writeVfatFile(img, 0, join(dir, 'cut'), 'ota.env');
+    await writeVfatFile(img, 0, join(dir, 'garbage'), 'ota.bak');
+    const r = await boot();
+    const out = scriptPart(r.console);
+    expect(out).toContain('ota: ota.env on virtio 0:1 is cut off or damaged');
+    expect(out).toContain('ota: ota.bak on virtio 0:1 is cut off or damaged');
+    expect(out).toContain('ota: bootcount=2 bootlimit=3 upgrade_available=0 rollback=1');
+    expect(out).not.toContain('bytes written');
+    expectTried(out, 1);
+    // Linux's side, on the same two files, sees the state U-Boot acted on
+    const local = await mkdtemp(join(dir, 'copies-'));
+    await writeFile(join(local, 'ota.env'), await readVfatFile(img, 0, 'ota.env'));
+    await writeFile(join(local, 'ota.bak'), await readVfatFile(img, 0, 'ota.bak'));
+    expect(await ubootBackend({ envPath: join(local, 'ota.env') }).getState()).toEqual({ bootcount: 2, upgradeAvailable: false, rollback: true, bootlimit: 3 });
   });
 });

@@ -19,12 +19,21 @@ describe('renderUbootBootScript', () => {
     expect(s.indexOf('/boot/loader/uEnv.txt')).toBeLessThan(s.indexOf('fatload'));
   });
 
-  it('saves the count with env export + fatwrite before loading any kernel', () => {
+  it('saves the count with env export + fatwrite, ota.env then its backup, before loading any kernel', () => {
     const s = renderUbootBootScript(qemu);
-    const write = s.indexOf('fatwrite virtio 0:1 ${ota_addr} ota.env ${filesize}');
+    const write = s.indexOf('fatwrite virtio 0:1 ${ota_addr} ota.env ${ota_size}');
+    const backup = s.indexOf('fatwrite virtio 0:1 ${ota_addr} ota.bak ${ota_size}');
     expect(s.indexOf('env export -t ${ota_addr} bootcount bootlimit rollback upgrade_available')).toBeLessThan(write);
     expect(write).toBeGreaterThan(0);
-    expect(write).toBeLessThan(s.indexOf('ext4load virtio 0:2 ${kernel_addr_r}'));
+    expect(backup).toBeGreaterThan(write);
+    expect(backup).toBeLessThan(s.indexOf('ext4load virtio 0:2 ${kernel_addr_r}'));
+  });
+
+  it('reads the first whole copy (upgrade_available 0 or 1), ota.env before ota.bak, else ota.env as it is', () => {
+    const l = lines(renderUbootBootScript(qemu));
+    expect(l).toContain('for ota_file in ota.env ota.bak; do');
+    expect(l).toContain('if test "${upgrade_available}" = 0 || test "${upgrade_available}" = 1; then setenv ota_state 1; else echo "ota: ${ota_file} on virtio 0:1 is cut off or damaged"; fi');
+    expect(l.indexOf('for ota_file in ota.env ota.bak; do')).toBeLessThan(l.indexOf('if test "${ota_state}" = 0; then'));
   });
 
   it('increments in decimal by comparisons up to MAX_BOOTCOUNT, and saturates anything else', () => {
@@ -47,6 +56,7 @@ describe('renderUbootBootScript', () => {
   it('takes the board\'s device names, env file and default bootlimit', () => {
     const s = renderUbootBootScript({ arch: 'arm64', device: { interface: 'mmc', boot: '1:a', root: '1:b' }, envFile: 'ota/state.env', defaultBootlimit: 5 });
     expect(s).toContain('fatload mmc 1:a ${ota_addr} ota/state.env');
+    expect(s).toContain('for ota_file in ota/state.env ota/state.bak; do');
     expect(s).toContain('ext4load mmc 1:b ${ota_addr} /boot/loader/uEnv.txt');
     expect(s).toContain('setenv bootlimit 5; fi');
   });

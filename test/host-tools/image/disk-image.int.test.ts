@@ -59,11 +59,11 @@ describe('ota image', () => {
     expect(await debugfs(`cat /${r.deployment}/usr/lib/os-release`)).toMatch(/^ID=debian$/m);
   });
 
-  it('fills the vfat boot partition: compiled boot script, initial boot state, the bootloader file', async () => {
+  it('fills the vfat boot partition: compiled boot script, initial boot state (and its backup copy), the bootloader file', async () => {
     const at = `${disk}@@${r.plan.partitions[0]!.offsetBytes}`;
     const listing = (await run('mdir', ['mdir', '-b', '-i', at, '::/'], MTOOLS)).stdout;
-    expect(listing.split('\n').map((l) => l.trim()).filter(Boolean).sort()).toEqual(['::/boot.scr', '::/ota.env', '::/u-boot.bin']);
-    expect((await run('mtype', ['mtype', '-i', at, '::/ota.env'], MTOOLS)).stdout).toBe('bootcount=0\nbootlimit=3\nrollback=0\nupgrade_available=0\n');
+    expect(listing.split('\n').map((l) => l.trim()).filter(Boolean).sort()).toEqual(['::/boot.scr', '::/ota.bak', '::/ota.env', '::/u-boot.bin']);
+    for (const copy of ['::/ota.env', '::/ota.bak']) expect((await run('mtype', ['mtype', '-i', at, copy], MTOOLS)).stdout).toBe('bootcount=0\nbootlimit=3\nrollback=0\nupgrade_available=0\n');
     expect((await run('mtype', ['mtype', '-i', at, '::/u-boot.bin'], MTOOLS)).stdout).toBe('u-boot\n');
     const scr = (await run('mcopy', ['mcopy', '-i', at, '::/boot.scr', '-'], { ...MTOOLS, binary: true })).stdout;
     expect((await run('mkimage -l', ['sh', '-c', 'cat > "$1.scr" && mkimage -l "$1.scr"', 'sh', join(root, 'probe')], { input: scr })).stdout).toContain('AArch64 Linux Script');

@@ -16,7 +16,7 @@ import { boardPackages } from '../../helpers/board-fixture.js';
 // An amd64 fixture image (fixture kernel, stand-in dracut) on a fixture GRUB EFI board whose
 // bootloader package is the REAL grub-efi-amd64-bin from the host's apt sources, so that
 // grub-mkimage builds a real GRUB from the image's modules; the ESP read back with mtools.
-// That such a disk boots: grub-efi.vm.test.ts.
+// That such a disk boots and rolls back: test/e2e/boot-efi.vm.test.ts.
 const MTOOLS = { env: { ...process.env, MTOOLS_SKIP_CHECK: '1' } };
 const KVER = '6.1.0-1';
 

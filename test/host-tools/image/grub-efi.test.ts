@@ -7,7 +7,7 @@ import { GRUB_EFI_MODULES, planGrubEfi } from '../../../host-tools/image/grub-ef
 import { OtaError } from '../../../common/errors.js';
 
 // The ESP's contents as data. That GRUB boots with them: grub-efi.int.test.ts (mtools on a real
-// image) and grub-efi.vm.test.ts (OVMF under qemu).
+// image) and test/e2e/boot-efi.vm.test.ts (OVMF under qemu).
 
 const board = (arch = 'amd64', envPartition = 'esp', extraPartition = '') =>
   parseBoard(
