@@ -115,12 +115,12 @@ export interface DownloadOptions {
 export type DownloadResult = { status: 'ok'; resumedFrom: number } | { status: 'missing' };
 
 /**
- * Downloads `url` to `dest`, streaming to `dest.partial` and hashing on the way (a `file:` URL
- * is copied the same way). An existing
+ * Downloads `url` to `dest`, streaming to `dest.partial` and hashing on the way. An existing
  * partial file is resumed with an HTTP Range request (a server that ignores Range simply sends
  * it all again); transient failures are retried, resuming each time. Only a file whose size and
  * SHA256 match lands at `dest` (renamed after fsync); a mismatch removes the partial file and
- * is ERR_OTA_HASH. A 404 returns `{ status: 'missing' }`, so callers can try the next URI.
+ * is ERR_OTA_HASH. A 404 returns `{ status: 'missing' }`, so callers can try the next URI. A
+ * `file:` URL (a local archive) is copied and checked the same way; a missing file is `missing`.
  *
  * @example
  * await downloadFile(`${uri}/${filename}`, `${cache}/${sha256}.deb`, { expectedSize: size, expectedSha256: sha256 });
