@@ -1,16 +1,16 @@
 /**
- * Issue 5's proof, as steps both `scripts/e2e-boot` and the `vm` test tier run: the reference
- * image built for a qemu board, made into a disk, booted under qemu-system with the board's
- * bootloader, and then an update whose initramfs cannot start init deployed next to it, counted
- * by the bootloader and rolled back by it on its own. Two bootloaders, driven alike (see
- * `E2eBootloader` below for what differs):
+ * The steps of issue 5's proof (scenario.ts strings them together; `scripts/e2e-boot` and the
+ * `vm` test tier run it): the reference image built for a qemu board, made into a disk, booted
+ * under qemu-system with the board's bootloader, and then an update whose initramfs cannot start
+ * init deployed next to it, counted by the bootloader and rolled back by it on its own. Two
+ * bootloaders, driven alike (e2e-bootloaders.ts holds what differs):
  * - U-Boot boards (`qemu` virt): the U-Boot the image itself locked as `-bios`, the disk as a
  *   virtio-mmio block device; ota image's boot.scr counts in the text env ota.env.
  * - GRUB EFI boards (q35): the host's OVMF as `-bios`, the disk on virtio-pci; GRUB (the ESP's
  *   removable-media BOOTX64.EFI) runs the grub.cfg ota image rendered, which counts in grubenv.
  *
  * The booted deployment is read from the console: the image carries a tiny package built here
- * (`ota-e2e-report`, from a signed local archive the manifest names as a second source) whose
+ * (`ota-e2e-report`, report-package.ts, from a signed local archive the manifest names as a second source) whose
  * systemd unit, ordered after multi-user.target, writes `ota-e2e: booted <checksum>` (resolved
  * from /proc/cmdline's `ostree=` link) and `ota-e2e: multi-user` to /dev/console.
  *
