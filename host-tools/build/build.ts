@@ -73,7 +73,7 @@ export interface BuildResult {
 }
 
 /** Bumped whenever stage 1, stage 2 or the layout change what a lockfile builds into. */
-export const RECIPE_VERSION = '4';
+export const RECIPE_VERSION = '5';
 
 export async function build(options: BuildOptions): Promise<BuildResult> {
   const emit = options.onEvent ?? silent;

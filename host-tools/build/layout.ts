@@ -13,8 +13,9 @@ import { OtaError } from '../../common/errors.js';
  *   what is installed travels with the commit and `dpkg -l` works on the device;
  * - /home /root /opt /srv /mnt /usr/local as links into /var, their contents moved there (what
  *   /opt holds goes to /usr/lib/opt, linked from /var/opt, so that it follows updates);
- * - a tmpfiles.d file that recreates every directory, link and file of the commit's /var at boot
- *   (files kept in /usr/share/factory/var), because libostree deploys no /var content;
+ * - a tmpfiles.d file that recreates every directory, link and file of the image's /var at boot
+ *   (files kept in /usr/share/factory/var), because libostree deploys no /var content; the
+ *   commit's /var is then an empty directory;
  * - /sysroot and /ostree -> sysroot/ostree, the mount point and link an OSTree boot uses;
  * - no SSH host keys: openssh-server's postinst makes them at build time, which would give every
  *   device the same keys (and every build different bytes); a drop-in makes them at first start.
@@ -93,6 +94,9 @@ export async function makeDeployable(root: string): Promise<LayoutResult> {
 
   await mkdir(join(root, 'usr/lib/tmpfiles.d'), { recursive: true, mode: 0o755 });
   await writeFile(join(root, 'usr/lib/tmpfiles.d/ota-var.conf'), await varTmpfiles(root));
+  // What tmpfiles now makes leaves the commit: libostree would ignore it on deploy anyway, after
+  // printing a note for each directory (on the build host and, on every update, on the device).
+  for (const name of await readdir(join(root, 'var'))) await rm(join(root, 'var', name), { recursive: true, force: true });
 
   await dropHostKeys(root);
   if (!existsSync(join(root, 'etc/machine-id')) || (await readFile(join(root, 'etc/machine-id'))).length > 0) await writeFile(join(root, 'etc/machine-id'), '');
