@@ -22,7 +22,7 @@
  * const e2e = await E2e.create({ board: 'x86_64-efi', work: '/tmp/e2e', log: console.log });
  * const a = await e2e.buildReference((await e2e.writeManifest()).manifest);
  * const disk = await e2e.makeDisk('a.img', [a.ref]);
- * const boot = await e2e.boot(disk, { firmware: await e2e.firmware(a.ref), until: MULTI_USER, timeoutMs: 600_000, name: 'boot-A' });
+ * const boot = await e2e.boot(disk, { firmware: await e2e.firmware(a.ref), until: MULTI_USER, timeoutMs: 600_000, name: 'boot-A' }); // MULTI_USER: report-package.ts
  */
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
@@ -39,13 +39,10 @@ import { makeImage, type ImageResult } from '../../host-tools/image/disk-image.j
 import { catFile, commitDirectory, commitUnion, encodeMetadata, readCommit, Repo } from '../../node-ostree/index.js';
 import { buildArchive, disposeGpgKey, makeGpgKey, type GpgKey } from '../helpers/fixture-archive.js';
 import { CMDLINE, e2eBootloader, type BootedEntry, type DiskEntry, type E2eBootloader } from './e2e-bootloaders.js';
-import { BOOTED, brokenInitramfs, MULTI_USER, REPORT_PACKAGE } from './report-package.js';
-
-export { MULTI_USER };
-export type { BootedEntry, DiskEntry };
+import { BOOTED, brokenInitramfs, REPORT_PACKAGE } from './report-package.js';
 
 /** The kernel's last words before `panic=5` reboots it. */
-export const KERNEL_PANIC = /Kernel panic - not syncing: (.*)$/m;
+const KERNEL_PANIC = /Kernel panic - not syncing: (.*)$/m;
 // eslint-disable-next-line no-control-regex -- systemd colours its status lines, OVMF and GRUB move the cursor (`ESC[=3h`, `ESC[?25l`)
 const ANSI = /\x1b\[[0-9;?=]*[A-Za-z]/g;
 const MTOOLS_ENV = { ...process.env, MTOOLS_SKIP_CHECK: '1' };
@@ -280,12 +277,15 @@ export class E2e {
     const { path } = this.bootloader.env;
     // every copy the backend keeps (U-Boot: ota.env and ota.bak), under the same names
     const copies = this.bootloader.copies(path);
-    for (const c of copies) await run(`copy ${c} out`, ['mcopy', '-o', '-i', at.image, `::/${c}`, join(staged, basename(c))], { env: MTOOLS_ENV });
-    const bl = this.bootloader.backend(join(staged, basename(path)), this.board.bootloader.bootlimit);
-    const state = await bl.setState(armForUpgrade(await bl.getState()));
-    for (const c of copies) await run(`copy ${c} back`, ['mcopy', '-o', '-i', at.image, join(staged, basename(c)), `::/${c}`], { env: MTOOLS_ENV });
-    await rm(staged, { recursive: true, force: true });
-    return state;
+    try {
+      for (const c of copies) await run(`copy ${c} out`, ['mcopy', '-o', '-i', at.image, `::/${c}`, join(staged, basename(c))], { env: MTOOLS_ENV });
+      const bl = this.bootloader.backend(join(staged, basename(path)), this.board.bootloader.bootlimit);
+      const state = await bl.setState(armForUpgrade(await bl.getState()));
+      for (const c of copies) await run(`copy ${c} back`, ['mcopy', '-o', '-i', at.image, join(staged, basename(c)), `::/${c}`], { env: MTOOLS_ENV });
+      return state;
+    } finally {
+      await rm(staged, { recursive: true, force: true });
+    }
   }
 
   /**

@@ -9,9 +9,8 @@
  * const failed = checkScenario(r).filter((c) => !c.ok);
  */
 import { E2e, envLine, fmt, type BootRun, type BuiltImage, type E2eDisk } from './boot-e2e.js';
-import type { E2eBootloader } from './e2e-bootloaders.js';
+import { rollbackLine, type E2eBootloader } from './e2e-bootloaders.js';
 import { MULTI_USER } from './report-package.js';
-
 
 export interface ScenarioOptions {
   /** Also deploy the broken update B next to A and boot until the bootloader has rolled back (default true). */
@@ -39,8 +38,6 @@ export interface ScenarioResult {
   armed?: string;
   /** The boots of the two-deployment disk: bootlimit ones on B, then the one the bootloader rolled back. */
   rollbackBoots?: BootRun[];
-  /** The rollback line the bootloader's script prints (E2eBootloader `rollbackLine`). */
-  rollbackLine?: string;
   steps: { name: string; seconds: number }[];
 }
 
@@ -79,7 +76,7 @@ export async function runScenario(e2e: E2e, options: ScenarioOptions = {}): Prom
   await step(`3c. arm the update (${bl.name} backend armForUpgrade on a staged ${bl.envName}, mtools)`, () => e2e.armUpgrade(diskAB));
   const armed = (await e2e.readEnv(diskAB)).text;
   e2e.log(`    ${bl.envName}: ${envLine(armed)}`);
-  Object.assign(result, { b, diskAB, armed, rollbackBoots: [], rollbackLine: bl.rollbackLine(bootlimit + 1, bootlimit) });
+  Object.assign(result, { b, diskAB, armed, rollbackBoots: [] });
   for (let n = 1; n <= bootlimit; n++) {
     const r = await step(`3d. boot ${n} of ${bootlimit} on B (expect a kernel panic and a reset)`, () => e2e.boot(diskAB, { firmware, timeoutMs: panicMs, name: `boot-B${n}` }));
     result.rollbackBoots!.push(r);
@@ -131,7 +128,7 @@ export function checkScenario(r: ScenarioResult, bootlimit = 3): { what: string;
     check('rollback boot: happened', false, 'missing');
     return out;
   }
-  check(`rollback boot: ${bl} says boot ${bootlimit + 1} is past bootlimit ${bootlimit}`, r.rollbackLine !== undefined && rb.console.includes(r.rollbackLine), r.rollbackLine ?? '');
+  check(`rollback boot: ${bl} says boot ${bootlimit + 1} is past bootlimit ${bootlimit}`, rb.console.includes(rollbackLine(bootlimit + 1, bootlimit)), rollbackLine(bootlimit + 1, bootlimit));
   check(`rollback boot: ${bl} booted entry 1 (A's kernel)`, rb.entries.length === 1 && rb.entries[0]!.entry === 1 && rb.entries[0]!.kernel === aKernel, JSON.stringify(rb.entries));
   check(`rollback boot: ${envName} rollback=1 upgrade_available=0`, rb.state.rollback && !rb.state.upgradeAvailable && rb.state.bootcount === bootlimit + 1, envLine(rb.env));
   check('rollback boot: A reached multi-user, and A is what booted', rb.ended === 'until' && rb.booted === r.a.checksum, `${rb.ended}, ${rb.booted}`);
