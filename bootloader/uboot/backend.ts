@@ -18,7 +18,6 @@
  * const bl = ubootBackend({ envPath: '/boot/efi/ota.env', defaultBootlimit: 3 });
  * await bl.setState({ bootcount: 0, upgradeAvailable: true, rollback: false });
  */
-import { existsSync } from 'node:fs';
 import { backendOverVars, type BootloaderBackend } from '../backend.js';
 import { DEFAULT_BOOTLIMIT } from '../state.js';
 import { bootStateToVars } from '../state-vars.js';
@@ -47,9 +46,8 @@ export function ubootBackend(options: UbootBackendOptions): BootloaderBackend {
         }
         return readUbootEnvText(path);
       },
+      // setState reads first, so neither copy is created where none was (an unmounted boot partition).
       write: async (state) => {
-        // Fail like a read would when neither copy is there, instead of creating them wherever the path points.
-        if (!existsSync(path) && !existsSync(backup)) await readUbootEnvText(path);
         // One after the other, each replaced whole: a power cut leaves one of them intact.
         await writeUbootEnvText(path, bootStateToVars(state));
         await writeUbootEnvText(backup, bootStateToVars(state));
