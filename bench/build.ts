@@ -20,7 +20,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run } from '../common/exec.js';
 import { defaultCacheDir } from '../host-tools/apt/index-cache.js';
-import { build, type ImageBuild } from '../host-tools/build/build.js';
+import { build, type ImageBuild } from '../host-tools/compose/build.js';
 import { lock } from '../host-tools/lock/lock.js';
 import { readLock, type Lock } from '../host-tools/lock/lockfile.js';
 

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { OtaError } from './errors.js';
 
 /**
- * The one door to subprocesses (style.md 4): a description for messages, an argv (never a shell
+ * The one door to subprocesses (docs/code-style.md, "One door per kind"): a description for messages, an argv (never a shell
  * string), stdin closed unless given, output kept for the error.
  *
  * @example

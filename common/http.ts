@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { OtaError } from './errors.js';
 
 /**
- * The one HTTP client (style.md 4). `http:`, `https:` and `file:` URLs; transient failures
+ * The one HTTP client (docs/code-style.md, "One door per kind"). `http:`, `https:` and `file:` URLs; transient failures
  * (connection errors, timeouts, 5xx, 429) are retried with backoff, then reported as
  * ERR_OTA_FETCH naming the URL and the attempts. A 404 is not retried: `fetchBytes` returns
  * `undefined` for it when `allowMissing` is set, so callers can try the next candidate file.

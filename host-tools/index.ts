@@ -17,9 +17,9 @@ export { readLock, diffLocks, formatDiff, type Lock, type LockDiff, type LockHea
 export { loadManifest, parseManifest } from './manifest/load.js';
 export type { Manifest, SourceSpec } from './manifest/schema.js';
 export { importMultistrap, multistrapToManifest, type ImportOptions, type ImportResult } from './import/multistrap.js';
-export { build, RECIPE_VERSION, type BuildOptions, type BuildResult, type ImageBuild } from './build/build.js';
-export { diffImages, type ImageDiff } from './build/diff.js';
-export type { FileConflict } from './build/stage1.js';
+export { build, RECIPE_VERSION, type BuildOptions, type BuildResult, type ImageBuild } from './compose/build.js';
+export { diffImages, type ImageDiff } from './compose/diff.js';
+export type { FileConflict } from './compose/stage1.js';
 export { loadBoard, listBoards, parseBoard, type LoadedBoard } from './board/load.js';
 export type { Board } from './board/schema.js';
 export { makeImage, type ImageOptions, type ImageResult } from './image/disk-image.js';

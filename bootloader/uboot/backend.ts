@@ -2,7 +2,7 @@
  * The U-Boot backend: boot-counting state in `ota.env`, a U-Boot text environment (`env import
  * -t` format) on the vfat boot partition, which the boot script (boot-script.ts) reads with
  * `fatload` + `env import -t` and writes with `env export -t` + `fatwrite`. This works where
- * `saveenv` does not (U-Boot's pflash env under qemu, ostree-facts.md) and on any board whose
+ * `saveenv` does not (U-Boot's pflash env under qemu, docs/platform-facts.md, "U-Boot") and on any board whose
  * boot partition is vfat; Linux reads and writes the same file through the mounted partition.
  *
  * The file holds exactly the four state variables: U-Boot exports only those when it counts, so

@@ -1,7 +1,7 @@
 /**
  * The U-Boot boot script (`boot.cmd`, compiled to `boot.scr` by mkimage.ts) that boots OSTree's
  * entries and counts boots as meta-updater does, with the commands Debian's U-Boot builds have
- * (no `bootcount`, no working `saveenv` on the qemu board; ostree-facts.md):
+ * (no `bootcount`, no working `saveenv` on the qemu board; docs/platform-facts.md, "U-Boot"):
  *
  * 1. load OSTree's /boot/loader/uEnv.txt from the root partition with `ext4load` (/boot needs
  *    symlinks, so it lives on ext4; OSTree's `/boot/boot -> .` link makes the same paths work on

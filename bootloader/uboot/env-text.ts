@@ -2,7 +2,7 @@
  * U-Boot's plain-text environment, the format of `env import -t` and `env export -t`:
  * `name=value` lines. The reference board keeps its boot-counting state this way in `ota.env` on
  * its vfat boot partition, because U-Boot there cannot `saveenv` but can `fatload` + `env import
- * -t` and `env export -t` + `fatwrite` (ostree-facts.md); Linux reads and writes the same file here.
+ * -t` and `env export -t` + `fatwrite` (docs/platform-facts.md, "U-Boot"); Linux reads and writes the same file here.
  *
  * Parsing follows U-Boot's himport_r (without `-r`): leading spaces and tabs are skipped, a line
  * starting with `#` is a comment, a backslash takes the next character literally (so `\` + newline

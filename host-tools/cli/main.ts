@@ -9,7 +9,7 @@ import { registerLock } from './commands/lock.js';
 
 /**
  * The `ota` entry point: builds the command tree, runs it, and is the one place that prints an
- * error and chooses the exit code (style.md 11).
+ * error and chooses the exit code (docs/code-style.md, "Errors").
  *
  * @example
  * process.exitCode = await main(process.argv);

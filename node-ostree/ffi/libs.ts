@@ -4,7 +4,7 @@ import koffi, { type LibraryHandle } from 'koffi';
  * The C side of node-ostree: libostree, GLib/GObject/GIO and libarchive, loaded with koffi.
  * Every GObject and GLib pointer is an opaque `void *` here; the typed wrappers in the other
  * files own them and release them. This is the only place (with its siblings in ffi/) that
- * touches FFI (style.md 4).
+ * touches FFI (docs/code-style.md, "One door per kind").
  *
  * Functions that may block (commit, checkout, pull, deploy ...) are called through `.async`
  * from the wrappers, which runs them on koffi's worker threads so the event loop stays free.

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { E2e } from './boot-e2e.js';
 import { checkScenario, runScenario, type ScenarioResult } from './scenario.js';
 
-// Issue 5's proof on the reference board (scripts/e2e-boot qemu-arm64 runs the same steps): the
+// The rollback proof on the reference board (scripts/e2e-boot qemu-arm64 runs the same steps): the
 // reference image built and booted under qemu-system-aarch64 with its own U-Boot to multi-user,
 // then an update that cannot boot deployed next to it, counted three times and rolled back by
 // U-Boot on its own. About 6 minutes here with the debs cached (build 3 min, boots 2.5 min); set

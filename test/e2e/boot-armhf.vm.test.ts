@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readHostSources } from '../../host-tools/apt/host-sources.js';
-import { listInitramfs } from '../../host-tools/build/initramfs.js';
+import { listInitramfs } from '../../host-tools/compose/initramfs.js';
 import { catFile, Repo } from '../../node-ostree/index.js';
 import { E2e } from './boot-e2e.js';
 import { checkScenario, runScenario, type ScenarioResult } from './scenario.js';

@@ -1,5 +1,5 @@
 /**
- * The steps of issue 5's proof (scenario.ts strings them together; `scripts/e2e-boot` and the
+ * The steps of the rollback proof (scenario.ts strings them together; `scripts/e2e-boot` and the
  * `vm` test tier run it): the reference image built for a qemu board, made into a disk, booted
  * under qemu-system with the board's bootloader, and then an update whose initramfs cannot start
  * init deployed next to it, counted by the bootloader and rolled back by it on its own. Two
@@ -34,7 +34,7 @@ import { armForUpgrade, type BootState } from '../../bootloader/state.js';
 import { bootStateFromVars } from '../../bootloader/state-vars.js';
 import { loadBoard } from '../../host-tools/board/load.js';
 import type { Board } from '../../host-tools/board/schema.js';
-import { build } from '../../host-tools/build/build.js';
+import { build } from '../../host-tools/compose/build.js';
 import { makeImage, type ImageResult } from '../../host-tools/image/disk-image.js';
 import { catFile, commitDirectory, commitUnion, encodeMetadata, readCommit, Repo } from '../../node-ostree/index.js';
 import { buildArchive, disposeGpgKey, makeGpgKey, type GpgKey } from '../helpers/fixture-archive.js';

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { E2e, envLine } from './boot-e2e.js';
 import { checkScenario, runScenario, type ScenarioResult } from './scenario.js';
 
-// Issue 5's proof for GRUB EFI boards (scripts/e2e-boot x86_64-efi runs the same steps): the
+// The rollback proof for GRUB EFI boards (scripts/e2e-boot x86_64-efi runs the same steps): the
 // reference image built for x86_64-efi (Debian's kernel, dracut with the ostree module,
 // grub-efi-amd64-bin), made into a disk by `ota image`, booted under qemu-system-x86_64 (q35, TCG)
 // with the host's OVMF and no NVRAM entries to multi-user; then an update that cannot boot deployed

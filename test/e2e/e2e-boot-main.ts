@@ -1,5 +1,5 @@
 /**
- * `scripts/e2e-boot BOARD [--work DIR] [--host-suites S1,S2] [--no-rollback] [--keep]`: issue 5's proof on a qemu
+ * `scripts/e2e-boot BOARD [--work DIR] [--host-suites S1,S2] [--no-rollback] [--keep]`: the rollback proof on a qemu
  * board (U-Boot or GRUB EFI), printing the time of each step (see boot-e2e.ts for the steps). Exit 0 when every
  * check passed, 1 when one failed, 2 on bad usage. The work directory (console logs, disks, the
  * repository) is kept on failure and with --keep; with --work DIR a second run reuses the build.

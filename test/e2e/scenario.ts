@@ -1,5 +1,5 @@
 /**
- * Issue 5's proof as one scenario on a qemu board (boot-e2e.ts runs each step): build the
+ * The rollback proof as one scenario on a qemu board (boot-e2e.ts runs each step): build the
  * reference image, boot it to multi-user, then deploy an update that cannot boot next to it, arm
  * the counter, and boot until the bootloader has counted bootlimit failures and rolled back to
  * the first deployment by itself; `checkScenario` states every claim as a check.

@@ -12,7 +12,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { run } from '../../common/exec.js';
-import { emulationFor } from '../../host-tools/build/emulation.js';
+import { emulationFor } from '../../host-tools/compose/emulation.js';
 import { join } from 'node:path';
 import { buildArchive, makeGpgKey, serveDirectory, type FixturePackage, type FixtureServer, type GpgKey } from './fixture-archive.js';
 

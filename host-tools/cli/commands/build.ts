@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { OtaError } from '../../../common/errors.js';
-import { build } from '../../build/build.js';
+import { build } from '../../compose/build.js';
 import { formatBytes, Reporter } from '../reporter.js';
 
 /** `ota build`: manifests or lockfiles -> deployable OSTree commits. */

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { Repo } from '../../../node-ostree/index.js';
-import { diffImages } from '../../build/diff.js';
+import { diffImages } from '../../compose/diff.js';
 import { formatDiff } from '../../lock/lockfile.js';
 
 /** `ota diff A B`: packages, then files, between two built commits. */

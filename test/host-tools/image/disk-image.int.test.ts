@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../../../common/exec.js';
-import { build, type ImageBuild } from '../../../host-tools/build/build.js';
+import { build, type ImageBuild } from '../../../host-tools/compose/build.js';
 import { main } from '../../../host-tools/cli/main.js';
 import { makeImage, type ImageResult } from '../../../host-tools/image/disk-image.js';
 import { fixtureImage, type FixtureImage } from '../../helpers/build-harness.js';

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../../../common/exec.js';
 import { parseGrubEnv, GRUBENV_SIZE } from '../../../bootloader/grub/env.js';
 import { bootStateFromVars } from '../../../bootloader/state-vars.js';
-import { build, type ImageBuild } from '../../../host-tools/build/build.js';
+import { build, type ImageBuild } from '../../../host-tools/compose/build.js';
 import { makeImage, type ImageResult } from '../../../host-tools/image/disk-image.js';
 import { GRUB_EFI_MODULES, planGrubEfi } from '../../../host-tools/image/grub-efi.js';
 import { loadBoard } from '../../../host-tools/board/load.js';

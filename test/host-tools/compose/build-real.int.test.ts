@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { run } from '../../../common/exec.js';
-import { build, type ImageBuild } from '../../../host-tools/build/build.js';
+import { build, type ImageBuild } from '../../../host-tools/compose/build.js';
 import { checkout, pull, Repo, Sysroot } from '../../../node-ostree/index.js';
 import { imageDpkg, testCacheDir } from '../../helpers/build-harness.js';
 import { removeTree } from '../../helpers/ostree-cli.js';

@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, readdir, readFile, readlink, writeFile } from 'node:fs/
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { makeDeployable } from '../../../host-tools/build/layout.js';
+import { makeDeployable } from '../../../host-tools/compose/layout.js';
 import { otaRejection } from '../../helpers/errors.js';
 
 async function tree(files: Record<string, string>): Promise<string> {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { run } from '../../../common/exec.js';
-import { mergeUpper } from '../../../host-tools/build/overlay-merge.js';
+import { mergeUpper } from '../../../host-tools/compose/overlay-merge.js';
 
 // A real overlayfs (in a private mount namespace) over a lower tree whose file is hardlinked to
 // an "object" outside it, as a stage-2 checkout is to the repository; the changes are then

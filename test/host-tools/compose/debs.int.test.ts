@@ -8,8 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../../../common/exec.js';
 import { OtaError } from '../../../common/errors.js';
 import { Repo, listTree, catFile } from '../../../node-ostree/index.js';
-import { ensureDebs } from '../../../host-tools/build/debs.js';
-import { debControlRef, debDataRef, type LockedDeb } from '../../../host-tools/build/plan-debs.js';
+import { ensureDebs } from '../../../host-tools/compose/debs.js';
+import { debControlRef, debDataRef, type LockedDeb } from '../../../host-tools/compose/plan-debs.js';
 import { buildArchive, makeGpgKey, serveDirectory, type BuiltArchive, type FixturePackage, type FixtureServer } from '../../helpers/fixture-archive.js';
 
 let dir: string;

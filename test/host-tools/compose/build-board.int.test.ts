@@ -3,12 +3,12 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { build, type BuildResult } from '../../../host-tools/build/build.js';
+import { build, type BuildResult } from '../../../host-tools/compose/build.js';
 import { catFile, Repo } from '../../../node-ostree/index.js';
 import { fixtureImage, type FixtureImage } from '../../helpers/build-harness.js';
 import { BOARD_YAML, boardPackages } from '../../helpers/board-fixture.js';
 import { otaRejection } from '../../helpers/errors.js';
-import { listInitramfs } from '../../../host-tools/build/initramfs.js';
+import { listInitramfs } from '../../../host-tools/compose/initramfs.js';
 
 // A board's packages are built on top of the image's: fixture kernel and bootloader packages,
 // and a stand-in `dracut` (a fake at the process boundary: a script that records how it was

@@ -2,7 +2,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { emulationFor, nativeArches, parseBinfmtEntry } from '../../../host-tools/build/emulation.js';
+import { emulationFor, nativeArches, parseBinfmtEntry } from '../../../host-tools/compose/emulation.js';
 import { otaRejection } from '../../helpers/errors.js';
 
 describe('emulation', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { replacesOrder } from '../../../host-tools/build/stage1.js';
-import type { LockedDeb } from '../../../host-tools/build/plan-debs.js';
+import { replacesOrder } from '../../../host-tools/compose/stage1.js';
+import type { LockedDeb } from '../../../host-tools/compose/plan-debs.js';
 
 const deb = (name: string): LockedDeb => ({ name, version: '1', architecture: 'all', filename: `${name}.deb`, size: 1, sha256: name, originUri: 'http://mirror.example' });
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { OtaError } from '../../../common/errors.js';
-import { hasOstreePrepareRoot, listInitramfs, missingRootModules, moduleName } from '../../../host-tools/build/initramfs.js';
+import { hasOstreePrepareRoot, listInitramfs, missingRootModules, moduleName } from '../../../host-tools/compose/initramfs.js';
 import { newcArchive } from '../../helpers/cpio.js';
 
 const MAIN = [

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { debControlRef, debDataRef, planDebs, type LockedDeb } from '../../../host-tools/build/plan-debs.js';
+import { debControlRef, debDataRef, planDebs, type LockedDeb } from '../../../host-tools/compose/plan-debs.js';
 
 const deb = (name: string, sha: string): LockedDeb => ({ name, version: '1', architecture: 'arm64', filename: `pool/main/${name[0]}/${name}/${name}_1_arm64.deb`, size: 10, sha256: sha.repeat(64), originUri: 'http://mirror.example/debian/' });
 

@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../../../common/exec.js';
 import { Repo, catFile, checkout, listTree } from '../../../node-ostree/index.js';
-import { ensureDebs } from '../../../host-tools/build/debs.js';
-import { buildStage1, type Stage1Result } from '../../../host-tools/build/stage1.js';
-import type { LockedDeb } from '../../../host-tools/build/plan-debs.js';
+import { ensureDebs } from '../../../host-tools/compose/debs.js';
+import { buildStage1, type Stage1Result } from '../../../host-tools/compose/stage1.js';
+import type { LockedDeb } from '../../../host-tools/compose/plan-debs.js';
 import { buildArchive, makeGpgKey, serveDirectory, type FixturePackage } from '../../helpers/fixture-archive.js';
 
 // Stage 1 is right when dpkg itself accepts the tree: `dpkg --audit` sees every package

@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../../../common/exec.js';
 import { Repo, batch, commitTar, readDeb } from '../../../node-ostree/index.js';
-import { dpkgDatabase, type DbFile } from '../../../host-tools/build/dpkg-db.js';
-import { unpackedFromRepo } from '../../../host-tools/build/unpacked.js';
-import { debControlRef, debDataRef } from '../../../host-tools/build/plan-debs.js';
+import { dpkgDatabase, type DbFile } from '../../../host-tools/compose/dpkg-db.js';
+import { unpackedFromRepo } from '../../../host-tools/compose/unpacked.js';
+import { debControlRef, debDataRef } from '../../../host-tools/compose/plan-debs.js';
 import { buildArchive, makeGpgKey, type FixturePackage } from '../../helpers/fixture-archive.js';
 
 // The stage-1 database must be what dpkg itself writes when it unpacks the same debs: compare
