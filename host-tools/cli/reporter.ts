@@ -1,4 +1,5 @@
 import type { OtaEvent } from '../../common/events.js';
+import { formatBytes } from '../../common/units.js';
 
 /**
  * Renders library events for a person: on a TTY one status line redrawn in place (with a
@@ -48,10 +49,4 @@ export class Reporter {
 function progressBar(fraction: number, width = 20): string {
   const filled = Math.round(Math.min(1, Math.max(0, fraction)) * width);
   return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}]`;
-}
-
-export function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} kB`;
-  return `${(n / 1024 / 1024).toFixed(1)} MB`;
 }

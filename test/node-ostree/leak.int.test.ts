@@ -33,8 +33,8 @@ describe('no GObject or GLib memory is leaked', () => {
     };
     // RSS first climbs to a plateau (glibc gives each of koffi's worker threads its own malloc
     // arena, and libostree fills its caches), then stays flat unless something leaks. So the
-    // growth that counts is over the second half of the run: a leak of 1 KB per cycle would add
-    // about 5 MB there.
+    // growth that counts is over the second half of the run: a leak of 1 KiB per cycle would add
+    // about 5 MiB there.
     const start = rss();
     const half = Math.floor(CYCLES / 2);
     let mid = 0;
@@ -45,7 +45,7 @@ describe('no GObject or GLib memory is leaked', () => {
     const end = rss();
     const growthMb = (end - mid) / 1024 / 1024;
     const mb = (x: number) => (x / 1048576).toFixed(1);
-    console.log(`leak check: ${CYCLES} cycles, RSS ${mb(start)} MB at start, ${mb(mid)} MB after ${half}, ${mb(end)} MB after ${CYCLES} (second half ${growthMb >= 0 ? '+' : ''}${growthMb.toFixed(1)} MB)`);
+    console.log(`leak check: ${CYCLES} cycles, RSS ${mb(start)} MiB at start, ${mb(mid)} MiB after ${half}, ${mb(end)} MiB after ${CYCLES} (second half ${growthMb >= 0 ? '+' : ''}${growthMb.toFixed(1)} MiB)`);
     expect(growthMb).toBeLessThan(4);
   });
 });

@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { OtaError } from '../../../common/errors.js';
 import { build } from '../../compose/build.js';
-import { formatBytes, Reporter } from '../reporter.js';
+import { formatBytes } from '../../../common/units.js';
+import { Reporter } from '../reporter.js';
 
 /** `ota build`: manifests or lockfiles -> deployable OSTree commits. */
 export function registerBuild(program: Command, out: (line: string) => void): void {

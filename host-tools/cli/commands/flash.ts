@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { flash } from '../../image/flash.js';
-import { formatBytes, Reporter } from '../reporter.js';
+import { formatBytes } from '../../../common/units.js';
+import { Reporter } from '../reporter.js';
 
 /**
  * `ota flash disk.img --device /dev/sdX`: writes the image's mapped blocks, then reads them back.
@@ -8,7 +9,7 @@ import { formatBytes, Reporter } from '../reporter.js';
  * @example
  * registerFlash(program, (l) => process.stdout.write(`${l}\n`));
  * // $ ota flash out/disk.img --device /dev/sdb
- * // out/disk.img -> /dev/sdb: wrote 412.0 MB, skipped 3.6 GB of holes in 21.4s, verified
+ * // out/disk.img -> /dev/sdb: wrote 393.0 MiB, skipped 3.4 GiB of holes in 21.4s, verified
  */
 export function registerFlash(program: Command, out: (line: string) => void): void {
   program

@@ -4,7 +4,8 @@ import { checkLock } from '../../lock/check.js';
 import { explainPackage } from '../../lock/explain.js';
 import { formatDiff } from '../../lock/lockfile.js';
 import { defaultLockPath, lock } from '../../lock/lock.js';
-import { formatBytes, Reporter } from '../reporter.js';
+import { formatBytes } from '../../../common/units.js';
+import { Reporter } from '../reporter.js';
 
 /** `ota lock`: manifest -> lockfile; `--update`, `--check`, `--explain PKG`. */
 export function registerLock(program: Command, out: (line: string) => void): void {
