@@ -25,8 +25,8 @@ describe('ota flash', () => {
     await writeFile(target, '');
     const r = await ota('flash', img.path, '--device', target);
     expect(r.code).toBe(0);
-    expect(r.out).toEqual([expect.stringMatching(new RegExp(`^${img.path} -> ${target}: wrote 1\\.0 MB, skipped 63\\.0 MB of holes in \\d+\\.\\ds, verified$`))]);
-    expect(r.err).toMatch(/^flash \[1077248\/1077248\]: writing .*\(1\.0 MB\)\nverify \[\d+\/1077248\]: reading back /m);
+    expect(r.out).toEqual([expect.stringMatching(new RegExp(`^${img.path} -> ${target}: wrote 1\\.0 MiB, skipped 63\\.0 MiB of holes in \\d+\\.\\ds, verified$`))]);
+    expect(r.err).toMatch(/^flash \[1077248\/1077248\]: writing .*\(1\.0 MiB\)\nverify \[\d+\/1077248\]: reading back /m);
     expect((await readFile(target)).equals(img.data)).toBe(true);
   });
 

@@ -164,7 +164,7 @@ describe('ota lock and ota lock --update', () => {
     const ws = await setup('write', server1);
     const first = await ota('lock', ws.manifest);
     expect(first.code).toBe(0);
-    expect(first.out).toEqual([expect.stringMatching(new RegExp(`^${ws.lockPath}: 4 packages, written; fetched [0-9.]+ kB in [0-9.]+s$`))]);
+    expect(first.out).toEqual([expect.stringMatching(new RegExp(`^${ws.lockPath}: 4 packages, written; fetched [0-9.]+ KiB in [0-9.]+s$`))]);
     const parsed = parseLockText(await readFile(ws.lockPath, 'utf8'));
     expect(versions(parsed)).toEqual({ app: '1.0-1', libbase: '1.0-1', libmid: '1.0-1', libold: '1.0-1' });
     expectMatchesDebs(parsed, archive1);

@@ -223,7 +223,7 @@ describe('ota build on amd64: reproducible, incremental, strict, failing scripts
     const code = await main(['node', 'ota', 'build', fx.manifest, '--repo', join(fx.dir, 'repo'), '--cache', fx.cacheDir, '-q'], (l) => out.push(l));
     expect(code).toBe(0);
     expect(out[0]).toMatch(/^fx\/amd64 [0-9a-f]{64}$/);
-    expect(out[1]).toMatch(/^ {2}\d+ packages, [\d.]+ MB, kernel 6\.1\.0-fx, up to date$/);
+    expect(out[1]).toMatch(/^ {2}\d+ packages, [\d.]+ MiB, kernel 6\.1\.0-fx, up to date$/);
     expect(out[2]).toMatch(/^built 1 image in [\d.]+s: debs 0 fetched \(0 B\), 0 imported, 0 reused$/);
     const diffOut: string[] = [];
     expect(await main(['node', 'ota', 'diff', first.images[0]!.checksum, 'fx/amd64', '--repo', join(fx.dir, 'repo')], (l) => diffOut.push(l))).toBe(0);
