@@ -1,10 +1,12 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { open, readFile, rename, rm, stat } from 'node:fs/promises';
-import { Readable, Transform } from 'node:stream';
+import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { OtaError } from './errors.js';
+import { attempt, describeNetworkError } from './http-request.js';
+import type { ProxyPolicy } from './proxy.js';
 
 /**
  * The one HTTP client (docs/code-style.md, "One door per kind"). `http:`, `https:` and `file:` URLs; transient failures
@@ -22,6 +24,8 @@ export interface FetchOptions {
   timeoutMs?: number;
   allowMissing?: boolean;
   signal?: AbortSignal;
+  /** Default: the proxy variables of the environment (see `proxy.ts`). */
+  proxy?: ProxyPolicy;
 }
 
 export async function fetchBytes(url: string, options: FetchOptions & { allowMissing: true }): Promise<Buffer | undefined>;
@@ -33,7 +37,7 @@ export async function fetchBytes(url: string, options: FetchOptions = {}): Promi
   let lastReason = '';
   for (let n = 0; n <= retries; n++) {
     if (n > 0) await sleep(backoff * 2 ** (n - 1));
-    const a = await attempt(url, { timeoutMs: options.timeoutMs ?? 60_000, signal: options.signal });
+    const a = await attempt(url, { timeoutMs: options.timeoutMs ?? 60_000, signal: options.signal, proxy: options.proxy });
     if (a.kind === 'retry') {
       lastReason = a.reason;
       continue;
@@ -46,7 +50,7 @@ export async function fetchBytes(url: string, options: FetchOptions = {}): Promi
     }
     const res = a.res;
     try {
-      return Buffer.from(await res.arrayBuffer());
+      return Buffer.from(await res.body.arrayBuffer());
     } catch (e) {
       lastReason = describeNetworkError(e);
     }
@@ -68,36 +72,6 @@ async function readLocal(url: string, allowMissing: boolean): Promise<Buffer | u
   }
 }
 
-type Attempt = { kind: 'response'; res: Response } | { kind: 'missing'; status: number } | { kind: 'retry'; reason: string };
-
-/**
- * One HTTP attempt, classified once for every caller: a 404/410 is `missing`; connection
- * errors, timeouts, 5xx, 429 and 408 are worth a `retry`; any other non-2xx (except the
- * statuses the caller accepts) is an ERR_OTA_FETCH. The body of a non-`response` is discarded.
- */
-async function attempt(url: string, opts: { timeoutMs: number; signal?: AbortSignal; headers?: Record<string, string>; accept?: number[] }): Promise<Attempt> {
-  let res: Response;
-  try {
-    const signals = [AbortSignal.timeout(opts.timeoutMs)];
-    if (opts.signal) signals.push(opts.signal);
-    res = await fetch(url, { headers: opts.headers, signal: AbortSignal.any(signals), redirect: 'follow' });
-  } catch (e) {
-    if (opts.signal?.aborted) throw e;
-    return { kind: 'retry', reason: describeNetworkError(e) };
-  }
-  if (res.ok || opts.accept?.includes(res.status)) return { kind: 'response', res };
-  await res.body?.cancel();
-  if (res.status === 404 || res.status === 410) return { kind: 'missing', status: res.status };
-  if (res.status >= 500 || res.status === 429 || res.status === 408) return { kind: 'retry', reason: `HTTP ${res.status} ${res.statusText}` };
-  throw new OtaError('ERR_OTA_FETCH', `fetching ${url} failed: HTTP ${res.status} ${res.statusText}`);
-}
-
-function describeNetworkError(e: unknown): string {
-  const err = e as Error & { cause?: { code?: string; message?: string } };
-  if (err.name === 'TimeoutError') return 'timed out';
-  return err.cause?.code ?? err.cause?.message ?? err.message;
-}
-
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
@@ -110,6 +84,7 @@ export interface DownloadOptions {
   timeoutMs?: number;
   onBytes?: (n: number) => void;
   signal?: AbortSignal;
+  proxy?: ProxyPolicy;
 }
 
 export type DownloadResult = { status: 'ok'; resumedFrom: number } | { status: 'missing' };
@@ -140,7 +115,7 @@ export async function downloadFile(url: string, dest: string, options: DownloadO
     }
     const headers: Record<string, string> = have > 0 ? { Range: `bytes=${have}-` } : {};
     // 416: our partial file is already as long as the server's; it is verified as it is.
-    const a = await attempt(url, { timeoutMs: options.timeoutMs ?? 300_000, signal: options.signal, headers, accept: [416] });
+    const a = await attempt(url, { timeoutMs: options.timeoutMs ?? 300_000, signal: options.signal, headers, accept: [416], proxy: options.proxy });
     if (a.kind === 'retry') {
       lastReason = a.reason;
       continue;
@@ -148,14 +123,12 @@ export async function downloadFile(url: string, dest: string, options: DownloadO
     if (a.kind === 'missing') return { status: 'missing' };
     const res = a.res;
     if (res.status === 416) {
-      await res.body?.cancel();
-    } else if (!res.body) {
-      throw new OtaError('ERR_OTA_FETCH', `fetching ${url} failed: HTTP ${res.status} ${res.statusText} without a body`);
+      await res.body.dump();
     } else {
       const append = res.status === 206 && have > 0;
       if (append) resumedFrom = have;
       try {
-        await pipeline(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream), countBytes(options.onBytes), createWriteStream(partial, { flags: append ? 'a' : 'w' }));
+        await pipeline(res.body, countBytes(options.onBytes), createWriteStream(partial, { flags: append ? 'a' : 'w' }));
       } catch (e) {
         if (options.signal?.aborted) throw e;
         lastReason = describeNetworkError(e);

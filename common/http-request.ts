@@ -1,0 +1,123 @@
+import { STATUS_CODES } from 'node:http';
+import { Agent, ProxyAgent, interceptors, request, type Dispatcher } from 'undici';
+import { OtaError } from './errors.js';
+import { envProxyPolicy, proxyFor, type ProxyPolicy } from './proxy.js';
+
+/**
+ * One HTTP request, classified once for `http.ts`'s callers. It goes through undici's `request`
+ * rather than the global `fetch`: fetch ignores the proxy variables and refuses whole ports that
+ * browsers block (6000 for X11, 6665-6669 for IRC, ...), where an archive may well live, and
+ * neither is a reason for a build tool to fail.
+ */
+export interface AttemptOptions {
+  timeoutMs: number;
+  signal?: AbortSignal;
+  headers?: Record<string, string>;
+  /** Non-2xx statuses the caller handles itself (416 for a resumed download). */
+  accept?: number[];
+  /** Default: the proxy variables of this process's environment. */
+  proxy?: ProxyPolicy;
+}
+
+export interface Response {
+  status: number;
+  body: Dispatcher.ResponseData['body'];
+}
+
+export type Attempt = { kind: 'response'; res: Response } | { kind: 'missing'; status: number } | { kind: 'retry'; reason: string };
+
+/**
+ * A 404/410 is `missing`; connection errors, timeouts, 5xx, 429 and 408 are worth a `retry`;
+ * anything a retry cannot change (another 4xx, a certificate the TLS check refuses, a host name
+ * that does not exist, a proxy that refuses the tunnel) is an ERR_OTA_FETCH at once. The body of
+ * a non-`response` is discarded.
+ */
+export async function attempt(url: string, opts: AttemptOptions): Promise<Attempt> {
+  const proxy = proxyFor(url, opts.proxy ?? envProxyPolicy(process.env));
+  const via = proxy ? ` through proxy ${redact(proxy)}` : '';
+  let res: Dispatcher.ResponseData;
+  try {
+    const signals = [AbortSignal.timeout(opts.timeoutMs)];
+    if (opts.signal) signals.push(opts.signal);
+    res = await request(url, { headers: opts.headers, signal: AbortSignal.any(signals), dispatcher: dispatcherFor(proxy) });
+  } catch (e) {
+    if (opts.signal?.aborted) throw e;
+    const reason = describeNetworkError(e);
+    if (isTransient(e)) return { kind: 'retry', reason: `${reason}${via}` };
+    throw new OtaError('ERR_OTA_FETCH', `fetching ${url}${via} failed: ${reason}`, {
+      hint: proxy ? 'check the proxy (http_proxy, https_proxy, no_proxy, or apt\'s Acquire::http::Proxy)' : 'a retry will not help: check the URL, the certificate or the host name',
+      cause: e,
+    });
+  }
+  const status = res.statusCode;
+  if ((status >= 200 && status < 300) || opts.accept?.includes(status)) return { kind: 'response', res: { status, body: res.body } };
+  await res.body.dump().catch(() => {});
+  const text = `HTTP ${status} ${STATUS_CODES[status] ?? ''}`.trimEnd();
+  if (status === 404 || status === 410) return { kind: 'missing', status };
+  if (status >= 500 || status === 429 || status === 408) return { kind: 'retry', reason: `${text}${via}` };
+  throw new OtaError('ERR_OTA_FETCH', `fetching ${url}${via} failed: ${text}`, {
+    hint: status === 407 ? 'the proxy wants credentials: put them in the proxy URL (http://user:password@host:port)' : 'the server refuses this request; a retry will not change that',
+  });
+}
+
+/** Errors that a later attempt may not meet: the network, the server or a timeout, not the request. */
+const TRANSIENT = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENETDOWN',
+  'EAI_AGAIN',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CLOSED',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+  'UND_ERR_RES_CONTENT_LENGTH_MISMATCH',
+]);
+
+export function isTransient(e: unknown): boolean {
+  const err = e as { name?: string; code?: string; cause?: { code?: string } };
+  if (err.name === 'TimeoutError') return true;
+  return TRANSIENT.has(err.code ?? '') || TRANSIENT.has(err.cause?.code ?? '');
+}
+
+export function describeNetworkError(e: unknown): string {
+  const err = e as Error & { code?: string; cause?: { code?: string; message?: string } };
+  if (err.name === 'TimeoutError') return 'timed out';
+  const code = err.code && !err.code.startsWith('UND_ERR') ? err.code : err.cause?.code;
+  if (code && !err.message.includes(code)) return `${code} (${err.message})`;
+  return err.message || code || String(e);
+}
+
+/** A proxy URL without its password, for messages. */
+export function redact(proxy: string): string {
+  try {
+    const u = new URL(proxy);
+    if (u.password) u.password = '***';
+    return u.href.replace(/\/$/, '');
+  } catch {
+    return proxy;
+  }
+}
+
+const dispatchers = new Map<string, Dispatcher>();
+
+/**
+ * One connection pool per proxy (or none), kept for the process. Redirects are followed, as apt
+ * does. Plain http: goes to an http proxy as an absolute-URI request rather than a CONNECT
+ * tunnel, so caching proxies (apt-cacher-ng, squid) can cache it and need not allow CONNECT.
+ */
+function dispatcherFor(proxy: string | undefined): Dispatcher {
+  const key = proxy ?? '';
+  let d = dispatchers.get(key);
+  if (!d) {
+    const base = proxy ? new ProxyAgent({ uri: proxy, proxyTunnel: false }) : new Agent();
+    d = base.compose(interceptors.redirect({ maxRedirections: 5 }));
+    dispatchers.set(key, d);
+  }
+  return d;
+}
