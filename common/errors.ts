@@ -40,6 +40,7 @@ export const EXIT = { failure: 1, usage: 2, stale: 3 } as const;
 const defaultExit: Partial<Record<OtaErrorCode, number>> = {
   ERR_OTA_USAGE: EXIT.usage,
   ERR_OTA_MANIFEST: EXIT.usage,
+  ERR_OTA_UNKNOWN_PACKAGE: EXIT.usage,
   ERR_OTA_BOARD: EXIT.usage,
   ERR_OTA_LOCKFILE: EXIT.usage,
   ERR_OTA_LOCK_STALE: EXIT.stale,

@@ -24,7 +24,9 @@ export function parseStrictYaml<S extends z.ZodType>(text: string, where: string
   if (doc.errors.length > 0) {
     const e = doc.errors[0]!;
     const pos = e.linePos?.[0];
-    throw new OtaError(options.code, `${where}${pos ? `:${pos.line}` : ''} is not valid YAML: ${e.message.split('\n')[0]}`);
+    // yaml's message ends with its own " at line L, column C:" before a code excerpt: say it once, up front.
+    const what = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+    throw new OtaError(options.code, `${where}${pos ? `:${pos.line} is not valid YAML (line ${pos.line}, column ${pos.col})` : ' is not valid YAML'}: ${what}`);
   }
   const input: unknown = doc.toJS();
   const result = schema.safeParse(input);

@@ -1,6 +1,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { OtaError } from '../../common/errors.js';
+import { fsReason } from '../../common/fs-errors.js';
 
 /**
  * The build machine's own apt sources, read the way apt reads them (sources.list(5)), so an image
@@ -85,7 +86,7 @@ export async function readHostSources(etcApt = '/etc/apt'): Promise<HostSource[]
     try {
       text = await readFile(f.path, 'utf8');
     } catch (e) {
-      throw new OtaError('ERR_OTA_SOURCES', `cannot read apt source file ${f.path}: ${(e as Error).message}`, { cause: e });
+      throw new OtaError('ERR_OTA_SOURCES', `cannot read apt source file ${f.path}: ${fsReason(e)}`, { cause: e });
     }
     sources.push(...(f.deb822 ? parseDeb822Sources(text, f.path) : parseOneLineSources(text, f.path)));
   }

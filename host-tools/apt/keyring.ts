@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
-import { OtaError } from '../../common/errors.js';
+import { EXIT, OtaError } from '../../common/errors.js';
+import { fsReason, isMissing } from '../../common/fs-errors.js';
 
 /**
  * Keyrings for gpgv. gpgv reads binary OpenPGP keyrings only, while apt also accepts ASCII-armored
@@ -14,7 +15,8 @@ export async function readKeyring(path: string): Promise<Buffer> {
   try {
     data = await readFile(path);
   } catch (e) {
-    throw new OtaError('ERR_OTA_SIGNATURE', `cannot read keyring ${path}: ${(e as Error).message}`, {
+    throw new OtaError('ERR_OTA_SIGNATURE', `cannot read keyring ${path}: ${fsReason(e)}`, {
+      exitCode: isMissing(e) ? EXIT.usage : undefined,
       hint: 'set the source\'s `keyring:` to an existing .gpg or .asc file (relative to the manifest)',
       cause: e,
     });

@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { lstat, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { OtaError, withContext } from '../../common/errors.js';
 import { silent, type EventSink } from '../../common/events.js';
+import { defaultCacheDir } from '../apt/index-cache.js';
 import { expandVars } from '../lock/sources.js';
 import { defaultLockPath, lock as lockManifest, parseRootSpec } from '../lock/lock.js';
 import { resolve } from '../lock/resolve.js';
@@ -18,6 +18,7 @@ import { makeDeployable, type LayoutResult } from './layout.js';
 import type { LockedDeb } from './plan-debs.js';
 import { buildStage1, type FileConflict } from './stage1.js';
 import { runStage2, type Stage2Options } from './stage2.js';
+import { fsReason } from '../../common/fs-errors.js';
 
 /**
  * `ota build` as an API: lockfiles (or manifests, locked first) to deployable OSTree commits.
@@ -34,6 +35,7 @@ export interface BuildOptions {
   /** Manifests (image.yaml, locked first, as `ota lock` would) or lockfiles (image.lock). */
   inputs: string[];
   repoPath: string;
+  /** Debs and archive indices (default: `$OTA_CACHE_DIR`, else `$XDG_CACHE_HOME/ota`, else `~/.cache/ota`, as `ota lock`). */
   cacheDir?: string;
   /** Parallel downloads/imports (default 4). */
   jobs?: number;
@@ -77,7 +79,7 @@ export const RECIPE_VERSION = '5';
 
 export async function build(options: BuildOptions): Promise<BuildResult> {
   const emit = options.onEvent ?? silent;
-  const cacheDir = options.cacheDir ?? join(homedir(), '.cache', 'ota');
+  const cacheDir = options.cacheDir ?? defaultCacheDir(options.env);
   if (options.inputs.length === 0) throw new OtaError('ERR_OTA_USAGE', 'nothing to build: give at least one image.yaml or image.lock');
   const plans = [];
   for (const input of options.inputs) plans.push(await planImage(input, options, cacheDir, emit));
@@ -144,7 +146,7 @@ async function planImage(input: string, options: BuildOptions, cacheDir: string,
   try {
     text = await readFile(lockPath, 'utf8');
   } catch (e) {
-    throw new OtaError('ERR_OTA_USAGE', `cannot read ${lockPath}: ${(e as Error).message}`, { hint: isLock ? 'check the path, or build the manifest (image.yaml) to lock it first' : undefined });
+    throw new OtaError('ERR_OTA_USAGE', `cannot read ${lockPath}: ${fsReason(e)}`, { hint: isLock ? 'check the path, or build the manifest (image.yaml) to lock it first' : undefined });
   }
   const lock = readLock(text, lockPath);
   const manifest = manifestPath ? (await loadManifest(manifestPath)).manifest : undefined;

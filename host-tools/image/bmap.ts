@@ -17,6 +17,7 @@ import { writeFileAtomic } from '../../common/atomic-write.js';
 import { OtaError } from '../../common/errors.js';
 import { silent, type EventSink } from '../../common/events.js';
 import { run } from '../../common/exec.js';
+import { fsReason } from '../../common/fs-errors.js';
 
 /** bmaptool's block size; filefrag extents are rounded out to it. */
 export const BMAP_BLOCK_SIZE = 4096;
@@ -282,7 +283,7 @@ export async function readBmap(path: string): Promise<Bmap> {
   try {
     text = await readFile(path, 'utf8');
   } catch (e) {
-    throw new OtaError('ERR_OTA_BMAP', `cannot read the block map ${path}: ${(e as Error).message}`, { hint: REGEN_HINT, cause: e });
+    throw new OtaError('ERR_OTA_BMAP', `cannot read the block map ${path}: ${fsReason(e)}`, { hint: REGEN_HINT, cause: e });
   }
   return parseBmap(text, path);
 }

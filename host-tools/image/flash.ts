@@ -12,11 +12,12 @@
 import { createHash } from 'node:crypto';
 import { constants as fsc } from 'node:fs';
 import { access, open, stat, type FileHandle } from 'node:fs/promises';
-import { OtaError } from '../../common/errors.js';
+import { EXIT, OtaError } from '../../common/errors.js';
 import { silent, type EventSink } from '../../common/events.js';
 import { run } from '../../common/exec.js';
 import { BMAP_BLOCK_SIZE, hashRange, rangeExtent, readBmap, type Bmap, type BmapRange } from './bmap.js';
 import { describeTarget, planTargetChecks, readSystemState, type Refusal, type TargetFacts } from './flash-target.js';
+import { fsReason, isMissing } from '../../common/fs-errors.js';
 
 /** What `flash` needs; `bmap` defaults to IMAGE.bmap when that file exists, and `false` writes the whole image. */
 export interface FlashOptions {
@@ -55,8 +56,8 @@ export interface FlashResult {
 export async function flash(o: FlashOptions): Promise<FlashResult> {
   const started = performance.now();
   const onEvent = o.onEvent ?? silent;
-  const img = await stat(o.image, { bigint: true }).catch((e: Error) => {
-    throw new OtaError('ERR_OTA_FLASH', `cannot read the image ${o.image}: ${e.message}`, { cause: e });
+  const img = await stat(o.image, { bigint: true }).catch((e: unknown) => {
+    throw new OtaError('ERR_OTA_FLASH', `cannot read the image ${o.image}: ${fsReason(e)}`, { cause: e, exitCode: isMissing(e) ? EXIT.usage : undefined });
   });
   const imageSize = Number(img.size);
   const bmapPath = o.bmap === false ? null : (o.bmap ?? (await access(`${o.image}.bmap`).then(() => `${o.image}.bmap`, () => null)));

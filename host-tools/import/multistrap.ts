@@ -5,6 +5,7 @@ import { Document, isSeq } from 'yaml';
 import { EXIT, OtaError } from '../../common/errors.js';
 import { parseManifest } from '../manifest/load.js';
 import { ARCHES, manifestSchema, type Arch } from '../manifest/schema.js';
+import { fsReason } from '../../common/fs-errors.js';
 
 /**
  * `ota import multistrap`: turns a multistrap(1) configuration into an image manifest, so a team
@@ -193,7 +194,7 @@ async function loadWithIncludes(path: string, shownAs: string, stack: string[], 
     text = await readFile(abs, 'utf8');
   } catch (e) {
     const from = stack.length > 0 ? ` (included from ${stack[stack.length - 1]})` : '';
-    throw importError(`cannot read multistrap config ${shownAs}${from}: ${(e as Error).message}`);
+    throw importError(`cannot read multistrap config ${shownAs}${from}: ${fsReason(e)}`);
   }
   const file = parseIni(text, shownAs);
   // Included files come first, so this file's settings override theirs (the cascade multistrap

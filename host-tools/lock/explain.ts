@@ -3,6 +3,7 @@ import { OtaError } from '../../common/errors.js';
 import { formatGroup, parseRelations } from '../apt/relations.js';
 import { readLock } from './lockfile.js';
 import type { Candidate } from './universe.js';
+import { fsReason, isMissing } from '../../common/fs-errors.js';
 
 /**
  * `ota lock --explain PKG`: why a package is in the lock, as the shortest dependency chain from
@@ -29,8 +30,8 @@ export interface Explanation {
 }
 
 export async function explainPackage(lockPath: string, name: string): Promise<Explanation> {
-  const lock = readLock(await readFile(lockPath, 'utf8').catch((e: Error) => {
-    throw new OtaError('ERR_OTA_LOCKFILE', `cannot read ${lockPath}: ${e.message}`);
+  const lock = readLock(await readFile(lockPath, 'utf8').catch((e: unknown) => {
+    throw new OtaError('ERR_OTA_LOCKFILE', `cannot read ${lockPath}: ${fsReason(e)}`, { hint: isMissing(e) ? 'make it first with `ota lock` (or give the lockfile with -o)' : undefined });
   }), lockPath);
   const { header, packages, universe } = lock;
   const target = packages.get(name);

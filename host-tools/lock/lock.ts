@@ -13,6 +13,7 @@ import { expandSources } from './sources.js';
 import { Universe, type Origin } from './universe.js';
 import { resolve, type Resolution, type RootSpec } from './resolve.js';
 import { diffLocks, formatLock, headerFor, readLock, type Lock, type LockDiff, type LockSource } from './lockfile.js';
+import { fsReason } from '../../common/fs-errors.js';
 
 /**
  * `ota lock` as an API: manifest in, lockfile out.
@@ -110,7 +111,7 @@ async function readExistingLock(path: string, update: boolean, emit: EventSink):
     text = await readFile(path, 'utf8');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new OtaError('ERR_OTA_LOCKFILE', `cannot read ${path}: ${(e as Error).message}`);
+    throw new OtaError('ERR_OTA_LOCKFILE', `cannot read ${path}: ${fsReason(e)}`);
   }
   try {
     return { ...readLock(text, path), text };

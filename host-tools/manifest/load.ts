@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { OtaError } from '../../common/errors.js';
 import { parseStrictYaml } from '../../common/strict-yaml.js';
 import { manifestSchema, type Manifest } from './schema.js';
+import { fsReason, isMissing } from '../../common/fs-errors.js';
 
 export { editDistance } from '../../common/strict-yaml.js';
 
@@ -26,7 +27,7 @@ export async function loadManifest(path: string): Promise<LoadedManifest> {
   try {
     text = await readFile(path, 'utf8');
   } catch (e) {
-    throw new OtaError('ERR_OTA_MANIFEST', `cannot read manifest ${path}: ${(e as Error).message}`, { cause: e });
+    throw new OtaError('ERR_OTA_MANIFEST', `cannot read manifest ${path}: ${fsReason(e)}`, { cause: e, hint: isMissing(e) ? 'check the path; `ota import multistrap` can make a manifest from a multistrap configuration' : undefined });
   }
   return { manifest: parseManifest(text, path), path, sha256: createHash('sha256').update(text).digest('hex'), text };
 }

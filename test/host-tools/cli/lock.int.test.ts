@@ -28,7 +28,7 @@ import {
 } from '../../helpers/lock-harness.js';
 
 // `ota lock` and `ota import multistrap` through the CLI's `main()`: what they print, and the exit
-// codes (2 for a bad manifest or usage, 1 for a failed lock, 3 for a stale lock under --check).
+// codes (2 for a bad manifest, an unknown package or usage, 1 for a failed lock, 3 for a stale lock under --check).
 // The CLI reads the archive URL and OTA_CACHE_DIR from the environment, so each test stubs both.
 
 const app1: FixturePackage = { name: 'app', version: '1.0-1', depends: 'libmid (>= 1.0), libold' };
@@ -97,7 +97,7 @@ function useServer(ws: Workspace, server: FixtureServer): void {
   vi.stubEnv('OTA_CACHE_DIR', ws.cacheDir);
 }
 
-describe('ota lock: manifest errors (exit 2) and resolution failures (exit 1)', () => {
+describe('ota lock: manifest errors and unknown packages (exit 2), resolution failures (exit 1)', () => {
   it('an unknown key names the file and line, and suggests the right key', async () => {
     const ws = await setup('unknown-key', server1);
     const text = manifestText({ sources: [{ suites: ['stable'], keyring: key.armored }], packages: ['app'] }).replace('packages:', 'pakages:');
@@ -135,7 +135,7 @@ describe('ota lock: manifest errors (exit 2) and resolution failures (exit 1)', 
   it('an unknown package is reported with close names', async () => {
     const ws = await setup('unknown-package', server1, ['libmdi']);
     const res = await ota('lock', ws.manifest);
-    expect(res.code).toBe(1);
+    expect(res.code).toBe(2);
     expect(res.err).toMatch(/error: locking .*image\.yaml: unknown package libmdi: no source has it for amd64/);
     expect(res.err).toMatch(/hint: close names: libmid\b/);
     expect(await listDir(ws.dir)).toEqual(['cache', 'image.yaml']);
@@ -393,7 +393,7 @@ describe('ota lock --explain', () => {
 
   it('fails for a package that is not in the lock', async () => {
     const res = await ota('lock', '--explain', 'extra', ws.manifest);
-    expect(res.code).toBe(1);
+    expect(res.code).toBe(2);
     expect(res.out).toEqual([]);
     expect(res.err).toContain(`error: extra is not in ${ws.lockPath}`);
   });
