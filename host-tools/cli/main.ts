@@ -6,6 +6,7 @@ import { registerFlash } from './commands/flash.js';
 import { registerImage } from './commands/image.js';
 import { registerImport } from './commands/import.js';
 import { registerLock } from './commands/lock.js';
+import { errorDocument, printJson, wantsJson } from './json.js';
 
 /**
  * The `ota` entry point: builds the command tree, runs it, and is the one place that prints an
@@ -36,7 +37,9 @@ export async function main(argv: string[], out: (line: string) => void = (l) => 
       return e.exitCode === 0 ? 0 : EXIT.usage;
     }
     process.stderr.write(`${formatError(e)}\n`);
-    return e instanceof OtaError ? e.exitCode : EXIT.failure;
+    const code = e instanceof OtaError ? e.exitCode : EXIT.failure;
+    if (wantsJson(argv)) printJson(out, errorDocument(e, code));
+    return code;
   }
 }
 

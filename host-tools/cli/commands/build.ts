@@ -1,8 +1,21 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { OtaError } from '../../../common/errors.js';
-import { build } from '../../compose/build.js';
 import { formatBytes } from '../../../common/units.js';
+import { build, type BuildResult } from '../../compose/build.js';
+import { printJson } from '../json.js';
 import { Reporter } from '../reporter.js';
+
+interface BuildOpts {
+  repo: string;
+  jobs: number;
+  strict?: boolean;
+  fallbackUri: string[];
+  cacheDir?: string;
+  cache?: string;
+  offline?: boolean;
+  quiet?: boolean;
+  json?: boolean;
+}
 
 /** `ota build`: manifests or lockfiles -> deployable OSTree commits. */
 export function registerBuild(program: Command, out: (line: string) => void): void {
@@ -14,22 +27,43 @@ export function registerBuild(program: Command, out: (line: string) => void): vo
     .option('-j, --jobs <n>', 'parallel downloads and imports', (v) => positiveInt(v, '--jobs'), 4)
     .option('--strict', 'fail on files that several packages ship without declaring Replaces')
     .option('--fallback-uri <uri>', 'another place to fetch locked debs from (a snapshot archive, a mirror); repeatable', (v, acc: string[]) => [...acc, v], [])
-    .option('--cache <dir>', 'download and index cache (default ~/.cache/ota)')
+    .option('--cache-dir <dir>', 'download and index cache (default: $OTA_CACHE_DIR, else $XDG_CACHE_HOME/ota, else ~/.cache/ota)')
+    // The option's first name, kept for scripts written before --cache-dir matched `ota lock`'s.
+    .addOption(new Option('--cache <dir>').hideHelp())
     .option('--offline', 'use only cached archive indices when locking')
     .option('-q, --quiet', 'print only warnings and the summary')
-    .action(async (inputs: string[], opts: { repo: string; jobs: number; strict?: boolean; fallbackUri: string[]; cache?: string; offline?: boolean; quiet?: boolean }) => {
+    .option('--json', 'print one JSON document on stdout (docs/cli-json.md); progress stays on stderr')
+    .action(async (inputs: string[], opts: BuildOpts) => {
       const reporter = new Reporter(process.stderr, opts.quiet);
       const started = Date.now();
-      const r = await build({ inputs, repoPath: opts.repo, jobs: opts.jobs, strict: opts.strict, fallbackUris: opts.fallbackUri, cacheDir: opts.cache, offline: opts.offline, onEvent: reporter.event });
+      const cacheDir = opts.cacheDir ?? opts.cache;
+      const r = await build({ inputs, repoPath: opts.repo, jobs: opts.jobs, strict: opts.strict, fallbackUris: opts.fallbackUri, cacheDir, offline: opts.offline, onEvent: reporter.event });
       reporter.clear();
-      for (const i of r.images) {
-        const phases = Object.entries(i.seconds).map(([k, v]) => `${k} ${v.toFixed(1)}s`).join(', ');
-        out(`${i.ref} ${i.checksum}`);
-        out(`  ${i.packages} packages, ${formatBytes(i.size)}${i.kernels.length ? `, kernel ${i.kernels.join(', ')}` : ''}${i.noop ? ', up to date' : ''}${phases ? ` (${phases})` : ''}`);
-      }
-      const secs = ((Date.now() - started) / 1000).toFixed(1);
-      out(`built ${r.images.length} image${r.images.length > 1 ? 's' : ''} in ${secs}s: debs ${r.debs.downloaded} fetched (${formatBytes(r.debs.downloadBytes)}), ${r.debs.imported} imported, ${r.debs.reused} reused`);
+      const seconds = (Date.now() - started) / 1000;
+      if (opts.json) printJson(out, buildDocument(r, seconds));
+      else printSummary(r, seconds, out);
     });
+}
+
+function buildDocument(r: BuildResult, seconds: number): unknown {
+  return {
+    images: r.images.map((i) => ({
+      input: i.input, lockPath: i.lockPath, image: i.image, arch: i.arch, ref: i.ref, checksum: i.checksum,
+      size: i.size, packages: i.packages, upToDate: i.noop, kernels: i.kernels,
+      conflicts: i.conflicts, warnings: i.warnings, seconds: i.seconds,
+    })),
+    debs: { fetched: r.debs.downloaded, fetchedBytes: r.debs.downloadBytes, imported: r.debs.imported, reused: r.debs.reused },
+    seconds,
+  };
+}
+
+function printSummary(r: BuildResult, seconds: number, out: (line: string) => void): void {
+  for (const i of r.images) {
+    const phases = Object.entries(i.seconds).map(([k, v]) => `${k} ${v.toFixed(1)}s`).join(', ');
+    out(`${i.ref} ${i.checksum}`);
+    out(`  ${i.packages} packages, ${formatBytes(i.size)}${i.kernels.length ? `, kernel ${i.kernels.join(', ')}` : ''}${i.noop ? ', up to date' : ''}${phases ? ` (${phases})` : ''}`);
+  }
+  out(`built ${r.images.length} image${r.images.length > 1 ? 's' : ''} in ${seconds.toFixed(1)}s: debs ${r.debs.downloaded} fetched (${formatBytes(r.debs.downloadBytes)}), ${r.debs.imported} imported, ${r.debs.reused} reused`);
 }
 
 function positiveInt(v: string, flag: string): number {

@@ -2,6 +2,8 @@ import type { Command } from 'commander';
 import { Repo } from '../../../node-ostree/index.js';
 import { diffImages } from '../../compose/diff.js';
 import { formatDiff } from '../../lock/lockfile.js';
+import { requireRepo } from '../input-repo.js';
+import { printJson } from '../json.js';
 
 /** `ota diff A B`: packages, then files, between two built commits. */
 export function registerDiff(program: Command, out: (line: string) => void): void {
@@ -11,13 +13,14 @@ export function registerDiff(program: Command, out: (line: string) => void): voi
     .argument('<from>', 'ref or commit checksum')
     .argument('<to>', 'ref or commit checksum')
     .requiredOption('--repo <dir>', 'the OSTree repository holding both')
-    .option('--json', 'print one JSON document')
+    .option('--json', 'print one JSON document on stdout (docs/cli-json.md)')
     .action(async (from: string, to: string, opts: { repo: string; json?: boolean }) => {
+      await requireRepo(opts.repo);
       const repo = await Repo.open(opts.repo);
       try {
         const d = await diffImages(repo, from, to);
         if (opts.json) {
-          out(JSON.stringify(d, null, 2));
+          printJson(out, d);
           return;
         }
         const p = d.packages;

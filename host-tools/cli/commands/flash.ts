@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { flash } from '../../image/flash.js';
 import { formatBytes } from '../../../common/units.js';
+import { printJson } from '../json.js';
 import { Reporter } from '../reporter.js';
 
 /**
@@ -21,11 +22,16 @@ export function registerFlash(program: Command, out: (line: string) => void): vo
     .option('--force', 'write even if the device is mounted, is this system\'s disk, is too small, or does not exist')
     .option('--no-verify', 'do not read the written blocks back')
     .option('-q, --quiet', 'print only warnings and the summary')
-    .action(async (image: string, opts: { device: string; bmap?: string; force?: boolean; verify: boolean; quiet?: boolean }) => {
+    .option('--json', 'print one JSON document on stdout (docs/cli-json.md); progress stays on stderr')
+    .action(async (image: string, opts: { device: string; bmap?: string; force?: boolean; verify: boolean; quiet?: boolean; json?: boolean }) => {
       const reporter = new Reporter(process.stderr, opts.quiet);
       try {
         const r = await flash({ image, device: opts.device, bmap: opts.bmap, force: opts.force, verify: opts.verify, onEvent: reporter.event });
         reporter.clear();
+        if (opts.json) {
+          printJson(out, { image, device: opts.device, ...r });
+          return;
+        }
         const forced = r.overridden.length ? ` (forced past: ${r.overridden.map((c) => c.check).join(', ')})` : '';
         out(`${image} -> ${opts.device}: wrote ${formatBytes(r.writtenBytes)}, skipped ${formatBytes(r.skippedBytes)} of holes in ${r.seconds.toFixed(1)}s, ${r.verified ? 'verified' : 'not verified'}${forced}`);
       } finally {

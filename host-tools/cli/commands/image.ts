@@ -2,6 +2,8 @@ import type { Command } from 'commander';
 import { OtaError } from '../../../common/errors.js';
 import { makeImage } from '../../image/disk-image.js';
 import { formatMiB } from '../../image/disk-plan.js';
+import { requireRepo } from '../input-repo.js';
+import { printJson } from '../json.js';
 import { Reporter } from '../reporter.js';
 
 /** `ota image`: a board's initial disk image from a built commit. */
@@ -17,14 +19,22 @@ export function registerImage(program: Command, out: (line: string) => void): vo
     .option('--remote-url <url>', 'where the device pulls updates from (the remote `ota`)')
     .option('--os <name>', "OSTree's name for the OS (default: the image name)")
     .option('-q, --quiet', 'print only warnings and the summary')
-    .action(async (opts: { board: string; repo: string; ref: string; output: string; size?: number; remoteUrl?: string; os?: string; quiet?: boolean }) => {
+    .option('--json', 'print one JSON document on stdout (docs/cli-json.md); progress stays on stderr')
+    .action(async (opts: { board: string; repo: string; ref: string; output: string; size?: number; remoteUrl?: string; os?: string; quiet?: boolean; json?: boolean }) => {
+      await requireRepo(opts.repo);
       const reporter = new Reporter(process.stderr, opts.quiet);
       const started = Date.now();
       const r = await makeImage({ board: opts.board, repoPath: opts.repo, ref: opts.ref, output: opts.output, sizeBytes: opts.size, remoteUrl: opts.remoteUrl, osname: opts.os, onEvent: reporter.event });
       reporter.clear();
+      const seconds = (Date.now() - started) / 1000;
+      if (opts.json) {
+        const { table, totalBytes, partitions } = r.plan;
+        printJson(out, { output: r.output, bmap: r.bmap, table, totalBytes, mappedBytes: r.mappedBytes, partitions, rootUuid: r.rootUuid, deployment: r.deployment, kargs: r.kargs, seconds });
+        return;
+      }
       for (const p of r.plan.partitions) out(`  ${p.number} ${p.label.padEnd(8)} ${p.fs.padEnd(5)} ${formatMiB(p.sizeBytes).padStart(9)} at ${formatMiB(p.offsetBytes)}`);
       out(`  kernel arguments: ${r.kargs.join(' ')}`);
-      out(`${r.output}: ${r.plan.table} ${formatMiB(r.plan.totalBytes)}, ${formatMiB(r.mappedBytes)} of data (block map ${r.bmap}) in ${((Date.now() - started) / 1000).toFixed(1)}s`);
+      out(`${r.output}: ${r.plan.table} ${formatMiB(r.plan.totalBytes)}, ${formatMiB(r.mappedBytes)} of data (block map ${r.bmap}) in ${seconds.toFixed(1)}s`);
     });
 }
 

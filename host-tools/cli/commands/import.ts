@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { OtaError } from '../../../common/errors.js';
 import { writeFileAtomic } from '../../../common/atomic-write.js';
 import { importMultistrap } from '../../import/multistrap.js';
+import { printJson } from '../json.js';
 
 /** `ota import multistrap FILE`: an existing multistrap configuration -> image manifest. */
 export function registerImport(program: Command, out: (line: string) => void): void {
@@ -14,17 +15,18 @@ export function registerImport(program: Command, out: (line: string) => void): v
     .option('-o, --output <manifest>', 'write the manifest here (default: stdout)')
     .option('--name <name>', 'image name (default: from the file name)')
     .option('--force', 'overwrite an existing output file')
-    .action(async (file: string, opts: { output?: string; name?: string; force?: boolean }) => {
+    .option('--json', 'print one JSON document on stdout (docs/cli-json.md), the manifest inside it')
+    .action(async (file: string, opts: { output?: string; name?: string; force?: boolean; json?: boolean }) => {
       const result = await importMultistrap(file, { name: opts.name });
       for (const w of result.warnings) process.stderr.write(`warning: ${w}\n`);
-      if (!opts.output) {
-        process.stdout.write(result.yaml);
-        return;
+      if (opts.output) {
+        if (!opts.force && (await access(opts.output).then(() => true, () => false))) {
+          throw new OtaError('ERR_OTA_USAGE', `${opts.output} already exists`, { hint: 'pass --force to overwrite it' });
+        }
+        await writeFileAtomic(opts.output, result.yaml);
       }
-      if (!opts.force && (await access(opts.output).then(() => true, () => false))) {
-        throw new OtaError('ERR_OTA_USAGE', `${opts.output} already exists`, { hint: 'pass --force to overwrite it' });
-      }
-      await writeFileAtomic(opts.output, result.yaml);
-      out(`${opts.output}: manifest imported from ${file}${result.warnings.length ? ` (${result.warnings.length} warnings)` : ''}`);
+      if (opts.json) printJson(out, { output: opts.output ?? null, manifest: result.yaml, warnings: result.warnings });
+      else if (!opts.output) process.stdout.write(result.yaml);
+      else out(`${opts.output}: manifest imported from ${file}${result.warnings.length ? ` (${result.warnings.length} warnings)` : ''}`);
     });
 }

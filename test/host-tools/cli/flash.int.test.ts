@@ -30,6 +30,19 @@ describe('ota flash', () => {
     expect((await readFile(target)).equals(img.data)).toBe(true);
   });
 
+  it('--json: one document on stdout with the byte counts, progress on stderr', async () => {
+    const target = path.join(dir, 'json.img');
+    await writeFile(target, '');
+    const r = await ota('flash', img.path, '--device', target, '--json');
+    expect(r.code).toBe(0);
+    expect(r.out).toHaveLength(1);
+    expect(JSON.parse(r.out[0]!)).toEqual({
+      image: img.path, device: target, bmapPath: `${img.path}.bmap`, imageSize: img.data.length,
+      writtenBytes: 1077248, skippedBytes: img.data.length - 1077248, verified: true, seconds: expect.any(Number), overridden: [],
+    });
+    expect(r.err).toMatch(/^flash \[1077248\/1077248\]/m);
+  });
+
   it('says "not verified" with --no-verify, and what --force overrode', async () => {
     const target = path.join(dir, 'forced.img');
     const r = await ota('flash', img.path, '--device', target, '--no-verify', '--force', '-q');

@@ -225,6 +225,14 @@ describe('ota build on amd64: reproducible, incremental, strict, failing scripts
     expect(out[0]).toMatch(/^fx\/amd64 [0-9a-f]{64}$/);
     expect(out[1]).toMatch(/^ {2}\d+ packages, [\d.]+ MiB, kernel 6\.1\.0-fx, up to date$/);
     expect(out[2]).toMatch(/^built 1 image in [\d.]+s: debs 0 fetched \(0 B\), 0 imported, 0 reused$/);
+    const built: string[] = [];
+    expect(await main(['node', 'ota', 'build', fx.manifest, '--repo', join(fx.dir, 'repo'), '--cache-dir', fx.cacheDir, '--json'], (l) => built.push(l))).toBe(0);
+    expect(built).toHaveLength(1);
+    expect(JSON.parse(built[0]!)).toEqual({
+      images: [expect.objectContaining({ input: fx.manifest, ref: 'fx/amd64', checksum: out[0]!.split(' ')[1], size: expect.any(Number), upToDate: true, kernels: ['6.1.0-fx'] })],
+      debs: { fetched: 0, fetchedBytes: 0, imported: 0, reused: 0 },
+      seconds: expect.any(Number),
+    });
     const diffOut: string[] = [];
     expect(await main(['node', 'ota', 'diff', first.images[0]!.checksum, 'fx/amd64', '--repo', join(fx.dir, 'repo')], (l) => diffOut.push(l))).toBe(0);
     expect(diffOut).toContain('packages: 0 added, 0 removed, 1 changed');
