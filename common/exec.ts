@@ -1,5 +1,7 @@
 import { spawn } from 'node:child_process';
+import { fullArgv, shortArgv } from './argv.js';
 import { OtaError } from './errors.js';
+import { trace } from './events.js';
 
 /**
  * The one door to subprocesses (docs/code-style.md, "One door per kind"): a description for messages, an argv (never a shell
@@ -35,6 +37,7 @@ export function run(
 ): Promise<RunResult<string | Buffer>> {
   const [cmd, ...args] = argv;
   if (!cmd) throw new Error(`run(${description}): empty argv, this is a bug`);
+  trace({ phase: 'exec', message: description, program: cmd, argv: [...argv] });
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, {
       cwd: options.cwd,
@@ -58,13 +61,10 @@ export function run(
       const exit = code ?? 128;
       if (!(options.okCodes ?? [0]).includes(exit)) {
         const tail = (stderr.trim() || stdoutBuf.toString('utf8').trim()).split('\n').slice(-20);
-        reject(
-          new OtaError(
-            'ERR_OTA_EXEC',
-            `${description}: \`${argv.join(' ')}\` ${sig ? `was killed by ${sig}` : `exited with ${exit}`}`,
-            { details: tail },
-          ),
-        );
+        // The first line names the program and its first arguments (an argument may be a whole
+        // script); the full command follows the output in the details.
+        const how = sig ? `was killed by ${sig}` : `exited with ${exit}`;
+        reject(new OtaError('ERR_OTA_EXEC', `${description}: \`${shortArgv(argv)}\` ${how}`, { details: [...tail, `command: ${fullArgv(argv)}`] }));
         return;
       }
       resolve({ code: exit, stdout: options.binary ? stdoutBuf : stdoutBuf.toString('utf8'), stderr });

@@ -1,6 +1,7 @@
 import { STATUS_CODES } from 'node:http';
 import { Agent, ProxyAgent, interceptors, request, type Dispatcher } from 'undici';
 import { OtaError } from './errors.js';
+import { trace } from './events.js';
 import { envProxyPolicy, proxyFor, type ProxyPolicy } from './proxy.js';
 
 /**
@@ -41,6 +42,7 @@ export async function attempt(url: string, opts: AttemptOptions): Promise<Attemp
     if (opts.signal) signals.push(opts.signal);
     res = await request(url, { headers: opts.headers, signal: AbortSignal.any(signals), dispatcher: dispatcherFor(proxy) });
   } catch (e) {
+    trace({ phase: 'http', method: 'GET', url, message: `${describeNetworkError(e)}${via}` });
     if (opts.signal?.aborted) throw e;
     const reason = describeNetworkError(e);
     if (isTransient(e)) return { kind: 'retry', reason: `${reason}${via}` };
@@ -50,6 +52,7 @@ export async function attempt(url: string, opts: AttemptOptions): Promise<Attemp
     });
   }
   const status = res.statusCode;
+  trace({ phase: 'http', method: 'GET', url, status, message: `${STATUS_CODES[status] ?? ''}${via}` });
   if ((status >= 200 && status < 300) || opts.accept?.includes(status)) return { kind: 'response', res: { status, body: res.body } };
   await res.body.dump().catch(() => {});
   const text = `HTTP ${status} ${STATUS_CODES[status] ?? ''}`.trimEnd();

@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { EXIT, formatError, OtaError } from '../../common/errors.js';
+import { withTrace } from '../../common/events.js';
 import { registerBuild } from './commands/build.js';
 import { registerDiff } from './commands/diff.js';
 import { registerFlash } from './commands/flash.js';
@@ -7,36 +8,42 @@ import { registerImage } from './commands/image.js';
 import { registerImport } from './commands/import.js';
 import { registerLock } from './commands/lock.js';
 import { errorDocument, printJson, wantsJson } from './json.js';
+import type { CliIo } from './io.js';
+import { Reporter, type TextSink } from './reporter.js';
 
 /**
  * The `ota` entry point: builds the command tree, runs it, and is the one place that prints an
- * error and chooses the exit code (docs/code-style.md, "Errors").
+ * error and chooses the exit code (docs/code-style.md, "Errors"). Result lines go to `out`;
+ * everything else (commander's usage messages, progress, warnings, -v traces, the error) to
+ * `err`, so a test sees all of it without touching the process's streams.
  *
  * @example
  * process.exitCode = await main(process.argv);
  */
-export async function main(argv: string[], out: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): Promise<number> {
+export async function main(argv: string[], out: (line: string) => void = (l) => process.stdout.write(`${l}\n`), err: TextSink = process.stderr): Promise<number> {
+  const reporter = new Reporter(err);
+  const io: CliIo = { out, err, reporter };
   const program = new Command('ota')
     .description('Debian/Ubuntu images as OSTree commits from lockfiles, and atomic over-the-air updates')
     .version(await version(), '-V, --version')
+    .option('-v, --verbose', 'show each subprocess (program and arguments) and HTTP request on stderr')
     .exitOverride()
     .showHelpAfterError()
-    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
-  registerLock(program, out);
-  registerImport(program, out);
-  registerBuild(program, out);
-  registerDiff(program, out);
-  registerImage(program, out);
-  registerFlash(program, out);
+    .configureOutput({ writeErr: (s) => err.write(s), writeOut: (s) => out(s.replace(/\n$/, '')) });
+  program.hook('preAction', (_program, command) => {
+    reporter.configure({ quiet: command.opts<{ quiet?: boolean }>().quiet === true, verbose: program.opts<{ verbose?: boolean }>().verbose === true });
+  });
+  for (const register of [registerLock, registerImport, registerBuild, registerDiff, registerImage, registerFlash]) register(program, io);
   try {
-    await program.parseAsync(argv);
+    // Subprocesses and HTTP requests report to this run's reporter, which shows them with -v.
+    await withTrace(reporter.event, () => program.parseAsync(argv));
     return 0;
   } catch (e) {
     if (e instanceof CommanderError) {
       // commander has already printed its message (or the help / version text).
       return e.exitCode === 0 ? 0 : EXIT.usage;
     }
-    process.stderr.write(`${formatError(e)}\n`);
+    reporter.line(formatError(e));
     const code = e instanceof OtaError ? e.exitCode : EXIT.failure;
     if (wantsJson(argv)) printJson(out, errorDocument(e, code));
     return code;

@@ -93,7 +93,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       if (cached) {
         const meta = readCommit(repo, cached).metadata;
         repo.setRef(p.ref, cached);
-        emit({ phase: 'build', message: `${p.ref}: up to date (${cached.slice(0, 12)})` });
+        emit({ phase: 'build', image: p.ref, message: `${p.ref}: up to date (${cached.slice(0, 12)})` });
         images.push(result(p, cached, Number(meta.get('ota.size')?.value ?? 0), true, metaKernels(meta), [], [], {}));
       } else {
         todo.push(p);
@@ -139,7 +139,7 @@ async function planImage(input: string, options: BuildOptions, cacheDir: string,
   const manifestPath = isLock ? [input.replace(/\.lock$/, '.yaml'), input.replace(/\.lock$/, '.yml')].find((p) => existsSync(p)) : input;
   const lockPath = isLock ? input : defaultLockPath(input);
   if (!isLock) {
-    emit({ phase: 'resolve', message: `locking ${input}` });
+    emit({ phase: 'resolve', manifest: input, message: `locking ${input}` });
     await lockManifest({ manifestPath: input, lockPath, offline: options.offline, cacheDir, env: options.env, etcApt: options.etcApt, boardsDir: options.boardsDir, onEvent: emit });
   }
   let text: string;
@@ -216,9 +216,9 @@ async function buildImage(repoPath: string, p: ImagePlan, strict: boolean, emit:
     const seconds: Record<string, number> = {};
     const conflicts: FileConflict[] = [];
     const warnings: string[] = [];
-    const stage = async (debs: LockedDeb[], options: Omit<Stage2Options, 'arch' | 'timestamp' | 'packages' | 'onEvent'> & { timestamp?: number }, base?: string) => {
+    const stage = async (debs: LockedDeb[], options: Omit<Stage2Options, 'image' | 'arch' | 'timestamp' | 'packages' | 'onEvent'> & { timestamp?: number }, base?: string) => {
       const t0 = Date.now();
-      emit({ phase: 'union', message: `${p.ref}: union of ${debs.length} packages${base ? ' on the image' : ''} and the dpkg database` });
+      emit({ phase: 'union', image: p.ref, message: `${p.ref}: union of ${debs.length} packages${base ? ' on the image' : ''} and the dpkg database` });
       const s1 = await buildStage1(repo, debs, { timestamp: p.epoch, base });
       seconds.union = (seconds.union ?? 0) + (Date.now() - t0) / 1000;
       const undeclared = s1.conflicts.filter((c) => !c.declared && !c.identical);
@@ -229,10 +229,10 @@ async function buildImage(repoPath: string, p: ImagePlan, strict: boolean, emit:
           hint: 'exclude or pin one of the packages, or build without --strict to let the later one win',
         });
       }
-      for (const w of found) emit({ phase: 'union', level: 'warning', message: w });
+      for (const w of found) emit({ phase: 'union', image: p.ref, level: 'warning', message: w });
       conflicts.push(...s1.conflicts);
       warnings.push(...found);
-      const s2 = await runStage2(repo, s1.checksum, { arch: p.lock.header.architecture, timestamp: p.timestamp, sourceDateEpoch: p.epoch, packages: new Map(p.debs.map((d) => [d.name, d.sha256])), onEvent: emit, ...options });
+      const s2 = await runStage2(repo, s1.checksum, { image: p.ref, arch: p.lock.header.architecture, timestamp: p.timestamp, sourceDateEpoch: p.epoch, packages: new Map(p.debs.map((d) => [d.name, d.sha256])), onEvent: emit, ...options });
       for (const [k, v] of Object.entries(s2.seconds)) seconds[k] = (seconds[k] ?? 0) + v;
       return s2.checksum;
     };
@@ -254,7 +254,7 @@ async function buildImage(repoPath: string, p: ImagePlan, strict: boolean, emit:
       checksum = await stage(p.debs, deployable);
     } else {
       let rootfs = repo.listRefs('ota/rootfs').get(rootfsRef(p.rootfs.key));
-      if (rootfs) emit({ phase: 'union', message: `${p.ref}: the image without the board is built already (${rootfs.slice(0, 12)})` });
+      if (rootfs) emit({ phase: 'union', image: p.ref, message: `${p.ref}: the image without the board is built already (${rootfs.slice(0, 12)})` });
       else rootfs = await stage(p.rootfs.debs, { ref: rootfsRef(p.rootfs.key), timestamp: p.epoch, subject: `${p.lock.header.image} ${p.lock.header.architecture} without a board` });
       const own = new Set(p.rootfs.debs.map((d) => d.sha256));
       const finish = async (root: string) => {
@@ -265,7 +265,7 @@ async function buildImage(repoPath: string, p: ImagePlan, strict: boolean, emit:
       checksum = await stage(p.debs.filter((d) => !own.has(d.sha256)), { ...deployable, ...boardStage(), finish }, rootfs);
     }
     repo.setRef(buildRef(p.key), checksum);
-    for (const w of layout.warnings) emit({ phase: 'configure', level: 'warning', message: w });
+    for (const w of layout.warnings) emit({ phase: 'configure', image: p.ref, level: 'warning', message: w });
     return result(p, checksum, size, false, layout.kernels, conflicts, [...warnings, ...layout.warnings], seconds);
   } catch (e) {
     throw withContext(e, `building ${p.input}`);

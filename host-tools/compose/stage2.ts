@@ -21,6 +21,8 @@ import { configureScript, maintscriptHelperShim, MARK, namespaceScript, parseFai
  * const r = await runStage2(repo, stage1.checksum, { arch: 'arm64', timestamp, finish: makeDeployable });
  */
 export interface Stage2Options {
+  /** The image's ref, which the events name (default `ref`, else the stage-1 commit). */
+  image?: string;
   arch: string;
   /** The commit's time. */
   timestamp: number;
@@ -69,6 +71,7 @@ const SCRUB = [
 
 export async function runStage2(repo: Repo, stage1: string, options: Stage2Options): Promise<Stage2Result> {
   const emit = options.onEvent ?? silent;
+  const image = options.image ?? options.ref ?? stage1;
   if (process.getuid?.() !== 0) {
     throw new OtaError('ERR_OTA_BUILD', 'configuring an image (stage 2) needs root: it mounts an overlay and /proc in a private namespace and chroots into the tree', {
       hint: 'run ota build with sudo',
@@ -86,7 +89,7 @@ export async function runStage2(repo: Repo, stage1: string, options: Stage2Optio
   const devino = new DevinoCache();
   const t0 = Date.now();
   try {
-    emit({ phase: 'configure', message: 'checking out the unpacked tree (hardlinks)' });
+    emit({ phase: 'configure', image, message: 'checking out the unpacked tree (hardlinks)' });
     const preserve = repo.mode === 'bare';
     await checkout(repo, stage1, root, { userMode: !preserve, hardlink: true, devino });
     if (!preserve) await restoreDirectoryMetadata(repo, stage1, root);
@@ -125,11 +128,11 @@ export async function runStage2(repo: Repo, stage1: string, options: Stage2Optio
       if (out.code !== 0) throw failureFrom(undefined, `${out.stdout}\n${out.stderr}`);
       await mergeUpper(upper, root);
     };
-    emit({ phase: 'configure', message: `${preinsts.length} preinst scripts${emulation.native ? '' : ` (through ${emulation.interpreter})`}` });
+    emit({ phase: 'configure', image, message: `${preinsts.length} preinst scripts${emulation.native ? '' : ` (through ${emulation.interpreter})`}` });
     await inChroot('preinst.sh');
     const diversions = parseDiversions(await readFile(join(root, 'var/lib/dpkg/diversions'), 'utf8').catch(() => ''));
     await applyDiversions(repo, root, diversions, options.packages ?? new Map());
-    emit({ phase: 'configure', message: `dpkg --configure -a: ${status.filter((s) => / unpacked$/.test(s.get('Status') ?? '')).length} packages` });
+    emit({ phase: 'configure', image, message: `dpkg --configure -a: ${status.filter((s) => / unpacked$/.test(s.get('Status') ?? '')).length} packages` });
     await inChroot('configure.sh');
     if (createdForBind) await rm(createdForBind, { recursive: true, force: true });
     else if (bindAt) await rm(join(root, bindAt), { force: true });
@@ -142,7 +145,7 @@ export async function runStage2(repo: Repo, stage1: string, options: Stage2Optio
     const metadata = (await options.finish?.(root)) ?? options.metadata;
     const t2 = Date.now();
 
-    emit({ phase: 'commit', message: 'committing the configured tree' });
+    emit({ phase: 'commit', image, message: 'committing the configured tree' });
     const c = await commitHardlinkedCheckout(repo, root, devino, { ref: options.ref, timestamp: options.timestamp, subject: options.subject, metadata });
     const t3 = Date.now();
     return {

@@ -147,7 +147,7 @@ export async function createBmap(imagePath: string, options: { onEvent?: EventSi
       extents = parseFilefrag(stdout, imageSize);
     } catch (e) {
       if (!(e instanceof OtaError) || e.code !== 'ERR_OTA_EXEC') throw e;
-      onEvent({ phase: 'bmap', level: 'warning', message: `cannot find the holes in ${imagePath}, so the block map lists the whole image (${e.message})` });
+      onEvent({ phase: 'bmap', target: imagePath, level: 'warning', message: `cannot find the holes in ${imagePath}, so the block map lists the whole image (${e.message})` });
       extents = [{ start: 0, end: imageSize }];
     }
   }
@@ -160,7 +160,7 @@ export async function createBmap(imagePath: string, options: { onEvent?: EventSi
       if (digest === null) throw new OtaError('ERR_OTA_IO', `${imagePath} shrank while its block map was made`, { hint: 'make the block map after the image is complete' });
       r.sha256 = digest;
       bmap.mappedBlocksCount += r.last - r.first + 1;
-      onEvent({ phase: 'bmap', message: `checksumming ${imagePath}`, current: i + 1, total: bmap.ranges.length });
+      onEvent({ phase: 'bmap', target: imagePath, message: `checksumming ${imagePath}`, current: i + 1, total: bmap.ranges.length });
     }
   } finally {
     await fh.close();

@@ -86,11 +86,12 @@ export async function makeImage(options: ImageOptions): Promise<ImageResult> {
   const plan = planDisk(board, { totalBytes: options.sizeBytes, treeBytes });
   const osname = options.osname ?? String(meta.get('ota.image')?.value ?? 'debian');
 
+  const say = (message: string) => emit({ phase: 'image', image: options.ref, board: board.name, output: options.output, message });
   const work = await mkdtemp(join(tmpdir(), 'ota-image-'));
   const partial = `${options.output}.partial`;
   try {
     // 1. the sysroot, in a directory: deploy as the device will see it
-    emit({ phase: 'image', message: `deploying ${commit.checksum.slice(0, 12)} into a sysroot for ${board.name}` });
+    say(`deploying ${commit.checksum.slice(0, 12)} into a sysroot for ${board.name}`);
     const rootUuid = randomUUID();
     const kargs = [`root=UUID=${rootUuid}`, 'rw', ...board.kernel.args, `console=${board.kernel.console}`];
     const sysrootDir = join(work, 'sysroot');
@@ -100,7 +101,7 @@ export async function makeImage(options: ImageOptions): Promise<ImageResult> {
     checkDeviceTrees(board, deployed);
 
     // 2. the disk: a sparse file, its partition table, each file system written at its offset
-    emit({ phase: 'image', message: `partitioning ${plan.table} ${Math.round(plan.totalBytes / 1024 / 1024)} MiB` });
+    say(`partitioning ${plan.table} ${Math.round(plan.totalBytes / 1024 / 1024)} MiB`);
     await mkdir(dirname(options.output), { recursive: true });
     const fh = await open(partial, 'w');
     await fh.truncate(plan.totalBytes);
@@ -120,7 +121,7 @@ export async function makeImage(options: ImageOptions): Promise<ImageResult> {
     for (const [label, list] of files) {
       const p = plan.partitions.find((x) => x.label === label)!;
       for (const f of list) {
-        emit({ phase: 'image', message: `${label}: ${f.to}` });
+        say(`${label}: ${f.to}`);
         const parent = dirname(f.to);
         // each ancestor too (EFI, then EFI/BOOT); -D s skips those that exist (and exits 1)
         if (parent !== '.') await run('make a directory on the boot partition', ['mmd', '-D', 's', '-i', `${partial}@@${p.offsetBytes}`, ...parent.split('/').map((_, i, a) => `::/${a.slice(0, i + 1).join('/')}`)], { okCodes: [0, 1], env: MTOOLS_ENV });
@@ -130,7 +131,7 @@ export async function makeImage(options: ImageOptions): Promise<ImageResult> {
     for (const r of board.bootloader.type === 'uboot' ? board.bootloader.raw : []) await writeAt(partial, await readFile(join(deployed, r.from)), r.offset);
 
     await rename(partial, options.output);
-    emit({ phase: 'image', message: 'block map' });
+    say('block map');
     const bmap = await writeBmap(options.output, `${options.output}.bmap`, { onEvent: emit });
     const mappedBytes = bmap.ranges.reduce((n, r) => n + (r.last - r.first + 1) * bmap.blockSize, 0);
     return { output: options.output, bmap: `${options.output}.bmap`, plan, rootUuid, deployment, deployments, kargs, mappedBytes };

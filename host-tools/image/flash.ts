@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import { constants as fsc } from 'node:fs';
 import { access, open, stat, type FileHandle } from 'node:fs/promises';
 import { EXIT, OtaError } from '../../common/errors.js';
-import { silent, type EventSink } from '../../common/events.js';
+import { silent, type DeviceEvent, type EventSink } from '../../common/events.js';
 import { run } from '../../common/exec.js';
 import { BMAP_BLOCK_SIZE, hashRange, rangeExtent, readBmap, type Bmap, type BmapRange } from './bmap.js';
 import { describeTarget, planTargetChecks, readSystemState, type Refusal, type TargetFacts } from './flash-target.js';
@@ -62,7 +62,7 @@ export async function flash(o: FlashOptions): Promise<FlashResult> {
   const imageSize = Number(img.size);
   const bmapPath = o.bmap === false ? null : (o.bmap ?? (await access(`${o.image}.bmap`).then(() => `${o.image}.bmap`, () => null)));
   const bmap = bmapPath === null ? wholeImage(imageSize) : await readBmap(bmapPath);
-  if (bmapPath === null) onEvent({ phase: 'flash', message: `no block map (${o.image}.bmap), writing all of ${o.image}` });
+  if (bmapPath === null) onEvent({ phase: 'flash', target: o.device, message: `no block map (${o.image}.bmap), writing all of ${o.image}` });
   if (bmap.imageSize !== imageSize) {
     throw new OtaError('ERR_OTA_BMAP', `${bmapPath} is the block map of a ${bmap.imageSize}-byte image, but ${o.image} has ${imageSize} bytes`, { hint: 'give the .bmap made with this image (--bmap), or make a new one (`bmaptool create`)' });
   }
@@ -75,7 +75,7 @@ export async function flash(o: FlashOptions): Promise<FlashResult> {
   if (first && !o.force) {
     throw new OtaError('ERR_OTA_FLASH', `refusing to write ${o.device}: ${first.message}`, { hint: first.hint, details: more.map((r) => `also: ${r.message}`) });
   }
-  for (const r of refusals) onEvent({ phase: 'flash', level: 'warning', message: `--force: writing although ${r.message}` });
+  for (const r of refusals) onEvent({ phase: 'flash', target: o.device, level: 'warning', message: `--force: writing although ${r.message}` });
 
   const written = await writeRanges(o, target, bmap, onEvent);
   if (o.verify ?? true) await verifyTarget(o.device, written.bmap, { onEvent, chunkBytes: o.chunkBytes });
@@ -98,7 +98,7 @@ function wholeImage(imageSize: number): Bmap {
 
 async function writeRanges(o: FlashOptions, target: TargetFacts, bmap: Bmap, onEvent: EventSink): Promise<{ bytes: number; bmap: Bmap }> {
   const total = bmap.ranges.reduce((n, r) => n + rangeExtent(bmap, r).end - rangeExtent(bmap, r).start, 0);
-  const progress = throttle(onEvent, 'flash', `writing ${o.device}`, total);
+  const progress = throttle(onEvent, { phase: 'flash', target: o.device, message: `writing ${o.device}` }, total);
   // O_EXCL on a block device makes the kernel refuse one that is mounted or held (EBUSY): a second
   // check under ours. A file target is created if forced, and cut to the image size so its holes
   // read as zeros, as the image's do.
@@ -158,12 +158,12 @@ async function readExactly(fh: FileHandle, buf: Buffer, n: number, pos: number, 
 }
 
 /** Progress events at most every 1% (and at the end), so a log of a 30 GiB flash stays short. */
-function throttle(onEvent: EventSink, phase: string, message: string, total: number): (current: number) => void {
+function throttle(onEvent: EventSink, what: Pick<DeviceEvent, 'phase' | 'target' | 'message'>, total: number): (current: number) => void {
   let last = -Infinity;
   return (current) => {
     if (current - last < total / 100 && current < total) return;
     last = current;
-    onEvent({ phase, message, current, total, bytes: current });
+    onEvent({ ...what, current, total, bytes: current });
   };
 }
 
@@ -182,10 +182,10 @@ export async function verifyTarget(device: string, bmap: Bmap, options: { onEven
     throw new OtaError('ERR_OTA_FLASH', `cannot verify ${device}: ${e.message}`, { cause: e });
   });
   if (st.isBlockDevice()) {
-    await run(`drop the cache of ${device}`, ['blockdev', '--flushbufs', device]).catch((e: Error) => onEvent({ phase: 'verify', level: 'warning', message: `reading back through the page cache: ${e.message}` }));
+    await run(`drop the cache of ${device}`, ['blockdev', '--flushbufs', device]).catch((e: Error) => onEvent({ phase: 'verify', target: device, level: 'warning', message: `reading back through the page cache: ${e.message}` }));
   }
   const total = bmap.ranges.reduce((n, r) => n + rangeExtent(bmap, r).end - rangeExtent(bmap, r).start, 0);
-  const progress = throttle(onEvent, 'verify', `reading back ${device}`, total);
+  const progress = throttle(onEvent, { phase: 'verify', target: device, message: `reading back ${device}` }, total);
   const fh = await open(device, 'r');
   const buf = Buffer.allocUnsafe(options.chunkBytes ?? 8 << 20);
   const bad: string[] = [];

@@ -58,17 +58,17 @@ export async function lock(options: LockOptions): Promise<LockResult> {
   const emit = options.onEvent ?? silent;
   const loaded = await loadManifest(options.manifestPath);
   const lockPath = options.lockPath ?? defaultLockPath(options.manifestPath);
-  const previous = await readExistingLock(lockPath, options.update === true, emit);
+  const previous = await readExistingLock(lockPath, options.update === true, (message) => emit({ phase: 'lock', manifest: options.manifestPath, level: 'warning', message }));
 
   const board = loaded.manifest.board ? await boardPart(loaded.manifest.board, options.boardsDir) : undefined;
   // A lock made from these exact manifest (and board) bytes is kept as it is: nothing to fetch (npm ci's rule).
   if (previous && !options.update && previous.header.manifestSha256 === loaded.sha256 && previous.header.board?.sha256 === board?.sha256) {
-    emit({ phase: 'lock', message: `${lockPath} is up to date with ${options.manifestPath}` });
+    emit({ phase: 'lock', manifest: options.manifestPath, message: `${lockPath} is up to date with ${options.manifestPath}` });
     return { lockPath, text: previous.text, packages: previous.packages.size, written: false, diff: undefined, resolution: undefined, downloadBytes: 0 };
   }
 
   const { universe, sources, downloadBytes } = await loadUniverse(loaded, options, board);
-  emit({ phase: 'resolve', message: `resolving ${loaded.manifest.packages.length} packages${loaded.manifest.variant === 'minbase' ? ' + minbase' : ''} for ${loaded.manifest.arch}` });
+  emit({ phase: 'resolve', manifest: options.manifestPath, message: `resolving ${loaded.manifest.packages.length} packages${loaded.manifest.variant === 'minbase' ? ' + minbase' : ''} for ${loaded.manifest.arch}` });
   const prefer = previous && !options.update ? new Map([...previous.packages].map(([n, c]) => [n, c.version])) : undefined;
   let resolution: Resolution;
   try {
@@ -105,7 +105,7 @@ interface ExistingLock extends Lock {
   text: string;
 }
 
-async function readExistingLock(path: string, update: boolean, emit: EventSink): Promise<ExistingLock | undefined> {
+async function readExistingLock(path: string, update: boolean, warn: (message: string) => void): Promise<ExistingLock | undefined> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -120,7 +120,7 @@ async function readExistingLock(path: string, update: boolean, emit: EventSink):
     // version, merge-conflict markers) is replaced, as readLock's hint says. A file with no
     // Lockfile-Version header at all may be anything, and is never overwritten.
     if (update && e instanceof OtaError && e.code === 'ERR_OTA_LOCKFILE' && /^Lockfile-Version:/m.test(text)) {
-      emit({ phase: 'lock', level: 'warning', message: `${e.message}; it is replaced by a fresh lock` });
+      warn(`${e.message}; it is replaced by a fresh lock`);
       return undefined;
     }
     throw e;
@@ -148,7 +148,7 @@ export async function loadUniverse(
     onEvent: (e) => {
       if (e.kind === 'fetched') {
         downloadBytes += e.bytes;
-        emit({ phase: 'fetch', message: `fetched ${e.url}`, bytes: e.bytes });
+        emit({ phase: 'fetch', message: `fetched ${e.url}`, url: e.url, bytes: e.bytes });
       } else if (e.kind === 'warning') emit({ phase: 'fetch', message: e.message, level: 'warning' });
     },
   };

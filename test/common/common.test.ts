@@ -45,7 +45,18 @@ describe('run', () => {
     expect(err).toBeInstanceOf(OtaError);
     expect(err.message).toContain('doing a thing: `sh -c');
     expect(err.message).toContain('exited with 4');
-    expect(err.details).toEqual(['first', 'last']);
+    expect(err.details).toEqual(['first', 'last', `command: sh -c 'echo first >&2; echo last >&2; exit 4'`]);
+  });
+
+  it('names the program and its first arguments, not a whole inline script, and keeps the full argv in the details', async () => {
+    // Stage 2 runs `setpriv ... sh -c <a 22-line script> sh <root> ...`: the script must not become the message.
+    const script = ['set -eu', 'root=$1', 'echo "cannot mount $root" >&2', 'exit 7', ...Array.from({ length: 18 }, (_, i) => `: line ${i}`)].join('\n');
+    const argv = ['setpriv', '--pdeathsig', 'KILL', 'sh', '-c', script, 'sh', '/build/root', '/build/mnt'];
+    const err = await otaRejection(run('configure the image', argv));
+    expect(err.message).toBe('configure the image: `setpriv --pdeathsig KILL sh …` exited with 7');
+    expect(err.message).not.toContain('\n');
+    expect(err.details[0]).toBe('cannot mount /build/root');
+    expect(err.details.at(-1)).toBe(`command: setpriv --pdeathsig KILL sh -c '${script}' sh /build/root /build/mnt`);
   });
 
   it('says how to get a missing program', async () => {

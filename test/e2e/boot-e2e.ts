@@ -28,6 +28,7 @@ import { existsSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { progressOf } from '../../common/events.js';
 import { run } from '../../common/exec.js';
 import { OtaError } from '../../common/errors.js';
 import { armForUpgrade, type BootState } from '../../bootloader/state.js';
@@ -186,7 +187,7 @@ export class E2e {
       cacheDir: this.options.cacheDir,
       onEvent: (e) => {
         // phases and every 20 s, not every download
-        if (e.current === undefined || Date.now() - last > 20_000) {
+        if (progressOf(e).current === undefined || Date.now() - last > 20_000) {
           last = Date.now();
           this.log(`    build| ${e.phase}: ${e.message}`);
         }

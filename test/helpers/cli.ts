@@ -6,7 +6,6 @@
  * const r = await ota('lock', '--check', manifest);
  * expect(r.code).toBe(3);
  */
-import { vi } from 'vitest';
 import { main } from '../../host-tools/cli/main.js';
 
 export interface CliResult {
@@ -18,14 +17,6 @@ export interface CliResult {
 export async function ota(...args: string[]): Promise<CliResult> {
   const out: string[] = [];
   const err: string[] = [];
-  const spy = vi.spyOn(process.stderr, 'write').mockImplementation(((chunk: string | Uint8Array) => {
-    err.push(String(chunk));
-    return true;
-  }) as typeof process.stderr.write);
-  try {
-    const code = await main(['node', 'ota', ...args], (l) => out.push(l));
-    return { code, out, err: err.join('') };
-  } finally {
-    spy.mockRestore();
-  }
+  const code = await main(['node', 'ota', ...args], (l) => out.push(l), { write: (s: string) => err.push(s) });
+  return { code, out, err: err.join('') };
 }

@@ -3,7 +3,7 @@ import { OtaError } from '../../../common/errors.js';
 import { formatBytes } from '../../../common/units.js';
 import { build, type BuildResult } from '../../compose/build.js';
 import { printJson } from '../json.js';
-import { Reporter } from '../reporter.js';
+import type { CliIo } from '../io.js';
 
 interface BuildOpts {
   repo: string;
@@ -18,7 +18,8 @@ interface BuildOpts {
 }
 
 /** `ota build`: manifests or lockfiles -> deployable OSTree commits. */
-export function registerBuild(program: Command, out: (line: string) => void): void {
+export function registerBuild(program: Command, io: CliIo): void {
+  const { out } = io;
   program
     .command('build')
     .description('build images (manifests are locked first) into deployable OSTree commits')
@@ -34,7 +35,7 @@ export function registerBuild(program: Command, out: (line: string) => void): vo
     .option('-q, --quiet', 'print only warnings and the summary')
     .option('--json', 'print one JSON document on stdout (docs/cli-json.md); progress stays on stderr')
     .action(async (inputs: string[], opts: BuildOpts) => {
-      const reporter = new Reporter(process.stderr, opts.quiet);
+      const reporter = io.reporter;
       const started = Date.now();
       const cacheDir = opts.cacheDir ?? opts.cache;
       const r = await build({ inputs, repoPath: opts.repo, jobs: opts.jobs, strict: opts.strict, fallbackUris: opts.fallbackUri, cacheDir, offline: opts.offline, onEvent: reporter.event });

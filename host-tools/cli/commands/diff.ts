@@ -4,9 +4,11 @@ import { diffImages } from '../../compose/diff.js';
 import { formatDiff } from '../../lock/lockfile.js';
 import { requireRepo } from '../input-repo.js';
 import { printJson } from '../json.js';
+import type { CliIo } from '../io.js';
 
 /** `ota diff A B`: packages, then files, between two built commits. */
-export function registerDiff(program: Command, out: (line: string) => void): void {
+export function registerDiff(program: Command, io: CliIo): void {
+  const { out } = io;
   program
     .command('diff')
     .description('compare two built images: packages added, removed and upgraded, then files')

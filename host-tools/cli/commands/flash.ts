@@ -2,17 +2,18 @@ import type { Command } from 'commander';
 import { flash } from '../../image/flash.js';
 import { formatBytes } from '../../../common/units.js';
 import { printJson } from '../json.js';
-import { Reporter } from '../reporter.js';
+import type { CliIo } from '../io.js';
 
 /**
  * `ota flash disk.img --device /dev/sdX`: writes the image's mapped blocks, then reads them back.
  *
  * @example
- * registerFlash(program, (l) => process.stdout.write(`${l}\n`));
+ * registerFlash(program, io);
  * // $ ota flash out/disk.img --device /dev/sdb
  * // out/disk.img -> /dev/sdb: wrote 393.0 MiB, skipped 3.4 GiB of holes in 21.4s, verified
  */
-export function registerFlash(program: Command, out: (line: string) => void): void {
+export function registerFlash(program: Command, io: CliIo): void {
+  const { out } = io;
   program
     .command('flash')
     .description('write a disk image to a device (or file), only the blocks its .bmap maps, and verify it')
@@ -24,7 +25,7 @@ export function registerFlash(program: Command, out: (line: string) => void): vo
     .option('-q, --quiet', 'print only warnings and the summary')
     .option('--json', 'print one JSON document on stdout (docs/cli-json.md); progress stays on stderr')
     .action(async (image: string, opts: { device: string; bmap?: string; force?: boolean; verify: boolean; quiet?: boolean; json?: boolean }) => {
-      const reporter = new Reporter(process.stderr, opts.quiet);
+      const reporter = io.reporter;
       try {
         const r = await flash({ image, device: opts.device, bmap: opts.bmap, force: opts.force, verify: opts.verify, onEvent: reporter.event });
         reporter.clear();

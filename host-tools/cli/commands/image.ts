@@ -4,10 +4,11 @@ import { makeImage } from '../../image/disk-image.js';
 import { formatMiB } from '../../image/disk-plan.js';
 import { requireRepo } from '../input-repo.js';
 import { printJson } from '../json.js';
-import { Reporter } from '../reporter.js';
+import type { CliIo } from '../io.js';
 
 /** `ota image`: a board's initial disk image from a built commit. */
-export function registerImage(program: Command, out: (line: string) => void): void {
+export function registerImage(program: Command, io: CliIo): void {
+  const { out } = io;
   program
     .command('image')
     .description("make a board's initial disk image (partitions, OSTree sysroot, boot files, block map) from a built commit")
@@ -22,7 +23,7 @@ export function registerImage(program: Command, out: (line: string) => void): vo
     .option('--json', 'print one JSON document on stdout (docs/cli-json.md); progress stays on stderr')
     .action(async (opts: { board: string; repo: string; ref: string; output: string; size?: number; remoteUrl?: string; os?: string; quiet?: boolean; json?: boolean }) => {
       await requireRepo(opts.repo);
-      const reporter = new Reporter(process.stderr, opts.quiet);
+      const reporter = io.reporter;
       const started = Date.now();
       const r = await makeImage({ board: opts.board, repoPath: opts.repo, ref: opts.ref, output: opts.output, sizeBytes: opts.size, remoteUrl: opts.remoteUrl, osname: opts.os, onEvent: reporter.event });
       reporter.clear();

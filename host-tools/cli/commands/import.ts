@@ -4,9 +4,11 @@ import { OtaError } from '../../../common/errors.js';
 import { writeFileAtomic } from '../../../common/atomic-write.js';
 import { importMultistrap } from '../../import/multistrap.js';
 import { printJson } from '../json.js';
+import type { CliIo } from '../io.js';
 
 /** `ota import multistrap FILE`: an existing multistrap configuration -> image manifest. */
-export function registerImport(program: Command, out: (line: string) => void): void {
+export function registerImport(program: Command, io: CliIo): void {
+  const { out } = io;
   const imp = program.command('import').description('turn another tool\'s configuration into an image manifest');
   imp
     .command('multistrap')
@@ -18,7 +20,7 @@ export function registerImport(program: Command, out: (line: string) => void): v
     .option('--json', 'print one JSON document on stdout (docs/cli-json.md), the manifest inside it')
     .action(async (file: string, opts: { output?: string; name?: string; force?: boolean; json?: boolean }) => {
       const result = await importMultistrap(file, { name: opts.name });
-      for (const w of result.warnings) process.stderr.write(`warning: ${w}\n`);
+      for (const w of result.warnings) io.reporter.line(`warning: ${w}`);
       if (opts.output) {
         if (!opts.force && (await access(opts.output).then(() => true, () => false))) {
           throw new OtaError('ERR_OTA_USAGE', `${opts.output} already exists`, { hint: 'pass --force to overwrite it' });
@@ -26,7 +28,7 @@ export function registerImport(program: Command, out: (line: string) => void): v
         await writeFileAtomic(opts.output, result.yaml);
       }
       if (opts.json) printJson(out, { output: opts.output ?? null, manifest: result.yaml, warnings: result.warnings });
-      else if (!opts.output) process.stdout.write(result.yaml);
+      else if (!opts.output) out(result.yaml.replace(/\n$/, ''));
       else out(`${opts.output}: manifest imported from ${file}${result.warnings.length ? ` (${result.warnings.length} warnings)` : ''}`);
     });
 }

@@ -6,7 +6,7 @@ import { explainPackage } from '../../lock/explain.js';
 import { formatDiff } from '../../lock/lockfile.js';
 import { defaultLockPath, lock } from '../../lock/lock.js';
 import { printJson } from '../json.js';
-import { Reporter } from '../reporter.js';
+import type { CliIo } from '../io.js';
 
 interface LockOpts {
   output?: string;
@@ -22,7 +22,8 @@ interface LockOpts {
 type Out = (line: string) => void;
 
 /** `ota lock`: manifest -> lockfile; `--update`, `--check`, `--explain PKG`. */
-export function registerLock(program: Command, out: Out): void {
+export function registerLock(program: Command, io: CliIo): void {
+  const { out } = io;
   program
     .command('lock')
     .description('resolve an image manifest into a lockfile against its apt archives')
@@ -41,7 +42,7 @@ export function registerLock(program: Command, out: Out): void {
       const lockPath = opts.output ?? defaultLockPath(manifestPath);
       if (opts.check) return check(manifestPath, lockPath, opts, out);
       if (opts.explain !== undefined) return explain(lockPath, opts.explain, opts, out);
-      return lockOrUpdate(manifestPath, lockPath, opts, out);
+      return lockOrUpdate(manifestPath, lockPath, opts, io);
     });
 }
 
@@ -72,8 +73,8 @@ async function explain(lockPath: string, name: string, opts: LockOpts, out: Out)
   if (e.dependents.length > 0) out(`needed directly by: ${e.dependents.join(', ')}`);
 }
 
-async function lockOrUpdate(manifestPath: string, lockPath: string, opts: LockOpts, out: Out): Promise<void> {
-  const reporter = new Reporter(process.stderr, opts.quiet);
+async function lockOrUpdate(manifestPath: string, lockPath: string, opts: LockOpts, io: CliIo): Promise<void> {
+  const { out, reporter } = io;
   const started = Date.now();
   const r = await lock({ manifestPath, lockPath, update: opts.update, offline: opts.offline, cacheDir: opts.cacheDir, onEvent: reporter.event });
   reporter.clear();

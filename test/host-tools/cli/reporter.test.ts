@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import type { ExecEvent, HttpEvent } from '../../../common/events.js';
 import { Reporter } from '../../../host-tools/cli/reporter.js';
 
 function stream(isTTY: boolean) {
@@ -33,9 +34,24 @@ describe('Reporter', () => {
 
   it('always prints warnings on their own line, even when quiet', () => {
     const { s, chunks } = stream(false);
-    const r = new Reporter(s, true);
+    const r = new Reporter(s, { quiet: true });
     r.event({ phase: 'fetch', message: 'ignored' });
     r.event({ phase: 'fetch', message: 'skipping a source', level: 'warning' });
     expect(chunks).toEqual(['warning: skipping a source\n']);
+  });
+
+  it('shows subprocesses and HTTP requests only when verbose, each on its own line', () => {
+    const exec: ExecEvent = { phase: 'exec', message: 'configure the image', program: 'sh', argv: ['sh', '-c', 'set -e\nmount x', 'sh'] };
+    const http: HttpEvent = { phase: 'http', message: '404 Not Found', method: 'GET', url: 'http://127.0.0.1/x', status: 404 };
+    const plain = stream(false);
+    new Reporter(plain.s).event(exec);
+    expect(plain.chunks).toEqual([]);
+    const verbose = stream(false);
+    const r = new Reporter(verbose.s, { quiet: true });
+    r.configure({ verbose: true });
+    r.event(exec);
+    r.event(http);
+    r.event({ phase: 'http', message: 'ECONNREFUSED', method: 'GET', url: 'http://127.0.0.1:9/y' });
+    expect(verbose.chunks).toEqual([`exec: sh -c 'set -e'… sh (configure the image)\n`, 'http: GET http://127.0.0.1/x 404\n', 'http: GET http://127.0.0.1:9/y no response (ECONNREFUSED)\n']);
   });
 });

@@ -1,7 +1,7 @@
 import { mkdir, open, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import type { OtaEvent } from '../../../common/events.js';
+import type { DeviceEvent, OtaEvent } from '../../../common/events.js';
 import { run } from '../../../common/exec.js';
 import { createBmap, formatBmap, readBmap, writeBmap } from '../../../host-tools/image/bmap.js';
 import { flash, verifyTarget } from '../../../host-tools/image/flash.js';
@@ -45,7 +45,7 @@ describe('flash to a regular file', () => {
     expect((await readFile(target)).equals(img.data)).toBe(true);
     // The holes were skipped, not written as zeros: the file has about as many blocks as were written.
     expect((await stat(target)).blocks * 512).toBeLessThan(img.mappedBytes + (256 << 10));
-    const writes = events.filter((e) => e.phase === 'flash');
+    const writes = events.filter((e): e is DeviceEvent => e.phase === 'flash');
     expect(writes.at(-1)).toMatchObject({ current: img.mappedBytes, total: img.mappedBytes });
     expect(writes.map((e) => e.current)).toEqual([...writes.map((e) => e.current)].sort((a, b) => (a ?? 0) - (b ?? 0)));
     expect(writes.length).toBeLessThanOrEqual(101); // 263 one-block writes, but events at most every 1%
