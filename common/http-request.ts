@@ -96,6 +96,10 @@ export function describeNetworkError(e: unknown): string {
   return err.message || code || String(e);
 }
 
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
 /** A proxy URL without its password, for messages. */
 export function redact(proxy: string): string {
   try {

@@ -88,6 +88,8 @@ export async function ensureDebs(repo: Repo, packages: LockedDeb[], options: Ens
 }
 
 async function fetchDeb(d: DebNeed, dest: string): Promise<number> {
+  // Another build sharing the cache may have landed it since the plan was made (import checks its hash).
+  if (existsSync(dest)) return 0;
   for (const url of d.urls) {
     const r = await downloadFile(url, dest, { expectedSize: d.size, expectedSha256: d.sha256 });
     if (r.status === 'ok') return d.size - r.resumedFrom;
