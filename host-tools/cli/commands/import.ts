@@ -16,10 +16,11 @@ export function registerImport(program: Command, io: CliIo): void {
     .argument('<file>', 'multistrap configuration')
     .option('-o, --output <manifest>', 'write the manifest here (default: stdout)')
     .option('--name <name>', 'image name (default: from the file name)')
+    .option('-a, --arch <arch>', "the image's architecture, over the file's arch= (as multistrap's -a)")
     .option('--force', 'overwrite an existing output file')
     .option('--json', 'print one JSON document on stdout (docs/cli-json.md), the manifest inside it')
-    .action(async (file: string, opts: { output?: string; name?: string; force?: boolean; json?: boolean }) => {
-      const result = await importMultistrap(file, { name: opts.name });
+    .action(async (file: string, opts: { output?: string; name?: string; arch?: string; force?: boolean; json?: boolean }) => {
+      const result = await importMultistrap(file, { name: opts.name, arch: opts.arch });
       for (const w of result.warnings) io.reporter.line(`warning: ${w}`);
       if (opts.output) {
         if (!opts.force && (await access(opts.output).then(() => true, () => false))) {
