@@ -8,6 +8,7 @@ import { registerImage } from './commands/image.js';
 import { registerImport } from './commands/import.js';
 import { registerLock } from './commands/lock.js';
 import { errorDocument, printJson, wantsJson } from './json.js';
+import { packageVersion, versionLines, versionReport } from './version.js';
 import type { CliIo } from './io.js';
 import { Reporter, type TextSink } from './reporter.js';
 
@@ -21,11 +22,12 @@ import { Reporter, type TextSink } from './reporter.js';
  * process.exitCode = await main(process.argv);
  */
 export async function main(argv: string[], out: (line: string) => void = (l) => process.stdout.write(`${l}\n`), err: TextSink = process.stderr): Promise<number> {
+  if (asksVersion(argv)) return printVersion(out, argv.includes('--json'));
   const reporter = new Reporter(err);
   const io: CliIo = { out, err, reporter };
   const program = new Command('ota')
     .description('Debian/Ubuntu images as OSTree commits from lockfiles, and atomic over-the-air updates')
-    .version(await version(), '-V, --version')
+    .version(await packageVersion(), '-V, --version', 'print the version of ota and of libostree with its features')
     .option('-v, --verbose', 'show each subprocess (program and arguments) and HTTP request on stderr')
     .exitOverride()
     .showHelpAfterError()
@@ -50,16 +52,15 @@ export async function main(argv: string[], out: (line: string) => void = (l) => 
   }
 }
 
-async function version(): Promise<string> {
-  const { readFile } = await import('node:fs/promises');
-  // dist/host-tools/cli/main.js when built, host-tools/cli/main.ts under tsx.
-  for (const rel of ['../../../package.json', '../../package.json']) {
-    try {
-      const pkg = JSON.parse(await readFile(new URL(rel, import.meta.url), 'utf8')) as { name?: string; version?: string };
-      if (pkg.name === 'deb-ota' && pkg.version) return pkg.version;
-    } catch {
-      // try the next location
-    }
-  }
-  return '0.0.0';
+/** `ota --version` (or `-V`), alone or with `--json`: answered before the command tree is built. */
+function asksVersion(argv: string[]): boolean {
+  const args = argv.slice(2);
+  return args.some((a) => a === '-V' || a === '--version') && args.every((a) => a === '-V' || a === '--version' || a === '--json');
+}
+
+async function printVersion(out: (line: string) => void, json: boolean): Promise<number> {
+  const r = await versionReport();
+  if (json) printJson(out, r);
+  else for (const l of versionLines(r)) out(l);
+  return 0;
 }
