@@ -92,8 +92,9 @@ export function describeNetworkError(e: unknown): string {
   const err = e as Error & { code?: string; cause?: { code?: string; message?: string } };
   if (err.name === 'TimeoutError') return 'timed out';
   const code = err.code && !err.code.startsWith('UND_ERR') ? err.code : err.cause?.code;
-  if (code && !err.message.includes(code)) return `${code} (${err.message})`;
-  return err.message || code || String(e);
+  // `connect ECONNREFUSED 127.0.0.1:80` says no more than its code; other messages do.
+  if (code) return err.message.includes(code) || !err.message ? code : `${err.message} (${code})`;
+  return err.message || String(e);
 }
 
 export function sleep(ms: number): Promise<void> {
