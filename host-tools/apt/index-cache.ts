@@ -3,22 +3,36 @@ import { createHash } from 'node:crypto';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../../common/atomic-write.js';
+import { decompress, type Compression } from './decompress.js';
 import { PackagesIndex, type IndexData } from './packages-index.js';
 
 /**
  * Where verified archive metadata is kept between runs: Packages texts and their indexes keyed by
- * the SHA256 that a verified InRelease listed (so a cached file is trusted exactly as much as a
- * fresh download), and the last verified InRelease of each suite, which lets `--offline` work.
+ * the SHA256 that a verified InRelease listed, and checked against it on every read (so a cached
+ * file is trusted exactly as much as a fresh download), and the last verified InRelease of each
+ * suite, which lets `--offline` work.
  * `$OTA_CACHE_DIR`, else `$XDG_CACHE_HOME/ota`, else `~/.cache/ota`.
  *
  * @example
  * const cache = new IndexCache(defaultCacheDir());
- * const idx = await cache.getPackages(sha256);
+ * const got = await cache.getPackages(sha256); // { kind: 'hit', index } | { kind: 'miss' } | { kind: 'damaged', ... }
  */
 export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
   if (env.OTA_CACHE_DIR) return env.OTA_CACHE_DIR;
   if (env.XDG_CACHE_HOME) return join(env.XDG_CACHE_HOME, 'ota');
   return join(homedir(), '.cache', 'ota');
+}
+
+export type CachedPackages =
+  | { kind: 'hit'; index: PackagesIndex }
+  | { kind: 'miss' }
+  /** The file at `path` no longer has the hash it was stored under (`sha256` is what it has now); it was removed. */
+  | { kind: 'damaged'; path: string; sha256: string };
+
+function parseKey(key: string): { ext: Compression; sha256: string } {
+  const m = /^(?:(xz|gz)-)?([0-9a-f]{64})$/.exec(key);
+  if (!m) throw new Error(`index cache key ${key} is not [xz-|gz-]<sha256>, this is a bug`);
+  return { ext: (m[1] ?? '') as Compression, sha256: m[2]! };
 }
 
 export class IndexCache {
@@ -33,25 +47,52 @@ export class IndexCache {
     return join(this.dir, 'releases', id, 'InRelease');
   }
 
-  /** A cached Packages index, or undefined. The text is written before its index, so an index implies its text. */
-  async getPackages(key: string): Promise<PackagesIndex | undefined> {
+  /**
+   * A cached Packages index, checked against the key it was stored under whenever it is read:
+   * `<sha256>` is the hash of the text, `<xz|gz>-<sha256>` that of the compressed file kept as it
+   * came. A file that no longer has its hash is removed and reported as `damaged`, so the caller
+   * fetches it again (or, offline, refuses). The text is written before its index, so an index
+   * implies its text.
+   */
+  async getPackages(key: string): Promise<CachedPackages> {
     let data: IndexData;
     try {
       data = JSON.parse(await readFile(`${this.packagesPath(key)}.idx.json`, 'utf8')) as IndexData;
     } catch {
-      return undefined;
+      return { kind: 'miss' };
     }
-    if (data.version !== 1) return undefined;
-    const text = await readFile(this.packagesPath(key), 'utf8');
-    return PackagesIndex.fromCache(text, data);
+    if (data.version !== 1) return { kind: 'miss' };
+    const path = this.packagesPath(key);
+    let stored: Buffer;
+    try {
+      stored = await readFile(path);
+    } catch {
+      await this.dropPackages(key);
+      return { kind: 'miss' };
+    }
+    const { ext, sha256 } = parseKey(key);
+    const got = createHash('sha256').update(stored).digest('hex');
+    if (got !== sha256) {
+      await this.dropPackages(key);
+      return { kind: 'damaged', path, sha256: got };
+    }
+    const text = (ext === '' ? stored : await decompress(stored, ext, path)).toString('utf8');
+    return { kind: 'hit', index: PackagesIndex.fromCache(text, data) };
   }
 
-  async putPackages(key: string, text: string): Promise<PackagesIndex> {
-    const index = PackagesIndex.fromText(text);
+  /** Stores an index under `key`: `stored` is what the key's hash is of (the text, or the compressed file). */
+  async putPackages(key: string, content: { stored: Buffer; text: string }): Promise<PackagesIndex> {
+    const index = PackagesIndex.fromText(content.text);
     await mkdir(join(this.dir, 'indices'), { recursive: true });
-    await writeFileAtomic(this.packagesPath(key), text);
+    await writeFileAtomic(this.packagesPath(key), content.stored);
     await writeFileAtomic(`${this.packagesPath(key)}.idx.json`, JSON.stringify(index.data));
     return index;
+  }
+
+  private async dropPackages(key: string): Promise<void> {
+    // The index first: an index without its text would be a miss, a text without its index is never read.
+    await rm(`${this.packagesPath(key)}.idx.json`, { force: true });
+    await rm(this.packagesPath(key), { force: true });
   }
 
   /**

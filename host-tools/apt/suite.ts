@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
-import { gunzipSync } from 'node:zlib';
 import { OtaError } from '../../common/errors.js';
-import { run } from '../../common/exec.js';
 import { fetchBytes } from '../../common/http.js';
+import { decompress, type Compression } from './decompress.js';
 import type { IndexCache } from './index-cache.js';
 import type { PackagesIndex } from './packages-index.js';
 import { parseRelease, verifyDetached, verifyInRelease, type ReleaseInfo } from './release.js';
@@ -130,6 +129,12 @@ async function fetchRelease(base: string, keyrings: Buffer[], emit: (e: SuiteEve
   return { raw: release, signature: sig, signed: await verifyDetached(release, sig, keyrings, `${base}/Release`) };
 }
 
+interface Variant {
+  ext: Compression;
+  path: string;
+  entry: { sha256: string; size: number };
+}
+
 async function loadPackages(
   base: string,
   component: string,
@@ -140,10 +145,11 @@ async function loadPackages(
 ): Promise<PackagesIndex> {
   const dir = component === '' ? '' : `${component}/binary-${arch}/`;
   const plain = release.files.get(`${dir}Packages`);
-  const variants = (['xz', 'gz', ''] as const)
-    .map((ext) => ({ ext, path: `${dir}Packages${ext ? `.${ext}` : ''}` }))
-    .map((v) => ({ ...v, entry: release.files.get(v.path) }))
-    .filter((v) => v.entry !== undefined);
+  const variants: Variant[] = (['xz', 'gz', ''] as const).flatMap((ext) => {
+    const path = `${dir}Packages${ext ? `.${ext}` : ''}`;
+    const entry = release.files.get(path);
+    return entry ? [{ ext, path, entry }] : [];
+  });
   if (variants.length === 0) {
     // The file list decides, not the Components field: Debian's security archive names its
     // components "updates/main" while the files live under main/.
@@ -151,25 +157,59 @@ async function loadPackages(
       hint: `check the component and that the archive carries ${arch} (components: ${release.components.join(' ') || '-'}; architectures: ${release.architectures.join(' ') || '-'})`,
     });
   }
-  // The key is the uncompressed hash when InRelease lists it: the same index fetched as .xz or .gz shares one entry.
-  const key = plain ? plain.sha256 : `${variants[0]!.ext}-${variants[0]!.entry!.sha256}`;
-  const cached = await opts.cache.getPackages(key);
-  if (cached) {
-    opts.onEvent?.({ kind: 'cached', what: `${base}/${dir}Packages` });
-    return cached;
+  // The key is the uncompressed hash when InRelease lists it: the same index fetched as .xz or
+  // .gz shares one entry. Else each compressed file is its own entry, kept compressed so that
+  // what is read back can be checked against the hash InRelease lists for it.
+  const keys = plain ? [plain.sha256] : variants.map(cacheKey);
+  const what = `${base}/${dir}Packages`;
+  for (const key of keys) {
+    const cached = await fromCache(key, what, where, opts);
+    if (cached) return cached;
   }
   if (opts.offline) {
-    throw new OtaError('ERR_OTA_FETCH', `${base}/${dir}Packages is not in the cache, and --offline forbids fetching it`, {
+    throw new OtaError('ERR_OTA_FETCH', `${what} is not in the cache, and --offline forbids fetching it`, {
       hint: 'run once without --offline to fill the cache',
     });
   }
-  // Like apt, a variant that is missing or does not match is not the end: the next listed one
-  // may be fine (a mirror mid-sync often has a stale .xz beside a current .gz). What verifies is
-  // used; when none does, the first hash mismatch is the error worth reporting.
+  return fetchPackages(base, variants, { release, plain, opts });
+}
+
+const cacheKey = (v: Variant) => `${v.ext}-${v.entry.sha256}`;
+
+/** A cached index if it is still what InRelease lists; a changed one is dropped (and, offline, an error). */
+async function fromCache(key: string, what: string, where: string, opts: LoadOptions): Promise<PackagesIndex | undefined> {
+  const cached = await opts.cache.getPackages(key);
+  if (cached.kind === 'hit') {
+    opts.onEvent?.({ kind: 'cached', what });
+    return cached.index;
+  }
+  if (cached.kind === 'damaged') {
+    const said = `the cached ${what} (${cached.path}) has SHA256 ${cached.sha256}, not the ${key.replace(/^[a-z]*-/, '')} that ${where} lists`;
+    if (opts.offline) {
+      throw new OtaError('ERR_OTA_HASH', `${said}; removed it, and --offline forbids fetching it again`, {
+        hint: 'something changed the cache; run once without --offline to fetch the index again',
+      });
+    }
+    opts.onEvent?.({ kind: 'warning', message: `${said}; removed it and fetched it again` });
+  }
+  return undefined;
+}
+
+/**
+ * Like apt, a variant that is missing or does not match is not the end: the next listed one
+ * may be fine (a mirror mid-sync often has a stale .xz beside a current .gz). What verifies is
+ * used and cached; when none does, the first hash mismatch is the error worth reporting.
+ */
+async function fetchPackages(
+  base: string,
+  variants: Variant[],
+  ctx: { release: ReleaseInfo; plain: { sha256: string } | undefined; opts: LoadOptions },
+): Promise<PackagesIndex> {
+  const { release, plain, opts } = ctx;
   const failures: OtaError[] = [];
   for (const v of variants) {
-    const entry = v.entry!;
-    const byHash = release.acquireByHash ? `${base}/${dir}by-hash/SHA256/${entry.sha256}` : undefined;
+    const entry = v.entry;
+    const byHash = release.acquireByHash ? `${base}/${v.path.replace(/[^/]*$/, '')}by-hash/SHA256/${entry.sha256}` : undefined;
     const url = `${base}/${v.path}`;
     let body = byHash ? await fetchBytes(byHash, { allowMissing: true }) : undefined;
     body ??= await fetchBytes(url, { allowMissing: true });
@@ -189,21 +229,12 @@ async function loadPackages(
     }
     const text = (await decompress(body, v.ext, url)).toString('utf8');
     if (plain && sha256(text) !== plain.sha256) {
-      failures.push(new OtaError('ERR_OTA_HASH', `${url} decompresses to content whose SHA256 differs from InRelease's entry for ${dir}Packages`));
+      failures.push(new OtaError('ERR_OTA_HASH', `${url} decompresses to content whose SHA256 differs from InRelease's entry for ${v.path.replace(/\.[a-z]+$/, '')}`));
       continue;
     }
     for (const f of failures) opts.onEvent?.({ kind: 'warning', message: `${f.message}; used ${url} instead` });
-    return opts.cache.putPackages(key, text);
+    if (plain) return opts.cache.putPackages(plain.sha256, { stored: Buffer.from(text, 'utf8'), text });
+    return opts.cache.putPackages(cacheKey(v), { stored: body, text });
   }
   throw failures.find((f) => f.code === 'ERR_OTA_HASH') ?? failures[failures.length - 1]!;
-}
-
-async function decompress(body: Buffer, ext: 'xz' | 'gz' | '', where: string): Promise<Buffer> {
-  try {
-    if (ext === 'gz') return gunzipSync(body);
-    if (ext === 'xz') return (await run(`decompress ${where}`, ['xz', '-dc'], { input: body, binary: true })).stdout;
-    return body;
-  } catch (e) {
-    throw new OtaError('ERR_OTA_INDEX', `cannot decompress ${where}: ${(e as Error).message}`, { cause: e });
-  }
 }

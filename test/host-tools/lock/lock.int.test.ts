@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
-import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OtaError } from '../../../common/errors.js';
+import { run } from '../../../common/exec.js';
 import { lock } from '../../../host-tools/lock/lock.js';
 import {
   buildArchive,
@@ -303,6 +304,38 @@ describe('index cache and --offline', () => {
     expect(offline.written).toBe(true);
     expect(offline.downloadBytes).toBe(0);
     expect(await readFile(ws.lockPath, 'utf8')).toBe(online.text);
+  });
+
+  it('checks a cached index against its InRelease hash on every read: a changed one is fetched again, or refused offline', async () => {
+    const ws = await workspace(tmp, 'tampered-cache');
+    await writeManifest(ws.manifest, manifest(['app']));
+    const good = (await lockIn(ws)).text;
+    const indices = path.join(ws.cacheDir, 'indices');
+    const cachedText = async () => path.join(indices, (await readdir(indices)).find((n) => !n.endsWith('.idx.json'))!);
+    // The fixture's Release lists only the compressed hash, so the entry may be kept as .xz: edit its text either way.
+    const tamper = async (edit: (t: string) => string) => {
+      const file = await cachedText();
+      const raw = await readFile(file);
+      const xz = raw.subarray(0, 6).equals(Buffer.from('\xfd7zXZ\x00', 'latin1'));
+      const before = xz ? (await run('unxz', ['xz', '-dc', file])).stdout : raw.toString('utf8');
+      const after = edit(before);
+      expect(after).not.toBe(before);
+      await writeFile(file, xz ? (await run('xz', ['xz', '-c'], { input: after, binary: true })).stdout : after);
+    };
+    // One hex digit of a package's SHA256 line, as the reproduction changes it.
+    const flipDigit = (t: string) => t.replace(/^(SHA256: )([0-9a-f])/m, (_, k: string, d: string) => k + (d === '0' ? '1' : '0'));
+    await tamper(flipDigit);
+    await rm(ws.lockPath);
+    const asked = await requestsDuring(server, async () => expect((await lockIn(ws)).text).toBe(good));
+    expect(asked).toEqual(['/dists/stable/InRelease', '/dists/stable/main/binary-amd64/Packages.xz']);
+
+    await tamper((t) => t.replace(/^Depends: .*$/m, 'Depends: zapp'));
+    await rm(ws.lockPath);
+    const err = await lockIn(ws, { offline: true }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OtaError);
+    expect(err).toMatchObject({ code: 'ERR_OTA_HASH', message: expect.stringMatching(/the cached .*\/main\/binary-amd64\/Packages \(.*\) has SHA256 [0-9a-f]{64}, not the [0-9a-f]{64} that .*InRelease lists; removed it, and --offline forbids/) });
+    expect(await listDir(ws.dir)).toEqual(['cache', 'image.yaml']);
+    expect(await lockIn(ws)).toMatchObject({ text: good });
   });
 
   it('--offline with an empty cache fails, saying so, and writes nothing', async () => {

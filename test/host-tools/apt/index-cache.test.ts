@@ -1,0 +1,45 @@
+import { createHash } from 'node:crypto';
+import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { describe, expect, it } from 'vitest';
+import { IndexCache } from '../../../host-tools/apt/index-cache.js';
+
+const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
+const text = 'Package: app\nVersion: 1.0-1\nArchitecture: amd64\nFilename: pool/app.deb\nSize: 10\nSHA256: ' + 'a'.repeat(64) + '\n\n';
+
+describe('IndexCache: the cache is checked, not trusted', () => {
+  it('hands back an index whose text still has the hash it was stored under', async () => {
+    const cache = new IndexCache(await mkdtemp(join(tmpdir(), 'ota-idx-')));
+    await cache.putPackages(sha256(text), { stored: Buffer.from(text), text });
+    const got = await cache.getPackages(sha256(text));
+    expect(got.kind).toBe('hit');
+    expect(got.kind === 'hit' && got.index.records('app')[0]!.sha256).toBe('a'.repeat(64));
+  });
+
+  it('drops a text changed on disk (one hex digit of a SHA256 line) and says what it has now', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ota-idx-'));
+    const cache = new IndexCache(dir);
+    const key = sha256(text);
+    await cache.putPackages(key, { stored: Buffer.from(text), text });
+    const edited = text.replace('SHA256: a', 'SHA256: b');
+    await writeFile(join(dir, 'indices', key), edited);
+    expect(await cache.getPackages(key)).toEqual({ kind: 'damaged', path: join(dir, 'indices', key), sha256: sha256(edited) });
+    expect(await readdir(join(dir, 'indices'))).toEqual([]);
+    expect(await cache.getPackages(key)).toEqual({ kind: 'miss' });
+  });
+
+  it('keeps an index known only by its compressed hash compressed, and checks that hash', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ota-idx-'));
+    const cache = new IndexCache(dir);
+    const gz = gzipSync(text);
+    const key = `gz-${sha256(gz)}`;
+    await cache.putPackages(key, { stored: gz, text });
+    expect(await readFile(join(dir, 'indices', key))).toEqual(gz);
+    const got = await cache.getPackages(key);
+    expect(got.kind === 'hit' && got.index.names()).toEqual(['app']);
+    await writeFile(join(dir, 'indices', key), gzipSync(text.replace('1.0-1', '9.0-1')));
+    expect((await cache.getPackages(key)).kind).toBe('damaged');
+  });
+});
