@@ -71,3 +71,41 @@ export function run(
     });
   });
 }
+
+export interface Started {
+  pid: number;
+  /** Called with each chunk the child writes to stderr. */
+  onStderr(listener: (text: string) => void): void;
+  kill(signal: NodeJS.Signals): void;
+  /** Settles when the child has exited: its exit code or the signal that ended it, and all it wrote. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>;
+}
+
+/**
+ * A child that runs beside the caller (run waits for it): for driving a long command and
+ * signalling it part way, as tests of interrupted builds do.
+ *
+ * @example
+ * const c = start('ota build', [process.execPath, 'bin/ota.js', 'build', lockPath, '--repo', repo]);
+ * c.kill('SIGINT');
+ * const { code } = await c.exited;
+ */
+export function start(description: string, argv: string[], options: Pick<RunOptions, 'cwd' | 'env'> = {}): Started {
+  const [cmd, ...args] = argv;
+  if (!cmd) throw new Error(`start(${description}): empty argv, this is a bug`);
+  const child = spawn(cmd, args, { cwd: options.cwd, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  child.stdout.on('data', (b: Buffer) => out.push(b));
+  child.stderr.on('data', (b: Buffer) => err.push(b));
+  const exited = new Promise<Awaited<Started['exited']>>((resolve, reject) => {
+    child.on('error', (e) => reject(new OtaError('ERR_OTA_EXEC', `${description}: cannot run \`${cmd}\`: ${e.message}`, { cause: e })));
+    child.on('close', (code, signal) => resolve({ code, signal, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') }));
+  });
+  return {
+    pid: child.pid ?? -1,
+    onStderr: (listener) => child.stderr.on('data', (b: Buffer) => listener(b.toString('utf8'))),
+    kill: (signal) => child.kill(signal),
+    exited,
+  };
+}

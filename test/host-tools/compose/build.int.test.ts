@@ -1,10 +1,9 @@
-import { spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { link, lstat, mkdir, mkdtemp, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { run } from '../../../common/exec.js';
+import { run, start } from '../../../common/exec.js';
 import { main } from '../../../host-tools/cli/main.js';
 import { build, type BuildResult } from '../../../host-tools/compose/build.js';
 import { diffImages } from '../../../host-tools/compose/diff.js';
@@ -247,17 +246,17 @@ describe('ota build on amd64: reproducible, incremental, strict, failing scripts
 
   it('resumes after being killed in the middle of configuring: no namespace left running, no work directory left, same commit', async () => {
     const repoPath = join(fx.dir, 'repo-killed');
-    const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '../../helpers/ota-cli.ts'), 'build', fx.lockPath, '--repo', repoPath, '--cache', fx.cacheDir], { env: { ...fx.env, CI: '1' }, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = start('ota build', [process.execPath, '--import', 'tsx', join(import.meta.dirname, '../../helpers/ota-cli.ts'), 'build', fx.lockPath, '--repo', repoPath, '--cache', fx.cacheDir], { env: { ...fx.env, CI: '1' } });
     let err = '';
     await new Promise<void>((resolve, reject) => {
-      child.stderr.on('data', (b: Buffer) => {
-        err += b.toString();
+      child.onStderr((text) => {
+        err += text;
         if (err.includes('dpkg --configure -a')) resolve();
       });
-      child.on('exit', () => reject(new Error(`the build ended before configuring: ${err}`)));
+      void child.exited.then(() => reject(new Error(`the build ended before configuring: ${err}`)));
     });
     child.kill('SIGKILL');
-    await new Promise((r) => child.on('exit', r));
+    await child.exited;
     await new Promise((r) => setTimeout(r, 500));
     const ps = await run('ps', ['ps', '-eo', 'args']);
     expect(ps.stdout.split('\n').filter((l) => l.includes(repoPath))).toEqual([]);

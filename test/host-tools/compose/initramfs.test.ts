@@ -1,10 +1,10 @@
-import { execFileSync } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { OtaError } from '../../../common/errors.js';
+import { run } from '../../../common/exec.js';
 import { hasOstreePrepareRoot, listInitramfs, missingRootModules, moduleName } from '../../../host-tools/compose/initramfs.js';
 import { newcArchive } from '../../helpers/cpio.js';
 
@@ -22,7 +22,7 @@ describe('listInitramfs', () => {
     expect(paths).toEqual(['.', ...MAIN.slice(1).map((e) => e.name)]);
     const dir = await mkdtemp(join(tmpdir(), 'ota-initramfs-'));
     await writeFile(join(dir, 'img'), img);
-    const listed = execFileSync('sh', ['-c', `gzip -dc ${join(dir, 'img')} | cpio -it --quiet`], { encoding: 'utf8' }).trim().split('\n');
+    const listed = (await run('list the archive with cpio', ['sh', '-c', `gzip -dc ${join(dir, 'img')} | cpio -it --quiet`])).stdout.trim().split('\n');
     expect(paths).toEqual(listed);
   });
 
