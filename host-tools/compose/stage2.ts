@@ -6,7 +6,7 @@ import { run } from '../../common/exec.js';
 import { silent, type EventSink } from '../../common/events.js';
 import { parseStanzas } from '../apt/control.js';
 import { checkout, commitHardlinkedCheckout, decodeDirMeta, decodeDirTree, DevinoCache, readCommit, type Repo } from '../../node-ostree/index.js';
-import { emulationFor } from './emulation.js';
+import { emulationFor, type Emulation } from './emulation.js';
 import { mergeUpper } from './overlay-merge.js';
 import { applyDiversions, parseDiversions } from './diversions.js';
 import { configureScript, maintscriptHelperShim, MARK, namespaceScript, parseFailure, PAYLOAD_IN_CHROOT, preinstScript, type Preinst } from './stage2-scripts.js';
@@ -20,7 +20,7 @@ import { configureScript, maintscriptHelperShim, MARK, namespaceScript, parseFai
  * @example
  * const r = await runStage2(repo, stage1.checksum, { arch: 'arm64', timestamp, finish: makeDeployable });
  */
-export interface Stage2Options {
+export interface Stage2Options<T = undefined> {
   /** The image's ref, which the events name (default `ref`, else the stage-1 commit). */
   image?: string;
   arch: string;
@@ -40,17 +40,22 @@ export interface Stage2Options {
   env?: Record<string, string>;
   /** Shell commands run in the chroot after `dpkg --configure -a` (building the initramfs once). */
   afterConfigure?: string[];
-  /** Runs on the configured build root (natively, outside the chroot) before the commit; may return the commit's metadata. */
-  finish?: (root: string) => Promise<Buffer | void>;
+  /**
+   * Runs on the configured build root (natively, outside the chroot) before the commit: the
+   * commit's metadata (instead of `metadata`), and a value handed back as the result's `finished`.
+   */
+  finish?: (root: string) => Promise<{ metadata?: Buffer; value: T }>;
 }
 
-export interface Stage2Result {
+export interface Stage2Result<T = undefined> {
   checksum: string;
   configured: number;
   /** Files the commit had to read and hash (new or changed by the scripts); the rest came from the devino cache. */
   filesWritten: number;
   devinoHits: number;
   seconds: { checkout: number; configure: number; commit: number };
+  /** What `finish` handed back. */
+  finished?: T;
 }
 
 /** Written by scripts at build time but meaningless (or varying) in an image: removed before the commit. */
@@ -69,7 +74,15 @@ const SCRUB = [
   'var/lib/systemd/random-seed',
 ];
 
-export async function runStage2(repo: Repo, stage1: string, options: Stage2Options): Promise<Stage2Result> {
+/** The work directory of one run: the build root, the overlay's mount point, and the payload the chroot sees. */
+interface Work {
+  dir: string;
+  root: string;
+  mnt: string;
+  payload: string;
+}
+
+export async function runStage2<T = undefined>(repo: Repo, stage1: string, options: Stage2Options<T>): Promise<Stage2Result<T>> {
   const emit = options.onEvent ?? silent;
   const image = options.image ?? options.ref ?? stage1;
   if (process.getuid?.() !== 0) {
@@ -78,87 +91,117 @@ export async function runStage2(repo: Repo, stage1: string, options: Stage2Optio
     });
   }
   const emulation = await emulationFor(options.arch);
-  // On the repository's file system, so that the checkout can hardlink its objects. The name
-  // carries our pid: a build that was killed leaves its directory, and the next one removes it.
-  await removeAbandoned(join(repo.path, 'tmp'));
-  const work = await mkdtemp(join(repo.path, 'tmp', `ota-stage2-${process.pid}-`));
-  const root = join(work, 'root');
-  const mnt = join(work, 'mnt');
-  const payload = join(work, 'payload');
-  for (const d of [mnt, join(payload, 'bin')]) await mkdir(d, { recursive: true });
+  const work = await makeWork(repo);
   const devino = new DevinoCache();
   const t0 = Date.now();
   try {
     emit({ phase: 'configure', image, message: 'checking out the unpacked tree (hardlinks)' });
     const preserve = repo.mode === 'bare';
-    await checkout(repo, stage1, root, { userMode: !preserve, hardlink: true, devino });
-    if (!preserve) await restoreDirectoryMetadata(repo, stage1, root);
+    await checkout(repo, stage1, work.root, { userMode: !preserve, hardlink: true, devino });
+    if (!preserve) await restoreDirectoryMetadata(repo, stage1, work.root);
     const t1 = Date.now();
-
-    await options.prepare?.(root);
-    const status = parseStanzas(await readFile(join(root, 'var/lib/dpkg/status'), 'utf8'));
-    const preinsts = await findPreinsts(root, status);
-    const dpkgVersion = status.find((s) => s.get('Package') === 'dpkg')?.get('Version') ?? '';
-    if (!dpkgVersion) throw new OtaError('ERR_OTA_BUILD', 'the image has no dpkg package, so its packages cannot be configured', { hint: 'add dpkg to the manifest (variant minbase includes it)' });
-    await writeFile(join(payload, 'preinst.sh'), preinstScript(preinsts, dpkgVersion));
-    await writeFile(join(payload, 'configure.sh'), configureScript(options.afterConfigure));
-    await writeFile(join(payload, 'bin/dpkg-maintscript-helper'), maintscriptHelperShim(), { mode: 0o755 });
-    const bindAt = emulation.native ? '' : (emulation.bindAt ?? '');
-    const createdForBind = bindAt ? firstMissing(root, bindAt) : undefined;
-    const env = {
-      PATH: `${PAYLOAD_IN_CHROOT}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
-      HOME: '/root',
-      LC_ALL: 'C.UTF-8',
-      DEBIAN_FRONTEND: 'noninteractive',
-      DEBCONF_NONINTERACTIVE_SEEN: 'true',
-      SOURCE_DATE_EPOCH: String(options.sourceDateEpoch ?? options.timestamp),
-      ...options.env,
-    };
-    let n = 0;
-    const inChroot = async (script: string): Promise<void> => {
-      // A fresh overlay per phase; the scripts' changes are in its upper directory afterwards
-      // (with rofiles-fuse, written in place instead).
-      const upper = join(work, `upper${++n}`);
-      const ovwork = join(work, `ovwork${n}`);
-      for (const d of [upper, ovwork]) await mkdir(d);
-      const argv = ['setpriv', '--pdeathsig', 'KILL', 'unshare', '--mount', '--net', '--pid', '--fork', '--kill-child', 'sh', '-c', namespaceScript(env), 'sh', root, mnt, payload, emulation.native ? '' : emulation.interpreter, bindAt, upper, ovwork, script];
-      const out = await run('configure the image', argv, { okCodes: [0, 97, 98, 99] }).catch((e: unknown) => {
-        throw failureFrom(e);
-      });
-      if (out.code !== 0) throw failureFrom(undefined, `${out.stdout}\n${out.stderr}`);
-      await mergeUpper(upper, root);
-    };
-    emit({ phase: 'configure', image, message: `${preinsts.length} preinst scripts${emulation.native ? '' : ` (through ${emulation.interpreter})`}` });
-    await inChroot('preinst.sh');
-    const diversions = parseDiversions(await readFile(join(root, 'var/lib/dpkg/diversions'), 'utf8').catch(() => ''));
-    await applyDiversions(repo, root, diversions, options.packages ?? new Map());
-    emit({ phase: 'configure', image, message: `dpkg --configure -a: ${status.filter((s) => / unpacked$/.test(s.get('Status') ?? '')).length} packages` });
-    await inChroot('configure.sh');
-    if (createdForBind) await rm(createdForBind, { recursive: true, force: true });
-    else if (bindAt) await rm(join(root, bindAt), { force: true });
-    const after = parseStanzas(await readFile(join(root, 'var/lib/dpkg/status'), 'utf8'));
-    const unfinished = after.filter((s) => !/ installed$/.test(s.get('Status') ?? '')).map((s) => `${s.get('Package')}: ${s.get('Status')}`);
-    if (unfinished.length > 0) throw new OtaError('ERR_OTA_SCRIPT', `dpkg --configure -a left ${unfinished.length} packages not installed`, { details: unfinished.slice(0, 20) });
-    for (const rel of SCRUB) await rm(join(root, rel), { force: true });
-    // systemd's first boot fills it; empty (not absent) so that /etc stays read-only friendly.
-    if (existsSync(join(root, 'etc/machine-id'))) await writeFile(join(root, 'etc/machine-id'), '');
-    const metadata = (await options.finish?.(root)) ?? options.metadata;
+    const configured = await configure(repo, work, emulation, { ...options, image });
+    const finished = await options.finish?.(work.root);
     const t2 = Date.now();
 
     emit({ phase: 'commit', image, message: 'committing the configured tree' });
-    const c = await commitHardlinkedCheckout(repo, root, devino, { ref: options.ref, timestamp: options.timestamp, subject: options.subject, metadata });
+    const metadata = finished?.metadata ?? options.metadata;
+    const c = await commitHardlinkedCheckout(repo, work.root, devino, { ref: options.ref, timestamp: options.timestamp, subject: options.subject, metadata });
     const t3 = Date.now();
     return {
       checksum: c.checksum,
-      configured: after.length,
+      configured,
       filesWritten: c.stats.contentWritten,
       devinoHits: c.stats.devinoCacheHits,
       seconds: { checkout: (t1 - t0) / 1000, configure: (t2 - t1) / 1000, commit: (t3 - t2) / 1000 },
+      finished: finished?.value,
     };
   } finally {
     devino.free();
-    await rm(work, { recursive: true, force: true });
+    await rm(work.dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * On the repository's file system, so that the checkout can hardlink its objects. The name
+ * carries our pid: a build that was killed leaves its directory, and the next one removes it.
+ */
+async function makeWork(repo: Repo): Promise<Work> {
+  await removeAbandoned(join(repo.path, 'tmp'));
+  const dir = await mkdtemp(join(repo.path, 'tmp', `ota-stage2-${process.pid}-`));
+  const work = { dir, root: join(dir, 'root'), mnt: join(dir, 'mnt'), payload: join(dir, 'payload') };
+  for (const d of [work.mnt, join(work.payload, 'bin')]) await mkdir(d, { recursive: true });
+  return work;
+}
+
+/** The preinsts, then `dpkg --configure -a`, each in the chroot; returns how many packages the tree holds, all installed. */
+async function configure<T>(repo: Repo, work: Work, emulation: Emulation, options: Stage2Options<T>): Promise<number> {
+  const emit = options.onEvent ?? silent;
+  const { root } = work;
+  await options.prepare?.(root);
+  const status = parseStanzas(await readFile(join(root, 'var/lib/dpkg/status'), 'utf8'));
+  const preinsts = await findPreinsts(root, status);
+  const dpkgVersion = status.find((s) => s.get('Package') === 'dpkg')?.get('Version') ?? '';
+  if (!dpkgVersion) throw new OtaError('ERR_OTA_BUILD', 'the image has no dpkg package, so its packages cannot be configured', { hint: 'add dpkg to the manifest (variant minbase includes it)' });
+  await writeFile(join(work.payload, 'preinst.sh'), preinstScript(preinsts, dpkgVersion));
+  await writeFile(join(work.payload, 'configure.sh'), configureScript(options.afterConfigure));
+  await writeFile(join(work.payload, 'bin/dpkg-maintscript-helper'), maintscriptHelperShim(), { mode: 0o755 });
+  const bindAt = emulation.native ? '' : (emulation.bindAt ?? '');
+  const createdForBind = bindAt ? firstMissing(root, bindAt) : undefined;
+  const chroot: Chroot = { work, env: scriptEnv(options), interpreter: emulation.native ? '' : emulation.interpreter, bindAt };
+  emit({ phase: 'configure', image: options.image!, message: `${preinsts.length} preinst scripts${emulation.native ? '' : ` (through ${emulation.interpreter})`}` });
+  await inChroot(chroot, 'preinst.sh');
+  const diversions = parseDiversions(await readFile(join(root, 'var/lib/dpkg/diversions'), 'utf8').catch(() => ''));
+  await applyDiversions(repo, root, diversions, options.packages ?? new Map());
+  emit({ phase: 'configure', image: options.image!, message: `dpkg --configure -a: ${status.filter((s) => / unpacked$/.test(s.get('Status') ?? '')).length} packages` });
+  await inChroot(chroot, 'configure.sh');
+  if (createdForBind) await rm(createdForBind, { recursive: true, force: true });
+  else if (bindAt) await rm(join(root, bindAt), { force: true });
+  const after = parseStanzas(await readFile(join(root, 'var/lib/dpkg/status'), 'utf8'));
+  const unfinished = after.filter((s) => !/ installed$/.test(s.get('Status') ?? '')).map((s) => `${s.get('Package')}: ${s.get('Status')}`);
+  if (unfinished.length > 0) throw new OtaError('ERR_OTA_SCRIPT', `dpkg --configure -a left ${unfinished.length} packages not installed`, { details: unfinished.slice(0, 20) });
+  for (const rel of SCRUB) await rm(join(root, rel), { force: true });
+  // systemd's first boot fills it; empty (not absent) so that /etc stays read-only friendly.
+  if (existsSync(join(root, 'etc/machine-id'))) await writeFile(join(root, 'etc/machine-id'), '');
+  return after.length;
+}
+
+function scriptEnv<T>(options: Stage2Options<T>): Record<string, string> {
+  return {
+    PATH: `${PAYLOAD_IN_CHROOT}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
+    HOME: '/root',
+    LC_ALL: 'C.UTF-8',
+    DEBIAN_FRONTEND: 'noninteractive',
+    DEBCONF_NONINTERACTIVE_SEEN: 'true',
+    SOURCE_DATE_EPOCH: String(options.sourceDateEpoch ?? options.timestamp),
+    ...options.env,
+  };
+}
+
+interface Chroot {
+  work: Work;
+  env: Record<string, string>;
+  /** qemu-user's binary for a foreign architecture, '' for a native one. */
+  interpreter: string;
+  /** Where in the tree the interpreter is bound, '' for none. */
+  bindAt: string;
+}
+
+/**
+ * Runs one payload script in the namespace. A fresh overlay per script: the script's changes
+ * are in its upper directory afterwards (with rofiles-fuse, written in place instead).
+ */
+async function inChroot(c: Chroot, script: string): Promise<void> {
+  const { dir, root, mnt, payload } = c.work;
+  const upper = join(dir, `upper-${script}`);
+  const ovwork = join(dir, `ovwork-${script}`);
+  for (const d of [upper, ovwork]) await mkdir(d);
+  const argv = ['setpriv', '--pdeathsig', 'KILL', 'unshare', '--mount', '--net', '--pid', '--fork', '--kill-child', 'sh', '-c', namespaceScript(c.env), 'sh', root, mnt, payload, c.interpreter, c.bindAt, upper, ovwork, script];
+  const out = await run('configure the image', argv, { okCodes: [0, 97, 98, 99] }).catch((e: unknown) => {
+    throw failureFrom(e);
+  });
+  if (out.code !== 0) throw failureFrom(undefined, `${out.stdout}\n${out.stderr}`);
+  await mergeUpper(upper, root);
 }
 
 function failureFrom(e: unknown, output?: string): OtaError {
