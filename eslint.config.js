@@ -42,7 +42,6 @@ const LEGACY = {
     'host-tools/image/flash.ts',
     'host-tools/import/multistrap.ts',
     'host-tools/lock/board-components.ts',
-    'host-tools/lock/resolve.ts',
     'node-ostree/commit.ts',
     'node-ostree/errors.ts',
     'node-ostree/gvariant.ts',

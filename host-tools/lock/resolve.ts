@@ -2,7 +2,7 @@ import { OtaError } from '../../common/errors.js';
 import { editDistance } from '../manifest/load.js';
 import { formatAlternative, formatGroup, parseRelations, type Alternative, type Group } from '../apt/relations.js';
 import { satisfiesRelation } from '../apt/version.js';
-import type { Candidate, Universe } from './universe.js';
+import type { Candidate, Pin, Universe } from './universe.js';
 
 /**
  * Resolves what an image asks for into one version per package, the way apt-get install
@@ -51,35 +51,54 @@ export interface Resolution {
   reasons: Map<string, Reason>;
   /** Root names in the order they were requested (essential, required, manifest). */
   roots: string[];
+  /** The pins the resolution followed: the kept versions (`prefer`) and the manifest's `=VERSION` and `/suite`. */
+  pins: Map<string, Pin>;
 }
 
 const PRIORITY_RANK: Record<string, number> = { required: 1, important: 2, standard: 3, optional: 4, extra: 5 };
 
-export function resolve(universe: Universe, request: ResolveRequest): Resolution {
+/** What resolving one request keeps as it goes; the universe it reads is a pinned view, the caller's is not touched. */
+interface State {
+  universe: Universe;
+  request: ResolveRequest;
+  excluded: Set<string>;
+  selected: Map<string, Candidate>;
+  reasons: Map<string, Reason>;
+  /** The roots: preferred as providers, as apt protects what was asked for. */
+  protectedNames: Set<string>;
+}
+
+export function resolve(given: Universe, request: ResolveRequest): Resolution {
   const excluded = new Set(request.exclude);
-  const selected = new Map<string, Candidate>();
-  const reasons = new Map<string, Reason>();
-  const protectedNames = new Set<string>();
-
+  const pins = new Map<string, Pin>();
+  const universe = given.withPins(pins);
   for (const [name, version] of request.prefer ?? []) {
-    if (universe.versions(name).some((c) => c.version === version)) {
-      universe.pin(name, (c) => c.version === version);
-    }
+    if (universe.versions(name).some((c) => c.version === version)) pins.set(name, { version });
   }
-
   // The manifest's own pins come first: they hold for a package whatever pulls it in (a minbase
   // root, a dependency), as an apt preference would, not only where the manifest names it.
-  for (const spec of request.roots) if ((spec.version || spec.suite) && !excluded.has(spec.name)) rootCandidate(universe, spec, excluded);
+  for (const spec of request.roots) {
+    if (!(spec.version || spec.suite) || excluded.has(spec.name)) continue;
+    const pin = rootPin(universe, spec, excluded);
+    if (pin) pins.set(spec.name, pin);
+  }
+  const state: State = { universe, request, excluded, selected: new Map(), reasons: new Map(), protectedNames: new Set() };
+  const roots = markRoots(state);
+  const done = new Set<string>();
+  for (const name of roots) installDeps(state, { pkg: state.selected.get(name)!, chain: [], done });
+  return { selected: state.selected, reasons: state.reasons, roots, pins };
+}
 
-  // 1. The roots: Essential and Priority: required for minbase, then the manifest's packages.
+/** 1. The roots: Essential and Priority: required for minbase, then the manifest's packages. Returns their names in order. */
+function markRoots(state: State): string[] {
+  const { universe, request, excluded, selected, reasons } = state;
   const roots: { spec: RootSpec; reason: Reason }[] = [];
   if (request.variant === 'minbase') {
     for (const n of universe.essential()) if (!excluded.has(n)) roots.push({ spec: { name: n }, reason: { kind: 'essential' } });
     for (const n of universe.required()) if (!excluded.has(n)) roots.push({ spec: { name: n }, reason: { kind: 'required' } });
   }
   for (const spec of request.roots) roots.push({ spec, reason: { kind: 'requested' } });
-
-  const rootNames: string[] = [];
+  const names: string[] = [];
   for (const { spec, reason } of roots) {
     if (excluded.has(spec.name)) {
       throw new OtaError('ERR_OTA_MANIFEST', `package ${spec.name} is both requested and excluded`, {
@@ -97,47 +116,74 @@ export function resolve(universe: Universe, request: ResolveRequest): Resolution
     }
     selected.set(c.name, c);
     reasons.set(c.name, reason);
-    protectedNames.add(c.name);
-    rootNames.push(c.name);
+    state.protectedNames.add(c.name);
+    names.push(c.name);
   }
-
-  // 2. Their dependencies, depth-first, in root order.
-  const done = new Set<string>();
-  const installDeps = (pkg: Candidate, chain: string[]): void => {
-    if (done.has(pkg.name)) return;
-    done.add(pkg.name);
-    const fields: [DependencyField, string | undefined, boolean][] = [
-      ['Pre-Depends', pkg.preDepends, true],
-      ['Depends', pkg.depends, true],
-    ];
-    if (request.recommends) fields.push(['Recommends', pkg.recommends, false]);
-    for (const [field, text, critical] of fields) {
-      for (const group of parseRelations(text, universe.arch)) {
-        if (group.some((alt) => satisfiedBySelected(universe, alt, selected))) continue;
-        const solutions = possibleSolutions(universe, group, protectedNames, excluded);
-        const choice = solutions.find((c) => !conflictWith(universe, c, selected));
-        if (!choice) {
-          if (!critical) continue;
-          throw unsatisfiable(universe, pkg, field, group, [...chain, pkg.name], selected, reasons, excluded);
-        }
-        selected.set(choice.name, choice);
-        reasons.set(choice.name, { kind: 'dependency', by: pkg.name, field, relation: formatGroup(group) });
-        installDeps(choice, [...chain, pkg.name]);
-      }
-    }
-  };
-  for (const name of rootNames) installDeps(selected.get(name)!, []);
-
-  return { selected, reasons, roots: rootNames };
+  return names;
 }
 
-function rootCandidate(universe: Universe, spec: RootSpec, excluded: Set<string>): Candidate {
+/** 2. A package's dependencies, depth-first; `done` holds the packages whose dependencies are met already. */
+function installDeps(state: State, at: { pkg: Candidate; chain: string[]; done: Set<string> }): void {
+  const { universe, request, selected, reasons } = state;
+  const { pkg, chain, done } = at;
+  if (done.has(pkg.name)) return;
+  done.add(pkg.name);
+  const fields: [DependencyField, string | undefined, boolean][] = [
+    ['Pre-Depends', pkg.preDepends, true],
+    ['Depends', pkg.depends, true],
+  ];
+  if (request.recommends) fields.push(['Recommends', pkg.recommends, false]);
+  for (const [field, text, critical] of fields) {
+    for (const group of parseRelations(text, universe.arch)) {
+      if (group.some((alt) => satisfiedBySelected(universe, alt, selected))) continue;
+      const solutions = possibleSolutions(universe, group, state.protectedNames, state.excluded);
+      const choice = solutions.find((c) => !conflictWith(universe, c, selected));
+      if (!choice) {
+        if (!critical) continue;
+        throw unsatisfiable(state, { pkg, field, group, chain: [...chain, pkg.name] });
+      }
+      selected.set(choice.name, choice);
+      reasons.set(choice.name, { kind: 'dependency', by: pkg.name, field, relation: formatGroup(group) });
+      installDeps(state, { pkg: choice, chain: [...chain, pkg.name], done });
+    }
+  }
+}
+
+/** The pin a `name=version` or `name/suite` root asks for, refused with the reason when no source has it; none for a virtual name. */
+function rootPin(universe: Universe, spec: RootSpec, excluded: Set<string>): Pin | undefined {
+  checkQualifier(universe, spec);
+  const versions = universe.versions(spec.name);
+  if (versions.length === 0) {
+    rootCandidate(universe, spec, excluded);
+    return undefined;
+  }
+  if (spec.version) {
+    if (!versions.some((v) => v.version === spec.version)) {
+      throw new OtaError('ERR_OTA_UNKNOWN_PACKAGE', `${spec.name}=${spec.version} is not in any source (available: ${versions.map((v) => v.version).join(', ')})`, {
+        hint: 'pick an available version, or drop the `=VERSION` pin',
+      });
+    }
+    return { version: spec.version };
+  }
+  const suite = spec.suite!;
+  if (!universe.find(spec.name, (v) => v.origin.suite === suite)) {
+    throw new OtaError('ERR_OTA_UNKNOWN_PACKAGE', `${spec.name} is not in suite ${suite} (it is in: ${[...new Set(universe.copies(spec.name).map((v) => v.origin.suite))].join(', ')})`);
+  }
+  return { suite };
+}
+
+function checkQualifier(universe: Universe, spec: RootSpec): void {
   const q = spec.archQualifier;
   if (q !== undefined && q !== universe.arch && q !== 'native' && q !== 'any' && q !== 'all') {
     throw new OtaError('ERR_OTA_UNKNOWN_PACKAGE', `${spec.name}:${q} cannot be installed: the image is ${universe.arch} only`, {
       hint: `drop \`:${q}\`, or build an image for ${q}`,
     });
   }
+}
+
+/** The version a root installs: a virtual name's only provider, else the (pinned) candidate. */
+function rootCandidate(universe: Universe, spec: RootSpec, excluded: Set<string>): Candidate {
+  checkQualifier(universe, spec);
   const versions = universe.versions(spec.name);
   if (versions.length === 0) {
     // A purely virtual name with exactly one provider is installed through it, as apt does.
@@ -149,25 +195,6 @@ function rootCandidate(universe: Universe, spec: RootSpec, excluded: Set<string>
       });
     }
     throw unknownPackage(universe, spec.name);
-  }
-  if (spec.version) {
-    const c = versions.find((v) => v.version === spec.version);
-    if (!c) {
-      throw new OtaError('ERR_OTA_UNKNOWN_PACKAGE', `${spec.name}=${spec.version} is not in any source (available: ${versions.map((v) => v.version).join(', ')})`, {
-        hint: 'pick an available version, or drop the `=VERSION` pin',
-      });
-    }
-    universe.pin(spec.name, (v) => v.version === spec.version);
-    return c;
-  }
-  if (spec.suite) {
-    const inSuite = (v: Candidate) => v.origin.suite === spec.suite;
-    const c = universe.find(spec.name, inSuite);
-    if (!c) {
-      throw new OtaError('ERR_OTA_UNKNOWN_PACKAGE', `${spec.name} is not in suite ${spec.suite} (it is in: ${[...new Set(universe.copies(spec.name).map((v) => v.origin.suite))].join(', ')})`);
-    }
-    universe.pin(spec.name, inSuite);
-    return c;
   }
   return universe.candidate(spec.name) ?? versions[0]!;
 }
@@ -251,16 +278,9 @@ function negativeMatches(universe: Universe, c: Candidate, alt: Alternative): bo
   return universe.satisfies(c, alt);
 }
 
-function unsatisfiable(
-  universe: Universe,
-  pkg: Candidate,
-  field: string,
-  group: Group,
-  chain: string[],
-  selected: Map<string, Candidate>,
-  reasons: Map<string, Reason>,
-  excluded: Set<string>,
-): OtaError {
+function unsatisfiable(state: State, at: { pkg: Candidate; field: string; group: Group; chain: string[] }): OtaError {
+  const { universe, selected, reasons, excluded } = state;
+  const { pkg, field, group, chain } = at;
   const why: string[] = [];
   for (const alt of group) {
     const label = formatAlternative(alt);

@@ -23,17 +23,48 @@ export interface Candidate extends PackageRecord {
   origin: Origin;
 }
 
+/** What a pin restricts a package to, as apt_preferences would: one version, or the versions one suite carries. */
+export type Pin = { version: string } | { suite: string };
+
+export function pinAccepts(pin: Pin): (c: Candidate) => boolean {
+  return 'version' in pin ? (c) => c.version === pin.version : (c) => c.origin.suite === pin.suite;
+}
+
+/** What the indices say regardless of pins, shared by a universe and its pinned views. */
+interface Derived {
+  versions: Map<string, Candidate[]>;
+  shadowed: Map<Candidate, Candidate[]>;
+  provides: Map<Candidate, Alternative[]>;
+}
+
 export class Universe {
-  private readonly cache = new Map<string, Candidate[]>();
+  private readonly cache: Map<string, Candidate[]>;
   /** The same version from other sources than the one `versions()` keeps, best first (priority >= 0). */
-  private readonly shadowed = new Map<Candidate, Candidate[]>();
-  private readonly providesCache = new Map<Candidate, Alternative[]>();
+  private readonly shadowed: Map<Candidate, Candidate[]>;
+  private readonly providesCache: Map<Candidate, Alternative[]>;
   private readonly pins = new Map<string, (c: Candidate) => boolean>();
+  private pinned: ReadonlyMap<string, Pin> = new Map();
 
   constructor(
     readonly arch: string,
     private readonly indices: { index: PackagesIndex; origin: Origin }[],
-  ) {}
+    derived: Derived = { versions: new Map(), shadowed: new Map(), provides: new Map() },
+  ) {
+    this.cache = derived.versions;
+    this.shadowed = derived.shadowed;
+    this.providesCache = derived.provides;
+  }
+
+  /**
+   * A view of this universe whose candidates follow `pins` (read as they are when asked, so the
+   * caller may add to the map as it goes); this universe itself is left as it is.
+   */
+  withPins(pins: ReadonlyMap<string, Pin>): Universe {
+    const view = new Universe(this.arch, this.indices, { versions: this.cache, shadowed: this.shadowed, provides: this.providesCache });
+    for (const [name, accept] of this.pins) view.pins.set(name, accept);
+    view.pinned = pins;
+    return view;
+  }
 
   /** All versions of `name`, best first (apt's candidate order), one per version string. */
   versions(name: string): Candidate[] {
@@ -67,7 +98,8 @@ export class Universe {
    * (`name=version`, `name/suite` in the manifest, or the version already locked).
    */
   candidate(name: string): Candidate | undefined {
-    const pin = this.pins.get(name);
+    const pinned = this.pinned.get(name);
+    const pin = pinned ? pinAccepts(pinned) : this.pins.get(name);
     return pin ? this.find(name, pin) : this.versions(name)[0];
   }
 

@@ -6,7 +6,7 @@ import type { Universe } from '../../../host-tools/lock/universe.js';
 import { universe, type Pkg, type TestSource } from '../../helpers/packages-text.js';
 
 // Every universe here is built from in-memory Packages text (test/helpers/packages-text.ts); the
-// origins are made-up hosts. Universes carry pins set by resolve(), so each test builds its own.
+// origins are made-up hosts.
 
 type Req = Partial<Omit<ResolveRequest, 'roots'>>;
 
@@ -726,6 +726,19 @@ describe('resolve: candidate policy', () => {
   it('lets a `name=version` pin override a previously locked version', () => {
     const r = lockOf([{ name: 'b', version: '1.0' }, { name: 'b', version: '1.1' }], [{ name: 'b', version: '1.1' }], { prefer: new Map([['b', '1.0']]) });
     expect(versions(r)).toEqual({ b: '1.1' });
+  });
+
+  it('returns the pins it followed and leaves the universe it was given unpinned, so a second resolve of it starts afresh', () => {
+    const sources: TestSource[] = [
+      { suite: 'stable', packages: [{ name: 'a', depends: 'b, c' }, { name: 'b', version: '1.0' }, { name: 'c', version: '1.0' }] },
+      { suite: 'updates', packages: [{ name: 'b', version: '1.1' }, { name: 'c', version: '1.1' }] },
+    ];
+    const u = universe(sources);
+    const r = run(u, ['a', { name: 'b', suite: 'stable' }], { prefer: new Map([['c', '1.0']]) });
+    expect(versions(r)).toEqual({ a: '1.0', b: '1.0', c: '1.0' });
+    expect(r.pins).toEqual(new Map([['c', { version: '1.0' }], ['b', { suite: 'stable' }]]));
+    expect(u.candidate('b')?.version).toBe('1.1');
+    expect(versions(run(u, ['a']))).toEqual({ a: '1.0', b: '1.1', c: '1.1' });
   });
 
   it('ignores prefer entries for packages that are not needed', () => {
