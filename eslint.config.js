@@ -14,7 +14,6 @@ const SIZE = {
 /** Files over a limit when the limits came in, with the rules they break. */
 const LEGACY = {
   'max-lines': [
-    'host-tools/import/multistrap.ts',
     'node-ostree/gvariant.ts',
     'test/helpers/fixture-archive.ts',
     'test/helpers/fixture-archive.test.ts',
@@ -26,7 +25,6 @@ const LEGACY = {
   ],
   'max-lines-per-function': [
     'bootloader/uboot/boot-script.ts',
-    'host-tools/import/multistrap.ts',
     'node-ostree/gvariant.ts',
   ],
   'max-params': [
@@ -40,7 +38,6 @@ const LEGACY = {
     'host-tools/compose/diversions.ts',
     'host-tools/image/disk-image.ts',
     'host-tools/image/flash.ts',
-    'host-tools/import/multistrap.ts',
     'host-tools/lock/board-components.ts',
     'node-ostree/commit.ts',
     'node-ostree/errors.ts',

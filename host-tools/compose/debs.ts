@@ -12,8 +12,10 @@ import { debControlRef, debDataRef, planDebs, type DebNeed, type LockedDeb } fro
  * Makes sure every locked .deb is in the repository as two commits (data and control members,
  * keyed by the deb's SHA256): downloads what is missing into the cache (parallel, resumable,
  * SHA256-checked, with fallback URIs), then imports straight from memory, never unpacking to
- * disk. Each worker imports in one transaction, so an interrupted run leaves the repository
- * consistent and the next run picks up where it stopped.
+ * disk. Each worker imports in transactions of a few seconds (or BATCH_DEBS debs) each, and
+ * commits the one it has open before it waits on the network, on a failure and on `signal`: a
+ * run killed part way keeps what it imported up to its last commit, and the next run picks up
+ * from there.
  *
  * @example
  * const r = await ensureDebs(repo, packages, { cacheDir, jobs: 4 });
@@ -24,6 +26,10 @@ export interface EnsureOptions {
   jobs?: number;
   fallbackUris?: string[];
   onEvent?: EventSink;
+  /** Stops taking new debs (what is imported is committed), ends downloads, and rejects. */
+  signal?: AbortSignal;
+  /** Debs per transaction at most (default BATCH_DEBS). */
+  batchDebs?: number;
 }
 
 export interface EnsureResult {
@@ -33,6 +39,29 @@ export interface EnsureResult {
   downloadBytes: number;
 }
 
+/**
+ * A transaction per deb would sync the repository a hundred times per image; one per worker
+ * loses everything to a kill. A commit every few seconds bounds what a kill loses to that.
+ */
+export const BATCH_DEBS = 32;
+const BATCH_MS = 3000;
+
+interface Item {
+  d: DebNeed;
+  download: boolean;
+}
+
+/** The work the workers share: they take items in order and count into one result. */
+interface Queue {
+  items: Item[];
+  next: number;
+  done: number;
+  failures: unknown[];
+  result: EnsureResult;
+  cachePath: (sha: string) => string;
+  options: EnsureOptions;
+}
+
 export async function ensureDebs(repo: Repo, packages: LockedDeb[], options: EnsureOptions): Promise<EnsureResult> {
   const emit = options.onEvent ?? silent;
   const debDir = join(options.cacheDir, 'debs');
@@ -40,58 +69,72 @@ export async function ensureDebs(repo: Repo, packages: LockedDeb[], options: Ens
   const refs = repo.listRefs('ota/deb');
   const cachePath = (sha: string) => join(debDir, `${sha}.deb`);
   const plan = planDebs(packages, { imported: (s) => refs.has(debDataRef(s)) && refs.has(debControlRef(s)), cached: (s) => existsSync(cachePath(s)) }, options.fallbackUris);
-  const work = [...plan.importFromCache.map((d) => ({ d, download: false })), ...plan.download.map((d) => ({ d, download: true }))];
-  const total = work.length;
+  const items = [...plan.importFromCache.map((d) => ({ d, download: false })), ...plan.download.map((d) => ({ d, download: true }))];
   emit({ phase: 'fetch', message: `${plan.reuse.length} debs already imported, ${plan.importFromCache.length} in the cache, ${plan.download.length} to download` });
   const result: EnsureResult = { reused: plan.reuse.length, imported: 0, downloaded: 0, downloadBytes: 0 };
-  if (total === 0) return result;
-
-  let next = 0;
-  let done = 0;
-  const jobs = Math.max(1, Math.min(options.jobs ?? 4, total));
-  const failures: unknown[] = [];
-  await Promise.all(
-    Array.from({ length: jobs }, async () => {
-      // A Repo object per worker: libostree allows one open transaction per object.
-      const own = await Repo.open(repo.path);
-      try {
-        await batch(own, async () => {
-          while (next < work.length && failures.length === 0) {
-            const { d, download } = work[next++]!;
-            try {
-              if (download) {
-                const bytes = await fetchDeb(d, cachePath(d.sha256));
-                result.downloaded++;
-                result.downloadBytes += bytes;
-                emit({ phase: 'fetch', message: d.filename, bytes, current: ++done, total });
-              } else {
-                done++;
-              }
-              await importDeb(own, d, cachePath(d.sha256));
-              result.imported++;
-              emit({ phase: 'import', message: `${d.name} ${d.version}`, current: result.imported, total });
-            } catch (e) {
-              failures.push(withContext(e, `${d.name} ${d.version}`));
-              throw failures[failures.length - 1];
-            }
-          }
-        });
-      } catch (e) {
-        if (!failures.includes(e)) failures.push(e);
-      } finally {
-        own.close();
-      }
-    }),
-  );
-  if (failures.length > 0) throw failures[0];
+  if (items.length === 0) return result;
+  const q: Queue = { items, next: 0, done: 0, failures: [], result, cachePath, options };
+  const jobs = Math.max(1, Math.min(options.jobs ?? 4, items.length));
+  await Promise.all(Array.from({ length: jobs }, () => worker(repo.path, q)));
+  if (q.failures.length > 0) throw q.failures[0];
+  options.signal?.throwIfAborted();
   return result;
 }
 
-async function fetchDeb(d: DebNeed, dest: string): Promise<number> {
+function more(q: Queue): boolean {
+  return q.next < q.items.length && q.failures.length === 0 && !q.options.signal?.aborted;
+}
+
+async function worker(repoPath: string, q: Queue): Promise<void> {
+  // A Repo object per worker: libostree allows one open transaction per object.
+  const own = await Repo.open(repoPath);
+  try {
+    while (more(q)) await batch(own, () => importBatch(own, q));
+  } catch (e) {
+    if (!q.failures.includes(e)) q.failures.push(e);
+  } finally {
+    own.close();
+  }
+}
+
+/**
+ * One transaction's worth of debs. It ends (and is committed) after BATCH_MS or `batchDebs`
+ * debs, before a download once it holds an import, and after a failure, which it records
+ * instead of throwing so that what it imported before is kept.
+ */
+async function importBatch(own: Repo, q: Queue): Promise<void> {
+  const emit = q.options.onEvent ?? silent;
+  const started = Date.now();
+  const limit = q.options.batchDebs ?? BATCH_DEBS;
+  let n = 0;
+  while (more(q) && n < limit && Date.now() - started < BATCH_MS) {
+    if (n > 0 && q.items[q.next]!.download) return;
+    const { d, download } = q.items[q.next++]!;
+    try {
+      if (download) {
+        const bytes = await fetchDeb(d, q.cachePath(d.sha256), q.options.signal);
+        q.result.downloaded++;
+        q.result.downloadBytes += bytes;
+        emit({ phase: 'fetch', message: d.filename, bytes, current: ++q.done, total: q.items.length });
+      } else {
+        q.done++;
+      }
+      await importDeb(own, d, q.cachePath(d.sha256));
+      n++;
+      q.result.imported++;
+      emit({ phase: 'import', message: `${d.name} ${d.version}`, current: q.result.imported, total: q.items.length });
+    } catch (e) {
+      q.failures.push(q.options.signal?.aborted ? q.options.signal.reason : withContext(e, `${d.name} ${d.version}`));
+      return;
+    }
+  }
+}
+
+async function fetchDeb(d: DebNeed, dest: string, signal: AbortSignal | undefined): Promise<number> {
   // Another build sharing the cache may have landed it since the plan was made (import checks its hash).
   if (existsSync(dest)) return 0;
   for (const url of d.urls) {
-    const r = await downloadFile(url, dest, { expectedSize: d.size, expectedSha256: d.sha256 });
+    const r = await downloadFile(url, dest, { expectedSize: d.size, expectedSha256: d.sha256, signal });
     if (r.status === 'ok') return d.size - r.resumedFrom;
   }
   throw new OtaError('ERR_OTA_FETCH', `${d.filename} is on none of its sources (${d.urls.join(', ')})`, {

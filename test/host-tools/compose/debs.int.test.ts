@@ -134,6 +134,35 @@ describe('ensureDebs', () => {
     repo.close();
   });
 
+  it('keeps the debs it imported before one that fails, so that a rerun imports only the rest', async () => {
+    const { repo, cacheDir } = await fresh();
+    const good = locked();
+    // Sorted last (debs are taken by name), so that every good one is imported before it fails.
+    const gone = { ...good[0]!, name: 'zz-gone', originUri: `${server.url}/gone`, sha256: 'f'.repeat(64) };
+    await expect(ensureDebs(repo, [...good, gone], { cacheDir, jobs: 1 })).rejects.toThrow(/zz-gone .*is on none of its sources/);
+    for (const d of good) expect(repo.resolve(debControlRef(d.sha256), { allowMissing: true }), d.name).toMatch(/^[0-9a-f]{64}$/);
+    expect(await ensureDebs(repo, good, { cacheDir })).toMatchObject({ reused: 4, imported: 0 });
+    repo.close();
+  });
+
+  it('commits a batch every few debs: an abort in the middle keeps what was imported, and rejects with its reason', async () => {
+    const { repo, cacheDir } = await fresh();
+    await ensureDebs(await Repo.create(join(cacheDir, '..', 'warm'), 'bare-user'), locked(), { cacheDir });
+    const stop = new AbortController();
+    const imported: string[] = [];
+    const onEvent = (e: { phase: string; message: string }) => {
+      if (e.phase !== 'import') return;
+      imported.push(e.message);
+      if (imported.length === 2) stop.abort(new OtaError('ERR_OTA_BUILD', 'stopped by the test'));
+    };
+    await expect(ensureDebs(repo, locked(), { cacheDir, jobs: 1, batchDebs: 1, onEvent, signal: stop.signal })).rejects.toThrow('stopped by the test');
+    expect(imported).toHaveLength(2);
+    const kept = locked().filter((d) => repo.resolve(debControlRef(d.sha256), { allowMissing: true }));
+    expect(kept.map((d) => `${d.name} ${d.version}`).sort()).toEqual([...imported].sort());
+    expect(await ensureDebs(repo, locked(), { cacheDir })).toMatchObject({ reused: 2, imported: 2, downloaded: 0 });
+    repo.close();
+  });
+
   it('says which sources it tried when no source has the file', async () => {
     const { repo, cacheDir } = await fresh();
     const gone = { ...locked(['conf'])[0]!, originUri: `${server.url}/gone` };
