@@ -9,8 +9,12 @@
  */
 export type Stanza = Map<string, string>;
 
-/** Parses every stanza in `text`. `#` comment lines are skipped (deb822 allows them in our files). */
-export function parseStanzas(text: string): Stanza[] {
+/**
+ * Parses every stanza in `text`. `#` comment lines are skipped (deb822 allows them in our files).
+ * With `strict`, a field written twice in a stanza is an error instead of the last one winning
+ * (a lockfile: two values where one is checked and the other used would hide an edit).
+ */
+export function parseStanzas(text: string, options: { strict?: boolean } = {}): Stanza[] {
   const stanzas: Stanza[] = [];
   let current: Stanza | undefined;
   let lastKey: string | undefined;
@@ -37,6 +41,7 @@ export function parseStanzas(text: string): Stanza[] {
       stanzas.push(current);
     }
     lastKey = line.slice(0, colon);
+    if (options.strict && current.has(lastKey)) throw new ControlSyntaxError(i + 1, `field ${lastKey} appears twice in one stanza`);
     current.set(lastKey, line.slice(colon + 1).trim());
   }
   return stanzas;

@@ -1,5 +1,6 @@
 import { OtaError } from '../../common/errors.js';
 import { parseStanzas } from './control.js';
+import { INDEX_FIELD_CHECKS, stanzaProblem } from './field-syntax.js';
 
 /**
  * One Packages file, indexed for resolution without parsing all of it. A Debian main index holds
@@ -156,7 +157,7 @@ function toRecord(stanzaText: string): PackageRecord {
     if (v === undefined) throw new OtaError('ERR_OTA_INDEX', `a Packages stanza has no ${k} field: "${stanzaText.slice(0, 80)}"`);
     return v;
   };
-  return {
+  const record: PackageRecord = {
     name: need('Package'),
     version: need('Version'),
     architecture: need('Architecture'),
@@ -176,4 +177,12 @@ function toRecord(stanzaText: string): PackageRecord {
     size: Number(need('Size')),
     sha256: need('SHA256'),
   };
+  // The fields that become paths, URLs and refs are checked before anything uses them.
+  const bad = stanzaProblem(s, INDEX_FIELD_CHECKS);
+  if (bad) {
+    throw new OtaError('ERR_OTA_INDEX', `the Packages stanza of ${JSON.stringify(s.get('Package') ?? '?')}: ${bad.field} ${bad.reason}`, {
+      hint: 'the archive publishes an index ota cannot trust; report it to whoever runs the archive, or drop that source',
+    });
+  }
+  return record;
 }

@@ -173,6 +173,12 @@ function invalid(v: string, reason: string): OtaError {
   });
 }
 
+/** Why `v` is not a valid Debian version (dpkg's words), or undefined when it is one. */
+export function versionProblem(v: string): string | undefined {
+  const r = scan(v);
+  return typeof r === 'string' ? r : undefined;
+}
+
 /**
  * Parses a Debian version as dpkg does; throws for anything `dpkg --validate-version` rejects.
  * Leading and trailing blanks are ignored, like dpkg.

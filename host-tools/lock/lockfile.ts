@@ -1,5 +1,6 @@
 import { OtaError } from '../../common/errors.js';
 import { ControlSyntaxError, formatStanzas, parseStanzas } from '../apt/control.js';
+import { checkLockSyntax } from './lock-syntax.js';
 import { PackagesIndex } from '../apt/packages-index.js';
 import { compareVersions } from '../apt/version.js';
 import type { Manifest } from '../manifest/schema.js';
@@ -124,11 +125,14 @@ export function headerFor(manifest: Manifest, manifestSha256: string, sources: L
   };
 }
 
-/** Parses a lockfile; `where` names it in errors. */
+/**
+ * Parses a lockfile; `where` names it in errors. Every field is checked first (lock-syntax.ts):
+ * a lock that is not what `ota lock` writes is refused whole, with exit 2.
+ */
 export function readLock(text: string, where: string): Lock {
   let stanzas;
   try {
-    stanzas = parseStanzas(text);
+    stanzas = parseStanzas(text, { strict: true });
   } catch (e) {
     if (e instanceof ControlSyntaxError) {
       throw new OtaError('ERR_OTA_LOCKFILE', `${where}:${e.line}: ${e.reason}`, { hint: 'fix it by hand, or regenerate it with `ota lock --update`' });
@@ -143,55 +147,56 @@ export function readLock(text: string, where: string): Lock {
   }
   const version = h.get('Lockfile-Version')!;
   if (version !== LOCKFILE_VERSION) {
-    throw new OtaError('ERR_OTA_LOCKFILE', `${where} has lockfile version ${version}; this ota reads version ${LOCKFILE_VERSION}`, {
+    throw new OtaError('ERR_OTA_LOCKFILE', `${where} has lockfile version ${version.slice(0, 40)}; this ota reads version ${LOCKFILE_VERSION}`, {
       hint: 'regenerate it with `ota lock --update`',
     });
   }
-  const need = (k: string) => {
-    const v = h.get(k);
-    if (v === undefined) throw new OtaError('ERR_OTA_LOCKFILE', `${where}: the header has no ${k}`);
-    return v;
-  };
-  const sources = need('Sources')
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .map((line) => {
-      const [spec, uri, suite, comps, prio, sha, date] = line.trim().split(' ');
-      if (date === undefined) throw new OtaError('ERR_OTA_LOCKFILE', `${where}: malformed Sources line "${line.trim()}"`);
-      return { spec: spec!, uri: uri!, suite: suite!, components: comps === '-' ? [] : comps!.split(','), priority: Number(prio), inReleaseSha256: sha!, date };
-    });
-  const header: LockHeader = {
-    version,
-    image: need('Image'),
-    architecture: need('Architecture'),
-    variant: need('Variant'),
-    recommends: need('Recommends') === 'yes',
-    manifestSha256: need('Manifest-SHA256'),
-    requested: (h.get('Requested') ?? '').split(/\s+/).filter(Boolean),
-    exclude: (h.get('Exclude') ?? '').split(/\s+/).filter(Boolean),
-    ...(h.has('Board') ? { board: { name: h.get('Board')!, sha256: h.get('Board-SHA256') ?? '', packages: words(h.get('Board-Packages')), components: words(h.get('Board-Components')) } } : {}),
-    sources,
-  };
-  // The package stanzas are Packages-format: index them like an archive's index, one origin per stanza.
-  const index = PackagesIndex.fromText(text);
+  checkLockSyntax(stanzas, where);
+  const header = headerOf(h);
+  // The package stanzas are Packages-format: index them like an archive's index, one origin per
+  // stanza. They are indexed as written back from the checked stanzas, so the index reads exactly
+  // what was checked.
+  const index = PackagesIndex.fromText(formatStanzas(stanzas.slice(1)));
   const universe = new Universe(header.architecture, [{ index, origin: { uri: '', suite: '', component: '', priority: 500, order: 0 } }]);
   const packages = new Map<string, Candidate>();
-  for (const name of index.names()) {
-    const recs = index.records(name);
-    if (recs.length !== 1) throw new OtaError('ERR_OTA_LOCKFILE', `${where}: package ${name} appears ${recs.length} times`);
-    const c = universe.versions(name)[0];
-    if (!c) throw new OtaError('ERR_OTA_LOCKFILE', `${where}: package ${name} is for ${recs[0]!.architecture}, not ${header.architecture}`);
-    const stanza = stanzas.find((s) => s.get('Package') === name)!;
+  for (const stanza of stanzas.slice(1)) {
+    const name = stanza.get('Package')!;
+    if (packages.has(name)) throw new OtaError('ERR_OTA_LOCKFILE', `${where}: package ${name} appears ${index.records(name).length} times`);
+    const c = universe.versions(name)[0]!;
     c.origin = {
-      uri: stanza.get('Origin-Uri') ?? '',
-      suite: stanza.get('Origin-Suite') ?? '',
-      component: stanza.get('Origin-Component') === '-' ? '' : (stanza.get('Origin-Component') ?? ''),
+      uri: stanza.get('Origin-Uri')!,
+      suite: stanza.get('Origin-Suite')!,
+      component: stanza.get('Origin-Component') === '-' ? '' : stanza.get('Origin-Component')!,
       priority: 500,
       order: 0,
     };
     packages.set(name, c);
   }
   return { header, packages, universe };
+}
+
+/** The header of a lock whose fields checkLockSyntax accepted. */
+function headerOf(h: Map<string, string>): LockHeader {
+  const sources = h
+    .get('Sources')!
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((line) => {
+      const [spec, uri, suite, comps, prio, sha, date] = line.trim().split(' ') as [string, string, string, string, string, string, string];
+      return { spec, uri, suite, components: comps === '-' ? [] : comps.split(','), priority: Number(prio), inReleaseSha256: sha, date };
+    });
+  return {
+    version: h.get('Lockfile-Version')!,
+    image: h.get('Image')!,
+    architecture: h.get('Architecture')!,
+    variant: h.get('Variant')!,
+    recommends: h.get('Recommends') === 'yes',
+    manifestSha256: h.get('Manifest-SHA256')!,
+    requested: words(h.get('Requested')),
+    exclude: words(h.get('Exclude')),
+    ...(h.has('Board') ? { board: { name: h.get('Board')!, sha256: h.get('Board-SHA256')!, packages: words(h.get('Board-Packages')), components: words(h.get('Board-Components')) } } : {}),
+    sources,
+  };
 }
 
 const words = (v: string | undefined): string[] => (v ?? '').split(/\s+/).filter(Boolean);

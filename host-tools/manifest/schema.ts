@@ -21,12 +21,19 @@ import { z } from 'zod';
 export const ARCHES = ['amd64', 'arm64', 'armhf'] as const;
 export type Arch = (typeof ARCHES)[number];
 
-const name = z.string().regex(/^[a-z0-9][a-z0-9.+-]*$/, 'lowercase letters, digits, ".", "+" and "-", starting with a letter or digit');
+/** An image name (it becomes a ref) or a package name. */
+export const IMAGE_NAME = /^[a-z0-9][a-z0-9.+-]*$/;
+/** `name`, `name=version` or `name/suite`, optionally with `:arch`. */
+export const PACKAGE_SPEC = /^[a-z0-9][a-z0-9.+-]*(:[a-z0-9]+)?(=[A-Za-z0-9.+~:-]+|\/[A-Za-z0-9._-]+)?$/;
+/** A folder of boards/: never a path (loadBoard takes a name with "/" or ending in .yaml for one). */
+export const BOARD_NAME = /^(?!.*\.ya?ml$)[a-z0-9][a-z0-9._+-]*$/;
+
+const name = z.string().regex(IMAGE_NAME, 'lowercase letters, digits, ".", "+" and "-", starting with a letter or digit');
 
 const packageSpec = z
   .string()
   .regex(
-    /^[a-z0-9][a-z0-9.+-]*(:[a-z0-9]+)?(=[A-Za-z0-9.+~:-]+|\/[A-Za-z0-9._-]+)?$/,
+    PACKAGE_SPEC,
     'a package name, optionally with `=VERSION` or `/SUITE` (for example `openssh-server` or `curl=7.88.1-10+deb12u5`)',
   );
 
@@ -47,7 +54,7 @@ export const manifestSchema = z.strictObject({
   name,
   arch: z.enum(ARCHES),
   /** The board definition (boards/<name>/board.yaml) the image is for; board names may also hold "_". */
-  board: z.string().regex(/^[a-z0-9][a-z0-9._+-]*$/, 'a board name from boards/ (lowercase letters, digits, ".", "_", "+", "-")').optional(),
+  board: z.string().regex(BOARD_NAME, 'a board name from boards/ (lowercase letters, digits, ".", "_", "+", "-")').optional(),
   sources: z.array(sourceSchema).min(1),
   variant: z.enum(['minbase', 'none']).default('none'),
   packages: z.array(packageSpec).default([]),

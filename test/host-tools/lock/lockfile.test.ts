@@ -32,7 +32,7 @@ const header = (board: LockHeader['board']): LockHeader => ({
 describe('the lockfile header', () => {
   it('records the components a board asked for beside the Sources lines that read them, and reads them back', () => {
     const board = { name: 'raspberrypi4', sha256: SHA, packages: ['raspi-firmware'], components: ['non-free-firmware'] };
-    const text = formatLock(header(board), readLock(`Lockfile-Version: 1\nImage: x\nArchitecture: arm64\nVariant: none\nRecommends: no\nManifest-SHA256: ${SHA}\nSources:\n\n${PACKAGE}`, 'seed').packages.values());
+    const text = formatLock(header(board), readLock(`Lockfile-Version: 1\nImage: x\nArchitecture: arm64\nVariant: none\nRecommends: no\nManifest-SHA256: ${SHA}\nSources:\n host http://mirror.example/debian bookworm non-free-firmware 500 ${SHA} -\n\n${PACKAGE}`, 'seed').packages.values());
     expect(text).toContain('\nBoard-Packages: raspi-firmware\nBoard-Components: non-free-firmware\nSources:\n host http://mirror.example/debian bookworm main,non-free-firmware 500 ');
     const back = readLock(text, 'image.lock');
     expect(back.header.board).toEqual(board);
