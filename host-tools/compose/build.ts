@@ -10,8 +10,10 @@ import { expandVars } from '../lock/sources.js';
 import { defaultLockPath, lock as lockManifest, parseRootSpec } from '../lock/lock.js';
 import { resolve } from '../lock/resolve.js';
 import { readLock, type Lock } from '../lock/lockfile.js';
+import { refuseInconsistentLock } from '../lock/check.js';
 import { loadManifest } from '../manifest/load.js';
 import { readCommit, Repo } from '../../node-ostree/index.js';
+import { refuseControlMismatch } from './deb-control.js';
 import { loadBoard } from '../board/load.js';
 import { buildImage, imageResult, type ImageBuild } from './build-image.js';
 import { ensureDebs, type EnsureResult } from './debs.js';
@@ -65,6 +67,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
 
   const repo = await openOrCreateRepo(options.repoPath);
   try {
+    for (const p of plans) await refuseControlMismatch(repo, p.debs, p.lockPath);
     const { cached, todo } = splitBuilt(plans, repo.listRefs('ota/build'));
     const images = cached.map(({ plan, checksum }) => reuse(repo, plan, checksum, emit));
     let debs: EnsureResult = { reused: 0, imported: 0, downloaded: 0, downloadBytes: 0 };
@@ -73,6 +76,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       const t0 = Date.now();
       debs = await ensureDebs(repo, need.debs, { cacheDir, jobs: options.jobs, fallbackUris: need.fallbacks, onEvent: emit });
       const fetchImport = (Date.now() - t0) / 1000;
+      for (const p of todo) await refuseControlMismatch(repo, p.debs, p.lockPath);
       const ctx = { repoPath: options.repoPath, strict: options.strict === true, emit };
       const built = await Promise.all(todo.map(async (p) => buildImage(ctx, p)));
       images.push(...built.map((b) => ({ ...b, seconds: { fetchImport, ...b.seconds } })));
@@ -117,6 +121,7 @@ async function loadPlan(input: string, ctx: LoadContext): Promise<ImagePlan> {
   }
   const lock = readLock(text, lockPath);
   const manifest = manifestPath ? (await loadManifest(manifestPath)).manifest : undefined;
+  refuseInconsistentLock(lock, { lockPath, manifestPath, manifest });
   const env = options.env ?? process.env;
   const fallbacks = [
     ...(manifest?.sources ?? []).flatMap((s, i) => (s.fallbacks ?? []).map((f) => expandVars(f, env, `sources[${i}].fallbacks (${manifestPath})`))),

@@ -1,9 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import { OtaError } from '../../common/errors.js';
 import { parseRelations, formatGroup } from '../apt/relations.js';
+import { boardInitProblem } from '../board/init.js';
 import { loadManifest } from '../manifest/load.js';
+import type { Manifest } from '../manifest/schema.js';
 import { conflictWith, satisfiedBySelected } from './resolve.js';
-import { readLock } from './lockfile.js';
+import { readLock, type Lock } from './lockfile.js';
 import { defaultLockPath, parseRootSpec } from './lock.js';
 
 /**
@@ -11,7 +13,7 @@ import { defaultLockPath, parseRootSpec } from './lock.js';
  * files alone: the lock's settings match the manifest's, every requested package is there (in
  * the pinned version or suite), nothing excluded is, every Pre-Depends/Depends inside the lock is
  * satisfied by the lock, and nothing in it conflicts. A manifest edit that changes none of that
- * (a comment, a reordering) keeps the lock valid.
+ * (a comment, a reordering) keeps the lock valid. `ota build` runs the same check first.
  *
  * @example
  * const problems = await checkLock({ manifestPath: 'image.yaml' }); // [] when fine
@@ -25,12 +27,52 @@ export async function checkLock(options: { manifestPath: string; lockPath?: stri
   } catch {
     throw new OtaError('ERR_OTA_LOCK_STALE', `${lockPath} does not exist`, { hint: `run \`ota lock ${options.manifestPath}\`` });
   }
-  const lock = readLock(text, lockPath);
+  return lockProblems(readLock(text, lockPath), manifest);
+}
+
+/**
+ * What keeps `lock` from being what `manifest` asks for, as sentences (empty when it is). Without
+ * a manifest (a lock built on its own), the lock is checked against its own header: what it says
+ * was requested and excluded, and that it is closed under its dependencies.
+ */
+export function lockProblems(lock: Lock, manifest?: Manifest): string[] {
   const { header, packages, universe } = lock;
+  const problems = manifest ? settingProblems(lock, manifest) : [];
+  const requested = manifest?.packages ?? header.requested;
+  for (const raw of [...requested, ...(header.board?.packages ?? [])]) {
+    const spec = parseRootSpec(raw);
+    const c = packages.get(spec.name) ?? universe.providers(spec.name).find((p) => packages.has(p.name));
+    if (!c) problems.push(`${spec.name} is requested but not in the lock`);
+    else if (spec.version && c.version !== spec.version) problems.push(`${spec.name} is pinned to ${spec.version} but locked at ${c.version}`);
+    else if (spec.suite && c.origin.suite !== spec.suite) problems.push(`${spec.name} is pinned to suite ${spec.suite} but locked from ${c.origin.suite}`);
+  }
+  for (const name of manifest?.exclude ?? header.exclude) if (packages.has(name)) problems.push(`${name} is excluded but in the lock`);
+  const init = header.board ? boardInitProblem(header.board.name, (n) => packages.has(n)) : undefined;
+  if (init) problems.push(init);
+  for (const c of packages.values()) {
+    const fields: [string, string | undefined][] = [['Pre-Depends', c.preDepends], ['Depends', c.depends]];
+    for (const [field, value] of fields) {
+      for (const group of parseRelations(value, header.architecture)) {
+        if (!group.some((alt) => satisfiedBySelected(universe, alt, packages))) {
+          problems.push(`${c.name} ${field} ${formatGroup(group)} is not satisfied inside the lock`);
+        }
+      }
+    }
+    const others = new Map(packages);
+    others.delete(c.name);
+    const clash = conflictWith(universe, c, others);
+    if (clash && c.name < clash.other.name) problems.push(`${c.name} and ${clash.other.name} conflict (${clash.relation})`);
+  }
+  return problems;
+}
+
+/** The lock's settings and sources against the manifest's. */
+function settingProblems({ header }: Lock, manifest: Manifest): string[] {
   const problems: string[] = [];
   if (header.architecture !== manifest.arch) problems.push(`architecture is ${header.architecture} in the lock, ${manifest.arch} in the manifest`);
   if (header.variant !== manifest.variant) problems.push(`variant is ${header.variant} in the lock, ${manifest.variant} in the manifest`);
   if (header.recommends !== manifest.recommends) problems.push(`recommends is ${header.recommends ? 'on' : 'off'} in the lock, ${manifest.recommends ? 'on' : 'off'} in the manifest`);
+  if (header.board?.name !== manifest.board) problems.push(`board is ${header.board?.name ?? 'none'} in the lock, ${manifest.board ?? 'none'} in the manifest`);
   const lockSpecs = new Set(header.sources.map((s) => s.spec));
   for (const src of manifest.sources) {
     if (!lockSpecs.has(src.uri)) problems.push(`source ${src.uri} is in the manifest but was not used for the lock`);
@@ -49,27 +91,19 @@ export async function checkLock(options: { manifestPath: string; lockPath?: stri
       }
     }
   }
-  for (const raw of manifest.packages) {
-    const spec = parseRootSpec(raw);
-    const c = packages.get(spec.name) ?? universe.providers(spec.name).find((p) => packages.has(p.name));
-    if (!c) problems.push(`${spec.name} is requested but not in the lock`);
-    else if (spec.version && c.version !== spec.version) problems.push(`${spec.name} is pinned to ${spec.version} but locked at ${c.version}`);
-    else if (spec.suite && c.origin.suite !== spec.suite) problems.push(`${spec.name} is pinned to suite ${spec.suite} but locked from ${c.origin.suite}`);
-  }
-  for (const name of manifest.exclude) if (packages.has(name)) problems.push(`${name} is excluded but in the lock`);
-  for (const c of packages.values()) {
-    const fields: [string, string | undefined][] = [['Pre-Depends', c.preDepends], ['Depends', c.depends]];
-    for (const [field, value] of fields) {
-      for (const group of parseRelations(value, manifest.arch)) {
-        if (!group.some((alt) => satisfiedBySelected(universe, alt, packages))) {
-          problems.push(`${c.name} ${field} ${formatGroup(group)} is not satisfied inside the lock`);
-        }
-      }
-    }
-    const others = new Map(packages);
-    others.delete(c.name);
-    const clash = conflictWith(universe, c, others);
-    if (clash && c.name < clash.other.name) problems.push(`${c.name} and ${clash.other.name} conflict (${clash.relation})`);
-  }
   return problems;
+}
+
+/**
+ * Refuses to build a lock that `ota lock --check` would refuse (exit 2: the build's input is not
+ * what its manifest asks for): a deleted stanza, a dropped dependency, a manifest edited since.
+ */
+export function refuseInconsistentLock(lock: Lock, where: { lockPath: string; manifestPath?: string; manifest?: Manifest }): void {
+  const problems = lockProblems(lock, where.manifest);
+  if (problems.length === 0) return;
+  const against = where.manifestPath ?? 'its own header';
+  throw new OtaError('ERR_OTA_LOCKFILE', `${where.lockPath} does not satisfy ${against} (${problems.length} problem${problems.length > 1 ? 's' : ''}); nothing was built`, {
+    details: problems,
+    hint: where.manifestPath ? `run \`ota lock --update ${where.manifestPath}\` and review the change` : 'regenerate the lock with `ota lock --update <manifest>`',
+  });
 }
