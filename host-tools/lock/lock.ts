@@ -7,6 +7,7 @@ import type { PackagesIndex } from '../apt/packages-index.js';
 import { loadIndices, loadRelease, type LoadOptions } from '../apt/suite.js';
 import { loadManifest, type LoadedManifest } from '../manifest/load.js';
 import { boardPackages } from '../board/packages.js';
+import { boardInitProblem } from '../board/init.js';
 import { loadBoard } from '../board/load.js';
 import { planBoardComponents, type BoardComponents } from './board-components.js';
 import { expandSources } from './sources.js';
@@ -83,6 +84,8 @@ export async function lock(options: LockOptions): Promise<LockResult> {
   } catch (e) {
     throw withContext(e, `locking ${options.manifestPath}`);
   }
+  const init = board ? boardInitProblem(board.name, (n) => resolution.selected.has(n)) : undefined;
+  if (init) throw new OtaError('ERR_OTA_MANIFEST', `${options.manifestPath}: ${init}`, { hint: 'a board boots images that run systemd; nothing was written' });
   const text = formatLock(headerFor(loaded.manifest, loaded.sha256, sources, board), resolution.selected.values());
   const diff = previous ? diffLocks(previous.packages, resolution.selected) : undefined;
   const written = previous?.text !== text;

@@ -52,9 +52,12 @@ export const boardPackages = (arch: string, kver: string, options: { modules?: s
   },
   { name: 'initramfs-tools', version: '9999', arch: 'all', files: { '/usr/share/initramfs-tools/marker': 'not wanted\n' } },
   {
-    name: 'dracut', version: '9999', arch, provides: 'linux-initramfs-tool',
+    // Depends on the stand-in systemd: `ota lock` refuses a board image without systemd, and the
+    // tests' images take their init from here rather than listing it in every manifest.
+    name: 'dracut', version: '9999', arch, provides: 'linux-initramfs-tool', depends: 'systemd',
     files: { '/usr/bin/dracut': DRACUT },
   },
+  { name: 'systemd', version: '9999', arch, files: { '/usr/lib/systemd/ota-fixture-systemd': 'stand-in\n' } },
   { name: 'ostree-boot', version: '9999', arch, files: { '/usr/lib/dracut/modules.d/98ostree/module-setup.sh': '#!/bin/bash\n' } },
   { name: 'fx-uboot', version: '2023.01-1', arch: 'all', files: { '/usr/lib/u-boot/fx/u-boot.bin': 'u-boot\n' } },
 ];

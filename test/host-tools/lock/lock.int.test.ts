@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -7,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OtaError } from '../../../common/errors.js';
 import { run } from '../../../common/exec.js';
 import { lock } from '../../../host-tools/lock/lock.js';
+import { otaRejection } from '../../helpers/errors.js';
 import {
   buildArchive,
   disposeGpgKey,
@@ -61,6 +63,8 @@ const boardPkgs: FixturePackage[] = [
   { name: 'dracut', version: '059-4', provides: 'linux-initramfs-tool' },
   { name: 'ostree-boot', version: '2022.7-2' },
   { name: 'fx-uboot', version: '2023.01-1', arch: 'all' },
+  // a board boots images that run systemd (only Recommended by Debian's dracut)
+  { name: 'systemd', version: '252.38-1' },
 ];
 
 let tmp: string;
@@ -248,21 +252,34 @@ disk: { table: gpt, partitions: [{ label: boot, fs: vfat, size: 64MiB, role: boo
     const boardsDir = path.join(ws.dir, 'boards');
     await mkdir(path.join(boardsDir, 'fxboard'), { recursive: true });
     await writeFile(path.join(boardsDir, 'fxboard/board.yaml'), BOARD('v1'));
-    await writeManifest(ws.manifest, { ...manifest(['app']), extra: ['board: fxboard'] });
+    await writeManifest(ws.manifest, { ...manifest(['app', 'systemd']), extra: ['board: fxboard'] });
     const run = () => lock({ manifestPath: ws.manifest, cacheDir: ws.cacheDir, env: mirrorEnv(server.url), boardsDir });
     const r = await run();
     const parsed = parseLockText(r.text);
     expect(parsed.header.get('Board')).toBe('fxboard');
     expect(parsed.header.get('Board-Packages')).toBe('fx-linux dracut ostree-boot fx-uboot');
     expect(parsed.header.get('Board-SHA256')).toBe(sha256(BOARD('v1')));
-    expect(parsed.header.get('Requested')).toBe('app');
+    expect(parsed.header.get('Requested')).toBe('app systemd');
     // the board's dracut meets the kernel's `initramfs-tools | linux-initramfs-tool`
-    expect(Object.keys(versions(parsed)).sort()).toEqual(['app', 'app-data', 'dracut', 'fx-linux', 'fx-uboot', 'libbase', 'libmid', 'ostree-boot']);
+    expect(Object.keys(versions(parsed)).sort()).toEqual(['app', 'app-data', 'dracut', 'fx-linux', 'fx-uboot', 'libbase', 'libmid', 'ostree-boot', 'systemd']);
     expect((await run()).written).toBe(false);
     await writeFile(path.join(boardsDir, 'fxboard/board.yaml'), BOARD('v2'));
     const again = await run();
     expect(again.written).toBe(true);
     expect(parseLockText(again.text).header.get('Board-SHA256')).toBe(sha256(BOARD('v2')));
+  });
+
+  it('refuses an image without systemd at lock time, with the reason, and writes no lock', async () => {
+    const ws = await workspace(tmp, 'board-no-systemd');
+    const boardsDir = path.join(ws.dir, 'boards');
+    await mkdir(path.join(boardsDir, 'fxboard'), { recursive: true });
+    await writeFile(path.join(boardsDir, 'fxboard/board.yaml'), BOARD('v1'));
+    await writeManifest(ws.manifest, { ...manifest(['app']), extra: ['board: fxboard'] });
+    const e = await otaRejection(lock({ manifestPath: ws.manifest, cacheDir: ws.cacheDir, env: mirrorEnv(server.url), boardsDir }));
+    expect(e.code).toBe('ERR_OTA_MANIFEST');
+    expect(e.exitCode).toBe(2);
+    expect(e.message).toBe(`${ws.manifest}: board fxboard boots the image with systemd (its initramfs is dracut's with OSTree's module, and OSTree's units run the deployment), but the image has no systemd: add systemd-sysv to packages`);
+    expect(existsSync(ws.lockPath)).toBe(false);
   });
 });
 
