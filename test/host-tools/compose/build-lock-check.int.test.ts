@@ -66,7 +66,7 @@ describe('ota build refuses a lock that is not what ota lock writes', () => {
     const check = await ota('lock', '--check', ws.manifest);
     expect(check.code).toBe(2);
     expect(check.err).toMatch(/image\.lock: package stanza 1 \(app\): SHA256 is not 64 lowercase hex digits/);
-    const r = await ota('build', ws.lockPath, '--repo', ws.repo, '--cache', ws.cacheDir);
+    const r = await ota('build', ws.lockPath, '--repo', ws.repo, '--cache-dir', ws.cacheDir);
     expect(r.code).toBe(2);
     expect(r.err).toMatch(/error: .*image\.lock: package stanza 1 \(app\): SHA256 is not 64 lowercase hex digits/);
     expect(await readFile(path.join(victim, 'pwned.deb'), 'utf8')).toBe('x\n');
@@ -78,7 +78,7 @@ describe('ota build refuses a lock that is not what ota lock writes', () => {
   it('refuses a lock with a deleted stanza (`--check` exits 3): no repository, no ref', async () => {
     const ws = await edited('deleted', (t) => without(t, 'libmid'));
     expect((await ota('lock', '--check', ws.manifest)).code).toBe(3);
-    const r = await ota('build', ws.lockPath, '--repo', ws.repo, '--cache', ws.cacheDir);
+    const r = await ota('build', ws.lockPath, '--repo', ws.repo, '--cache-dir', ws.cacheDir);
     expect(r.code).toBe(2);
     expect(r.err).toContain(`error: ${ws.lockPath} does not satisfy ${ws.manifest} (1 problem); nothing was built`);
     expect(r.err).toContain('app Depends libmid (>= 1.0) is not satisfied inside the lock');
@@ -91,7 +91,7 @@ describe('ota build refuses a lock that is not what ota lock writes', () => {
     const lone = path.join(ws.dir, 'alone', 'image.lock');
     await mkdir(path.dirname(lone));
     await copyFile(ws.lockPath, lone);
-    const r = await ota('build', lone, '--repo', ws.repo, '--cache', ws.cacheDir);
+    const r = await ota('build', lone, '--repo', ws.repo, '--cache-dir', ws.cacheDir);
     expect(r.code).toBe(2);
     expect(r.err).toContain(`error: ${lone} does not satisfy its own header (1 problem)`);
     expect(r.err).toContain('app is requested but not in the lock');
@@ -104,7 +104,7 @@ describe('ota build refuses a lock that is not what ota lock writes', () => {
     expect((await ota('lock', '--check', ws.manifest)).code).toBe(0);
     const sha = /^SHA256: (.*)$/m.exec(stanzaOf(base.lock, 'libmid'))![1]!;
     for (const run of ['fresh repository', 'debs imported']) {
-      const r = await ota('build', ws.lockPath, '--repo', ws.repo, '--cache', ws.cacheDir);
+      const r = await ota('build', ws.lockPath, '--repo', ws.repo, '--cache-dir', ws.cacheDir);
       expect(r.code, run).toBe(2);
       expect(r.err, run).toContain(`error: ${ws.lockPath}: 1 stanza does not describe the deb it locks; nothing was built`);
       expect(r.err, run).toContain(`the lock says libmid 1.0-9 amd64, but its deb (SHA256 ${sha}) is libmid 1.0-1 amd64`);
