@@ -40,7 +40,7 @@ function makeLock(s: LockSpec): Lock {
     ...(s.board ? { board: { name: 'fxboard', sha256: s.board.sha256, packages: s.board.packages, components: [] } } : {}),
     sources: s.dates.map((date, i) => ({ spec: 'host', uri: URI, suite: i === 0 ? 'bookworm' : 'bookworm-updates', components: ['main'], priority: 500, inReleaseSha256: SHA, date })),
   };
-  const seed = `Lockfile-Version: 1\nImage: x\nArchitecture: ${s.arch}\nVariant: none\nRecommends: no\nManifest-SHA256: ${SHA}\nSources:\n\n`;
+  const seed = `Lockfile-Version: 1\nImage: x\nArchitecture: ${s.arch}\nVariant: none\nRecommends: no\nManifest-SHA256: ${SHA}\nSources:\n host ${URI} bookworm main 500 ${SHA} -\n\n`;
   const packages = readLock(seed + Object.entries(s.debs).map(([n, sha]) => stanza(n, sha, s.arch)).join('\n'), 'seed').packages.values();
   return readLock(formatLock(header, packages), 'gw.lock');
 }
