@@ -1,8 +1,9 @@
 import { OtaError } from '../../common/errors.js';
 import { parseStanzas } from '../apt/control.js';
 import { diffLocks, type LockDiff } from '../lock/lockfile.js';
-import { catFile, diffCommits, readCommit, type Repo, type TreeDiff } from '../../node-ostree/index.js';
+import { catFile, diffCommits, type Repo, type TreeDiff } from '../../node-ostree/index.js';
 import { DPKG_DB } from './layout.js';
+import { findCommit } from './find-commit.js';
 
 /**
  * What changed between two built commits: packages from each tree's own dpkg status (added,
@@ -27,11 +28,7 @@ export async function diffImages(repo: Repo, from: string, to: string): Promise<
 }
 
 function resolve(repo: Repo, rev: string): string {
-  try {
-    return readCommit(repo, rev).checksum;
-  } catch (e) {
-    throw new OtaError('ERR_OTA_USAGE', `${rev} is neither a ref nor a commit in ${repo.path}`, { cause: e, hint: 'list the refs with `ostree refs --repo ...`; `ota build` prints the ref and checksum it made' });
-  }
+  return findCommit(repo, rev).checksum;
 }
 
 /** Installed packages (name[:arch] for Multi-Arch: same) -> version, from the tree's dpkg status. */

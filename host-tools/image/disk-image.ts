@@ -12,8 +12,9 @@ import { renderUbootBootScript } from '../../bootloader/uboot/boot-script.js';
 import { backupEnvPath } from '../../bootloader/uboot/env-copies.js';
 import { writeUbootEnvText } from '../../bootloader/uboot/env-text.js';
 import { compileUbootBootScript } from '../../bootloader/uboot/mkimage.js';
-import { addRemote, pull, readCommit, Repo, Sysroot } from '../../node-ostree/index.js';
+import { addRemote, pull, Repo, Sysroot } from '../../node-ostree/index.js';
 import { loadBoard } from '../board/load.js';
+import { findCommit } from '../compose/find-commit.js';
 import { writeBmap } from './bmap.js';
 import { boardFileSource, checkDeviceTrees } from './board-files.js';
 import { grubEfiBootFiles } from './grub-efi.js';
@@ -71,8 +72,8 @@ export async function makeImage(options: ImageOptions): Promise<ImageResult> {
   let commit;
   let extra;
   try {
-    commit = readCommit(repo, options.ref);
-    extra = (options.alsoDeploy ?? []).map((ref) => ({ ref, commit: readCommit(repo, ref) }));
+    commit = findCommit(repo, options.ref);
+    extra = (options.alsoDeploy ?? []).map((ref) => ({ ref, commit: findCommit(repo, ref) }));
   } finally {
     repo.close();
   }
