@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { OtaError } from '../../common/errors.js';
 import { fetchBytes } from '../../common/http.js';
+import type { ProxyPolicy } from '../../common/proxy.js';
 import { decompress, type Compression } from './decompress.js';
 import type { IndexCache } from './index-cache.js';
 import type { PackagesIndex } from './packages-index.js';
@@ -47,6 +48,8 @@ export type SuiteEvent =
 export interface LoadOptions {
   cache: IndexCache;
   offline?: boolean;
+  /** Default: the proxy variables of the environment (see `common/proxy.ts`). */
+  proxy?: ProxyPolicy;
   now?: Date;
   onEvent?: (e: SuiteEvent) => void;
 }
@@ -74,7 +77,7 @@ export async function loadRelease(req: SuiteRequest, opts: LoadOptions): Promise
     got = { ...cached, signed };
     emit({ kind: 'cached', what: where });
   } else {
-    got = await fetchRelease(base, req.keyrings, emit);
+    got = await fetchRelease(base, req.keyrings, opts);
   }
   const { raw, signed } = got;
   const release = parseRelease(signed, where);
@@ -106,20 +109,22 @@ interface FetchedRelease {
   signed: string;
 }
 
-async function fetchRelease(base: string, keyrings: Buffer[], emit: (e: SuiteEvent) => void): Promise<FetchedRelease> {
-  const inRelease = await fetchBytes(`${base}/InRelease`, { allowMissing: true });
+async function fetchRelease(base: string, keyrings: Buffer[], opts: LoadOptions): Promise<FetchedRelease> {
+  const emit = opts.onEvent ?? (() => {});
+  const proxy = opts.proxy;
+  const inRelease = await fetchBytes(`${base}/InRelease`, { allowMissing: true, proxy });
   if (inRelease) {
     emit({ kind: 'fetched', url: `${base}/InRelease`, bytes: inRelease.length });
     return { raw: inRelease, signed: await verifyInRelease(inRelease, keyrings, `${base}/InRelease`) };
   }
   // Older archives publish Release + Release.gpg (a detached signature) instead.
-  const release = await fetchBytes(`${base}/Release`, { allowMissing: true });
+  const release = await fetchBytes(`${base}/Release`, { allowMissing: true, proxy });
   if (!release) {
     throw new OtaError('ERR_OTA_FETCH', `${base} has neither InRelease nor Release`, {
       hint: 'check the source uri and suite name',
     });
   }
-  const sig = await fetchBytes(`${base}/Release.gpg`, { allowMissing: true });
+  const sig = await fetchBytes(`${base}/Release.gpg`, { allowMissing: true, proxy });
   if (!sig) {
     throw new OtaError('ERR_OTA_SIGNATURE', `${base}/Release is not signed (no InRelease, no Release.gpg)`, {
       hint: 'ota refuses unsigned archive metadata',
@@ -211,8 +216,8 @@ async function fetchPackages(
     const entry = v.entry;
     const byHash = release.acquireByHash ? `${base}/${v.path.replace(/[^/]*$/, '')}by-hash/SHA256/${entry.sha256}` : undefined;
     const url = `${base}/${v.path}`;
-    let body = byHash ? await fetchBytes(byHash, { allowMissing: true }) : undefined;
-    body ??= await fetchBytes(url, { allowMissing: true });
+    let body = byHash ? await fetchBytes(byHash, { allowMissing: true, proxy: opts.proxy }) : undefined;
+    body ??= await fetchBytes(url, { allowMissing: true, proxy: opts.proxy });
     if (!body) {
       failures.push(new OtaError('ERR_OTA_FETCH', `${url} is listed in InRelease but missing on the server`));
       continue;

@@ -14,6 +14,7 @@ import { refuseInconsistentLock } from '../lock/check.js';
 import { loadManifest } from '../manifest/load.js';
 import { readCommit, Repo } from '../../node-ostree/index.js';
 import { refuseControlMismatch } from './deb-control.js';
+import { proxyPolicy } from '../apt/apt-proxy.js';
 import { loadBoard } from '../board/load.js';
 import { buildImage, imageResult, type ImageBuild } from './build-image.js';
 import { ensureDebs, type EnsureResult } from './debs.js';
@@ -74,7 +75,10 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     if (todo.length > 0) {
       const need = debsToEnsure(todo);
       const t0 = Date.now();
-      debs = await ensureDebs(repo, need.debs, { cacheDir, jobs: options.jobs, fallbackUris: need.fallbacks, onEvent: emit });
+      // Debs from archives the lock took from apt's sources are fetched through apt's proxy, as apt would.
+      const aptScope = todo.flatMap((p) => p.lock.header.sources.filter((s) => s.spec === 'host').map((s) => s.uri));
+      const proxy = await proxyPolicy({ env: options.env ?? process.env, aptScope, etcApt: options.etcApt });
+      debs = await ensureDebs(repo, need.debs, { cacheDir, jobs: options.jobs, fallbackUris: need.fallbacks, proxy, onEvent: emit });
       const fetchImport = (Date.now() - t0) / 1000;
       for (const p of todo) await refuseControlMismatch(repo, p.debs, p.lockPath);
       const ctx = { repoPath: options.repoPath, strict: options.strict === true, emit };

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { OtaError, withContext } from '../../common/errors.js';
 import { silent, type EventSink } from '../../common/events.js';
 import { downloadFile } from '../../common/http.js';
+import type { ProxyPolicy } from '../../common/proxy.js';
 import { Repo, batch, commitTar, readDeb } from '../../node-ostree/index.js';
 import { debControlRef, debDataRef, planDebs, type DebNeed, type LockedDeb } from './plan-debs.js';
 
@@ -25,6 +26,8 @@ export interface EnsureOptions {
   cacheDir: string;
   jobs?: number;
   fallbackUris?: string[];
+  /** Default: the proxy variables of the environment (see `common/proxy.ts`). */
+  proxy?: ProxyPolicy;
   onEvent?: EventSink;
   /** Stops taking new debs (what is imported is committed), ends downloads, and rejects. */
   signal?: AbortSignal;
@@ -112,7 +115,7 @@ async function importBatch(own: Repo, q: Queue): Promise<void> {
     const { d, download } = q.items[q.next++]!;
     try {
       if (download) {
-        const bytes = await fetchDeb(d, q.cachePath(d.sha256), q.options.signal);
+        const bytes = await fetchDeb(d, q.cachePath(d.sha256), q.options);
         q.result.downloaded++;
         q.result.downloadBytes += bytes;
         emit({ phase: 'fetch', message: d.filename, bytes, current: ++q.done, total: q.items.length });
@@ -130,11 +133,11 @@ async function importBatch(own: Repo, q: Queue): Promise<void> {
   }
 }
 
-async function fetchDeb(d: DebNeed, dest: string, signal: AbortSignal | undefined): Promise<number> {
+async function fetchDeb(d: DebNeed, dest: string, options: Pick<EnsureOptions, 'signal' | 'proxy'>): Promise<number> {
   // Another build sharing the cache may have landed it since the plan was made (import checks its hash).
   if (existsSync(dest)) return 0;
   for (const url of d.urls) {
-    const r = await downloadFile(url, dest, { expectedSize: d.size, expectedSha256: d.sha256, signal });
+    const r = await downloadFile(url, dest, { expectedSize: d.size, expectedSha256: d.sha256, signal: options.signal, proxy: options.proxy });
     if (r.status === 'ok') return d.size - r.resumedFrom;
   }
   throw new OtaError('ERR_OTA_FETCH', `${d.filename} is on none of its sources (${d.urls.join(', ')})`, {

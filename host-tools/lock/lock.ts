@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { OtaError, withContext } from '../../common/errors.js';
 import { writeFileAtomic } from '../../common/atomic-write.js';
 import { silent, type EventSink } from '../../common/events.js';
+import { proxyPolicy } from '../apt/apt-proxy.js';
 import { IndexCache, defaultCacheDir } from '../apt/index-cache.js';
 import type { PackagesIndex } from '../apt/packages-index.js';
 import { loadIndices, loadRelease, type LoadOptions } from '../apt/suite.js';
@@ -148,6 +149,7 @@ export async function loadUniverse(
   const loadOptions: LoadOptions = {
     cache,
     offline: options.offline,
+    proxy: options.offline ? undefined : await proxyPolicy({ env: options.env ?? process.env, aptScope: suites.filter((s) => s.fromHost).map((s) => s.uri), etcApt: options.etcApt }),
     onEvent: (e) => {
       if (e.kind === 'fetched') {
         downloadBytes += e.bytes;

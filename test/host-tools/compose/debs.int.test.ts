@@ -10,6 +10,8 @@ import { OtaError } from '../../../common/errors.js';
 import { Repo, listTree, catFile } from '../../../node-ostree/index.js';
 import { ensureDebs } from '../../../host-tools/compose/debs.js';
 import { debControlRef, debDataRef, type LockedDeb } from '../../../host-tools/compose/plan-debs.js';
+import { envProxyPolicy } from '../../../common/proxy.js';
+import { startProxy } from '../../helpers/proxy-server.js';
 import { buildArchive, makeGpgKey, serveDirectory, type BuiltArchive, type FixturePackage, type FixtureServer } from '../../helpers/fixture-archive.js';
 
 let dir: string;
@@ -65,6 +67,20 @@ describe('ensureDebs', () => {
     expect((await catFile(repo, debControlRef(hello.sha256), '/postinst')).toString()).toContain('exit 0');
     expect(await readdir(join(cacheDir, 'debs'))).toHaveLength(4);
     repo.close();
+  });
+
+  it('downloads through the proxy it is given (a real counting proxy on 127.0.0.1)', async () => {
+    const proxy = await startProxy();
+    try {
+      const { repo, cacheDir } = await fresh();
+      const debs = locked(['hello', 'conf']);
+      const r = await ensureDebs(repo, debs, { cacheDir, proxy: envProxyPolicy({ http_proxy: proxy.url }) });
+      expect(r).toMatchObject({ imported: 2, downloaded: 2 });
+      expect(proxy.requests.sort()).toEqual(debs.map((d) => `${server.url}/${d.filename}`).sort());
+      repo.close();
+    } finally {
+      await proxy.close();
+    }
   });
 
   it('does nothing the second time: no download, no import', async () => {
