@@ -98,7 +98,7 @@ export async function loadRelease(req: SuiteRequest, opts: LoadOptions): Promise
 export async function loadIndices(r: LoadedRelease, components: string[], arch: string, opts: LoadOptions): Promise<SuiteIndex[]> {
   const indices: SuiteIndex[] = [];
   for (const component of r.suite.endsWith('/') ? [''] : components) {
-    indices.push({ component, index: await loadPackages(r.base, component, arch, r.release, opts, `${r.base}/InRelease`) });
+    indices.push({ component, index: await loadPackages(r, component, arch, opts) });
   }
   return indices;
 }
@@ -140,14 +140,9 @@ interface Variant {
   entry: { sha256: string; size: number };
 }
 
-async function loadPackages(
-  base: string,
-  component: string,
-  arch: string,
-  release: ReleaseInfo,
-  opts: LoadOptions,
-  where: string,
-): Promise<PackagesIndex> {
+async function loadPackages(r: LoadedRelease, component: string, arch: string, opts: LoadOptions): Promise<PackagesIndex> {
+  const { base, release } = r;
+  const where = `${base}/InRelease`;
   const dir = component === '' ? '' : `${component}/binary-${arch}/`;
   const plain = release.files.get(`${dir}Packages`);
   const variants: Variant[] = (['xz', 'gz', ''] as const).flatMap((ext) => {
