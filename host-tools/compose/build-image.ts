@@ -42,6 +42,14 @@ export interface ImageBuild {
   conflicts: FileConflict[];
   warnings: string[];
   seconds: Record<string, number>;
+  /** This image's own debs in this run: downloaded, imported (downloaded ones included), already in the repository. Images built together share the work. */
+  debs: ImageDebs;
+}
+
+export interface ImageDebs {
+  fetched: number;
+  imported: number;
+  reused: number;
 }
 
 /** What the deployable stage's finish step found in the tree. */
@@ -186,7 +194,7 @@ type Outcome = Pick<ImageBuild, 'checksum' | 'size' | 'noop' | 'kernels' | 'conf
 
 export function imageResult(p: ImagePlan, o: Outcome): ImageBuild {
   const { image, architecture: arch } = p.lock.header;
-  return { input: p.input, lockPath: p.lockPath, image, arch, ref: p.ref, packages: p.debs.length, ...o };
+  return { input: p.input, lockPath: p.lockPath, image, arch, ref: p.ref, packages: p.debs.length, debs: { fetched: 0, imported: 0, reused: 0 }, ...o };
 }
 
 function sumSeconds(parts: Record<string, number>[]): Record<string, number> {

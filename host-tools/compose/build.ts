@@ -16,8 +16,9 @@ import { readCommit, Repo } from '../../node-ostree/index.js';
 import { refuseControlMismatch } from './deb-control.js';
 import { proxyPolicy } from '../apt/apt-proxy.js';
 import { loadBoard } from '../board/load.js';
-import { buildImage, imageResult, type ImageBuild } from './build-image.js';
-import { ensureDebs, type EnsureResult } from './debs.js';
+import { buildImage, imageResult, type ImageBuild, type ImageDebs } from './build-image.js';
+import { debStates, ensureDebs, type EnsureResult } from './debs.js';
+import { planDebs } from './plan-debs.js';
 import { debsToEnsure, planImage, splitBuilt, type ImagePlan, type PlanInput } from './plan.js';
 
 export type { ImageBuild } from './build-image.js';
@@ -74,6 +75,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     let debs: EnsureResult = { reused: 0, imported: 0, downloaded: 0, downloadBytes: 0 };
     if (todo.length > 0) {
       const need = debsToEnsure(todo);
+      const ownDebs = debCounts(todo, debStates(repo, cacheDir));
       const t0 = Date.now();
       // Debs from archives the lock took from apt's sources are fetched through apt's proxy, as apt would.
       const aptScope = todo.flatMap((p) => p.lock.header.sources.filter((s) => s.spec === 'host').map((s) => s.uri));
@@ -83,12 +85,22 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       for (const p of todo) await refuseControlMismatch(repo, p.debs, p.lockPath);
       const ctx = { repoPath: options.repoPath, strict: options.strict === true, emit };
       const built = await Promise.all(todo.map(async (p) => buildImage(ctx, p)));
-      images.push(...built.map((b) => ({ ...b, seconds: { fetchImport, ...b.seconds } })));
+      images.push(...built.map((b) => ({ ...b, debs: ownDebs.get(b.input)!, seconds: { fetchImport, ...b.seconds } })));
     }
     return { images: options.inputs.map((i) => images.find((b) => b.input === i)!), debs };
   } finally {
     repo.close();
   }
+}
+
+/** What this run does with each image's own debs, from the same pure plan ensureDebs follows. */
+function debCounts(todo: ImagePlan[], state: Parameters<typeof planDebs>[1]): Map<string, ImageDebs> {
+  return new Map(
+    todo.map((p) => {
+      const plan = planDebs(p.debs, state);
+      return [p.input, { fetched: plan.download.length, imported: plan.download.length + plan.importFromCache.length, reused: plan.reuse.length }];
+    }),
+  );
 }
 
 /** An image whose exact build the repository holds: its ref moves there, nothing else happens. */

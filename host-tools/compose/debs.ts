@@ -65,13 +65,21 @@ interface Queue {
   options: EnsureOptions;
 }
 
+/** Where each deb stands before a run: its commits in the repository, or its file in the download cache. */
+export function debStates(repo: Repo, cacheDir: string): { imported: (sha256: string) => boolean; cached: (sha256: string) => boolean } {
+  const refs = repo.listRefs('ota/deb');
+  return {
+    imported: (s) => refs.has(debDataRef(s)) && refs.has(debControlRef(s)),
+    cached: (s) => existsSync(join(cacheDir, 'debs', `${s}.deb`)),
+  };
+}
+
 export async function ensureDebs(repo: Repo, packages: LockedDeb[], options: EnsureOptions): Promise<EnsureResult> {
   const emit = options.onEvent ?? silent;
   const debDir = join(options.cacheDir, 'debs');
   await mkdir(debDir, { recursive: true });
-  const refs = repo.listRefs('ota/deb');
   const cachePath = (sha: string) => join(debDir, `${sha}.deb`);
-  const plan = planDebs(packages, { imported: (s) => refs.has(debDataRef(s)) && refs.has(debControlRef(s)), cached: (s) => existsSync(cachePath(s)) }, options.fallbackUris);
+  const plan = planDebs(packages, debStates(repo, options.cacheDir), options.fallbackUris);
   const items = [...plan.importFromCache.map((d) => ({ d, download: false })), ...plan.download.map((d) => ({ d, download: true }))];
   emit({ phase: 'fetch', message: `${plan.reuse.length} debs already imported, ${plan.importFromCache.length} in the cache, ${plan.download.length} to download` });
   const result: EnsureResult = { reused: plan.reuse.length, imported: 0, downloaded: 0, downloadBytes: 0 };

@@ -51,7 +51,7 @@ function buildDocument(r: BuildResult, seconds: number): unknown {
     images: r.images.map((i) => ({
       input: i.input, lockPath: i.lockPath, image: i.image, arch: i.arch, ref: i.ref, checksum: i.checksum,
       size: i.size, packages: i.packages, upToDate: i.noop, kernels: i.kernels,
-      conflicts: i.conflicts, warnings: i.warnings, seconds: i.seconds,
+      debs: i.debs, conflicts: i.conflicts, warnings: i.warnings, seconds: i.seconds,
     })),
     debs: { fetched: r.debs.downloaded, fetchedBytes: r.debs.downloadBytes, imported: r.debs.imported, reused: r.debs.reused },
     seconds,

@@ -204,6 +204,7 @@ describe('ota build on amd64: reproducible, incremental, strict, failing scripts
     const requestsBefore = fx.server.requests.length;
     second = await build({ inputs: [fx.manifest], repoPath: join(fx.dir, 'repo'), cacheDir: fx.cacheDir, env: fx.env });
     expect(second.debs).toMatchObject({ downloaded: 1, imported: 1, reused: first.images[0]!.packages - 1 });
+    expect(second.images[0]!.debs).toEqual({ fetched: 1, imported: 1, reused: first.images[0]!.packages - 1 });
     expect(fx.server.requests.slice(requestsBefore).filter((r) => r.endsWith('.deb'))).toEqual([expect.stringMatching(/\/fx-scripts_2_amd64\.deb$/)]);
     expect(second.images[0]!.checksum).not.toBe(first.images[0]!.checksum);
     const repo = await Repo.open(join(fx.dir, 'repo'));
@@ -228,7 +229,7 @@ describe('ota build on amd64: reproducible, incremental, strict, failing scripts
     expect(await main(['node', 'ota', 'build', fx.manifest, '--repo', join(fx.dir, 'repo'), '--cache-dir', fx.cacheDir, '--json'], (l) => built.push(l))).toBe(0);
     expect(built).toHaveLength(1);
     expect(JSON.parse(built[0]!)).toEqual({
-      images: [expect.objectContaining({ input: fx.manifest, ref: 'fx/amd64', checksum: out[0]!.split(' ')[1], size: expect.any(Number), upToDate: true, kernels: ['6.1.0-fx'] })],
+      images: [expect.objectContaining({ input: fx.manifest, ref: 'fx/amd64', checksum: out[0]!.split(' ')[1], size: expect.any(Number), upToDate: true, kernels: ['6.1.0-fx'], debs: { fetched: 0, imported: 0, reused: 0 } })],
       debs: { fetched: 0, fetchedBytes: 0, imported: 0, reused: 0 },
       seconds: expect.any(Number),
     });
@@ -274,6 +275,8 @@ describe('ota build on amd64: reproducible, incremental, strict, failing scripts
     expect(r.images.map((i) => i.ref)).toEqual(['fx/amd64', 'fx2/amd64']);
     expect(r.images[1]!.packages).toBe(r.images[0]!.packages - 1);
     expect(r.debs.imported).toBe(r.images[0]!.packages);
+    // each image counts its own debs: the shared ones are imported once, and in both counts
+    expect(r.images.map((i) => i.debs)).toEqual(r.images.map((i) => ({ fetched: 0, imported: i.packages, reused: 0 })));
     // both unions start before either image is committed
     expect(phases.filter((p) => p === 'union').length).toBeGreaterThanOrEqual(2);
     expect(phases.lastIndexOf('union')).toBeLessThan(phases.indexOf('commit'));
