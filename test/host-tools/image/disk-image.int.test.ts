@@ -110,5 +110,17 @@ describe('ota image', () => {
     expect(out[0]).toMatch(/^ {2}1 boot +vfat +64 MiB at 1 MiB$/);
     expect(out[out.length - 1]).toMatch(/cli\.img: gpt 512 MiB, \d+ MiB of data \(block map .*cli\.img\.bmap\) in [\d.]+s$/);
     expect(await main(['node', 'ota', 'image', '--board', 'fxboard', '--repo', 'r', '--ref', 'x', '-o', 'y', '--size', 'big'], () => {})).toBe(2);
+    const json: string[] = [];
+    const args = ['--board', join(boardsDir, 'fxboard/board.yaml'), '--repo', join(fx.dir, 'repo'), '--ref', img.ref, '-o', join(root, 'json.img'), '--size', '512MiB', '--json'];
+    expect(await main(['node', 'ota', 'image', ...args], (l) => json.push(l), { write: () => true })).toBe(0);
+    expect(json).toHaveLength(1);
+    expect(JSON.parse(json[0]!)).toMatchObject({
+      output: join(root, 'json.img'),
+      bmap: `${join(root, 'json.img')}.bmap`,
+      table: 'gpt',
+      totalBytes: 512 * 1024 ** 2,
+      partitions: [{ number: 1, label: 'boot', fs: 'vfat', offsetBytes: 1024 ** 2, sizeBytes: 64 * 1024 ** 2 }, { number: 2 }],
+      kargs: expect.arrayContaining([expect.stringMatching(/^root=UUID=/)]),
+    });
   }, 120_000);
 });
