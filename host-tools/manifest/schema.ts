@@ -28,6 +28,14 @@ export const PACKAGE_SPEC = /^[a-z0-9][a-z0-9.+-]*(:[a-z0-9]+)?(=[A-Za-z0-9.+~:-
 /** A folder of boards/: never a path (loadBoard takes a name with "/" or ending in .yaml for one). */
 export const BOARD_NAME = /^(?!.*\.ya?ml$)[a-z0-9][a-z0-9._+-]*$/;
 
+/**
+ * Limits that refuse a runaway manifest before it costs memory: a manifest of a million package
+ * names took 33 s and 1 GB to parse. A real one lists tens to hundreds of packages (their
+ * dependencies are the lock's business) in a few KiB.
+ */
+export const MAX_MANIFEST_PACKAGES = 10_000;
+export const MAX_MANIFEST_BYTES = 256 * 1024;
+
 const name = z.string().regex(IMAGE_NAME, 'lowercase letters, digits, ".", "+" and "-", starting with a letter or digit');
 
 const packageSpec = z
@@ -40,8 +48,9 @@ const packageSpec = z
 export const sourceSchema = z.strictObject({
   /** `host`, an `http(s)://` or `file:` URL, or a URL holding `${VAR}` references. */
   uri: z.string().min(1),
-  suites: z.array(z.string().min(1)).min(1).optional(),
-  components: z.array(z.string().min(1)).min(1).optional(),
+  /** Suites and components become parts of the archive's URLs: they stay inside the archive. */
+  suites: z.array(z.string().regex(/^(?!.*(?:^|\/)\.\.(?:\/|$))[A-Za-z0-9._~+/-]+$/, 'a suite name (letters, digits, "._~+-/", no "..")')).min(1).optional(),
+  components: z.array(z.string().regex(/^(?!.*(?:^|\/)\.\.(?:\/|$))[A-Za-z0-9][A-Za-z0-9._+/-]*$/, 'a component name (letters, digits, "._+-/", no "..")')).min(1).optional(),
   /** A keyring file (.gpg binary or .asc armored), relative to the manifest; or several. */
   keyring: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
   /** Pin priority as apt understands it: higher wins before version; below 0 is never chosen. */
@@ -57,8 +66,8 @@ export const manifestSchema = z.strictObject({
   board: z.string().regex(BOARD_NAME, 'a board name from boards/ (lowercase letters, digits, ".", "_", "+", "-")').optional(),
   sources: z.array(sourceSchema).min(1),
   variant: z.enum(['minbase', 'none']).default('none'),
-  packages: z.array(packageSpec).default([]),
-  exclude: z.array(name).default([]),
+  packages: z.array(packageSpec).max(MAX_MANIFEST_PACKAGES, `at most ${MAX_MANIFEST_PACKAGES} packages: list what the image needs, ota lock adds their dependencies`).default([]),
+  exclude: z.array(name).max(MAX_MANIFEST_PACKAGES, `at most ${MAX_MANIFEST_PACKAGES} names`).default([]),
   recommends: z.boolean().default(false),
 });
 

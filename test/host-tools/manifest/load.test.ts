@@ -93,3 +93,33 @@ describe('editDistance', () => {
     expect(editDistance('', 'ab')).toBe(2);
   });
 });
+
+describe('limits and archive paths', () => {
+  it('refuses a manifest over 256 KiB before parsing it, naming the file and the limit', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ota-manifest-big-'));
+    const file = join(dir, 'image.yaml');
+    await writeFile(file, `${base}packages:\n${Array.from({ length: 40_000 }, (_, i) => `  - package${i}\n`).join('')}`);
+    const e = await loadManifest(file).then(() => undefined, (err: unknown) => err);
+    expect(e).toBeInstanceOf(OtaError);
+    expect((e as OtaError).exitCode).toBe(2);
+    expect((e as OtaError).message).toMatch(new RegExp(`^manifest ${file} is \\d+ bytes; ota reads manifests of at most 262144 bytes \\(256 KiB\\)$`));
+    expect((e as OtaError).hint).toMatch(/at most 10000/);
+  });
+
+  it('refuses more than 10000 packages, naming the key and the limit', () => {
+    const e = manifestError(`${base}packages: [${Array.from({ length: 10_001 }, (_, i) => `p${i}`).join(', ')}]\n`);
+    expect(e.exitCode).toBe(2);
+    expect(e.message).toMatch(/packages.*at most 10000 packages/);
+  });
+
+  it.each(['../../../etc', 'bookworm/../../x', 'book worm'])('refuses the suite %s, which would leave the archive in its URL', (suite) => {
+    const e = manifestError(`name: demo\narch: arm64\nsources:\n  - uri: http://mirror.example/debian\n    suites: [${JSON.stringify(suite)}]\n    components: [main]\n`);
+    expect(e.message).toMatch(/a suite name/);
+  });
+
+  it('refuses a component with ".." and keeps the ones Debian uses', () => {
+    expect(manifestError(`name: demo\narch: arm64\nsources:\n  - uri: http://m.example/debian\n    suites: [bookworm]\n    components: [../x]\n`).message).toMatch(/a component name/);
+    const ok = parseManifest(`name: demo\narch: arm64\nsources:\n  - uri: http://m.example/debian\n    suites: [bookworm-security, ./, stable/updates]\n    components: [main, non-free-firmware, updates/main]\n`, 'image.yaml');
+    expect(ok.sources[0]!.components).toEqual(['main', 'non-free-firmware', 'updates/main']);
+  });
+});
