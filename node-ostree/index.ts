@@ -17,3 +17,4 @@ export { Sysroot, type Deployment, type DeployOptions } from './sysroot.js';
 export { readDeb, type Deb, type DebMember, type DebCompression } from './deb.js';
 export { decodeVariant, encodeVariant, GVariantValue, dict } from './gvariant.js';
 export { decodeCommit, decodeDirTree, decodeDirMeta, encodeMetadata, decodeMetadata } from './objects.js';
+export { libostreeVersion, type LibostreeVersion } from './version.js';

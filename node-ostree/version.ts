@@ -1,4 +1,5 @@
-import koffi from 'koffi';
+import { createRequire } from 'node:module';
+import type * as KoffiModule from 'koffi';
 
 /**
  * libostree's version, asked of the library itself and loading nothing else: `ota --version`
@@ -17,6 +18,8 @@ export interface LibostreeVersion {
 }
 
 export function libostreeVersion(): LibostreeVersion {
+  // koffi too is loaded only now, as node-ostree/ffi/libs.ts does, so importing this costs nothing.
+  const koffi = createRequire(import.meta.url)('koffi') as typeof KoffiModule;
   const lib = koffi.load('libostree-1.so.1');
   const atLeast = lib.func('int ostree_check_version(unsigned int year, unsigned int release)') as (y: number, r: number) => number;
   // libostree's versions are YEAR.RELEASE since 2017.1, with at most a few dozen releases a year.
