@@ -1,4 +1,6 @@
+import { existsSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { OtaError } from '../../common/errors.js';
 import { fsReason } from '../../common/fs-errors.js';
 
@@ -16,4 +18,8 @@ export async function requireRepo(path: string): Promise<void> {
     });
   });
   if (!st.isDirectory()) throw new OtaError('ERR_OTA_USAGE', `cannot open the repository ${path}: it is not a directory`, { hint: 'give the --repo that `ota build` built into' });
+  // Every OSTree repository has a config file at its top (`ostree init` writes it first).
+  if (!existsSync(join(path, 'config'))) {
+    throw new OtaError('ERR_OTA_USAGE', `cannot open the repository ${path}: it is not an OSTree repository (no config file in it)`, { hint: 'give the --repo that `ota build` built into' });
+  }
 }

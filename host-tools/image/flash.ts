@@ -59,6 +59,7 @@ export async function flash(o: FlashOptions): Promise<FlashResult> {
   const img = await stat(o.image, { bigint: true }).catch((e: unknown) => {
     throw new OtaError('ERR_OTA_FLASH', `cannot read the image ${o.image}: ${fsReason(e)}`, { cause: e, exitCode: isMissing(e) ? EXIT.usage : undefined });
   });
+  if (img.isDirectory()) throw new OtaError('ERR_OTA_FLASH', `cannot read the image ${o.image}: it is a directory, not a file`, { exitCode: EXIT.usage, hint: 'give the disk image `ota image` wrote' });
   const imageSize = Number(img.size);
   const bmapPath = o.bmap === false ? null : (o.bmap ?? (await access(`${o.image}.bmap`).then(() => `${o.image}.bmap`, () => null)));
   const bmap = bmapPath === null ? wholeImage(imageSize) : await readBmap(bmapPath);

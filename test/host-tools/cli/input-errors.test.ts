@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -60,6 +60,22 @@ describe('a file that does not exist', () => {
     await writeFile(manifest, 'name: k\narch: amd64\nsources:\n  - uri: http://127.0.0.1:9/debian\n    suites: [stable]\n    keyring: missing.gpg\npackages: [dash]\n');
     await expectBadInput(['lock', manifest], `cannot read keyring ${path.join(dir, 'missing.gpg')}: the file does not exist`);
     await rm(manifest);
+  });
+});
+
+describe('a path that is not what it should be', () => {
+  it('a directory given as the manifest, the multistrap file or the image', async () => {
+    await mkdir(path.join(dir, 'adir'), { recursive: true });
+    const adir = path.join(dir, 'adir');
+    await expectBadInput(['lock', adir], `cannot read manifest ${adir}: it is a directory, not a file`);
+    await expectBadInput(['import', 'multistrap', adir], `cannot read multistrap config ${adir}: it is a directory, not a file`);
+    await expectBadInput(['flash', adir, '--device', path.join(dir, 'out.img')], `cannot read the image ${adir}: it is a directory, not a file`);
+  });
+
+  it('a directory that is not an OSTree repository', async () => {
+    const adir = path.join(dir, 'adir');
+    await mkdir(adir, { recursive: true });
+    await expectBadInput(['diff', 'a', 'b', '--repo', adir], `cannot open the repository ${adir}: it is not an OSTree repository (no config file in it)`);
   });
 });
 
