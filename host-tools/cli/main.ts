@@ -44,7 +44,9 @@ export async function main(argv: string[], out: (line: string) => void = (l) => 
   } catch (e) {
     if (e instanceof CommanderError) {
       // commander has already printed its message (or the help / version text).
-      return e.exitCode === 0 ? 0 : EXIT.usage;
+      if (e.exitCode === 0) return 0;
+      if (wantsJson(argv)) printJson(out, errorDocument(new OtaError('ERR_OTA_USAGE', e.message.replace(/^error: /, '')), EXIT.usage));
+      return EXIT.usage;
     }
     reporter.line(formatError(e));
     const code = e instanceof OtaError ? e.exitCode : EXIT.failure;

@@ -99,4 +99,11 @@ describe('--json', () => {
     });
     expect(r.err).toContain('error: cannot read manifest');
   });
+
+  it('prints a command-line error (an unknown option) as the same document', async () => {
+    const r = await ota('lock', 'image.yaml', '--bogus', '--json');
+    expect(r.code).toBe(2);
+    expect(JSON.parse(r.out.join('\n'))).toEqual({ error: { code: 'ERR_OTA_USAGE', message: "unknown option '--bogus'", hint: null, details: [], exitCode: 2 } });
+    expect(r.err).toContain("error: unknown option '--bogus'");
+  });
 });
