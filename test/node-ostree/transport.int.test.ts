@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import { mkdir, mkdtemp, readFile, readdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
@@ -14,7 +14,8 @@ let v2: string;
 let server: Server;
 let url: string;
 const requests: string[] = [];
-let delayMs = 0;
+/** While set, object requests are parked unanswered (a transfer that cannot finish), and `parked` is called. */
+let holdObjects: { parked: (res: ServerResponse) => void } | undefined;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'ota-transport-'));
@@ -28,12 +29,11 @@ beforeAll(async () => {
   v2 = (await commitDirectory(src, t, { ref: 'os/stable', parent: v1, timestamp: 2 })).checksum;
   server = createServer((req, res) => {
     requests.push(req.url!);
-    setTimeout(() => {
-      readFile(join(src.path, decodeURIComponent(req.url!.split('?')[0]!))).then(
-        (b) => res.end(b),
-        () => res.writeHead(404).end(),
-      );
-    }, delayMs);
+    if (holdObjects && req.url!.includes('/objects/')) return holdObjects.parked(res);
+    readFile(join(src.path, decodeURIComponent(req.url!.split('?')[0]!))).then(
+      (b) => res.end(b),
+      () => res.writeHead(404).end(),
+    );
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
@@ -106,11 +106,20 @@ describe('pull', () => {
   it('can be cancelled mid-transfer, and a later pull completes', async () => {
     const r = await freshRepo('cancel');
     const ctl = new AbortController();
-    delayMs = 100;
-    let events = 0;
-    const p = pull(r, url, { refs: [v2], disableStaticDeltas: true, signal: ctl.signal, progressIntervalMs: 20, onProgress: () => void (++events === 3 && ctl.abort()) });
-    const err = await p.catch((e: unknown) => e);
-    delayMs = 0;
+    // Cancelled while an object request is in flight, which the server never answers: the pull
+    // cannot have finished first, however fast this machine is.
+    const parked: ServerResponse[] = [];
+    holdObjects = {
+      parked: (res) => {
+        parked.push(res);
+        ctl.abort();
+        // then the connection ends, so that the fetch in flight ends too
+        setImmediate(() => res.destroy());
+      },
+    };
+    const err = await pull(r, url, { refs: [v2], disableStaticDeltas: true, signal: ctl.signal }).catch((e: unknown) => e);
+    holdObjects = undefined;
+    expect(parked.length).toBeGreaterThan(0);
     expect(err).toBeInstanceOf(OstreeError);
     expect((err as OstreeError).message).toMatch(/cancel/i);
     expect(r.hasObject('commit', v2)).toBe(false);
