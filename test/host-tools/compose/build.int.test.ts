@@ -258,9 +258,11 @@ describe('ota build on amd64: reproducible, incremental, strict, failing scripts
     });
     child.kill('SIGKILL');
     await child.exited;
-    await new Promise((r) => setTimeout(r, 500));
-    const ps = await run('ps', ['ps', '-eo', 'args']);
-    expect(ps.stdout.split('\n').filter((l) => l.includes(repoPath))).toEqual([]);
+    // The build's children die with it (setpriv --pdeathsig): wait until they are gone, however
+    // long that takes here; a child that outlived the build would hold the test to its timeout.
+    const left = async () => (await run('ps', ['ps', '-eo', 'args'])).stdout.split('\n').filter((l) => l.includes(repoPath));
+    while ((await left()).length > 0) await new Promise((r) => setTimeout(r, 50));
+    expect(await left()).toEqual([]);
     expect(readdirSync(join(repoPath, 'tmp')).some((n) => n.startsWith('ota-stage2-'))).toBe(true);
     const again = await build({ inputs: [fx.lockPath], repoPath, cacheDir: fx.cacheDir, env: fx.env });
     expect(again.images[0]!.checksum).toBe(second.images[0]!.checksum);
