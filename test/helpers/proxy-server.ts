@@ -42,6 +42,13 @@ export async function startProxy(): Promise<CountingProxy> {
       upstream.pipe(client);
       client.pipe(upstream);
     });
+    // A tunnel lives as long as both ends: one closing ends the other (and the proxy's close ends both).
+    sockets.add(upstream);
+    upstream.on('close', () => {
+      sockets.delete(upstream);
+      client.destroy();
+    });
+    client.on('close', () => upstream.destroy());
     upstream.on('error', () => client.destroy());
     client.on('error', () => upstream.destroy());
   });
