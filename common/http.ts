@@ -7,10 +7,13 @@ import type { ProxyPolicy } from './proxy.js';
 export { downloadFile, type DownloadOptions, type DownloadResult } from './download.js';
 
 /**
- * The one HTTP client (docs/code-style.md, "One door per kind"). `http:`, `https:` and `file:` URLs; transient failures
- * (connection errors, timeouts, 5xx, 429) are retried with backoff, then reported as
- * ERR_OTA_FETCH naming the URL and the attempts. A 404 is not retried: `fetchBytes` returns
- * `undefined` for it when `allowMissing` is set, so callers can try the next candidate file.
+ * The one HTTP client (docs/code-style.md, "One door per kind"). `http:`, `https:` and `file:`
+ * URLs, on any port, through the proxy that `proxy.ts` chooses (the environment's, or apt's for
+ * archives from apt's sources). Transient failures (connection errors, timeouts, 5xx, 429) are
+ * retried with backoff, then reported as ERR_OTA_FETCH naming the URL and the attempts; what a
+ * retry cannot fix (another 4xx, TLS, a peer that does not speak HTTP) fails at once
+ * (`http-request.ts`). A 404 is not retried: `fetchBytes` returns `undefined` for it when
+ * `allowMissing` is set, so callers can try the next candidate file.
  *
  * @example
  * const body = await fetchBytes('http://127.0.0.1:8080/dists/stable/InRelease');
@@ -50,6 +53,7 @@ export async function fetchBytes(url: string, options: FetchOptions = {}): Promi
     try {
       return Buffer.from(await res.body.arrayBuffer());
     } catch (e) {
+      if (options.signal?.aborted) throw e;
       lastReason = describeNetworkError(e);
     }
   }
