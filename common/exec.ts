@@ -93,6 +93,7 @@ export interface Started {
 export function start(description: string, argv: string[], options: Pick<RunOptions, 'cwd' | 'env'> = {}): Started {
   const [cmd, ...args] = argv;
   if (!cmd) throw new Error(`start(${description}): empty argv, this is a bug`);
+  trace({ phase: 'exec', message: description, program: cmd, argv: [...argv] });
   const child = spawn(cmd, args, { cwd: options.cwd, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
   const out: Buffer[] = [];
   const err: Buffer[] = [];
