@@ -23,6 +23,8 @@ const size = z.string().regex(SIZE, 'a size such as 64MiB or 2GiB, or `rest` for
 /** A path inside a package or on a partition: relative, no `..`. */
 const relPath = z.string().regex(/^(?!\/)(?!.*(^|\/)\.\.(\/|$)).+$/, 'a relative path without ".."');
 const absPath = z.string().regex(/^\/(?!.*(^|\/)\.\.(\/|$)).*$/, 'an absolute path without ".."');
+/** A path of the image, `board:PATH` in the board's folder or `dtb:PATH` of the kernel's device trees; never leaving them. */
+const installFrom = z.string().regex(/^(?!.*(^|\/|:)\.\.(\/|$))(\/|board:(?!\/)|dtb:(?!\/))./, 'an absolute path of the image, board:PATH or dtb:PATH (relative), without ".."');
 
 const partition = z.strictObject({
   label: z.string().regex(/^[A-Za-z0-9_-]{1,11}$/, 'up to 11 letters, digits, "_" or "-" (a vfat label fits)'),
@@ -94,7 +96,7 @@ export const boardSchema = z.strictObject({
   firmware: z.strictObject({
     packages: z.array(packageName).default([]),
     /** Files copied to partitions: paths of the image (the firmware packages'), `board:config.txt` from the board folder, `dtb:PATH` from the kernel's device trees. */
-    install: z.array(z.strictObject({ from: z.string().min(1), partition: z.string(), to: relPath })).default([]),
+    install: z.array(z.strictObject({ from: installFrom, partition: z.string(), to: relPath })).default([]),
     /** Archive components the firmware packages need besides the image's (Debian's `non-free-firmware`). */
     components: z.array(z.string().min(1)).default([]),
   }).default({ packages: [], install: [], components: [] }),

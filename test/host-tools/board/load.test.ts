@@ -87,3 +87,15 @@ describe('parseBoard', () => {
     expect(parseSize('rest')).toBeUndefined();
   });
 });
+
+describe('paths a board reads files from', () => {
+  const withInstall = (from: string) => `${QEMU}firmware: { install: [{ from: ${JSON.stringify(from)}, partition: boot, to: x.bin }] }\n`;
+
+  it.each(['/usr/lib/u-boot/rpi_4/u-boot.bin', 'board:config.txt', 'board:overlays/a.dtbo', 'dtb:broadcom/bcm2711-rpi-4-b.dtb'])('takes firmware.install from %s', (from) => {
+    expect(parseBoard(withInstall(from), 'board.yaml').firmware.install[0]!.from).toBe(from);
+  });
+
+  it.each(['board:../../../etc/shadow', 'board:/etc/shadow', 'dtb:../../../../etc/shadow', '/usr/../../etc/shadow', 'usr/lib/x.bin', 'board:..', 'http://x/y'])('refuses firmware.install from %s', (from) => {
+    expect(problem(withInstall(from))).toMatch(/an absolute path of the image, board:PATH or dtb:PATH \(relative\), without "\.\."/);
+  });
+});
