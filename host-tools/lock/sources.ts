@@ -1,3 +1,4 @@
+import { stat } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { OtaError } from '../../common/errors.js';
 import { defaultTrustedKeyrings, readHostSources, type HostSource } from '../apt/host-sources.js';
@@ -39,7 +40,7 @@ export async function expandSources(manifest: Manifest, manifestPath: string, op
   const out: ConcreteSuite[] = [];
   for (const [i, src] of manifest.sources.entries()) {
     const at = `sources[${i}] (${manifestPath})`;
-    const manifestKeyrings = src.keyring === undefined ? undefined : await readKeyrings(src.keyring, baseDir);
+    const manifestKeyrings = src.keyring === undefined ? undefined : await readManifestKeyrings(src.keyring, baseDir, at);
     if (src.uri === 'host') {
       let hosts = await readHostSources(options.etcApt);
       hosts = hosts.filter((h) => !h.architectures || h.architectures.includes(manifest.arch));
@@ -105,6 +106,27 @@ export function expandVars(text: string, env: NodeJS.ProcessEnv, at: string): st
     }
     return v;
   });
+}
+
+/** More than any keyring holds (Debian's is ~100 KiB): the manifest names files, never a device or a stream. */
+const MAX_KEYRING_BYTES = 16 * 1024 * 1024;
+
+/**
+ * The keyrings a manifest names, relative to it. A manifest arrives in a pull request like a
+ * lockfile: its keyring paths are only read, but `/dev/zero` or a FIFO would be read forever, so
+ * each must be a regular file of sane size, refused as bad input (exit 2) otherwise.
+ */
+async function readManifestKeyrings(spec: string | string[], baseDir: string, at: string): Promise<Buffer[]> {
+  for (const p of Array.isArray(spec) ? spec : [spec]) {
+    const path = isAbsolute(p) ? p : resolve(baseDir, p);
+    const st = await stat(path).catch(() => undefined); // a missing file is readKeyring's to report
+    if (st && (!st.isFile() || st.size > MAX_KEYRING_BYTES)) {
+      throw new OtaError('ERR_OTA_MANIFEST', `${at}: keyring ${path} is ${st.isFile() ? `${st.size} bytes, more than any keyring` : 'not a regular file'}`, {
+        hint: 'set `keyring:` to a .gpg or .asc file (relative to the manifest)',
+      });
+    }
+  }
+  return readKeyrings(spec, baseDir);
 }
 
 async function readKeyrings(spec: string | string[], baseDir: string): Promise<Buffer[]> {

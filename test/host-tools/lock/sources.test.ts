@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseManifest } from '../../../host-tools/manifest/load.js';
 import { expandSources, expandVars } from '../../../host-tools/lock/sources.js';
+import { OtaError } from '../../../common/errors.js';
 
 // A keyring file to point at: any binary file will do for expansion (verification is gpgv's job).
 async function fixtureEtc(): Promise<{ dir: string; etcApt: string; key: string }> {
@@ -85,5 +86,15 @@ describe('expandVars', () => {
     expect(expandVars('${A}/x/${B}', { A: 'http://h', B: 'y' }, 'here')).toBe('http://h/x/y');
     expect(expandVars('http://plain', {}, 'here')).toBe('http://plain');
     expect(existsSync('/')).toBe(true);
+  });
+});
+
+describe('keyrings a manifest names', () => {
+  it.each(['/dev/zero', '/tmp'])('refuses %s, which is not a regular file, as bad input before reading it', async (keyring) => {
+    const m = parseManifest(`name: d\narch: arm64\nsources:\n  - uri: http://m.example/debian\n    suites: [stable]\n    components: [main]\n    keyring: ${keyring}\n`, 'image.yaml');
+    const e = await expandSources(m, '/x/image.yaml').then(() => undefined, (err: unknown) => err as OtaError);
+    expect(e).toBeInstanceOf(OtaError);
+    expect(e!.exitCode).toBe(2);
+    expect(e!.message).toBe(`sources[0] (/x/image.yaml): keyring ${keyring} is not a regular file`);
   });
 });
