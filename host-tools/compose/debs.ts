@@ -130,7 +130,11 @@ async function importBatch(own: Repo, q: Queue): Promise<void> {
       } else {
         q.done++;
       }
-      await importDeb(own, d, q.cachePath(d.sha256));
+      const refetch = async () => {
+        q.result.downloadBytes += await fetchDeb(d, q.cachePath(d.sha256), q.options);
+        q.result.downloaded++;
+      };
+      await importDeb(own, d, q.cachePath(d.sha256), refetch);
       n++;
       q.result.imported++;
       emit({ phase: 'import', message: `${d.name} ${d.version}`, current: q.result.imported, total: q.items.length });
@@ -153,15 +157,25 @@ async function fetchDeb(d: DebNeed, dest: string, options: Pick<EnsureOptions, '
   });
 }
 
-async function importDeb(repo: Repo, d: DebNeed, path: string): Promise<void> {
-  const bytes = await readFile(path);
+/** Imports the cached deb at `path`; a copy that no longer matches the lock is removed and fetched again, once. */
+async function importDeb(repo: Repo, d: DebNeed, path: string, refetch: () => Promise<void>): Promise<void> {
+  let bytes = await readFile(path);
   // The cache is trusted only as far as its bytes still match the lock.
-  const sha = createHash('sha256').update(bytes).digest('hex');
-  if (sha !== d.sha256) {
+  if (sha256(bytes) !== d.sha256) {
     await rm(path, { force: true });
-    throw new OtaError('ERR_OTA_HASH', `cached ${d.filename} has SHA256 ${sha}, the lock says ${d.sha256}; removed it`, { hint: 'run the build again to download it afresh' });
+    await refetch();
+    bytes = await readFile(path);
+    const sha = sha256(bytes);
+    if (sha !== d.sha256) {
+      await rm(path, { force: true });
+      throw new OtaError('ERR_OTA_HASH', `cached ${d.filename} has SHA256 ${sha}, the lock says ${d.sha256}; removed it`, { hint: 'run the build again to download it afresh' });
+    }
   }
   const deb = readDeb(bytes, d.filename);
   await commitTar(repo, deb.data.bytes, { ref: debDataRef(d.sha256), autocreateParents: true, source: `${d.filename} (${deb.data.name})` });
   await commitTar(repo, deb.control.bytes, { ref: debControlRef(d.sha256), source: `${d.filename} (${deb.control.name})` });
+}
+
+function sha256(bytes: Buffer): string {
+  return createHash('sha256').update(bytes).digest('hex');
 }

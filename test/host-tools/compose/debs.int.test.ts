@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, writeFile, mkdir, readdir } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -147,6 +147,23 @@ describe('ensureDebs', () => {
     expect(repo.resolve(debDataRef(bad.sha256), { allowMissing: true })).toBeUndefined();
     expect(existsSync(join(cacheDir, 'debs', `${bad.sha256}.deb`))).toBe(false);
     expect(existsSync(join(cacheDir, 'debs', `${bad.sha256}.deb.partial`))).toBe(false);
+    repo.close();
+  });
+
+  it('fetches a cached deb again when its bytes no longer match its name, instead of failing the build', async () => {
+    const first = await fresh();
+    const hello = locked(['hello'])[0]!;
+    await ensureDebs(first.repo, [hello], { cacheDir: first.cacheDir });
+    first.repo.close();
+    const cached = join(first.cacheDir, 'debs', `${hello.sha256}.deb`);
+    const damaged = await readFile(cached);
+    damaged[damaged.length - 10] = damaged[damaged.length - 10]! ^ 0xff;
+    await writeFile(cached, damaged);
+    const { repo } = await fresh();
+    const r = await ensureDebs(repo, [hello], { cacheDir: first.cacheDir });
+    expect(r).toMatchObject({ imported: 1, downloaded: 1, downloadBytes: hello.size });
+    expect(createHash('sha256').update(await readFile(cached)).digest('hex')).toBe(hello.sha256);
+    expect(repo.resolve(debDataRef(hello.sha256))).toMatch(/^[0-9a-f]{64}$/);
     repo.close();
   });
 
