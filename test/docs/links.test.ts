@@ -23,13 +23,13 @@ function walk(dir: string, keep: (p: string) => boolean, out: string[] = []): st
 function anchors(markdown: string): Set<string> {
   const set = new Set<string>();
   for (const m of markdown.matchAll(/^#{1,6} +(.+)$/gm)) {
-    set.add(m[1].trim().toLowerCase().replace(/[^\p{L}\p{N} _-]/gu, '').replace(/ /g, '-'));
+    set.add(m[1]!.trim().toLowerCase().replace(/[^\p{L}\p{N} _-]/gu, '').replace(/ /g, '-'));
   }
   return set;
 }
 
 function headings(markdown: string): Set<string> {
-  return new Set([...markdown.matchAll(/^#{1,6} +(.+)$/gm)].map((m) => m[1].trim()));
+  return new Set([...markdown.matchAll(/^#{1,6} +(.+)$/gm)].map((m) => m[1]!.trim()));
 }
 
 const markdownFiles = [join(root, 'README.md'), ...walk(join(root, 'docs'), (p) => p.endsWith('.md'))].concat(
@@ -41,7 +41,7 @@ describe('documentation links', () => {
     const text = readFileSync(file, 'utf8');
     const broken: string[] = [];
     for (const m of text.matchAll(/\]\(([^)\s]+)\)/g)) {
-      const target = m[1];
+      const target = m[1]!;
       if (/^[a-z]+:/.test(target)) continue;
       const [path, anchor] = target.split('#');
       const resolved = path ? join(dirname(file), path) : file;
@@ -59,7 +59,7 @@ describe('documentation links', () => {
     for (const file of files) {
       const text = readFileSync(file, 'utf8');
       for (const m of text.matchAll(/docs\/([\w.-]+\.md)(?:, "([^"]+)")?/g)) {
-        const page = join(root, 'docs', m[1]);
+        const page = join(root, 'docs', m[1]!);
         if (!existsSync(page)) broken.push(`${relative(root, file)}: docs/${m[1]}`);
         else if (m[2] && !headings(readFileSync(page, 'utf8')).has(m[2])) {
           broken.push(`${relative(root, file)}: docs/${m[1]}, "${m[2]}"`);
