@@ -5,7 +5,7 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { OtaError } from './errors.js';
-import { attempt, describeNetworkError, sleep } from './http-request.js';
+import { attempt, describeNetworkError, exhaustedHint, sleep } from './http-request.js';
 import { PartialFile } from './partial-file.js';
 import type { ProxyPolicy } from './proxy.js';
 
@@ -51,6 +51,7 @@ export async function downloadFile(url: string, dest: string, options: DownloadO
 async function download(url: string, part: PartialFile, options: DownloadOptions): Promise<DownloadResult> {
   const retries = options.retries ?? 3;
   let lastReason = '';
+  let lastProxy: string | undefined;
   let restarted = false;
   for (let n = 0; n <= retries; n++) {
     if (n > 0) await sleep((options.backoffMs ?? 500) * 2 ** (n - 1));
@@ -64,6 +65,7 @@ async function download(url: string, part: PartialFile, options: DownloadOptions
     const a = await attempt(url, { timeoutMs: options.timeoutMs ?? 300_000, signal: options.signal, headers, accept: [416], proxy: options.proxy });
     if (a.kind === 'retry') {
       lastReason = a.reason;
+      lastProxy = a.proxy;
       continue;
     }
     if (a.kind === 'missing') return { status: 'missing' };
@@ -86,7 +88,7 @@ async function download(url: string, part: PartialFile, options: DownloadOptions
     n--;
   }
   throw new OtaError('ERR_OTA_FETCH', `cannot download ${url} after ${retries + 1} attempts: ${lastReason}`, {
-    hint: 'check the network and the source; the next run resumes from what was downloaded',
+    hint: exhaustedHint(lastProxy, 'the next run resumes from what was downloaded'),
   });
 }
 

@@ -25,7 +25,12 @@ export interface Response {
   body: Dispatcher.ResponseData['body'];
 }
 
-export type Attempt = { kind: 'response'; res: Response } | { kind: 'missing'; status: number } | { kind: 'retry'; reason: string };
+export type Attempt = { kind: 'response'; res: Response } | { kind: 'missing'; status: number } | { kind: 'retry'; reason: string; proxy?: string };
+
+/** The hint for a request that failed every attempt: the proxy when there was one, else the network. */
+export function exhaustedHint(proxy: string | undefined, then: string): string {
+  return proxy ? `check that the proxy ${redact(proxy)} is up (it comes from http_proxy/https_proxy or apt's Acquire::http::Proxy; no_proxy lists hosts reached directly)` : `check the network and the source; ${then}`;
+}
 
 /**
  * A 404/410 is `missing`; connection errors, timeouts, 5xx, 429 and 408 are worth a `retry`;
@@ -45,7 +50,7 @@ export async function attempt(url: string, opts: AttemptOptions): Promise<Attemp
     trace({ phase: 'http', method: 'GET', url, message: `${describeNetworkError(e)}${via}` });
     if (opts.signal?.aborted) throw e;
     const reason = describeNetworkError(e);
-    if (isTransient(e)) return { kind: 'retry', reason: `${reason}${via}` };
+    if (isTransient(e)) return { kind: 'retry', reason: `${reason}${via}`, proxy };
     throw new OtaError('ERR_OTA_FETCH', `fetching ${url}${via} failed: ${reason}`, {
       hint: proxy ? 'check the proxy (http_proxy, https_proxy, no_proxy, or apt\'s Acquire::http::Proxy)' : 'a retry will not help: check the URL, the certificate or the host name',
       cause: e,
@@ -57,7 +62,7 @@ export async function attempt(url: string, opts: AttemptOptions): Promise<Attemp
   await res.body.dump().catch(() => {});
   const text = `HTTP ${status} ${STATUS_CODES[status] ?? ''}`.trimEnd();
   if (status === 404 || status === 410) return { kind: 'missing', status };
-  if (status >= 500 || status === 429 || status === 408) return { kind: 'retry', reason: `${text}${via}` };
+  if (status >= 500 || status === 429 || status === 408) return { kind: 'retry', reason: `${text}${via}`, proxy };
   throw new OtaError('ERR_OTA_FETCH', `fetching ${url}${via} failed: ${text}`, {
     hint: status === 407 ? 'the proxy wants credentials: put them in the proxy URL (http://user:password@host:port)' : 'the server refuses this request; a retry will not change that',
   });

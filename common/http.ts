@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { OtaError } from './errors.js';
-import { attempt, describeNetworkError, sleep } from './http-request.js';
+import { attempt, describeNetworkError, exhaustedHint, sleep } from './http-request.js';
 import type { ProxyPolicy } from './proxy.js';
 
 export { downloadFile, type DownloadOptions, type DownloadResult } from './download.js';
@@ -36,11 +36,13 @@ export async function fetchBytes(url: string, options: FetchOptions = {}): Promi
   const retries = options.retries ?? 3;
   const backoff = options.backoffMs ?? 500;
   let lastReason = '';
+  let lastProxy: string | undefined;
   for (let n = 0; n <= retries; n++) {
     if (n > 0) await sleep(backoff * 2 ** (n - 1));
     const a = await attempt(url, { timeoutMs: options.timeoutMs ?? 60_000, signal: options.signal, proxy: options.proxy });
     if (a.kind === 'retry') {
       lastReason = a.reason;
+      lastProxy = a.proxy;
       continue;
     }
     if (a.kind === 'missing') {
@@ -58,7 +60,7 @@ export async function fetchBytes(url: string, options: FetchOptions = {}): Promi
     }
   }
   throw new OtaError('ERR_OTA_FETCH', `cannot reach ${url} after ${retries + 1} attempts: ${lastReason}`, {
-    hint: 'check the network and the source uri; a second run uses the index cache once a fetch has succeeded',
+    hint: exhaustedHint(lastProxy, 'a second run uses the index cache once a fetch has succeeded'),
   });
 }
 

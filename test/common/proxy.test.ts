@@ -96,4 +96,12 @@ describe('requests through a real proxy on 127.0.0.1', () => {
     expect(err.message).toContain(`through proxy ${dead}`);
     expect(hits).toBe(before);
   });
+
+  it("keeps the proxy's password out of messages and says to check the proxy", async () => {
+    const dead = new URL(await unreachableProxyUrl());
+    const err = await otaRejection(fetchBytes(`${base}/x`, { retries: 0, proxy: envProxyPolicy({ http_proxy: `http://ci:s3cret@${dead.host}` }) }));
+    expect(err.message).toContain(`through proxy http://ci:***@${dead.host}`);
+    expect(`${err.message} ${err.hint}`).not.toContain('s3cret');
+    expect(err.hint).toMatch(/check that the proxy http:\/\/ci:\*\*\*@.* is up/);
+  });
 });
