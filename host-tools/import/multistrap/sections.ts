@@ -1,5 +1,5 @@
 import { posix } from 'node:path';
-import { manifestSchema } from '../../manifest/schema.js';
+import { manifestSchema, sourceSchema } from '../../manifest/schema.js';
 import { at, importError, type IniSection, type IniValue, type MergedConfig } from './ini.js';
 
 /**
@@ -126,6 +126,12 @@ function sourceOf(s: IniSection, warnings: string[]): { uri: string; suite: stri
   if (!suite) throw importError(`section [${s.name}] has no suite= (${s.file}:${s.line})`, { hint: 'every section listed in bootstrap= or aptsources= needs source= and suite=' });
   const [name, ...extra] = splitWords(suite.value);
   const components = dedupeBy([...extra, ...splitWords(lastValue(s, 'components')?.value ?? 'main')], (c) => c);
+  // Both become parts of the archive's URLs: what the manifest refuses is bad input here too (exit 2).
+  const fields = sourceSchema.pick({ suites: true, components: true }).safeParse({ suites: [name], components });
+  if (!fields.success) {
+    const bad = fields.error.issues[0]!;
+    throw importError(`${at(suite)}: [${s.name}] ${bad.path[0] === 'suites' ? `suite ${name}` : `components ${components.join(' ')}`}: ${bad.message}`);
+  }
   return { uri: sourceUri(src, s.name, warnings), suite: name!, components };
 }
 
