@@ -117,6 +117,10 @@ describe('limits and archive paths', () => {
     expect(e.message).toMatch(/a suite name/);
   });
 
+  it.each(['../../tmp/evil', 'evil.yaml', '/etc/board'])('refuses board: %s, which loadBoard would read as a path', (board) => {
+    expect(manifestError(`${base}board: ${JSON.stringify(board)}\n`).message).toMatch(/a board name from boards\//);
+  });
+
   it('refuses a component with ".." and keeps the ones Debian uses', () => {
     expect(manifestError(`name: demo\narch: arm64\nsources:\n  - uri: http://m.example/debian\n    suites: [bookworm]\n    components: [../x]\n`).message).toMatch(/a component name/);
     const ok = parseManifest(`name: demo\narch: arm64\nsources:\n  - uri: http://m.example/debian\n    suites: [bookworm-security, ./, stable/updates]\n    components: [main, non-free-firmware, updates/main]\n`, 'image.yaml');
