@@ -39,13 +39,13 @@ export function exhaustedHint(proxy: string | undefined, then: string): string {
  * a non-`response` is discarded.
  */
 export async function attempt(url: string, opts: AttemptOptions): Promise<Attempt> {
-  const proxy = proxyFor(url, opts.proxy ?? envProxyPolicy(process.env));
+  const { proxy, dispatcher } = route(url, opts.proxy ?? envProxyPolicy(process.env));
   const via = proxy ? ` through proxy ${redact(proxy)}` : '';
   let res: Dispatcher.ResponseData;
   try {
     const signals = [AbortSignal.timeout(opts.timeoutMs)];
     if (opts.signal) signals.push(opts.signal);
-    res = await request(url, { headers: opts.headers, signal: AbortSignal.any(signals), dispatcher: dispatcherFor(proxy) });
+    res = await request(url, { headers: opts.headers, signal: AbortSignal.any(signals), dispatcher });
   } catch (e) {
     trace({ phase: 'http', method: 'GET', url, message: `${describeNetworkError(e)}${via}` });
     if (opts.signal?.aborted) throw e;
@@ -114,6 +114,23 @@ export function redact(proxy: string): string {
     return u.href.replace(/\/$/, '');
   } catch {
     return proxy;
+  }
+}
+
+/** The proxy for `url` and the pool that goes there; a URL or a proxy setting that does not parse is bad input. */
+function route(url: string, policy: ProxyPolicy): { proxy: string | undefined; dispatcher: Dispatcher } {
+  let proxy: string | undefined;
+  try {
+    proxy = proxyFor(url, policy);
+  } catch {
+    throw new OtaError('ERR_OTA_USAGE', `${url} is not a valid URL`, { hint: 'check the source uri in the manifest (or the variable it comes from)' });
+  }
+  try {
+    return { proxy, dispatcher: dispatcherFor(proxy) };
+  } catch (e) {
+    throw new OtaError('ERR_OTA_USAGE', `the proxy ${redact(proxy ?? '')} for ${url} is not a valid proxy URL: ${(e as Error).message}`, {
+      hint: 'write it as http://host:port (http_proxy, https_proxy, or apt\'s Acquire::http::Proxy)',
+    });
   }
 }
 

@@ -97,6 +97,16 @@ describe('requests through a real proxy on 127.0.0.1', () => {
     expect(hits).toBe(before);
   });
 
+  it('refuses a proxy setting or a URL that does not parse as bad input, asking nobody', async () => {
+    const before = hits;
+    const bad = await otaRejection(fetchBytes(`${base}/x`, { retries: 0, proxy: envProxyPolicy({ http_proxy: 'http://[oops' }) }));
+    expect([bad.code, bad.exitCode]).toEqual(['ERR_OTA_USAGE', 2]);
+    expect(bad.message).toContain('is not a valid proxy URL');
+    const url = await otaRejection(fetchBytes('http://exa mple.org/x', { retries: 0 }));
+    expect([url.code, url.message]).toEqual(['ERR_OTA_USAGE', 'http://exa mple.org/x is not a valid URL']);
+    expect(hits).toBe(before);
+  });
+
   it("keeps the proxy's password out of messages and says to check the proxy", async () => {
     const dead = new URL(await unreachableProxyUrl());
     const err = await otaRejection(fetchBytes(`${base}/x`, { retries: 0, proxy: envProxyPolicy({ http_proxy: `http://ci:s3cret@${dead.host}` }) }));
