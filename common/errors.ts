@@ -32,7 +32,8 @@ export type OtaErrorCode =
   | 'ERR_OTA_BOOTLOADER'
   | 'ERR_OTA_BOARD'
   | 'ERR_OTA_BMAP'
-  | 'ERR_OTA_FLASH';
+  | 'ERR_OTA_FLASH'
+  | 'ERR_OTA_INTERRUPTED';
 
 /** Exit codes: 1 for a failed operation, 2 for bad usage or input, 3 for a stale lock (a check, not a failure). */
 export const EXIT = { failure: 1, usage: 2, stale: 3 } as const;

@@ -19,7 +19,13 @@ export interface RunOptions {
   okCodes?: number[];
   /** Return stdout as a Buffer (binary output). */
   binary?: boolean;
+  /**
+   * Ends the child with `killSignal` when aborted; the call then rejects with the signal's reason,
+   * once the child and everything that holds its output open have exited.
+   */
   signal?: AbortSignal;
+  /** Default SIGTERM; SIGKILL for a child that ignores the others (unshare --fork waiting for its child). */
+  killSignal?: NodeJS.Signals;
 }
 
 export interface RunResult<T = string> {
@@ -43,8 +49,10 @@ export function run(
       cwd: options.cwd,
       env: options.env ?? process.env,
       stdio: ['pipe', 'pipe', 'pipe'],
-      signal: options.signal,
     });
+    const abort = () => child.kill(options.killSignal ?? 'SIGTERM');
+    if (options.signal?.aborted) abort();
+    else options.signal?.addEventListener('abort', abort, { once: true });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (b: Buffer) => out.push(b));
@@ -56,6 +64,11 @@ export function run(
       reject(new OtaError('ERR_OTA_EXEC', `${description}: cannot run \`${cmd}\`: ${e.message}`, { hint, cause: e }));
     });
     child.on('close', (code, sig) => {
+      options.signal?.removeEventListener('abort', abort);
+      if (options.signal?.aborted) {
+        reject(options.signal.reason);
+        return;
+      }
       const stdoutBuf = Buffer.concat(out);
       const stderr = Buffer.concat(err).toString('utf8');
       const exit = code ?? 128;
@@ -77,7 +90,7 @@ export interface Started {
   /** Called with each chunk the child writes to stderr. */
   onStderr(listener: (text: string) => void): void;
   kill(signal: NodeJS.Signals): void;
-  /** Settles when the child has exited: its exit code or the signal that ended it, and all it wrote. */
+  /** Settles when the child, and whatever it left holding its output, has exited: its exit code or the signal that ended it, and all it wrote. */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>;
 }
 

@@ -24,6 +24,7 @@ export interface ImageContext {
   /** Undeclared file conflicts fail the build instead of warning. */
   strict: boolean;
   emit: EventSink;
+  signal?: AbortSignal;
 }
 
 export interface ImageBuild {
@@ -58,7 +59,7 @@ interface Deployed {
   size: number;
 }
 
-type StageOptions<T> = Omit<Stage2Options<T>, 'image' | 'arch' | 'timestamp' | 'packages' | 'onEvent'> & { timestamp?: number };
+type StageOptions<T> = Omit<Stage2Options<T>, 'image' | 'arch' | 'timestamp' | 'packages' | 'onEvent' | 'signal'> & { timestamp?: number };
 
 /** What one union-and-configure pass made, handed back rather than written into the caller's variables. */
 interface StageOutcome<T> {
@@ -91,7 +92,7 @@ export async function buildImage(ctx: ImageContext, p: ImagePlan): Promise<Image
       seconds: sumSeconds(parts.map((s) => s.seconds)),
     });
   } catch (e) {
-    throw withContext(e, `building ${p.input}`);
+    throw ctx.signal?.aborted ? e : withContext(e, `building ${p.input}`);
   } finally {
     repo.close();
   }
@@ -124,6 +125,7 @@ async function stage<T>(repo: Repo, ctx: ImageContext, p: ImagePlan, part: { deb
     });
   }
   for (const w of warnings) ctx.emit({ phase: 'union', image: p.ref, level: 'warning', message: w });
+  ctx.signal?.throwIfAborted();
   const s2 = await runStage2<T>(repo, s1.checksum, {
     image: p.ref,
     arch: p.lock.header.architecture,
@@ -131,6 +133,7 @@ async function stage<T>(repo: Repo, ctx: ImageContext, p: ImagePlan, part: { deb
     sourceDateEpoch: p.epoch,
     packages: new Map(p.debs.map((d) => [d.name, d.sha256])),
     onEvent: ctx.emit,
+    signal: ctx.signal,
     ...part.options,
   });
   return { checksum: s2.checksum, conflicts: s1.conflicts, warnings, seconds: { union, ...s2.seconds }, finished: s2.finished };

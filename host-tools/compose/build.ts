@@ -53,6 +53,11 @@ export interface BuildOptions {
   env?: NodeJS.ProcessEnv;
   etcApt?: string;
   onEvent?: EventSink;
+  /**
+   * Stops the build: no new deb is taken (those imported are kept), a running stage 2 is killed
+   * with its namespace and its work directory removed; the call rejects with the signal's reason.
+   */
+  signal?: AbortSignal;
 }
 
 export interface BuildResult {
@@ -67,6 +72,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   const plans = [];
   for (const input of options.inputs) plans.push(await loadPlan(input, { options, cacheDir, emit }));
 
+  options.signal?.throwIfAborted();
   const repo = await openOrCreateRepo(options.repoPath);
   try {
     for (const p of plans) await refuseControlMismatch(repo, p.debs, p.lockPath);
@@ -80,11 +86,11 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       // Debs from archives the lock took from apt's sources are fetched through apt's proxy, as apt would.
       const aptScope = todo.flatMap((p) => p.lock.header.sources.filter((s) => s.spec === 'host').map((s) => s.uri));
       const proxy = await proxyPolicy({ env: options.env ?? process.env, aptScope, etcApt: options.etcApt });
-      debs = await ensureDebs(repo, need.debs, { cacheDir, jobs: options.jobs, fallbackUris: need.fallbacks, proxy, onEvent: emit });
+      debs = await ensureDebs(repo, need.debs, { cacheDir, jobs: options.jobs, fallbackUris: need.fallbacks, proxy, onEvent: emit, signal: options.signal });
       const fetchImport = (Date.now() - t0) / 1000;
       for (const p of todo) await refuseControlMismatch(repo, p.debs, p.lockPath);
-      const ctx = { repoPath: options.repoPath, strict: options.strict === true, emit };
-      const built = await Promise.all(todo.map(async (p) => buildImage(ctx, p)));
+      const ctx = { repoPath: options.repoPath, strict: options.strict === true, emit, signal: options.signal };
+      const built = await allOrFirstError(todo.map(async (p) => buildImage(ctx, p)));
       images.push(...built.map((b) => ({ ...b, debs: ownDebs.get(b.input)!, seconds: { fetchImport, ...b.seconds } })));
     }
     return { images: options.inputs.map((i) => images.find((b) => b.input === i)!), debs };
@@ -101,6 +107,17 @@ function debCounts(todo: ImagePlan[], state: Parameters<typeof planDebs>[1]): Ma
       return [p.input, { fetched: plan.download.length, imported: plan.download.length + plan.importFromCache.length, reused: plan.reuse.length }];
     }),
   );
+}
+
+/**
+ * Like Promise.all, but settles only when every image has: an image that failed (or was
+ * interrupted) does not leave the others' stage 2 running, and their work directories, behind.
+ */
+async function allOrFirstError<T>(work: Promise<T>[]): Promise<T[]> {
+  const settled = await Promise.allSettled(work);
+  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failed) throw failed.reason;
+  return settled.map((s) => (s as PromiseFulfilledResult<T>).value);
 }
 
 /** An image whose exact build the repository holds: its ref moves there, nothing else happens. */

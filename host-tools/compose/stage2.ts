@@ -45,6 +45,8 @@ export interface Stage2Options<T = undefined> {
    * commit's metadata (instead of `metadata`), and a value handed back as the result's `finished`.
    */
   finish?: (root: string) => Promise<{ metadata?: Buffer; value: T }>;
+  /** Kills the namespace (and all in it) and stops; the work directory is removed all the same. */
+  signal?: AbortSignal;
 }
 
 export interface Stage2Result<T = undefined> {
@@ -100,9 +102,11 @@ export async function runStage2<T = undefined>(repo: Repo, stage1: string, optio
     await checkout(repo, stage1, work.root, { userMode: !preserve, hardlink: true, devino });
     if (!preserve) await restoreDirectoryMetadata(repo, stage1, work.root);
     const t1 = Date.now();
+    options.signal?.throwIfAborted();
     const configured = await configure(repo, work, emulation, { ...options, image });
     const finished = await options.finish?.(work.root);
     const t2 = Date.now();
+    options.signal?.throwIfAborted();
 
     emit({ phase: 'commit', image, message: 'committing the configured tree' });
     const metadata = finished?.metadata ?? options.metadata;
@@ -148,7 +152,7 @@ async function configure<T>(repo: Repo, work: Work, emulation: Emulation, option
   await writeFile(join(work.payload, 'bin/dpkg-maintscript-helper'), maintscriptHelperShim(), { mode: 0o755 });
   const bindAt = emulation.native ? '' : (emulation.bindAt ?? '');
   const createdForBind = bindAt ? firstMissing(root, bindAt) : undefined;
-  const chroot: Chroot = { work, env: scriptEnv(options), interpreter: emulation.native ? '' : emulation.interpreter, bindAt };
+  const chroot: Chroot = { work, env: scriptEnv(options), interpreter: emulation.native ? '' : emulation.interpreter, bindAt, signal: options.signal };
   emit({ phase: 'configure', image: options.image!, message: `${preinsts.length} preinst scripts${emulation.native ? '' : ` (through ${emulation.interpreter})`}` });
   await inChroot(chroot, 'preinst.sh');
   const diversions = parseDiversions(await readFile(join(root, 'var/lib/dpkg/diversions'), 'utf8').catch(() => ''));
@@ -185,6 +189,7 @@ interface Chroot {
   interpreter: string;
   /** Where in the tree the interpreter is bound, '' for none. */
   bindAt: string;
+  signal?: AbortSignal;
 }
 
 /**
@@ -197,8 +202,10 @@ async function inChroot(c: Chroot, script: string): Promise<void> {
   const ovwork = join(dir, `ovwork-${script}`);
   for (const d of [upper, ovwork]) await mkdir(d);
   const argv = ['setpriv', '--pdeathsig', 'KILL', 'unshare', '--mount', '--net', '--pid', '--fork', '--kill-child', 'sh', '-c', namespaceScript(c.env), 'sh', root, mnt, payload, c.interpreter, c.bindAt, upper, ovwork, script];
-  const out = await run('configure the image', argv, { okCodes: [0, 97, 98, 99] }).catch((e: unknown) => {
-    throw failureFrom(e);
+  // unshare --fork ignores SIGINT and SIGTERM while it waits; SIGKILL ends it, and --kill-child
+  // then ends the namespace's first process, which takes every other one in it along.
+  const out = await run('configure the image', argv, { okCodes: [0, 97, 98, 99], signal: c.signal, killSignal: 'SIGKILL' }).catch((e: unknown) => {
+    throw c.signal?.aborted ? e : failureFrom(e);
   });
   if (out.code !== 0) throw failureFrom(undefined, `${out.stdout}\n${out.stderr}`);
   await mergeUpper(upper, root);

@@ -7,7 +7,7 @@ import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { otaRejection } from '../helpers/errors.js';
 import { EXIT, formatError, OtaError, withContext } from '../../common/errors.js';
-import { run } from '../../common/exec.js';
+import { run, start } from '../../common/exec.js';
 import { downloadFile, fetchBytes } from '../../common/http.js';
 import { writeFileAtomic } from '../../common/atomic-write.js';
 
@@ -57,6 +57,23 @@ describe('run', () => {
     expect(err.message).not.toContain('\n');
     expect(err.details[0]).toBe('cannot mount /build/root');
     expect(err.details.at(-1)).toBe(`command: setpriv --pdeathsig KILL sh -c '${script}' sh /build/root /build/mnt`);
+  });
+
+  it('on abort, kills the child with killSignal (one that ignores SIGTERM here) and rejects with the reason', async () => {
+    const stop = new AbortController();
+    const reason = new OtaError('ERR_OTA_INTERRUPTED', 'stopped');
+    const pending = run('a sleeper', ['sh', '-c', 'trap "" TERM; echo up; exec sleep 1000'], { signal: stop.signal, killSignal: 'SIGKILL' });
+    stop.abort(reason);
+    await expect(pending).rejects.toBe(reason);
+  });
+
+  it('runs a child beside the caller, to be signalled part way', async () => {
+    const c = start('a sleeper', ['sh', '-c', 'echo started >&2; exec sleep 1000']);
+    const seen: string[] = [];
+    await new Promise<void>((resolve) => c.onStderr((t) => (seen.push(t), resolve())));
+    c.kill('SIGTERM');
+    expect(await c.exited).toMatchObject({ code: null, signal: 'SIGTERM', stderr: 'started\n' });
+    expect(seen.join('')).toBe('started\n');
   });
 
   it('says how to get a missing program', async () => {

@@ -1,8 +1,10 @@
 import { Option, type Command } from 'commander';
 import { OtaError } from '../../../common/errors.js';
+import type { OtaEvent } from '../../../common/events.js';
 import { formatBytes } from '../../../common/units.js';
 import { build, type BuildResult } from '../../compose/build.js';
 import { printJson } from '../json.js';
+import { catchInterrupts } from '../interrupt.js';
 import type { CliIo } from '../io.js';
 
 interface BuildOpts {
@@ -38,8 +40,18 @@ export function registerBuild(program: Command, io: CliIo): void {
       const reporter = io.reporter;
       const started = Date.now();
       const cacheDir = opts.cacheDir ?? opts.cache;
-      const r = await build({ inputs, repoPath: opts.repo, jobs: opts.jobs, strict: opts.strict, fallbackUris: opts.fallbackUri, cacheDir, offline: opts.offline, onEvent: reporter.event });
-      reporter.clear();
+      const interrupt = catchInterrupts('ota build');
+      const onEvent = (e: OtaEvent) => {
+        interrupt.track(e);
+        reporter.event(e);
+      };
+      let r: BuildResult;
+      try {
+        r = await build({ inputs, repoPath: opts.repo, jobs: opts.jobs, strict: opts.strict, fallbackUris: opts.fallbackUri, cacheDir, offline: opts.offline, onEvent, signal: interrupt.signal });
+      } finally {
+        interrupt.dispose();
+        reporter.clear();
+      }
       const seconds = (Date.now() - started) / 1000;
       if (opts.json) printJson(out, buildDocument(r, seconds));
       else printSummary(r, seconds, out);
