@@ -35,7 +35,6 @@ const LEGACY = {
     'host-tools/apt/release.ts',
     'host-tools/apt/suite.ts',
     'host-tools/apt/version.ts',
-    'host-tools/compose/diversions.ts',
     'host-tools/image/disk-image.ts',
     'host-tools/image/flash.ts',
     'host-tools/lock/board-components.ts',

@@ -31,9 +31,9 @@ export function parseDiversions(text: string): Diversion[] {
 }
 
 /** Applies diversions; returns how many files it placed. `sha256Of` maps a package name (without :arch) to its deb. */
-export async function applyDiversions(repo: Repo, root: string, diversions: Diversion[], sha256Of: Map<string, string>, db = 'var/lib/dpkg'): Promise<number> {
+export async function applyDiversions(repo: Repo, root: string, diversions: Diversion[], sha256Of: Map<string, string>): Promise<number> {
   if (diversions.length === 0) return 0;
-  const owners = await listOwners(join(root, db, 'info'));
+  const owners = await listOwners(join(root, 'var/lib/dpkg/info'));
   let placed = 0;
   for (const d of diversions) {
     const from = mergedPath(d.from);
