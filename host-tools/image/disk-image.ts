@@ -129,7 +129,7 @@ export async function makeImage(options: ImageOptions): Promise<ImageResult> {
         await run(`copy ${f.to} to the ${label} partition`, ['mcopy', '-o', '-i', `${partial}@@${p.offsetBytes}`, f.from, `::/${f.to}`], { env: MTOOLS_ENV });
       }
     }
-    for (const r of board.bootloader.type === 'uboot' ? board.bootloader.raw : []) await writeAt(partial, await readFile(join(deployed, r.from)), r.offset);
+    for (const r of board.bootloader.type === 'uboot' ? board.bootloader.raw : []) await writeAt(partial, await readFile(boardFileSource(board, boardDir, deployed, r.from)), r.offset);
 
     await rename(partial, options.output);
     say('block map');
