@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lock } from '../../../host-tools/lock/lock.js';
+import { ota } from '../../helpers/cli.js';
 import { otaRejection } from '../../helpers/errors.js';
 import { buildArchive, disposeGpgKey, makeGpgKey, serveDirectory, type FixturePackage, type FixtureServer, type GpgKey } from '../../helpers/fixture-archive.js';
 import { listDir, mirrorEnv, parseLockText, requestsDuring, workspace, writeManifest, type Workspace } from '../../helpers/lock-harness.js';
@@ -72,6 +73,28 @@ describe('ota lock through a proxy', () => {
     });
     expect(err).toMatchObject({ code: 'ERR_OTA_FETCH', message: expect.stringContaining(`through proxy ${dead}`) });
     expect(direct).toEqual([]);
+    expect(await listDir(ws.dir)).toEqual(['image.yaml']);
+  });
+
+  it('`ota lock` with an unreachable http_proxy exits 1, saying which proxy, and writes nothing', async () => {
+    const ws = await explicitWorkspace('cli');
+    const dead = await unreachableProxyUrl();
+    // The CLI reads the process's environment.
+    const set = { ...mirrorEnv(server.url), http_proxy: dead, OTA_CACHE_DIR: ws.cacheDir };
+    const saved = Object.fromEntries(Object.keys(set).map((k) => [k, process.env[k]]));
+    Object.assign(process.env, set);
+    let r: Awaited<ReturnType<typeof ota>>;
+    try {
+      r = await ota('lock', ws.manifest);
+    } finally {
+      for (const [k, v] of Object.entries(saved)) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+    }
+    expect(r.code).toBe(1);
+    expect(r.err).toContain(`through proxy ${dead}`);
+    expect(r.err).toMatch(/hint: check that the proxy .* is up/);
     expect(await listDir(ws.dir)).toEqual(['image.yaml']);
   });
 
