@@ -35,6 +35,30 @@ function parseKey(key: string): { ext: Compression; sha256: string } {
   return { ext: (m[1] ?? '') as Compression, sha256: m[2]! };
 }
 
+/**
+ * Whether every name in a cached name index points at stanzas of that package in the verified
+ * text, so that an edited `.idx.json` cannot make one package's stanza answer for another.
+ * (Debian's indices start each stanza with its Package field: the check is a prefix test.)
+ */
+function namesMatch(text: string, data: IndexData): boolean {
+  if (typeof data.stanzas !== 'object' || data.stanzas === null) return false;
+  for (const [name, offsets] of Object.entries(data.stanzas)) {
+    if (!Array.isArray(offsets)) return false;
+    for (const off of offsets) {
+      if (!Number.isInteger(off) || off < 0 || off >= text.length) return false;
+      if (!text.startsWith(`Package: ${name}\n`, off) && !stanzaNames(text, off, name)) return false;
+    }
+  }
+  return true;
+}
+
+/** The slow path for an index whose stanzas do not begin with Package: that stanza's own field. */
+function stanzaNames(text: string, off: number, name: string): boolean {
+  const end = text.indexOf('\n\n', off);
+  const stanza = text.slice(off, end === -1 ? text.length : end);
+  return new RegExp(`^Package:[ \t]*${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}[ \t]*$`, 'm').test(stanza);
+}
+
 export class IndexCache {
   constructor(readonly dir: string) {}
 
@@ -77,7 +101,11 @@ export class IndexCache {
       return { kind: 'damaged', path, sha256: got };
     }
     const text = (ext === '' ? stored : await decompress(stored, ext, path)).toString('utf8');
-    return { kind: 'hit', index: PackagesIndex.fromCache(text, data) };
+    if (namesMatch(text, data)) return { kind: 'hit', index: PackagesIndex.fromCache(text, data) };
+    // The name index is derived data, cheap to check and cheap to rebuild from the verified text.
+    const index = PackagesIndex.fromText(text);
+    await writeFileAtomic(`${path}.idx.json`, JSON.stringify(index.data));
+    return { kind: 'hit', index };
   }
 
   /** Stores an index under `key`: `stored` is what the key's hash is of (the text, or the compressed file). */

@@ -42,4 +42,18 @@ describe('IndexCache: the cache is checked, not trusted', () => {
     await writeFile(join(dir, 'indices', key), gzipSync(text.replace('1.0-1', '9.0-1')));
     expect((await cache.getPackages(key)).kind).toBe('damaged');
   });
+
+  it('rebuilds a name index edited to point one name at another package\'s stanza', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ota-idx-'));
+    const cache = new IndexCache(dir);
+    const two = `${text}${text.replace('Package: app', 'Package: evil').replace('1.0-1', '6.6.6').replace('SHA256: a', 'SHA256: e')}`;
+    await cache.putPackages(sha256(two), { stored: Buffer.from(two), text: two });
+    const idxPath = join(dir, 'indices', `${sha256(two)}.idx.json`);
+    const idx = JSON.parse(await readFile(idxPath, 'utf8')) as { stanzas: Record<string, number[]> };
+    idx.stanzas.app = idx.stanzas.evil!;
+    await writeFile(idxPath, JSON.stringify(idx));
+    const got = await cache.getPackages(sha256(two));
+    expect(got.kind === 'hit' && got.index.records('app').map((r) => r.version)).toEqual(['1.0-1']);
+    expect((JSON.parse(await readFile(idxPath, 'utf8')) as typeof idx).stanzas.app).toEqual([0]);
+  });
 });
