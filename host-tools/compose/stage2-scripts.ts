@@ -1,3 +1,5 @@
+import { shellQuote } from '../../common/argv.js';
+
 /**
  * The two shell scripts of stage 2, as data (docs/code-style.md, "Plan as data"): `namespaceScript` runs with the host's
  * /bin/sh inside a fresh mount, network and PID namespace (so every mount and every process it
@@ -153,6 +155,3 @@ export function parseFailure(output: string): ScriptFailure | undefined {
   return { package: dpkg[1]!, script, status: status ? Number(status[1]) : undefined };
 }
 
-export function shellQuote(s: string): string {
-  return /^[A-Za-z0-9_./:=+-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
-}

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { run } from '../../../common/exec.js';
-import { maintscriptHelperShim, parseFailure, preinstScript, shellQuote } from '../../../host-tools/compose/stage2-scripts.js';
+import { shellQuote } from '../../../common/argv.js';
+import { maintscriptHelperShim, parseFailure, preinstScript } from '../../../host-tools/compose/stage2-scripts.js';
 
 describe('parseFailure', () => {
   it("names package, script and status from dpkg's configure error", () => {
