@@ -74,7 +74,9 @@ export async function flash(o: FlashOptions): Promise<FlashResult> {
   const refusals = planTargetChecks(target, system, imageSize);
   const [first, ...more] = refusals;
   if (first && !o.force) {
-    throw new OtaError('ERR_OTA_FLASH', `refusing to write ${o.device}: ${first.message}`, { hint: first.hint, details: more.map((r) => `also: ${r.message}`) });
+    // A target that is missing, mounted, in use, the host's own disk or too small is bad input
+    // (the user named the wrong device), not failed work: exit 2, as for any other bad argument.
+    throw new OtaError('ERR_OTA_FLASH', `refusing to write ${o.device}: ${first.message}`, { hint: first.hint, details: more.map((r) => `also: ${r.message}`), exitCode: EXIT.usage });
   }
   for (const r of refusals) onEvent({ phase: 'flash', target: o.device, level: 'warning', message: `--force: writing although ${r.message}` });
 

@@ -51,10 +51,10 @@ describe('ota flash', () => {
     expect(r.err).toBe(`warning: --force: writing although ${target} does not exist\n`);
   });
 
-  it('refuses a missing device with exit 1, the check that stopped it, and how to override it', async () => {
+  it('refuses a missing device with exit 2 (bad input), the check that stopped it, and how to override it', async () => {
     const target = path.join(dir, 'sdz');
     const r = await ota('flash', img.path, '--device', target);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(2);
     expect(r.err).toContain(`error: refusing to write ${target}: ${target} does not exist\nhint: check the device name (\`lsblk\` lists disks); --force writes a new regular file there\n`);
     expect(r.out).toEqual([]);
   });
