@@ -12,11 +12,11 @@ import { Repo } from '../../../node-ostree/index.js';
 import { fixtureImage, type FixtureImage } from '../../helpers/build-harness.js';
 import type { FixturePackage } from '../../helpers/fixture-archive.js';
 
-// `node bin/ota.js build` as a user runs it (the compiled CLI: `npm run build` first), killed or
-// interrupted part way through a fixture image (the host's real base debs plus fixture packages
+// `ota build` as its own process (the CLI from the sources, through tsx, so that no stale dist/
+// is tested), killed or interrupted part way through a fixture image (the host's real base debs plus fixture packages
 // from an archive served on 127.0.0.1).
 
-const OTA = join(import.meta.dirname, '../../../bin/ota.js');
+const OTA = join(import.meta.dirname, '../../helpers/ota-cli.ts');
 // A number no other process on the machine sleeps for, so that ps finds this one.
 const SLEEP = 3141;
 
@@ -38,7 +38,7 @@ afterAll(async () => {
 });
 
 function ota(args: string[]): Started {
-  return start('ota build', [process.execPath, OTA, ...args], { env: { ...fx.env, CI: '1' } });
+  return start('ota build', [process.execPath, '--import', 'tsx', OTA, ...args], { env: { ...fx.env, CI: '1' } });
 }
 
 /** Waits for something the child will do; fails with `what` if the child ends first. */
