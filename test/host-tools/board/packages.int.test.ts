@@ -26,7 +26,8 @@ describe('the boards shipped in boards/', async () => {
       // This mirror's bookworm-security armhf index does not match its InRelease at the moment (apt
       // refuses it too), so armhf boards lock from the other suites.
       const suites = board.arch === 'armhf' ? [...new Set((await readHostSources()).map((h) => h.suite).filter((s) => !s.endsWith('-security')))] : undefined;
-      await writeFile(manifest, `name: board-test\narch: ${board.arch}\nboard: ${name}\nsources:\n  - uri: host\n${suites ? `    suites: [${suites.join(', ')}]\n` : ''}`);
+      // systemd-sysv: a board boots its image with systemd, and `ota lock` refuses a board image without it.
+      await writeFile(manifest, `name: board-test\narch: ${board.arch}\nboard: ${name}\npackages: [systemd-sysv]\nsources:\n  - uri: host\n${suites ? `    suites: [${suites.join(', ')}]\n` : ''}`);
       const r = await lock({ manifestPath: manifest, cacheDir: testCacheDir() });
       for (const p of packages) expect(r.text).toMatch(new RegExp(`^Package: ${p.replace(/[+.]/g, '\\$&')}$`, 'm'));
       const header = readLock(r.text, 'lock').header;
