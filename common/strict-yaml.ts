@@ -9,7 +9,7 @@ import { OtaError, type OtaErrorCode } from './errors.js';
  * (image.yaml:4); did you mean "packages"?`.
  *
  * @example
- * const board = parseStrictYaml(text, 'boards/rpi4/board.yaml', boardSchema, { code: 'ERR_OTA_BOARD', hint: 'see boards/README.md' });
+ * const board = parseStrictYaml(text, 'boards/rpi4/board.yaml', boardSchema, { code: 'ERR_OTA_BOARD', hint: 'see docs/boards.md' });
  */
 export interface StrictYamlOptions {
   code: OtaErrorCode;
@@ -28,7 +28,16 @@ export function parseStrictYaml<S extends z.ZodType>(text: string, where: string
     const what = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
     throw new OtaError(options.code, `${where}${pos ? `:${pos.line} is not valid YAML (line ${pos.line}, column ${pos.col})` : ' is not valid YAML'}: ${what}`);
   }
-  const input: unknown = doc.toJS();
+  let input: unknown;
+  try {
+    // An alias expanded again and again ("billion laughs") makes toJS throw past yaml's alias
+    // budget: that is a file to refuse, not a crash.
+    input = doc.toJS({ maxAliasCount: 100 });
+  } catch (e) {
+    throw new OtaError(options.code, `${where} is not usable YAML: ${(e as Error).message}`, {
+      hint: 'write the values out instead of repeating aliases (*name); this file needs none',
+    });
+  }
   const result = schema.safeParse(input);
   if (result.success) return result.data as z.infer<S>;
   // A misspelt key also shows up as a missing one: name the unknown key first, it explains both.
