@@ -2,6 +2,6 @@
  * The `ota` CLI from the TypeScript sources, for tests that need it as a separate process (to
  * kill it, say): `node --import tsx test/helpers/ota-cli.ts build ...`.
  */
-import { main } from '../../host-tools/cli/main.js';
+import { runAsProcess } from '../../host-tools/cli/process.js';
 
-process.exitCode = await main(process.argv);
+await runAsProcess();
