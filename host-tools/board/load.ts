@@ -61,9 +61,9 @@ export async function loadBoard(nameOrPath: string, boardsDir = defaultBoardsDir
 
 /** Parses and checks board.yaml text; `where` names it in errors. */
 export function parseBoard(text: string, where: string): Board {
-  const board = parseStrictYaml(text, where, boardSchema, { code: 'ERR_OTA_BOARD', hint: 'see boards/README.md for the board definition' });
+  const board = parseStrictYaml(text, where, boardSchema, { code: 'ERR_OTA_BOARD', hint: 'see docs/boards.md for the board definition (and boards/qemu-arm64/board.yaml for an example)' });
   const problems = checkBoard(board);
-  if (problems.length > 0) throw new OtaError('ERR_OTA_BOARD', `${where}: ${problems[0]}`, { details: problems.slice(1), hint: 'see boards/README.md for the board definition' });
+  if (problems.length > 0) throw new OtaError('ERR_OTA_BOARD', `${where}: ${problems[0]}`, { details: problems.slice(1), hint: 'see docs/boards.md for the board definition (and boards/qemu-arm64/board.yaml for an example)' });
   return board;
 }
 

@@ -44,6 +44,6 @@ export async function loadManifest(path: string): Promise<LoadedManifest> {
 export function parseManifest(text: string, where: string): Manifest {
   return parseStrictYaml(text, where, manifestSchema, {
     code: 'ERR_OTA_MANIFEST',
-    hint: 'see the manifest reference in README.md ("Image manifest")',
+    hint: 'see the manifest reference in docs/manifest.md',
   });
 }
