@@ -3,9 +3,9 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { fileURLToPath } from 'node:url';
 import { OtaError } from './errors.js';
 import { attempt, describeNetworkError, exhaustedHint, sleep } from './http-request.js';
+import { openRegular } from './local-file.js';
 import { PartialFile } from './partial-file.js';
 import type { ProxyPolicy } from './proxy.js';
 
@@ -92,17 +92,17 @@ async function download(url: string, part: PartialFile, options: DownloadOptions
   });
 }
 
-/** A `file:` source (a local archive or a mounted mirror): copied, then checked like a download; a missing file is `missing`. */
+/**
+ * A `file:` source (a local archive or a mounted mirror): copied, then checked like a download; a
+ * missing file is `missing`. Only a regular file is read (`local-file.ts`), and at most one byte
+ * more than the lock's size: enough to see that it is longer.
+ */
 async function copyLocal(url: string, part: PartialFile, options: DownloadOptions): Promise<DownloadResult> {
-  let from;
+  const from = await openRegular(url);
+  if (!from) return { status: 'missing' };
   try {
-    from = await open(fileURLToPath(url), 'r');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { status: 'missing' };
-    throw new OtaError('ERR_OTA_FETCH', `cannot read ${url}: ${(e as Error).message}`, { cause: e });
-  }
-  try {
-    await pipeline(from.createReadStream({ autoClose: false }), countBytes(options.onBytes), createWriteStream(part.path), { signal: options.signal });
+    const source = from.createReadStream({ autoClose: false, start: 0, end: options.expectedSize });
+    await pipeline(source, countBytes(options.onBytes), createWriteStream(part.path), { signal: options.signal });
   } catch (e) {
     await part.discard();
     if (options.signal?.aborted) throw e;

@@ -1,7 +1,6 @@
-import { readFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
 import { OtaError } from './errors.js';
 import { attempt, describeNetworkError, exhaustedHint, sleep } from './http-request.js';
+import { readRegular } from './local-file.js';
 import type { ProxyPolicy } from './proxy.js';
 
 export { downloadFile, type DownloadOptions, type DownloadResult } from './download.js';
@@ -32,7 +31,7 @@ export interface FetchOptions {
 export async function fetchBytes(url: string, options: FetchOptions & { allowMissing: true }): Promise<Buffer | undefined>;
 export async function fetchBytes(url: string, options?: FetchOptions): Promise<Buffer>;
 export async function fetchBytes(url: string, options: FetchOptions = {}): Promise<Buffer | undefined> {
-  if (url.startsWith('file:')) return readLocal(url, options.allowMissing ?? false);
+  if (url.startsWith('file:')) return readLocal(url, options);
   const retries = options.retries ?? 3;
   const backoff = options.backoffMs ?? 500;
   let lastReason = '';
@@ -64,14 +63,9 @@ export async function fetchBytes(url: string, options: FetchOptions = {}): Promi
   });
 }
 
-async function readLocal(url: string, allowMissing: boolean): Promise<Buffer | undefined> {
-  try {
-    return await readFile(fileURLToPath(url));
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
-      if (allowMissing) return undefined;
-      throw new OtaError('ERR_OTA_FETCH', `${url} does not exist`);
-    }
-    throw new OtaError('ERR_OTA_FETCH', `cannot read ${url}: ${(e as Error).message}`, { cause: e });
-  }
+/** A `file:` URL: a regular file only (`local-file.ts`), so a device or a FIFO cannot hang the run. */
+async function readLocal(url: string, options: FetchOptions): Promise<Buffer | undefined> {
+  const body = await readRegular(url, { signal: options.signal });
+  if (body === undefined && !options.allowMissing) throw new OtaError('ERR_OTA_FETCH', `${url} does not exist`, { hint: 'check the file: source uri, suite and component' });
+  return body;
 }
