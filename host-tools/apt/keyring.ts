@@ -40,3 +40,15 @@ export function dearmor(text: string, where: string): Buffer {
   });
   return Buffer.concat(parts);
 }
+
+/**
+ * Whether `bytes` (de-armored) start like an OpenPGP keyring: a packet header (bit 7 set) whose
+ * tag is a public-key packet (6). Old-format headers keep the tag in bits 5..2, new-format ones
+ * (bit 6 set) in bits 5..0 (RFC 4880, section 4.2).
+ */
+export function isOpenPgpKeyring(bytes: Buffer): boolean {
+  const first = bytes[0];
+  if (first === undefined || (first & 0x80) === 0) return false;
+  const tag = first & 0x40 ? first & 0x3f : (first >> 2) & 0x0f;
+  return tag === 6;
+}

@@ -2,7 +2,7 @@ import { stat } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { OtaError } from '../../common/errors.js';
 import { defaultTrustedKeyrings, readHostSources, type HostSource } from '../apt/host-sources.js';
-import { dearmor, readKeyring } from '../apt/keyring.js';
+import { dearmor, isOpenPgpKeyring, readKeyring } from '../apt/keyring.js';
 import type { Manifest } from '../manifest/schema.js';
 
 /**
@@ -126,7 +126,18 @@ async function readManifestKeyrings(spec: string | string[], baseDir: string, at
       });
     }
   }
-  return readKeyrings(spec, baseDir);
+  const keyrings = await readKeyrings(spec, baseDir);
+  const paths = Array.isArray(spec) ? spec : [spec];
+  keyrings.forEach((k, i) => {
+    // Any readable file would otherwise reach gpgv, which then reports a "key not in the keyring" failure (exit 1)
+    // for what is a wrong path in the manifest.
+    if (!isOpenPgpKeyring(k)) {
+      throw new OtaError('ERR_OTA_MANIFEST', `${at}: keyring ${paths[i]} is not an OpenPGP keyring (neither an armored public key block nor binary key packets)`, {
+        hint: 'set `keyring:` to a .gpg or .asc file (relative to the manifest)',
+      });
+    }
+  });
+  return keyrings;
 }
 
 async function readKeyrings(spec: string | string[], baseDir: string): Promise<Buffer[]> {

@@ -97,4 +97,15 @@ describe('keyrings a manifest names', () => {
     expect(e!.exitCode).toBe(2);
     expect(e!.message).toBe(`sources[0] (/x/image.yaml): keyring ${keyring} is not a regular file`);
   });
+
+  it('refuses a readable file that is not an OpenPGP keyring (a shadow file) as bad input, before gpgv', async () => {
+    const { dir } = await fixtureEtc();
+    await writeFile(join(dir, 'etc', 'shadow'), 'root:*:19000:0:99999:7:::\n');
+    const m = parseManifest('name: d\narch: arm64\nsources:\n  - uri: http://m.example/debian\n    suites: [stable]\n    components: [main]\n    keyring: ../etc/shadow\n', 'image.yaml');
+    const e = await expandSources(m, join(dir, 'sub', 'image.yaml')).then(() => undefined, (err: unknown) => err as OtaError);
+    expect(e).toBeInstanceOf(OtaError);
+    expect(e!.code).toBe('ERR_OTA_MANIFEST');
+    expect(e!.exitCode).toBe(2);
+    expect(e!.message).toBe(`sources[0] (${join(dir, 'sub', 'image.yaml')}): keyring ../etc/shadow is not an OpenPGP keyring (neither an armored public key block nor binary key packets)`);
+  });
 });
