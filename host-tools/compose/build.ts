@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { OtaError } from '../../common/errors.js';
 import { silent, type EventSink } from '../../common/events.js';
@@ -10,6 +9,7 @@ import { expandVars } from '../lock/sources.js';
 import { defaultLockPath, lock as lockManifest, parseRootSpec } from '../lock/lock.js';
 import { resolve } from '../lock/resolve.js';
 import { readLock, type Lock } from '../lock/lockfile.js';
+import { readLockText } from '../lock/read-lock-file.js';
 import { refuseInconsistentLock } from '../lock/check.js';
 import { loadManifest } from '../manifest/load.js';
 import { readCommit, Repo } from '../../node-ostree/index.js';
@@ -148,8 +148,9 @@ async function loadPlan(input: string, ctx: LoadContext): Promise<ImagePlan> {
   }
   let text: string;
   try {
-    text = await readFile(lockPath, 'utf8');
+    text = await readLockText(lockPath);
   } catch (e) {
+    if (e instanceof OtaError) throw e;
     throw new OtaError('ERR_OTA_USAGE', `cannot read ${lockPath}: ${fsReason(e)}`, { hint: isLock ? 'check the path, or build the manifest (image.yaml) to lock it first' : undefined });
   }
   const lock = readLock(text, lockPath);

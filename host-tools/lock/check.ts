@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import { OtaError } from '../../common/errors.js';
 import { parseRelations, formatGroup } from '../apt/relations.js';
 import { boardInitProblem } from '../board/init.js';
@@ -7,6 +6,7 @@ import type { Manifest } from '../manifest/schema.js';
 import { conflictWith, satisfiedBySelected } from './resolve.js';
 import { readLock, type Lock } from './lockfile.js';
 import { defaultLockPath, parseRootSpec } from './lock.js';
+import { readLockText } from './read-lock-file.js';
 
 /**
  * `ota lock --check`: does the lockfile still satisfy the manifest? Works offline, from the two
@@ -23,8 +23,9 @@ export async function checkLock(options: { manifestPath: string; lockPath?: stri
   const lockPath = options.lockPath ?? defaultLockPath(options.manifestPath);
   let text: string;
   try {
-    text = await readFile(lockPath, 'utf8');
-  } catch {
+    text = await readLockText(lockPath);
+  } catch (e) {
+    if (e instanceof OtaError) throw e;
     throw new OtaError('ERR_OTA_LOCK_STALE', `${lockPath} does not exist`, { hint: `run \`ota lock ${options.manifestPath}\`` });
   }
   return lockProblems(readLock(text, lockPath), manifest);

@@ -1,7 +1,7 @@
-import { readFile } from 'node:fs/promises';
 import { OtaError } from '../../common/errors.js';
 import { formatGroup, parseRelations } from '../apt/relations.js';
 import { readLock } from './lockfile.js';
+import { readLockText } from './read-lock-file.js';
 import type { Candidate } from './universe.js';
 import { fsReason, isMissing } from '../../common/fs-errors.js';
 
@@ -30,7 +30,8 @@ export interface Explanation {
 }
 
 export async function explainPackage(lockPath: string, name: string): Promise<Explanation> {
-  const lock = readLock(await readFile(lockPath, 'utf8').catch((e: unknown) => {
+  const lock = readLock(await readLockText(lockPath).catch((e: unknown) => {
+    if (e instanceof OtaError) throw e;
     throw new OtaError('ERR_OTA_LOCKFILE', `cannot read ${lockPath}: ${fsReason(e)}`, { hint: isMissing(e) ? 'make it first with `ota lock` (or give the lockfile with -o)' : undefined });
   }), lockPath);
   const { header, packages, universe } = lock;

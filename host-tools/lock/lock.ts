@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import { OtaError, withContext } from '../../common/errors.js';
 import { writeFileAtomic } from '../../common/atomic-write.js';
 import { silent, type EventSink } from '../../common/events.js';
@@ -15,6 +14,7 @@ import { expandSources } from './sources.js';
 import { Universe, type Origin } from './universe.js';
 import { resolve, type Resolution, type RootSpec } from './resolve.js';
 import { diffLocks, formatLock, headerFor, readLock, type Lock, type LockDiff, type LockSource } from './lockfile.js';
+import { readLockText } from './read-lock-file.js';
 import { fsReason } from '../../common/fs-errors.js';
 
 /**
@@ -112,8 +112,9 @@ interface ExistingLock extends Lock {
 async function readExistingLock(path: string, update: boolean, warn: (message: string) => void): Promise<ExistingLock | undefined> {
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    text = await readLockText(path);
   } catch (e) {
+    if (e instanceof OtaError) throw e;
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new OtaError('ERR_OTA_LOCKFILE', `cannot read ${path}: ${fsReason(e)}`);
   }
