@@ -17,7 +17,7 @@ import { refuseControlMismatch } from './deb-control.js';
 import { proxyPolicy } from '../apt/apt-proxy.js';
 import { loadBoard } from '../board/load.js';
 import { buildImage, imageResult, type ImageBuild, type ImageDebs } from './build-image.js';
-import { debStates, ensureDebs, type EnsureResult } from './debs.js';
+import { debStates, ensureDebs, nothingEnsured, type EnsureResult } from './debs.js';
 import { planDebs } from './plan-debs.js';
 import { debsToEnsure, planImage, splitBuilt, type ImagePlan, type PlanInput } from './plan.js';
 
@@ -78,16 +78,17 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     for (const p of plans) await refuseControlMismatch(repo, p.debs, p.lockPath);
     const { cached, todo } = splitBuilt(plans, repo.listRefs('ota/build'));
     const images = cached.map(({ plan, checksum }) => reuse(repo, plan, checksum, emit));
-    let debs: EnsureResult = { reused: 0, imported: 0, downloaded: 0, downloadBytes: 0 };
+    let debs = nothingEnsured();
     if (todo.length > 0) {
       const need = debsToEnsure(todo);
-      const ownDebs = debCounts(todo, debStates(repo, cacheDir));
+      const plans = debPlans(todo, debStates(repo, cacheDir));
       const t0 = Date.now();
       // Debs from archives the lock took from apt's sources are fetched through apt's proxy, as apt would.
       const aptScope = todo.flatMap((p) => p.lock.header.sources.filter((s) => s.spec === 'host').map((s) => s.uri));
       const proxy = await proxyPolicy({ env: options.env ?? process.env, aptScope, etcApt: options.etcApt });
       debs = await ensureDebs(repo, need.debs, { cacheDir, jobs: options.jobs, fallbackUris: need.fallbacks, proxy, onEvent: emit, signal: options.signal });
       const fetchImport = (Date.now() - t0) / 1000;
+      const ownDebs = debCounts(plans, new Set(debs.downloadedSha256));
       for (const p of todo) await refuseControlMismatch(repo, p.debs, p.lockPath);
       const ctx = { repoPath: options.repoPath, strict: options.strict === true, emit, signal: options.signal };
       const built = await allOrFirstError(todo.map(async (p) => buildImage(ctx, p)));
@@ -99,12 +100,20 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   }
 }
 
-/** What this run does with each image's own debs, from the same pure plan ensureDebs follows. */
-function debCounts(todo: ImagePlan[], state: Parameters<typeof planDebs>[1]): Map<string, ImageDebs> {
+/** Each image's own debs as ensureDebs plans them, made before it runs (the cache changes as it does). */
+function debPlans(todo: ImagePlan[], state: Parameters<typeof planDebs>[1]): Map<string, ReturnType<typeof planDebs>> {
+  return new Map(todo.map((p) => [p.input, planDebs(p.debs, state)]));
+}
+
+/**
+ * What this run did with each image's own debs; `fetched` counts only what it downloaded
+ * (`downloaded`): a deb another build sharing the cache landed meanwhile was imported from the cache.
+ */
+function debCounts(plans: Map<string, ReturnType<typeof planDebs>>, downloaded: Set<string>): Map<string, ImageDebs> {
   return new Map(
-    todo.map((p) => {
-      const plan = planDebs(p.debs, state);
-      return [p.input, { fetched: plan.download.length, imported: plan.download.length + plan.importFromCache.length, reused: plan.reuse.length }];
+    [...plans].map(([input, plan]) => {
+      const fetched = plan.download.filter((d) => downloaded.has(d.sha256)).length;
+      return [input, { fetched, imported: plan.download.length + plan.importFromCache.length, reused: plan.reuse.length }];
     }),
   );
 }

@@ -38,8 +38,16 @@ export interface EnsureOptions {
 export interface EnsureResult {
   reused: number;
   imported: number;
+  /** Debs this run downloaded; one another build sharing the cache landed meanwhile is imported from the cache, not counted here. */
   downloaded: number;
   downloadBytes: number;
+  /** The SHA256s of the debs counted in `downloaded`, for per-image counts. */
+  downloadedSha256: string[];
+}
+
+/** What a run that has nothing to fetch or import returns. */
+export function nothingEnsured(reused = 0): EnsureResult {
+  return { reused, imported: 0, downloaded: 0, downloadBytes: 0, downloadedSha256: [] };
 }
 
 /**
@@ -82,7 +90,7 @@ export async function ensureDebs(repo: Repo, packages: LockedDeb[], options: Ens
   const plan = planDebs(packages, debStates(repo, options.cacheDir), options.fallbackUris);
   const items = [...plan.importFromCache.map((d) => ({ d, download: false })), ...plan.download.map((d) => ({ d, download: true }))];
   emit({ phase: 'fetch', message: `${plan.reuse.length} debs already imported, ${plan.importFromCache.length} in the cache, ${plan.download.length} to download` });
-  const result: EnsureResult = { reused: plan.reuse.length, imported: 0, downloaded: 0, downloadBytes: 0 };
+  const result = nothingEnsured(plan.reuse.length);
   if (items.length === 0) return result;
   const q: Queue = { items, next: 0, done: 0, failures: [], result, cachePath, options };
   const jobs = Math.max(1, Math.min(options.jobs ?? 4, items.length));
@@ -123,17 +131,12 @@ async function importBatch(own: Repo, q: Queue): Promise<void> {
     const { d, download } = q.items[q.next++]!;
     try {
       if (download) {
-        const bytes = await fetchDeb(d, q.cachePath(d.sha256), q.options);
-        q.result.downloaded++;
-        q.result.downloadBytes += bytes;
-        emit({ phase: 'fetch', message: d.filename, bytes, current: ++q.done, total: q.items.length });
+        const bytes = await fetchAndCount(d, q);
+        emit({ phase: 'fetch', message: bytes === undefined ? `${d.filename} (in the cache)` : d.filename, bytes: bytes ?? 0, current: ++q.done, total: q.items.length });
       } else {
         q.done++;
       }
-      const refetch = async () => {
-        q.result.downloadBytes += await fetchDeb(d, q.cachePath(d.sha256), q.options);
-        q.result.downloaded++;
-      };
+      const refetch = async () => void (await fetchAndCount(d, q));
       await importDeb(own, d, q.cachePath(d.sha256), refetch);
       n++;
       q.result.imported++;
@@ -145,9 +148,20 @@ async function importBatch(own: Repo, q: Queue): Promise<void> {
   }
 }
 
-async function fetchDeb(d: DebNeed, dest: string, options: Pick<EnsureOptions, 'signal' | 'proxy'>): Promise<number> {
-  // Another build sharing the cache may have landed it since the plan was made (import checks its hash).
-  if (existsSync(dest)) return 0;
+/** Fetches a deb into the cache and counts it as downloaded, unless it was there already: then `undefined`. */
+async function fetchAndCount(d: DebNeed, q: Queue): Promise<number | undefined> {
+  const bytes = await fetchDeb(d, q.cachePath(d.sha256), q.options);
+  if (bytes === undefined) return undefined;
+  q.result.downloaded++;
+  q.result.downloadBytes += bytes;
+  q.result.downloadedSha256.push(d.sha256);
+  return bytes;
+}
+
+async function fetchDeb(d: DebNeed, dest: string, options: Pick<EnsureOptions, 'signal' | 'proxy'>): Promise<number | undefined> {
+  // Another build sharing the cache may have landed it since the plan was made (import checks its
+  // hash): that deb was found in the cache, not fetched, and the counts say so.
+  if (existsSync(dest)) return undefined;
   for (const url of d.urls) {
     const r = await downloadFile(url, dest, { expectedSize: d.size, expectedSha256: d.sha256, signal: options.signal, proxy: options.proxy });
     if (r.status === 'ok') return d.size - r.resumedFrom;

@@ -194,7 +194,7 @@ describe('ota build on amd64: reproducible, incremental, strict, failing scripts
   it('does nothing when nothing changed', async () => {
     const again = await build({ inputs: [fx.manifest], repoPath: join(fx.dir, 'repo'), cacheDir: fx.cacheDir, env: fx.env });
     expect(again.images[0]).toMatchObject({ noop: true, checksum: first.images[0]!.checksum, size: first.images[0]!.size });
-    expect(again.debs).toEqual({ reused: 0, imported: 0, downloaded: 0, downloadBytes: 0 });
+    expect(again.debs).toEqual({ reused: 0, imported: 0, downloaded: 0, downloadBytes: 0, downloadedSha256: [] });
   });
 
   it('after one package changes, fetches and imports only that deb, and ota diff names it and its files', async () => {

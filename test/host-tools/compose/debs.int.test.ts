@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, writeFile, mkdir, readdir } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import { copyFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -88,7 +88,7 @@ describe('ensureDebs', () => {
     await ensureDebs(repo, locked(), { cacheDir });
     const before = server.requests.length;
     const r = await ensureDebs(repo, locked(), { cacheDir });
-    expect(r).toEqual({ reused: 4, imported: 0, downloaded: 0, downloadBytes: 0 });
+    expect(r).toEqual({ reused: 4, imported: 0, downloaded: 0, downloadBytes: 0, downloadedSha256: [] });
     expect(server.requests.length).toBe(before);
     repo.close();
   });
@@ -111,6 +111,43 @@ describe('ensureDebs', () => {
     const r = await ensureDebs(repo, locked(), { cacheDir });
     expect(r).toMatchObject({ reused: 2, imported: 2, downloaded: 2 });
     repo.close();
+  });
+
+  it('counts a deb another build landed in the shared cache after planning as found there, not fetched', async () => {
+    const { repo, cacheDir } = await fresh();
+    const debs = locked();
+    const before = server.requests.length;
+    // The other build is played by the first event, which ensureDebs emits once it has planned: all four debs to download.
+    let landed = false;
+    const onEvent = (e: { message: string }) => {
+      if (landed) return;
+      landed = true;
+      expect(e.message).toContain('4 to download');
+      for (const d of debs) copyFileSync(join(dir, 'archive', d.filename), join(cacheDir, 'debs', `${d.sha256}.deb`));
+    };
+    const r = await ensureDebs(repo, debs, { cacheDir, onEvent });
+    expect(r).toEqual({ reused: 0, imported: 4, downloaded: 0, downloadBytes: 0, downloadedSha256: [] });
+    expect(server.requests.length).toBe(before);
+    repo.close();
+  });
+
+  it('two concurrent runs on one empty cache count each download once, in the run that made it', async () => {
+    const a = await fresh();
+    const b = await fresh();
+    const cacheDir = join(dir, `shared-${randomBytes(4).toString('hex')}`);
+    const debs = locked();
+    const before = server.requests.length;
+    const [ra, rb] = await Promise.all([ensureDebs(a.repo, debs, { cacheDir, jobs: 2 }), ensureDebs(b.repo, debs, { cacheDir, jobs: 2 })]);
+    const gets = server.requests.slice(before).filter((p) => p.endsWith('.deb'));
+    expect([ra.imported, rb.imported]).toEqual([4, 4]);
+    // Every GET here was one whole download that landed: together the runs count exactly those.
+    expect(ra.downloaded + rb.downloaded).toBe(gets.length);
+    const size = (sha: string) => debs.find((d) => d.sha256 === sha)!.size;
+    expect(ra.downloadBytes).toBe(ra.downloadedSha256.map(size).reduce((x, y) => x + y, 0));
+    expect(rb.downloadBytes).toBe(rb.downloadedSha256.map(size).reduce((x, y) => x + y, 0));
+    expect(new Set([...ra.downloadedSha256, ...rb.downloadedSha256])).toEqual(new Set(debs.map((d) => d.sha256)));
+    a.repo.close();
+    b.repo.close();
   });
 
   it('resumes a partial download with a Range request', async () => {
