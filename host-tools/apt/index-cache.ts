@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { homedir } from 'node:os';
@@ -40,8 +41,8 @@ function parseKey(key: string): { ext: Compression; sha256: string } {
  * text, so that an edited `.idx.json` cannot make one package's stanza answer for another.
  * (Debian's indices start each stanza with its Package field: the check is a prefix test.)
  */
-function namesMatch(text: string, data: IndexData): boolean {
-  if (typeof data.stanzas !== 'object' || data.stanzas === null) return false;
+function namesMatch(text: string, data: unknown): data is IndexData {
+  if (!shapeOk(data)) return false;
   for (const [name, offsets] of Object.entries(data.stanzas)) {
     if (!Array.isArray(offsets)) return false;
     for (const off of offsets) {
@@ -50,6 +51,26 @@ function namesMatch(text: string, data: IndexData): boolean {
     }
   }
   return true;
+}
+
+/**
+ * Whether a parsed `.idx.json` has the types the index reads: anything else (an edited or
+ * half-written file) would fail deep inside the resolver as an internal error.
+ */
+function shapeOk(data: unknown): data is IndexData {
+  if (!isRecord(data) || data.version !== 1 || !isRecord(data.stanzas) || !isRecord(data.provides)) return false;
+  if (!isStrings(data.essential) || !isStrings(data.required)) return false;
+  const stanzas = data.stanzas;
+  if (!Object.values(data.provides).every((p) => isStrings(p) && p.every((n) => Object.hasOwn(stanzas, n)))) return false;
+  return Object.values(stanzas).every((o) => Array.isArray(o) && o.length > 0);
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function isStrings(v: unknown): v is string[] {
+  return Array.isArray(v) && v.every((x) => typeof x === 'string');
 }
 
 /** The slow path for an index whose stanzas do not begin with Package: that stanza's own field. */
@@ -79,13 +100,14 @@ export class IndexCache {
    * implies its text.
    */
   async getPackages(key: string): Promise<CachedPackages> {
-    let data: IndexData;
+    let data: unknown;
     try {
-      data = JSON.parse(await readFile(`${this.packagesPath(key)}.idx.json`, 'utf8')) as IndexData;
+      data = JSON.parse(await readFile(`${this.packagesPath(key)}.idx.json`, 'utf8'));
     } catch {
-      return { kind: 'miss' };
+      // No name index: a miss (the text is written first, so without one there is nothing to trust).
+      // A name index that is not JSON is rebuilt from the verified text below, like a wrong one.
+      if (!existsSync(`${this.packagesPath(key)}.idx.json`)) return { kind: 'miss' };
     }
-    if (data.version !== 1) return { kind: 'miss' };
     const path = this.packagesPath(key);
     let stored: Buffer;
     try {

@@ -56,4 +56,26 @@ describe('IndexCache: the cache is checked, not trusted', () => {
     expect(got.kind === 'hit' && got.index.records('app').map((r) => r.version)).toEqual(['1.0-1']);
     expect((JSON.parse(await readFile(idxPath, 'utf8')) as typeof idx).stanzas.app).toEqual([0]);
   });
+
+  // Values of the wrong type used to reach the resolver ("pick is not a function or its return value is not iterable").
+  const badValues: [string, (idx: Record<string, unknown>) => unknown][] = [
+    ['essential is a number', (idx) => ({ ...idx, essential: 5 })],
+    ['required is a string', (idx) => ({ ...idx, required: 'app' })],
+    ['provides is null', (idx) => ({ ...idx, provides: null })],
+    ['provides names a package the index lacks', (idx) => ({ ...idx, provides: { mta: ['ghost'] } })],
+    ['an offset list is a string', (idx) => ({ ...idx, stanzas: { app: '0' } })],
+    ['stanzas is an array', (idx) => ({ ...idx, stanzas: [[0]] })],
+    ['the whole file is null', () => null],
+  ];
+  it.each(badValues)('rebuilds a name index whose value has the wrong type: %s', async (_, edit) => {
+    const dir = await mkdtemp(join(tmpdir(), 'ota-idx-'));
+    const cache = new IndexCache(dir);
+    const key = sha256(text);
+    const fresh = (await cache.putPackages(key, { stored: Buffer.from(text), text })).data;
+    const idxPath = join(dir, 'indices', `${key}.idx.json`);
+    await writeFile(idxPath, JSON.stringify(edit(JSON.parse(await readFile(idxPath, 'utf8')) as Record<string, unknown>)));
+    const got = await cache.getPackages(key);
+    expect(got.kind === 'hit' && got.index.data).toEqual(fresh);
+    expect(JSON.parse(await readFile(idxPath, 'utf8'))).toEqual(JSON.parse(JSON.stringify(fresh)));
+  });
 });
