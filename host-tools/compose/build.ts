@@ -11,6 +11,7 @@ import { resolve } from '../lock/resolve.js';
 import { readLock, type Lock } from '../lock/lockfile.js';
 import { readLockText } from '../lock/read-lock-file.js';
 import { refuseInconsistentLock } from '../lock/check.js';
+import { inputProblems } from '../lock/check-inputs.js';
 import { loadManifest } from '../manifest/load.js';
 import { readCommit, Repo } from '../../node-ostree/index.js';
 import { refuseControlMismatch } from './deb-control.js';
@@ -164,8 +165,9 @@ async function loadPlan(input: string, ctx: LoadContext): Promise<ImagePlan> {
   }
   const lock = readLock(text, lockPath);
   const manifest = manifestPath ? (await loadManifest(manifestPath)).manifest : undefined;
-  refuseInconsistentLock(lock, { lockPath, manifestPath, manifest });
   const env = options.env ?? process.env;
+  const against = manifest && manifestPath ? await inputProblems(lock, { manifest, manifestPath, env, etcApt: options.etcApt, boardsDir: options.boardsDir }) : [];
+  refuseInconsistentLock(lock, { lockPath, manifestPath, manifest, inputProblems: against });
   const fallbacks = [
     ...(manifest?.sources ?? []).flatMap((s, i) => (s.fallbacks ?? []).map((f) => expandVars(f, env, `sources[${i}].fallbacks (${manifestPath})`))),
     ...(options.fallbackUris ?? []),

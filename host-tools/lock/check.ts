@@ -7,6 +7,7 @@ import { conflictWith, satisfiedBySelected } from './resolve.js';
 import { readLock, type Lock } from './lockfile.js';
 import { defaultLockPath, parseRootSpec } from './lock.js';
 import { readLockText } from './read-lock-file.js';
+import { inputProblems } from './check-inputs.js';
 
 /**
  * `ota lock --check`: does the lockfile still satisfy the manifest? Works offline, from the two
@@ -28,7 +29,8 @@ export async function checkLock(options: { manifestPath: string; lockPath?: stri
     if (e instanceof OtaError) throw e;
     throw new OtaError('ERR_OTA_LOCK_STALE', `${lockPath} does not exist`, { hint: `run \`ota lock ${options.manifestPath}\`` });
   }
-  return lockProblems(readLock(text, lockPath), manifest);
+  const lock = readLock(text, lockPath);
+  return [...lockProblems(lock, manifest), ...(await inputProblems(lock, { manifest, manifestPath: options.manifestPath, inferUnsetVars: true }))];
 }
 
 /**
@@ -48,6 +50,7 @@ export function lockProblems(lock: Lock, manifest?: Manifest): string[] {
     else if (spec.suite && c.origin.suite !== spec.suite) problems.push(`${spec.name} is pinned to suite ${spec.suite} but locked from ${c.origin.suite}`);
   }
   for (const name of manifest?.exclude ?? header.exclude) if (packages.has(name)) problems.push(`${name} is excluded but in the lock`);
+  problems.push(...closureProblems(lock, requested));
   const init = header.board ? boardInitProblem(header.board.name, (n) => packages.has(n)) : undefined;
   if (init) problems.push(init);
   for (const c of packages.values()) {
@@ -64,6 +67,43 @@ export function lockProblems(lock: Lock, manifest?: Manifest): string[] {
     const clash = conflictWith(universe, c, others);
     if (clash && c.name < clash.other.name) problems.push(`${c.name} and ${clash.other.name} conflict (${clash.relation})`);
   }
+  return problems;
+}
+
+/**
+ * The lock must be the closure of what was asked for, as `ota lock` resolved it: every seed of
+ * variant minbase there (`Variant-Seed`, or for an older lock its own Essential and required
+ * stanzas), and no stanza that neither a root nor a dependency of one reaches (a package slipped
+ * in by hand would otherwise be built into the image).
+ */
+function closureProblems({ header, packages, universe }: Lock, requested: string[]): string[] {
+  const problems: string[] = [];
+  const excluded = new Set(header.exclude);
+  const minbase = header.variant === 'minbase';
+  const ownSeeds = [...packages.values()].filter((c) => c.essential || c.priority === 'required').map((c) => c.name);
+  const seed = minbase ? (header.seed ?? ownSeeds) : [];
+  for (const name of seed) if (!packages.has(name) && !excluded.has(name)) problems.push(`${name} is a seed of variant minbase (Variant-Seed) but not in the lock`);
+  if (minbase && header.seed) {
+    const listed = new Set(header.seed);
+    for (const name of ownSeeds) if (!listed.has(name)) problems.push(`${name} is Essential or Priority: required but not listed in Variant-Seed`);
+  }
+  const reached = new Set<string>();
+  const queue: string[] = [];
+  const reach = (name: string) => {
+    for (const c of [packages.get(name), ...universe.providers(name).map((p) => packages.get(p.name))]) {
+      if (c && !reached.has(c.name)) {
+        reached.add(c.name);
+        queue.push(c.name);
+      }
+    }
+  };
+  for (const raw of [...requested, ...(header.board?.packages ?? []), ...seed]) reach(parseRootSpec(raw).name);
+  while (queue.length > 0) {
+    const c = packages.get(queue.pop()!)!;
+    const fields = header.recommends ? [c.preDepends, c.depends, c.recommends] : [c.preDepends, c.depends];
+    for (const value of fields) for (const group of parseRelations(value, header.architecture)) for (const alt of group) reach(alt.name);
+  }
+  for (const name of packages.keys()) if (!reached.has(name)) problems.push(`${name} is in the lock, but nothing requested depends on it`);
   return problems;
 }
 
@@ -99,8 +139,8 @@ function settingProblems({ header }: Lock, manifest: Manifest): string[] {
  * Refuses to build a lock that `ota lock --check` would refuse (exit 2: the build's input is not
  * what its manifest asks for): a deleted stanza, a dropped dependency, a manifest edited since.
  */
-export function refuseInconsistentLock(lock: Lock, where: { lockPath: string; manifestPath?: string; manifest?: Manifest }): void {
-  const problems = lockProblems(lock, where.manifest);
+export function refuseInconsistentLock(lock: Lock, where: { lockPath: string; manifestPath?: string; manifest?: Manifest; inputProblems?: string[] }): void {
+  const problems = [...lockProblems(lock, where.manifest), ...(where.inputProblems ?? [])];
   if (problems.length === 0) return;
   const against = where.manifestPath ?? 'its own header';
   throw new OtaError('ERR_OTA_LOCKFILE', `${where.lockPath} does not satisfy ${against} (${problems.length} problem${problems.length > 1 ? 's' : ''}); nothing was built`, {

@@ -58,6 +58,7 @@ const HEADER_CHECKS: Record<string, FieldCheck> = {
   Exclude: words(packageName),
   Board: (v) => (BOARD_NAME.test(v) ? undefined : `is not a board name: ${JSON.stringify(v.slice(0, 80))}`),
   'Board-SHA256': sha256,
+  'Variant-Seed': words(packageName),
   'Board-Packages': words(packageName),
   'Board-Components': words(word),
   Sources: (v) => v.split('\n').filter((l) => l.trim() !== '').map(sourcesLineProblem).find((p) => p !== undefined),

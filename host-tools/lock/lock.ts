@@ -87,7 +87,8 @@ export async function lock(options: LockOptions): Promise<LockResult> {
   }
   const init = board ? boardInitProblem(board.name, (n) => resolution.selected.has(n)) : undefined;
   if (init) throw new OtaError('ERR_OTA_MANIFEST', `${options.manifestPath}: ${init}`, { hint: 'a board boots images that run systemd; nothing was written' });
-  const text = formatLock(headerFor(loaded.manifest, loaded.sha256, sources, board), resolution.selected.values());
+  const seed = loaded.manifest.variant === 'minbase' ? resolution.roots.filter((n) => resolution.reasons.get(n)?.kind !== 'requested') : undefined;
+  const text = formatLock(headerFor(loaded.manifest, loaded.sha256, sources, { board, seed }), resolution.selected.values());
   const diff = previous ? diffLocks(previous.packages, resolution.selected) : undefined;
   const written = previous?.text !== text;
   if (written) await writeFileAtomic(lockPath, text);

@@ -51,6 +51,12 @@ export interface LockHeader {
    * A lock from before Board-Components reads with none.
    */
   board?: { name: string; sha256: string; packages: string[]; components: string[] };
+  /**
+   * For variant minbase, the archive's Essential and Priority: required packages that seeded the
+   * resolution (`Variant-Seed`), so a check can tell a deleted one from one the archive lacks.
+   * Undefined in a lock from before the field (and for variant none).
+   */
+  seed?: string[];
   sources: LockSource[];
 }
 
@@ -85,6 +91,7 @@ export function formatLock(header: LockHeader, packages: Iterable<Candidate>): s
   ];
   if (header.requested.length > 0) head.push(['Requested', header.requested.join(' ')]);
   if (header.exclude.length > 0) head.push(['Exclude', header.exclude.join(' ')]);
+  if (header.seed) head.push(['Variant-Seed', [...header.seed].sort().join(' ')]);
   if (header.board) {
     head.push(['Board', header.board.name], ['Board-SHA256', header.board.sha256], ['Board-Packages', header.board.packages.join(' ')]);
     // Only when there are some: a board without firmware.components locks to the same bytes as before the field existed.
@@ -110,9 +117,10 @@ export function formatLock(header: LockHeader, packages: Iterable<Candidate>): s
   return formatStanzas([head, ...stanzas]);
 }
 
-export function headerFor(manifest: Manifest, manifestSha256: string, sources: LockSource[], board?: LockHeader['board']): LockHeader {
+export function headerFor(manifest: Manifest, manifestSha256: string, sources: LockSource[], more: Pick<LockHeader, 'board' | 'seed'> = {}): LockHeader {
   return {
-    ...(board ? { board } : {}),
+    ...(more.board ? { board: more.board } : {}),
+    ...(more.seed ? { seed: more.seed } : {}),
     version: LOCKFILE_VERSION,
     image: manifest.name,
     architecture: manifest.arch,
@@ -194,6 +202,7 @@ function headerOf(h: Map<string, string>): LockHeader {
     manifestSha256: h.get('Manifest-SHA256')!,
     requested: words(h.get('Requested')),
     exclude: words(h.get('Exclude')),
+    ...(h.has('Variant-Seed') ? { seed: words(h.get('Variant-Seed')) } : {}),
     ...(h.has('Board') ? { board: { name: h.get('Board')!, sha256: h.get('Board-SHA256')!, packages: words(h.get('Board-Packages')), components: words(h.get('Board-Components')) } } : {}),
     sources,
   };

@@ -17,13 +17,15 @@ let tmp: string;
 let key: GpgKey;
 let server: FixtureServer;
 let base: { manifest: string; lock: string };
+/** The same image with variant minbase: base-files (Essential) and tzdata (required) come along. */
+let minbase: { manifest: string; lock: string };
 
 beforeAll(async () => {
   tmp = await mkdtemp(path.join(tmpdir(), 'ota-build-lock-'));
   key = await makeGpgKey(tmp);
   const archive = await buildArchive(
     path.join(tmp, 'archive'),
-    [{ suite: 'stable', arches: ['amd64'], date: new Date('2024-03-01T12:00:00Z'), components: { main: [{ name: 'app', version: '1.0-1', depends: 'libmid (>= 1.0)' }, { name: 'libmid', version: '1.0-1' }] } }],
+    [{ suite: 'stable', arches: ['amd64'], date: new Date('2024-03-01T12:00:00Z'), components: { main: [{ name: 'app', version: '1.0-1', depends: 'libmid (>= 1.0)' }, { name: 'libmid', version: '1.0-1' }, { name: 'base-files', version: '13-1', essential: true }, { name: 'tzdata', version: '2024a-1', priority: 'required' }] } }],
     { key },
   );
   server = await serveDirectory(archive.root);
@@ -32,8 +34,12 @@ beforeAll(async () => {
   vi.stubEnv(MIRROR_VAR, server.url);
   vi.stubEnv('OTA_CACHE_DIR', ws.cacheDir);
   expect((await ota('lock', ws.manifest)).code).toBe(0);
-  vi.unstubAllEnvs();
   base = { manifest: await readFile(ws.manifest, 'utf8'), lock: await readFile(ws.lockPath, 'utf8') };
+  const mb = await workspace(tmp, 'base-minbase');
+  await writeManifest(mb.manifest, { variant: 'minbase', sources: [{ suites: ['stable'], keyring: key.armored }], packages: ['app'] });
+  expect((await ota('lock', mb.manifest)).code).toBe(0);
+  vi.unstubAllEnvs();
+  minbase = { manifest: await readFile(mb.manifest, 'utf8'), lock: await readFile(mb.lockPath, 'utf8') };
 }, 60_000);
 
 afterAll(async () => {
@@ -45,10 +51,10 @@ afterAll(async () => {
 afterEach(() => vi.unstubAllEnvs());
 
 /** A workspace holding the base manifest and the base lock after `edit`. */
-async function edited(name: string, edit: (lock: string) => string): Promise<Workspace & { repo: string }> {
+async function edited(name: string, edit: (lock: string) => string, from = base): Promise<Workspace & { repo: string }> {
   const ws = await workspace(tmp, name);
-  await writeFile(ws.manifest, base.manifest);
-  await writeFile(ws.lockPath, edit(base.lock));
+  await writeFile(ws.manifest, from.manifest);
+  await writeFile(ws.lockPath, edit(from.lock));
   vi.stubEnv(MIRROR_VAR, server.url);
   return { ...ws, repo: path.join(ws.dir, 'repo') };
 }
@@ -93,8 +99,10 @@ describe('ota build refuses a lock that is not what ota lock writes', () => {
     await copyFile(ws.lockPath, lone);
     const r = await ota('build', lone, '--repo', ws.repo, '--cache-dir', ws.cacheDir);
     expect(r.code).toBe(2);
-    expect(r.err).toContain(`error: ${lone} does not satisfy its own header (1 problem)`);
+    expect(r.err).toContain(`error: ${lone} does not satisfy its own header (2 problems)`);
     expect(r.err).toContain('app is requested but not in the lock');
+    // What only app needed is left over: nothing the header requests reaches it.
+    expect(r.err).toContain('libmid is in the lock, but nothing requested depends on it');
     expect(existsSync(ws.repo)).toBe(false);
   });
 
@@ -116,5 +124,43 @@ describe('ota build refuses a lock that is not what ota lock writes', () => {
       }
     }
     expect((await readdir(path.join(ws.cacheDir, 'debs'))).filter((f) => f.endsWith('.deb'))).toHaveLength(2);
+  });
+});
+
+describe('the lock must be the resolution of its manifest, nothing more or less', () => {
+  /** `--check` exits 3 and the build exits 2 naming `problem`, with no repository made. */
+  async function expectRefused(ws: Workspace & { repo: string }, problem: string): Promise<void> {
+    const check = await ota('lock', '--check', ws.manifest);
+    expect(check.code).toBe(3);
+    expect(check.err).toContain(problem);
+    const r = await ota('build', ws.lockPath, '--repo', ws.repo, '--cache-dir', ws.cacheDir);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain(`error: ${ws.lockPath} does not satisfy ${ws.manifest}`);
+    expect(r.err).toContain(problem);
+    expect(existsSync(ws.repo)).toBe(false);
+  }
+
+  it('ota lock records the seeds of variant minbase in Variant-Seed, and the untouched lock passes', async () => {
+    expect(minbase.lock).toContain('\nVariant-Seed: base-files tzdata\n');
+    expect(base.lock).not.toContain('Variant-Seed');
+    const ws = await edited('minbase-ok', (t) => t, minbase);
+    expect((await ota('lock', '--check', ws.manifest)).code).toBe(0);
+  });
+
+  it('refuses a minbase lock whose required tzdata stanza was deleted', async () => {
+    await expectRefused(await edited('no-tzdata', (t) => without(t, 'tzdata'), minbase), 'tzdata is a seed of variant minbase (Variant-Seed) but not in the lock');
+  });
+
+  it('refuses a stanza nobody requested or depends on', async () => {
+    const hello = stanzaOf(base.lock, 'libmid').replace('Package: libmid', 'Package: hello');
+    await expectRefused(await edited('hello', (t) => t.replace(stanzaOf(t, 'libmid'), `${hello}\n\n${stanzaOf(t, 'libmid')}`)), 'hello is in the lock, but nothing requested depends on it');
+  });
+
+  it('refuses a Sources line the manifest does not yield (a file: uri onto /etc), before reading from it', async () => {
+    const evil = ` \${${MIRROR_VAR}} file:///etc stable main 500 ${'b'.repeat(64)} 2024-03-01T12:00:00Z`;
+    const ws = await edited('etc-source', (t) =>
+      t.replace(/^Sources:\n/m, `Sources:\n${evil}\n`).replace(stanzaOf(t, 'libmid'), stanzaOf(t, 'libmid').replace(/^Filename: .*$/m, 'Filename: shadow').replace(/^Origin-Uri: .*$/m, 'Origin-Uri: file:///etc')),
+    );
+    await expectRefused(ws, `the lock's source \${${MIRROR_VAR}} file:///etc stable is not one the manifest yields`);
   });
 });
