@@ -7,7 +7,7 @@ import { conflictWith, satisfiedBySelected } from './resolve.js';
 import { readLock, type Lock } from './lockfile.js';
 import { defaultLockPath, parseRootSpec } from './lock.js';
 import { readLockText } from './read-lock-file.js';
-import { inputProblems } from './check-inputs.js';
+import { inputProblems, type InputsOptions } from './check-inputs.js';
 
 /**
  * `ota lock --check`: does the lockfile still satisfy the manifest? Works offline, from the two
@@ -19,7 +19,7 @@ import { inputProblems } from './check-inputs.js';
  * @example
  * const problems = await checkLock({ manifestPath: 'image.yaml' }); // [] when fine
  */
-export async function checkLock(options: { manifestPath: string; lockPath?: string }): Promise<string[]> {
+export async function checkLock(options: { manifestPath: string; lockPath?: string } & Pick<InputsOptions, 'env' | 'etcApt' | 'boardsDir'>): Promise<string[]> {
   const { manifest } = await loadManifest(options.manifestPath);
   const lockPath = options.lockPath ?? defaultLockPath(options.manifestPath);
   let text: string;
@@ -30,7 +30,7 @@ export async function checkLock(options: { manifestPath: string; lockPath?: stri
     throw new OtaError('ERR_OTA_LOCK_STALE', `${lockPath} does not exist`, { hint: `run \`ota lock ${options.manifestPath}\`` });
   }
   const lock = readLock(text, lockPath);
-  return [...lockProblems(lock, manifest), ...(await inputProblems(lock, { manifest, manifestPath: options.manifestPath, inferUnsetVars: true }))];
+  return [...lockProblems(lock, manifest), ...(await inputProblems(lock, { ...options, manifest, manifestPath: options.manifestPath, inferUnsetVars: true }))];
 }
 
 /**

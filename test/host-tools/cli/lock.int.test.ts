@@ -325,6 +325,15 @@ describe('ota lock --check', () => {
     expect(res.err).toContain('app Depends libmid (>= 1.0) is not satisfied inside the lock');
   });
 
+  it('fails with 3 on a Sources line that is not the expansion of the manifest\'s ${VAR}, with the variable unset', async () => {
+    // No mirror variable here: its value is the lock's first line's, and a second URI for the same source is not it.
+    const evil = (t: string) => t.replace(/^(Sources:\n .*\n)/m, `$1 \${${MIRROR_VAR}} file:///etc stable main 500 ${'b'.repeat(64)} 2024-03-01T12:00:00Z\n`);
+    expect(evil(base.lock)).toContain('file:///etc stable');
+    const res = await check('check-etc-source', { lock: evil });
+    expect(res.code).toBe(3);
+    expect(res.err).toContain(`the lock's source \${${MIRROR_VAR}} file:///etc stable is not one the manifest yields`);
+  });
+
   it('fails with 3 after a suite the lock used was removed from the manifest', async () => {
     const ws = await setup('check-suite', server1, ['app', 'extra']);
     const twoSuites = { sources: [{ suites: ['stable', 'stable-updates'], keyring: key.armored }], packages: ['app', 'extra'] };

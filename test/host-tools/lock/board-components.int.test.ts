@@ -2,6 +2,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkLock } from '../../../host-tools/lock/check.js';
 import { lock } from '../../../host-tools/lock/lock.js';
 import { BOARD_YAML, boardPackages } from '../../helpers/board-fixture.js';
 import { otaRejection } from '../../helpers/errors.js';
@@ -119,5 +120,21 @@ describe("a board's firmware.components", () => {
     expect(again.written).toBe(true);
     expect(again.diff?.added).toEqual([{ name: 'fx-firmware', version: '1.0-1' }]);
     expect(parseLockText(again.text).header.get('Board-Components')).toBe('non-free-firmware');
+  });
+});
+
+describe('Board-SHA256 in a board lock', () => {
+  it('is checked against board.yaml: an edited hash, or an edited board.yaml, makes the lock stale', async () => {
+    const ws = await boardWorkspace('board-sha', FIRMWARE);
+    await writeManifest(ws.manifest, explicit());
+    const { text } = await run(ws);
+    const check = () => checkLock({ manifestPath: ws.manifest, env: mirrorEnv(server.url), boardsDir: ws.boardsDir });
+    expect(await check()).toEqual([]);
+    const sha = parseLockText(text).header.get('Board-SHA256')!;
+    await writeFile(ws.lockPath, text.replace(`Board-SHA256: ${sha}`, `Board-SHA256: ${'0'.repeat(64)}`));
+    expect(await check()).toEqual([`board fxboard's board.yaml has changed since the lock (Board-SHA256 000000000000…, now ${sha.slice(0, 12)}…)`]);
+    await writeFile(ws.lockPath, text);
+    await writeFile(path.join(ws.boardsDir, 'fxboard/board.yaml'), `${await readFile(path.join(ws.boardsDir, 'fxboard/board.yaml'), 'utf8')}# edited\n`);
+    expect(await check()).toEqual([expect.stringMatching(new RegExp(`^board fxboard's board.yaml has changed since the lock \\(Board-SHA256 ${sha.slice(0, 12)}…`))]);
   });
 });
