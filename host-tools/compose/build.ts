@@ -166,7 +166,7 @@ async function loadPlan(input: string, ctx: LoadContext): Promise<ImagePlan> {
   const lock = readLock(text, lockPath);
   const manifest = manifestPath ? (await loadManifest(manifestPath)).manifest : undefined;
   const env = options.env ?? process.env;
-  const against = manifest && manifestPath ? await inputProblems(lock, { manifest, manifestPath, env, etcApt: options.etcApt, boardsDir: options.boardsDir }) : [];
+  const against = manifest && manifestPath ? await inputProblems(lock, { manifest, manifestPath, env, etcApt: options.etcApt, boardsDir: options.boardsDir, inferUnsetVars: true }) : [];
   refuseInconsistentLock(lock, { lockPath, manifestPath, manifest, inputProblems: against });
   const fallbacks = [
     ...(manifest?.sources ?? []).flatMap((s, i) => (s.fallbacks ?? []).map((f) => expandVars(f, env, `sources[${i}].fallbacks (${manifestPath})`))),

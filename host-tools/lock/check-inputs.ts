@@ -10,8 +10,9 @@ export interface InputsOptions {
   etcApt?: string;
   boardsDir?: string;
   /**
-   * For `--check`, which may run where a `${VAR}` is unset: take the variable from the lock's own
-   * first line of that source. A build never does: it reads from those URIs.
+   * For `--check` and a build of a kept lock, which may run where a `${VAR}` is unset (neither
+   * fetches an index): take the variable from the lock's own first line of that source, so the
+   * source's other lines must at least agree with it.
    */
   inferUnsetVars?: boolean;
 }
