@@ -1,6 +1,6 @@
 import { defineConfig } from 'vitest/config';
 
-// Tests are tiered by blast radius (docs/code-style.md, "Tests"): unit tests touch no system tool beyond the
+// Tests are tiered by blast radius (docs/conventions.md, "Tests"): unit tests touch no system tool beyond the
 // test's temp dir; integration tests drive real tools (gpg, dpkg-deb, apt, the host's archive);
 // vm tests build real images and boot them under qemu-system (minutes each), so they are defined
 // only for `npm run test:vm` (OTA_TEST_VM=1), never in `npm test`'s default run.

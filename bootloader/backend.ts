@@ -1,5 +1,5 @@
 /**
- * One bootloader behind four verbs (docs/code-style.md, "Bootloaders behind four verbs", after RAUC's backends): get state, set state, get
+ * One bootloader behind four verbs (docs/conventions.md, "Bootloaders behind four verbs", after RAUC's backends): get state, set state, get
  * primary, set primary. The board picks the backend (uboot/backend.ts, grub/backend.ts); the agent
  * only ever sees this interface and the transitions in state.ts.
  *

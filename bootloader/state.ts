@@ -12,7 +12,7 @@
  *   bootloader keeps booting the second entry, because OSTree's default (entry 0) is still the
  *   failed deployment until the agent changes OSTree's order and clears it.
  *
- * The safety order (docs/code-style.md, "The safety order"): deploy (the new deployment becomes OSTree's entry 0), then
+ * The safety order (docs/conventions.md, "The safety order"): deploy (the new deployment becomes OSTree's entry 0), then
  * `armForUpgrade`, then reboot; `markGood` only after required health checks pass. After a
  * rollback, make the booted deployment OSTree's default first (`ostree admin set-default` /
  * `undeploy`) and only then `clearRollback`: the other way round, one reboot in between would boot

@@ -1,5 +1,5 @@
 /**
- * The one error class for anything a user can reach (docs/code-style.md, "Errors"). Broken invariants are plain
+ * The one error class for anything a user can reach (docs/conventions.md, "Errors"). Broken invariants are plain
  * `Error("... this is a bug")`; everything else is an `OtaError` with a stable code, a message that
  * says what was wrong and where, a hint that says what to do, and an exit code.
  *
@@ -73,7 +73,7 @@ export class OtaError extends Error {
 }
 
 /**
- * Adds context on the way up (docs/code-style.md, "Errors"): returns an error whose message is prefixed with
+ * Adds context on the way up (docs/conventions.md, "Errors"): returns an error whose message is prefixed with
  * `context: `, keeping code, hint, exit code and details. Non-OtaErrors are wrapped as causes.
  *
  * @example

@@ -3,7 +3,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 /**
  * Library code reports what it does as events; only the CLI's reporter renders them (a bar on a
  * TTY, plain lines elsewhere), and the device agent's journal and a dashboard read the same
- * stream (docs/code-style.md). An event is one of a closed set of phases; each variant names
+ * stream (docs/conventions.md). An event is one of a closed set of phases; each variant names
  * what it belongs to (the image being built, the manifest being locked, the device being
  * flashed) so that a reader can group events without parsing the message, which is for people.
  *

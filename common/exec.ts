@@ -4,7 +4,7 @@ import { OtaError } from './errors.js';
 import { trace } from './events.js';
 
 /**
- * The one door to subprocesses (docs/code-style.md, "One door per kind"): a description for messages, an argv (never a shell
+ * The one door to subprocesses (docs/conventions.md, "One door per kind"): a description for messages, an argv (never a shell
  * string), stdin closed unless given, output kept for the error.
  *
  * @example

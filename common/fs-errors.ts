@@ -1,7 +1,7 @@
 /**
  * What went wrong with a file a user named, in words: "the file does not exist" rather than
  * `ENOENT: no such file or directory, open 'x'`. Used in the "cannot read <what> <path>: <reason>"
- * messages of OtaErrors about inputs (docs/code-style.md, "Errors").
+ * messages of OtaErrors about inputs (docs/conventions.md, "Errors").
  *
  * @example
  * throw new OtaError('ERR_OTA_MANIFEST', `cannot read manifest ${path}: ${fsReason(e)}`);

@@ -6,7 +6,7 @@ import type { ProxyPolicy } from './proxy.js';
 export { downloadFile, type DownloadOptions, type DownloadResult } from './download.js';
 
 /**
- * The one HTTP client (docs/code-style.md, "One door per kind"). `http:`, `https:` and `file:`
+ * The one HTTP client (docs/conventions.md, "One door per kind"). `http:`, `https:` and `file:`
  * URLs, on any port, through the proxy that `proxy.ts` chooses (the environment's, or apt's for
  * archives from apt's sources). Transient failures (connection errors, timeouts, 5xx, 429) are
  * retried with backoff, then reported as ERR_OTA_FETCH naming the URL and the attempts; what a

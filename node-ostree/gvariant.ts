@@ -4,7 +4,7 @@ import { OtaError } from '../common/errors.js';
 /**
  * GVariant serialisation in pure TypeScript: the little-endian normal form exactly as GLib 2.74
  * writes it, so OSTree metadata objects can be read and written without a round of FFI calls per
- * field (docs/code-style.md keeps FFI in ffi/; this needs none).
+ * field (docs/conventions.md keeps FFI in ffi/; this needs none).
  *
  * The format in one paragraph, because every decision below follows from it: fixed-size values
  * (b y n q i u h x t d, and tuples of only those) are stored raw, aligned to their size; `s o g`

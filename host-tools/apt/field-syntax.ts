@@ -7,7 +7,7 @@ import { versionProblem } from './version.js';
  * become paths, URLs and refs: `SHA256` names the cached .deb and its commits, `Filename` is
  * appended to the archive's URL, `Package` names files of the image's dpkg database. Each check
  * returns why a value is refused, or undefined; callers name the file and the stanza
- * (docs/code-style.md, "Errors").
+ * (docs/conventions.md, "Errors").
  *
  * @example
  * sha256('../../tmp/victim/pwned'); // 'is not 64 lowercase hex digits: "../../tmp/victim/pwned"'

@@ -15,7 +15,7 @@ import { Reporter, type TextSink } from './reporter.js';
 
 /**
  * The `ota` entry point: builds the command tree, runs it, and is the one place that prints an
- * error and chooses the exit code (docs/code-style.md, "Errors"). Result lines go to `out`;
+ * error and chooses the exit code (docs/conventions.md, "Errors"). Result lines go to `out`;
  * everything else (commander's usage messages, progress, warnings, -v traces, the error) to
  * `err`, so a test sees all of it without touching the process's streams.
  *

@@ -1,5 +1,5 @@
 /**
- * What the build must do to have every locked .deb in the repository, as data (docs/code-style.md, "Plan as data"):
+ * What the build must do to have every locked .deb in the repository, as data (docs/conventions.md, "Plan as data"):
  * a deb whose commits exist is reused, one in the download cache is imported from there, the
  * rest are downloaded first. Keyed by SHA256 alone, so images that share packages share work,
  * and a renamed or re-versioned package with the same bytes is still reused.

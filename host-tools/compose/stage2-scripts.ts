@@ -1,7 +1,7 @@
 import { shellQuote } from '../../common/argv.js';
 
 /**
- * The two shell scripts of stage 2, as data (docs/code-style.md, "Plan as data"): `namespaceScript` runs with the host's
+ * The two shell scripts of stage 2, as data (docs/conventions.md, "Plan as data"): `namespaceScript` runs with the host's
  * /bin/sh inside a fresh mount, network and PID namespace (so every mount and every process it
  * starts dies with it) and prepares the chroot; `chrootScript` runs with the image's own /bin/sh
  * inside it (through qemu-user for a foreign architecture) and does what dpkg's unpack would have

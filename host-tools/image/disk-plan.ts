@@ -3,7 +3,7 @@ import { parseSize } from '../board/load.js';
 import type { Board } from '../board/schema.js';
 
 /**
- * Where every partition of a board's disk image goes, as data (docs/code-style.md, "Plan as data"): 1 MiB-aligned
+ * Where every partition of a board's disk image goes, as data (docs/conventions.md, "Plan as data"): 1 MiB-aligned
  * starts, the root partition taking what is left, the partition table as an sfdisk script.
  * `ota image` executes it; tests check it without touching a disk.
  *

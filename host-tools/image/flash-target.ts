@@ -1,5 +1,5 @@
 /**
- * Whether a flash target is safe to write, as facts and a plan (docs/code-style.md, "Plan as data"): what the system
+ * Whether a flash target is safe to write, as facts and a plan (docs/conventions.md, "Plan as data"): what the system
  * has mounted, swaps on or holds (read from /proc and /sys, whose roots tests replace with
  * fixture trees), what the target is, and the list of refusals `ota flash` reports unless forced.
  *

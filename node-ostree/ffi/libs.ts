@@ -5,7 +5,7 @@ import type * as KoffiModule from 'koffi';
  * The C side of node-ostree: libostree, GLib/GObject/GIO and libarchive, loaded with koffi.
  * Every GObject and GLib pointer is an opaque `void *` here; the typed wrappers in the other
  * files own them and release them. This is the only place (with its siblings in ffi/) that
- * touches FFI (docs/code-style.md, "One door per kind").
+ * touches FFI (docs/conventions.md, "One door per kind").
  *
  * Nothing is loaded when a module imports this file: koffi and the C libraries are loaded on
  * the first use of `C` or `koffi`, so that a host without libostree (a fleet server, a dashboard)
