@@ -260,6 +260,22 @@ export async function commitFromChecksums(
   return { checksum, stats };
 }
 
+/**
+ * Writes a commit of a root that is already in the repository (its dirtree and dirmeta), with
+ * the given parent, subject, metadata and timestamp: e.g. a published copy of a built commit,
+ * chained to the previously published one. Same inputs give the same checksum.
+ *
+ * @example
+ * const { checksum } = await writeCommit(repo, { contents: c.rootContents, meta: c.rootMeta }, { parent, metadata, timestamp: c.timestamp });
+ */
+export async function writeCommit(repo: Repo, root: { contents: string; meta: string }, options: CommitOptions = {}): Promise<CommitResult> {
+  // libostree would write a commit pointing at missing objects without a word.
+  for (const [type, checksum] of [['dirTree', root.contents], ['dirMeta', root.meta]] as const) {
+    if (!/^[0-9a-f]{64}$/.test(checksum) || !repo.hasObject(type, checksum)) throw new OstreeError('writing a commit', repo.path, 'ota', 0, `no ${type} ${checksum} in the repository`);
+  }
+  return commitFromChecksums(repo, `writing a commit of tree ${root.contents.slice(0, 12)}`, root.contents, root.meta, options);
+}
+
 /** Writes a serialized metadata object (dirtree, dirmeta) and returns its checksum; must run inside a transaction. */
 export async function writeMetadataObject(repo: Repo, type: 'dirTree' | 'dirMeta', bytes: Buffer): Promise<string> {
   const v = variantFromBytes(type === 'dirTree' ? '(a(say)a(sayay))' : '(uuua(ayay))', bytes);

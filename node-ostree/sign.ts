@@ -101,6 +101,16 @@ export async function signCommitGpg(repo: Repo, rev: string, keyId: string, home
 }
 
 /**
+ * Adds a GPG signature of the repository's summary file to `summary.sig` (libostree's
+ * `ostree.gpgsigs`, what a remote with gpg-verify-summary checks), keeping the signatures
+ * already there.
+ */
+export async function signSummaryGpg(repo: Repo, keyId: string, homedir?: string): Promise<void> {
+  const err = errorOut();
+  check(await callAsync(C.ostree_repo_add_gpg_signature_summary, repo.ptr, [keyId, null], homedir ? resolvePath(homedir) : null, null, err), err, 'GPG-signing the summary', repo.path);
+}
+
+/**
  * Verifies a commit's GPG signatures against the keyrings in `keyringDir` (and/or one extra
  * keyring file). libostree also trusts the keyrings of the repository's remotes
  * (`<remote>.trustedkeys.gpg`), so a key imported for any remote counts too.

@@ -274,6 +274,7 @@ function transportFunctions({ ostree, glib }: Libraries) {
     ostree_repo_remote_list: f(ostree, 'void *ostree_repo_remote_list(void *repo, _Out_ uint32 *out_n)'),
     ostree_repo_remote_get_url: f(ostree, 'int ostree_repo_remote_get_url(void *repo, const char *name, _Out_ void **out_url, _Out_ void **error)'),
     ostree_repo_sign_commit: f(ostree, 'int ostree_repo_sign_commit(void *repo, const char *checksum, const char *key_id, const char *homedir, void *cancellable, _Out_ void **error)'),
+    ostree_repo_add_gpg_signature_summary: f(ostree, 'int ostree_repo_add_gpg_signature_summary(void *repo, const char **key_id, const char *homedir, void *cancellable, _Out_ void **error)'),
     ostree_repo_verify_commit_ext: f(ostree, 'void *ostree_repo_verify_commit_ext(void *repo, const char *checksum, void *keyringdir, void *extra_keyring, void *cancellable, _Out_ void **error)'),
     ostree_gpg_verify_result_count_valid: f(ostree, 'uint32 ostree_gpg_verify_result_count_valid(void *result)'),
     ostree_gpg_verify_result_count_all: f(ostree, 'uint32 ostree_gpg_verify_result_count_all(void *result)'),
