@@ -13,6 +13,7 @@ export type OtaErrorCode =
   | 'ERR_OTA_MANIFEST'
   | 'ERR_OTA_SOURCES'
   | 'ERR_OTA_FETCH'
+  | 'ERR_OTA_MQTT'
   | 'ERR_OTA_SIGNATURE'
   | 'ERR_OTA_HASH'
   | 'ERR_OTA_INDEX'
@@ -24,6 +25,7 @@ export type OtaErrorCode =
   | 'ERR_OTA_EXEC'
   | 'ERR_OTA_OSTREE'
   | 'ERR_OTA_IO'
+  | 'ERR_OTA_PUBLISHED'
   | 'ERR_OTA_SCRIPT'
   | 'ERR_OTA_CONFLICT'
   | 'ERR_OTA_EMULATION'
@@ -41,6 +43,7 @@ export const EXIT = { failure: 1, usage: 2, stale: 3 } as const;
 const defaultExit: Partial<Record<OtaErrorCode, number>> = {
   ERR_OTA_USAGE: EXIT.usage,
   ERR_OTA_MANIFEST: EXIT.usage,
+  ERR_OTA_PUBLISHED: EXIT.usage,
   ERR_OTA_UNKNOWN_PACKAGE: EXIT.usage,
   ERR_OTA_BOARD: EXIT.usage,
   ERR_OTA_LOCKFILE: EXIT.usage,

@@ -89,6 +89,8 @@ export interface Started {
   pid: number;
   /** Called with each chunk the child writes to stderr. */
   onStderr(listener: (text: string) => void): void;
+  /** Called with each chunk the child writes to stdout (a server printing the port it bound, say). */
+  onStdout(listener: (text: string) => void): void;
   kill(signal: NodeJS.Signals): void;
   /** Settles when the child, and whatever it left holding its output, has exited: its exit code or the signal that ended it, and all it wrote. */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>;
@@ -119,6 +121,7 @@ export function start(description: string, argv: string[], options: Pick<RunOpti
   return {
     pid: child.pid ?? -1,
     onStderr: (listener) => child.stderr.on('data', (b: Buffer) => listener(b.toString('utf8'))),
+    onStdout: (listener) => child.stdout.on('data', (b: Buffer) => listener(b.toString('utf8'))),
     kill: (signal) => child.kill(signal),
     exited,
   };

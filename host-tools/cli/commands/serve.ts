@@ -1,0 +1,88 @@
+import type { Command } from 'commander';
+import { OtaError } from '../../../common/errors.js';
+import type { OtaEvent } from '../../../common/events.js';
+import { serve, type Serving } from '../../serve/serve.js';
+import type { CliIo } from '../io.js';
+
+/**
+ * `ota serve PUBLISHED`: HTTP for the published tree and an embedded MQTT broker, until SIGINT or
+ * SIGTERM (docs/releases.md, "Serving"). The bound addresses are printed first: with `--json`
+ * as one JSON line on stdout, which is how scripts and tests learn the ports port 0 chose.
+ *
+ * @example
+ * // $ ota serve /srv/ota --http-port 0 --json
+ * // {"published":"/srv/ota","http":{"address":"127.0.0.1","port":41234,...},"mqtt":{...}}
+ */
+export function registerServe(program: Command, io: CliIo): void {
+  program
+    .command('serve')
+    .description('serve a published directory over HTTP (Range, ETag, cache headers) with an embedded MQTT broker, until SIGINT/SIGTERM')
+    .argument('<published>', 'the directory `ota publish --to` wrote')
+    .option('--http-port <port>', 'HTTP port (0 picks a free one)', parsePort('--http-port'), 8080)
+    .option('--mqtt-port <port>', 'MQTT port of the embedded broker (0 picks a free one)', parsePort('--mqtt-port'), 1883)
+    .option('--bind <address>', 'address to listen on (default loopback only; 0.0.0.0 for every interface)', '127.0.0.1')
+    .option('--no-mqtt', 'serve HTTP only, without the embedded broker')
+    .option('--json', 'print the bound addresses as one JSON line on stdout (docs/cli-json.md)')
+    .action(async (dir: string, opts: { httpPort: number; mqttPort: number; bind: string; mqtt: boolean; json?: boolean }) => {
+      let requests = 0;
+      const onEvent = (e: OtaEvent) => {
+        if (e.phase === 'http') requests++;
+        io.reporter.event(e);
+      };
+      // Listening for the signals before the addresses are printed: whoever reads them may signal at once.
+      const stop = untilSignal();
+      let signal: NodeJS.Signals;
+      try {
+        const s = await serve({ dir, httpPort: opts.httpPort, mqttPort: opts.mqttPort, bind: opts.bind, mqtt: opts.mqtt, onEvent });
+        printAddresses(io, s, opts.json === true);
+        signal = await stop.signal;
+        await s.close();
+      } finally {
+        stop.dispose();
+      }
+      const summary = `ota serve: stopped by ${signal} after ${requests} HTTP request${requests === 1 ? '' : 's'}`;
+      // With --json, stdout holds the one document already printed; the summary goes with the progress to stderr.
+      if (opts.json) io.reporter.line(summary);
+      else io.out(summary);
+    });
+}
+
+function parsePort(option: string): (v: string) => number {
+  return (v) => {
+    const n = /^\d{1,5}$/.test(v) ? Number(v) : NaN;
+    if (!(n >= 0 && n <= 65535)) throw new OtaError('ERR_OTA_USAGE', `${option} takes a port number from 0 to 65535, not "${v}"`, { hint: '0 picks a free port' });
+    return n;
+  };
+}
+
+function printAddresses(io: CliIo, s: Serving, json: boolean): void {
+  const http = { ...s.http, repoUrl: `${s.http.url}/repo` };
+  if (json) {
+    io.out(JSON.stringify({ published: s.root, http, mqtt: s.mqtt, pid: process.pid }));
+    return;
+  }
+  io.out(`serving ${s.root}`);
+  io.out(`  http: ${http.url} (devices pull from ${http.repoUrl})`);
+  io.out(`  mqtt: ${s.mqtt ? `${s.mqtt.url} (embedded broker, MQTT 3.1.1)` : 'off'}`);
+}
+
+/** The first SIGINT or SIGTERM stops the server; a second one, while it closes, ends the process at once (as other commands do). */
+function untilSignal(): { signal: Promise<NodeJS.Signals>; dispose: () => void } {
+  let first: NodeJS.Signals | undefined;
+  let resolve: (s: NodeJS.Signals) => void = () => {};
+  const signal = new Promise<NodeJS.Signals>((r) => (resolve = r));
+  const handler = (sig: NodeJS.Signals) => {
+    if (first !== undefined) process.exit(128 + (sig === 'SIGINT' ? 2 : 15));
+    first = sig;
+    resolve(sig);
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+  return {
+    signal,
+    dispose: () => {
+      process.off('SIGINT', handler);
+      process.off('SIGTERM', handler);
+    },
+  };
+}

@@ -1,0 +1,48 @@
+import { join } from 'node:path';
+import { start, type Started } from '../../common/exec.js';
+
+/**
+ * `ota serve PUBLISHED --http-port 0 --mqtt-port 0 --json` as its own process (the CLI from the
+ * sources): resolves once it printed the addresses it bound. `stop()` sends a signal and waits
+ * for the exit.
+ *
+ * @example
+ * const srv = await startOtaServe(published);
+ * await pull(repo, srv.repoUrl, { refs: [commit] });
+ * expect((await srv.stop('SIGTERM')).code).toBe(0);
+ */
+export interface OtaServe {
+  httpUrl: string;
+  /** `${httpUrl}/repo`: what a device's remote points at. */
+  repoUrl: string;
+  /** null with --no-mqtt. */
+  mqttUrl: string | null;
+  child: Started;
+  stop: (signal?: NodeJS.Signals) => Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>;
+}
+
+const OTA = join(import.meta.dirname, 'ota-cli.ts');
+
+export async function startOtaServe(published: string, extraArgs: string[] = []): Promise<OtaServe> {
+  const child = start('ota serve', [process.execPath, '--import', 'tsx', OTA, 'serve', published, '--http-port', '0', '--mqtt-port', '0', '--json', ...extraArgs], { env: { ...process.env, CI: '1' } });
+  let stdout = '';
+  const first = new Promise<string>((resolve, reject) => {
+    child.onStdout((t) => {
+      stdout += t;
+      const nl = stdout.indexOf('\n');
+      if (nl >= 0) resolve(stdout.slice(0, nl));
+    });
+    void child.exited.then((r) => reject(new Error(`ota serve exited (${r.code ?? r.signal}) before printing its addresses:\n${r.stderr}`)), reject);
+  });
+  const doc = JSON.parse(await first) as { http: { url: string; repoUrl: string }; mqtt: { url: string } | null };
+  return {
+    httpUrl: doc.http.url,
+    repoUrl: doc.http.repoUrl,
+    mqttUrl: doc.mqtt?.url ?? null,
+    child,
+    stop: async (signal = 'SIGTERM') => {
+      child.kill(signal);
+      return child.exited;
+    },
+  };
+}

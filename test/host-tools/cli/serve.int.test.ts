@@ -1,0 +1,67 @@
+import { request } from 'node:http';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { run } from '../../../common/exec.js';
+import { ota } from '../../helpers/cli.js';
+import { startOtaServe } from '../../helpers/ota-serve.js';
+import { subscribeOnce } from '../../helpers/mosquitto.js';
+
+let dir: string;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'ota-serve-cli-'));
+  await writeFile(join(dir, 'ota-published.json'), JSON.stringify({ format: 'deb-ota-published', formatVersion: 1 }));
+  await mkdir(join(dir, 'repo'));
+  await writeFile(join(dir, 'repo', 'summary'), 'summary bytes');
+});
+
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** A GET over a keep-alive connection that stays open after the answer. */
+function keepAliveGet(url: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request(`${url}/repo/summary`, { headers: { Connection: 'keep-alive' } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('ota serve (its own process)', () => {
+  it('prints its addresses as one JSON line, runs a broker mosquitto clients use, and exits 0 on SIGTERM with a keep-alive connection open', async () => {
+    const srv = await startOtaServe(dir);
+    try {
+      expect(srv.httpUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      expect(srv.mqttUrl).toMatch(/^mqtt:\/\/127\.0\.0\.1:\d+$/);
+      expect(await keepAliveGet(srv.httpUrl)).toBe(200);
+      const port = new URL(srv.mqttUrl!).port;
+      await run('mosquitto_pub', ['mosquitto_pub', '-h', '127.0.0.1', '-p', port, '-V', 'mqttv311', '-t', 'ota/test', '-m', 'kept', '-r', '-q', '1']);
+      expect(await subscribeOnce(srv.mqttUrl!, 'ota/test', { args: ['-V', 'mqttv311'] })).toEqual(['kept']);
+    } finally {
+      const r = await srv.stop('SIGTERM');
+      expect(r.code).toBe(0);
+      expect(r.stderr).toMatch(/stopped by SIGTERM after 1 HTTP request/);
+    }
+  });
+
+  it('stops on SIGINT too, and serves HTTP alone with --no-mqtt', async () => {
+    const srv = await startOtaServe(dir, ['--no-mqtt']);
+    expect(srv.mqttUrl).toBeNull();
+    expect((await srv.stop('SIGINT')).code).toBe(0);
+  });
+
+  it('refuses a directory that is not a published one, and a bad port, as bad input', async () => {
+    const r = await ota('serve', join(dir, 'repo'), '--http-port', '0', '--no-mqtt');
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('ota-published.json');
+    const p = await ota('serve', dir, '--http-port', '70000');
+    expect(p.code).toBe(2);
+    expect(p.err).toContain('--http-port');
+  });
+});
