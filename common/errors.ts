@@ -35,7 +35,20 @@ export type OtaErrorCode =
   | 'ERR_OTA_BOARD'
   | 'ERR_OTA_BMAP'
   | 'ERR_OTA_FLASH'
-  | 'ERR_OTA_INTERRUPTED';
+  | 'ERR_OTA_INTERRUPTED'
+  // the contract: keys, signed and unsigned documents (docs/contract.md, "What readSigned checks")
+  | 'ERR_OTA_KEY'
+  | 'ERR_OTA_DOCUMENT'
+  | 'ERR_OTA_JWS_TOO_LARGE'
+  | 'ERR_OTA_JWS_MALFORMED'
+  | 'ERR_OTA_JWS_ALG'
+  | 'ERR_OTA_JWS_TYP'
+  | 'ERR_OTA_JWS_KID'
+  | 'ERR_OTA_JWS_SIGNATURE'
+  | 'ERR_OTA_JWS_NO_EXPIRY'
+  | 'ERR_OTA_JWS_CLAIMS'
+  | 'ERR_OTA_JWS_EXPIRED'
+  | 'ERR_OTA_JWS_NOT_YET_VALID';
 
 /** Exit codes: 1 for a failed operation, 2 for bad usage or input, 3 for a stale lock (a check, not a failure). */
 export const EXIT = { failure: 1, usage: 2, stale: 3 } as const;
@@ -49,6 +62,7 @@ const defaultExit: Partial<Record<OtaErrorCode, number>> = {
   ERR_OTA_LOCKFILE: EXIT.usage,
   ERR_OTA_LOCK_STALE: EXIT.stale,
   ERR_OTA_BMAP: EXIT.usage,
+  ERR_OTA_KEY: EXIT.usage,
 };
 
 export interface OtaErrorOptions {

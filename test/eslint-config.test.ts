@@ -29,6 +29,11 @@ describe('eslint.config.js import rules', () => {
     ["import { lock } from '../host-tools/lock/lock.js';\nlock();\n", 'device-agent/x.ts'],
     ["import { lock } from '../host-tools/index.js';\nlock();\n", 'device-agent/x.ts'],
     ["import { build } from 'deb-ota';\nbuild();\n", 'device-agent/x.ts'],
+    ["import { Repo } from '../node-ostree/index.js';\nRepo.open();\n", 'contract/x.ts'],
+    ["import { b } from '../../bootloader/backend.js';\nb();\n", 'contract/documents/x.ts'],
+    ["import { lock } from '../host-tools/lock/lock.js';\nlock();\n", 'contract/x.ts'],
+    ["import { Agent } from '../device-agent/agent.js';\nnew Agent();\n", 'contract/x.ts'],
+    ["import { spawn } from 'node:child_process';\nspawn('x');\n", 'contract/x.ts'],
   ])('refuses %j in %s', async (code, path) => {
     expect(await ruleIds(code, path)).toEqual(['no-restricted-imports']);
   });
@@ -38,6 +43,7 @@ describe('eslint.config.js import rules', () => {
     ["export const m = await import('koffi');\n", 'bootloader/x.ts'],
     ["export const m = await import('../device-agent/agent.js');\n", 'host-tools/x.ts'],
     ["export const m = await import('../host-tools/lock/lock.js');\n", 'device-agent/x.ts'],
+    ["export const m = await import('../node-ostree/index.js');\n", 'contract/x.ts'],
   ])('refuses the dynamic %j in %s', async (code, path) => {
     expect(await ruleIds(code, path)).toEqual(['no-restricted-syntax']);
   });
@@ -50,6 +56,8 @@ describe('eslint.config.js import rules', () => {
     ["import { Repo } from '../../node-ostree/index.js';\nimport { run } from '../../common/exec.js';\nimport { b } from '../../bootloader/backend.js';\nimport { c } from '../../contract/x.js';\nRepo.open(run, b, c);\n", 'host-tools/compose/x.ts'],
     ["import { Repo } from '../node-ostree/index.js';\nimport { run } from '../common/exec.js';\nimport { b } from '../bootloader/backend.js';\nimport { c } from '../contract/x.js';\nRepo.open(run, b, c);\n", 'device-agent/x.ts'],
     ["import { Repo } from 'deb-ota/node-ostree';\nRepo.open();\n", 'device-agent/x.ts'],
+    ["import { OtaError } from '../common/errors.js';\nimport { z } from 'zod';\nimport { CompactSign } from 'jose';\nnew OtaError(z, CompactSign);\n", 'contract/x.ts'],
+    ["import { OtaError } from '../../common/errors.js';\nimport { f } from '../fields.js';\nnew OtaError(f);\n", 'contract/documents/x.ts'],
   ])('allows %j in %s', async (code, path) => {
     expect(await ruleIds(code, path)).toEqual([]);
   });

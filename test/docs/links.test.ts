@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 // README.md and docs/ are read top to bottom by newcomers, and code comments cite docs/ pages by
 // section: a renamed page or heading must not leave a reference dangling.
 const root = join(dirname(fileURLToPath(import.meta.url)), '../..');
-const sourceDirs = ['host-tools', 'device-agent', 'node-ostree', 'bootloader', 'common', 'bench', 'test', 'scripts'];
+const sourceDirs = ['contract', 'host-tools', 'device-agent', 'node-ostree', 'bootloader', 'common', 'bench', 'test', 'scripts'];
 
 function walk(dir: string, keep: (p: string) => boolean, out: string[] = []): string[] {
   if (!existsSync(dir)) return out;

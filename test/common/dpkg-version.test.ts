@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { OtaError } from '../../../common/errors.js';
+import { OtaError } from '../../common/errors.js';
 import {
   compareVersions,
   normalizeRelation,
   parseVersion,
   satisfiesRelation,
   type Relation,
-} from '../../../host-tools/apt/version.js';
+} from '../../common/dpkg-version.js';
 
 /** Asserts a < b, and that the comparison is antisymmetric. */
 function expectLess(a: string, b: string): void {

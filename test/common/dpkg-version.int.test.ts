@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { run } from '../../../common/exec.js';
-import { compareVersions, parseVersion } from '../../../host-tools/apt/version.js';
+import { run } from '../../common/exec.js';
+import { compareVersions, parseVersion } from '../../common/dpkg-version.js';
 
 // Checks our ordering against the real dpkg on thousands of real versions from the host's apt
 // index (`apt-cache dumpavail`). dpkg is the reference: if we disagree with it, apt would disagree
