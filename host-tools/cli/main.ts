@@ -7,6 +7,7 @@ import { registerDiff } from './commands/diff.js';
 import { registerFlash } from './commands/flash.js';
 import { registerImage } from './commands/image.js';
 import { registerImport } from './commands/import.js';
+import { registerKeys } from './commands/keys.js';
 import { registerLock } from './commands/lock.js';
 import { registerServe } from './commands/serve.js';
 import { errorDocument, printJson, wantsJson } from './json.js';
@@ -37,7 +38,7 @@ export async function main(argv: string[], out: (line: string) => void = (l) => 
   program.hook('preAction', (_program, command) => {
     reporter.configure({ quiet: command.opts<{ quiet?: boolean }>().quiet === true, verbose: program.opts<{ verbose?: boolean }>().verbose === true });
   });
-  for (const register of [registerLock, registerImport, registerBuild, registerDiff, registerImage, registerFlash, registerServe, registerCompletion]) register(program, io);
+  for (const register of [registerLock, registerImport, registerBuild, registerDiff, registerImage, registerFlash, registerKeys, registerServe, registerCompletion]) register(program, io);
   try {
     // Subprocesses and HTTP requests report to this run's reporter, which shows them with -v.
     await withTrace(reporter.event, () => program.parseAsync(argv));
