@@ -27,8 +27,8 @@ export interface KeysReport {
 }
 
 /**
- * `ota keys generate DIR`: a new Ed25519 release key in the files of docs/releases.md, "The trust
- * chain" (private files 0600, each written atomically), and with `gpg` a GPG key made in a
+ * `ota keys generate DIR`: a new Ed25519 release key in the files of
+ * docs/releases.md, "The trust chain" (private files 0600, each written atomically), and with `gpg` a GPG key made in a
  * staging home and moved into DIR/gpg only once it exists. Existing keys are refused before
  * anything is written unless `force`.
  *

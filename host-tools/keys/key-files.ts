@@ -10,8 +10,9 @@ export interface KeyFile {
 }
 
 /**
- * The files `ota keys generate` writes for a release key, as data (docs/releases.md, "The trust
- * chain"): the private JWK, its public JWK set, and the same key in ostree's ed25519 formats.
+ * The files `ota keys generate` writes for a release key, as data
+ * (docs/releases.md, "The trust chain"): the private JWK, its public JWK set, and the same key in
+ * ostree's ed25519 formats.
  *
  * @example
  * for (const f of keyFilesOf(key)) await writeFileAtomic(join(dir, f.name), f.content, f.mode);
