@@ -4,7 +4,7 @@
  * and npm packages, so both halves can import it.
  */
 export { compareVersions, versionProblem } from '../common/dpkg-version.js';
-export { API_VERSION, LIMITS } from './fields.js';
+export { API_VERSION, ID_PATTERN, LIMITS } from './fields.js';
 export { topics, DEFAULT_TOPIC_PREFIX, type Topics } from './topics.js';
 export {
   DEFAULT_EXPIRES_IN_SECONDS,
@@ -31,7 +31,7 @@ export {
 } from './keys.js';
 export { signDocument, type SignOptions } from './sign.js';
 export { readSigned, DEFAULT_CLOCK_SKEW_SECONDS, type ReadSignedOptions, type Verified } from './read-signed.js';
-export { parseDocument, schemaProblem } from './parse.js';
+export { parseDocument, safeParseDocument, schemaProblem } from './parse.js';
 export { releaseManifestSchema, type ReleaseManifest, type ReleaseDelta, type ReleaseChanges } from './documents/release.js';
 export { commandSchema, type Command, type CommandAction, type CommandTarget } from './documents/command.js';
 export { statusSchema, UPDATE_PHASES, type Status, type UpdatePhase, type DeploymentRef } from './documents/status.js';

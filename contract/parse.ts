@@ -29,6 +29,23 @@ export function parseDocument<K extends DocumentKind>(kind: K, input: string | U
   return parsed.data as DocumentOf<K>;
 }
 
+/**
+ * parseDocument without throwing, for readers that handle a bad message and carry on (an MQTT
+ * subscriber): the typed document, or the OtaError that parseDocument would throw.
+ *
+ * @example
+ * const r = safeParseDocument('Event', payload);
+ * if (!r.ok) log(r.error.message);
+ */
+export function safeParseDocument<K extends DocumentKind>(kind: K, input: string | Uint8Array | object): { ok: true; value: DocumentOf<K> } | { ok: false; error: OtaError } {
+  try {
+    return { ok: true, value: parseDocument(kind, input) };
+  } catch (e) {
+    if (e instanceof OtaError) return { ok: false, error: e };
+    throw e;
+  }
+}
+
 function decodeJson(kind: string, input: string | Uint8Array): unknown {
   const size = typeof input === 'string' ? Buffer.byteLength(input) : input.byteLength;
   if (size > MAX_DOCUMENT_BYTES) {

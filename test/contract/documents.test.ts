@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { describe, expect, it } from 'vitest';
 import { OtaError } from '../../common/errors.js';
-import { DOCUMENT_SCHEMAS, LIMITS, MAX_DOCUMENT_BYTES, parseDocument, type DocumentKind } from '../../contract/index.js';
+import { DOCUMENT_SCHEMAS, LIMITS, MAX_DOCUMENT_BYTES, parseDocument, safeParseDocument, type DocumentKind } from '../../contract/index.js';
 
 // The golden files are the wire format: a change to a schema shows up as a diff of
 // golden/<kind>.schema.json (regenerate with OTA_UPDATE_GOLDEN=1 and review the diff), and the
@@ -76,6 +76,14 @@ describe('documents', () => {
     expect(refused('Inventory', Buffer.from([0x7b, 0xff, 0x7d])).message).toMatch(/not UTF-8 JSON/);
     const telemetry = await golden('Telemetry');
     expect(refused('Telemetry', { ...telemetry, disk: Array.from({ length: LIMITS.disks + 1 }, () => ({ mount: '/', totalBytes: 1, availableBytes: 1 })) }).message).toMatch(/disk/);
+  });
+
+  it('safeParseDocument returns the document or the error instead of throwing', async () => {
+    const event = await golden('Event');
+    expect(safeParseDocument('Event', JSON.stringify(event))).toEqual({ ok: true, value: event });
+    const bad = safeParseDocument('Event', { ...event, time: 'now' });
+    expect(bad.ok).toBe(false);
+    if (!bad.ok) expect(bad.error.code).toBe('ERR_OTA_DOCUMENT');
   });
 
   it('accepts every command action, and belowFloor only with a version', async () => {
