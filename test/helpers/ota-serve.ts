@@ -18,6 +18,8 @@ export interface OtaServe {
   /** null with --no-mqtt. */
   mqttUrl: string | null;
   child: Started;
+  /** What it wrote to stderr so far (with -v, a line per request). */
+  log: () => string;
   stop: (signal?: NodeJS.Signals) => Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>;
 }
 
@@ -26,6 +28,8 @@ const OTA = join(import.meta.dirname, 'ota-cli.ts');
 export async function startOtaServe(published: string, extraArgs: string[] = []): Promise<OtaServe> {
   const child = start('ota serve', [process.execPath, '--import', 'tsx', OTA, 'serve', published, '--http-port', '0', '--mqtt-port', '0', '--json', ...extraArgs], { env: { ...process.env, CI: '1' } });
   let stdout = '';
+  let stderr = '';
+  child.onStderr((t) => (stderr += t));
   const first = new Promise<string>((resolve, reject) => {
     child.onStdout((t) => {
       stdout += t;
@@ -40,6 +44,7 @@ export async function startOtaServe(published: string, extraArgs: string[] = [])
     repoUrl: doc.http.repoUrl,
     mqttUrl: doc.mqtt?.url ?? null,
     child,
+    log: () => stderr,
     stop: async (signal = 'SIGTERM') => {
       child.kill(signal);
       return child.exited;
