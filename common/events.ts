@@ -60,6 +60,12 @@ export interface DeviceEvent extends Base, Progress {
   target: string;
 }
 
+/** Publishing a release (`ota publish`): each step, named by the release `<ref> <version>`. */
+export interface ReleaseEvent extends Base, Progress {
+  phase: 'publish';
+  release: string;
+}
+
 /** A subprocess about to run (reported with -v). */
 export interface ExecEvent extends Base {
   phase: 'exec';
@@ -78,7 +84,7 @@ export interface HttpEvent extends Base {
   status?: number;
 }
 
-export type OtaEvent = LockEvent | FetchEvent | ImageEvent | DiskImageEvent | DeviceEvent | ExecEvent | HttpEvent;
+export type OtaEvent = LockEvent | FetchEvent | ImageEvent | DiskImageEvent | DeviceEvent | ReleaseEvent | ExecEvent | HttpEvent;
 
 export type Phase = OtaEvent['phase'];
 

@@ -11,6 +11,7 @@ import { registerImport } from './commands/import.js';
 import { registerKeys } from './commands/keys.js';
 import { registerLock } from './commands/lock.js';
 import { registerServe } from './commands/serve.js';
+import { registerPublish } from './commands/publish.js';
 import { errorDocument, printJson, wantsJson } from './json.js';
 import { packageVersion, versionLines, versionReport } from './version.js';
 import type { CliIo } from './io.js';
@@ -36,10 +37,15 @@ export async function main(argv: string[], out: (line: string) => void = (l) => 
     .exitOverride()
     .showHelpAfterError()
     .configureOutput({ writeErr: (s) => err.write(s), writeOut: (s) => out(s.replace(/\n$/, '')) });
+  // A command's own --version (`ota publish --version 1.2.0`) is that command's: commander would
+  // give it to the root's version flag wherever it stands, and `ota --version` alone is answered
+  // by asksVersion before this tree is built.
+  const versionOption = program.options.find((o) => o.long === '--version');
+  if (versionOption && argv.slice(2).some((a) => !a.startsWith('-'))) (versionOption as unknown as { is(arg: string): boolean }).is = (arg) => arg === versionOption.short;
   program.hook('preAction', (_program, command) => {
     reporter.configure({ quiet: command.opts<{ quiet?: boolean }>().quiet === true, verbose: program.opts<{ verbose?: boolean }>().verbose === true });
   });
-  for (const register of [registerLock, registerImport, registerBuild, registerDiff, registerImage, registerFlash, registerKeys, registerServe, registerAnnounce, registerCompletion]) register(program, io);
+  for (const register of [registerLock, registerImport, registerBuild, registerDiff, registerImage, registerFlash, registerKeys, registerPublish, registerServe, registerAnnounce, registerCompletion]) register(program, io);
   try {
     // Subprocesses and HTTP requests report to this run's reporter, which shows them with -v.
     await withTrace(reporter.event, () => program.parseAsync(argv));

@@ -31,20 +31,42 @@ function resolve(repo: Repo, rev: string): string {
   return findCommit(repo, rev).checksum;
 }
 
-/** Installed packages (name[:arch] for Multi-Arch: same) -> version, from the tree's dpkg status. */
-async function installed(repo: Repo, checksum: string, label: string): Promise<Map<string, { version: string; sha256: string }>> {
+/** One installed package of a commit, from its dpkg status. */
+export interface InstalledPackage {
+  name: string;
+  version: string;
+  arch: string;
+  /** Multi-Arch: same: several architectures of it may be installed at once. */
+  multiArchSame: boolean;
+}
+
+/**
+ * The installed packages of a commit, from the tree's own dpkg status (ota build moves the
+ * database to /usr/lib/sysimage/dpkg), in the status file's order.
+ *
+ * @example
+ * const pkgs = await installedPackages(repo, checksum, 'gateway/arm64');
+ */
+export async function installedPackages(repo: Repo, checksum: string, label: string): Promise<InstalledPackage[]> {
   let text: string | undefined;
   for (const p of [`/${DPKG_DB}/status`, '/var/lib/dpkg/status']) {
     text = await catFile(repo, checksum, p).then((b) => b.toString('utf8')).catch(() => undefined);
     if (text !== undefined) break;
   }
-  if (text === undefined) throw new OtaError('ERR_OTA_USAGE', `${label} has no dpkg database (/${DPKG_DB}/status or /var/lib/dpkg/status)`, { hint: 'ota diff compares commits made by `ota build`' });
-  const out = new Map<string, { version: string; sha256: string }>();
+  if (text === undefined) throw new OtaError('ERR_OTA_USAGE', `${label} has no dpkg database (/${DPKG_DB}/status or /var/lib/dpkg/status)`, { hint: 'ota diff and ota publish take commits made by `ota build`' });
+  const out: InstalledPackage[] = [];
   for (const s of parseStanzas(text)) {
     if (!/ installed$/.test(s.get('Status') ?? '')) continue;
-    const name = s.get('Package')!;
-    const version = s.get('Version') ?? '';
-    out.set(s.get('Multi-Arch') === 'same' ? `${name}:${s.get('Architecture')}` : name, { version, sha256: version });
+    out.push({ name: s.get('Package')!, version: s.get('Version') ?? '', arch: s.get('Architecture') ?? '', multiArchSame: s.get('Multi-Arch') === 'same' });
   }
   return out;
+}
+
+/** Installed packages as name[:arch] (the arch for Multi-Arch: same) -> version, what diffLocks compares. */
+export function packageMap(pkgs: InstalledPackage[]): Map<string, { version: string; sha256: string }> {
+  return new Map(pkgs.map((p) => [p.multiArchSame ? `${p.name}:${p.arch}` : p.name, { version: p.version, sha256: p.version }]));
+}
+
+async function installed(repo: Repo, checksum: string, label: string): Promise<Map<string, { version: string; sha256: string }>> {
+  return packageMap(await installedPackages(repo, checksum, label));
 }

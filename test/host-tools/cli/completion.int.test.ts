@@ -33,7 +33,7 @@ async function complete(...words: string[]): Promise<string[]> {
 
 describe('ota completion bash', () => {
   it('offers the commands, and completes a prefix', async () => {
-    expect(await complete('')).toEqual(['announce', 'build', 'completion', 'diff', 'flash', 'image', 'import', 'keys', 'lock', 'man', 'serve']);
+    expect(await complete('')).toEqual(['announce', 'build', 'completion', 'diff', 'flash', 'image', 'import', 'keys', 'lock', 'man', 'publish', 'serve']);
     expect(await complete('lo')).toEqual(['lock']);
   });
 

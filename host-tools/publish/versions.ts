@@ -1,0 +1,51 @@
+import { OtaError } from '../../common/errors.js';
+import { compareVersions, versionProblem } from '../apt/version.js';
+
+/**
+ * The version rules of a publish (docs/releases.md, "Version rules"), with dpkg's ordering: a
+ * version must be a valid dpkg version, above the anti-rollback floor, new, and above the latest
+ * published one. --force allows a version at or below the floor or below the latest (a
+ * deliberate rollback release), never one already published: its manifest and commit exist.
+ *
+ * @example
+ * checkVersion({ version: '1.2.0', published: ['1.1.0', '1.0.0'], floor: '1.0.0', force: false });
+ */
+export interface VersionCheck {
+  version: string;
+  /** Published versions of the ref, newest first. */
+  published: string[];
+  floor: string | null;
+  force: boolean;
+}
+
+function refuse(message: string, hint: string): OtaError {
+  return new OtaError('ERR_OTA_USAGE', message, { hint });
+}
+
+/** Throws the first rule the version breaks; returns the warnings --force let through. */
+export function checkVersion(c: VersionCheck): string[] {
+  const problem = versionProblem(c.version);
+  if (problem) throw refuse(`--version ${c.version} is not a valid dpkg version: ${problem}`, 'use a version such as 1.2.0 or 2024.06.1-2');
+  if (c.floor !== null) {
+    const floorProblem = versionProblem(c.floor);
+    if (floorProblem) throw refuse(`--min-version ${c.floor} is not a valid dpkg version: ${floorProblem}`, 'use a version such as 1.0.0');
+  }
+  if (c.published.includes(c.version) || c.published.some((p) => compareVersions(p, c.version) === 0)) {
+    throw refuse(`version ${c.version} is already published`, 'publish a new version; a published version is never replaced, not even with --force');
+  }
+  const warnings: string[] = [];
+  const check = (broken: boolean, message: string, hint: string) => {
+    if (!broken) return;
+    if (!c.force) throw refuse(message, `${hint}, or pass --force`);
+    warnings.push(`${message} (published anyway: --force)`);
+  };
+  if (c.floor !== null) check(compareVersions(c.version, c.floor) <= 0, `version ${c.version} is at or below the anti-rollback floor ${c.floor}`, 'publish a version above the floor');
+  const latest = c.published[0];
+  if (latest !== undefined) check(compareVersions(c.version, latest) < 0, `version ${c.version} is below the latest published version ${latest}`, 'publish a version above it');
+  return warnings;
+}
+
+/** The highest of the published versions (dpkg order), or undefined. */
+export function latestVersion(versions: string[]): string | undefined {
+  return [...versions].sort(compareVersions).at(-1);
+}
