@@ -3,13 +3,13 @@ import { writeFileAtomic } from '../../common/atomic-write.js';
 import type { EventSink } from '../../common/events.js';
 import { diffLocks } from '../lock/lockfile.js';
 import { installedPackages, packageMap } from '../compose/diff.js';
+import { signDocument } from '../../contract/index.js';
 import { encodeMetadata, GVariantValue, pull, readCommit, Repo, signCommitEd25519, signCommitGpg, writeCommit } from '../../node-ostree/index.js';
 import { generateReleaseDelta } from './delta.js';
 import type { PublishKeys } from './keys.js';
 import { releaseDocument, type ReleaseDocument } from './manifest.js';
 import type { PublishPlan, StepName } from './plan.js';
 import { MARKER, type PublishedPaths } from './published-dir.js';
-import { signDocument } from './signing.js';
 import { releaseSizes } from './sizes.js';
 import { installSignature, installSummary, removeStage, stageSummary, type StagedSummary } from './summary.js';
 

@@ -1,9 +1,9 @@
 import { existsSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { run } from '../../common/exec.js';
 import { OtaError } from '../../common/errors.js';
-import { loadSigningKey, type SigningKey } from './signing.js';
+import { loadSigningKey, type SigningKey } from '../../contract/index.js';
+import { listGpgKeys } from '../keys/gpg.js';
 
 /**
  * The keys a publish signs with (docs/releases.md, "The trust chain"): the release key (JWK)
@@ -36,10 +36,9 @@ export async function loadPublishKeys(path: string, gpg: { homedir?: string; key
   return { release, seed, gpg: { homedir, keyId: gpg.keyId ?? (await firstSecretKey(homedir)) } };
 }
 
-/** The fingerprint of the only (or first) secret key in a GnuPG home. */
+/** The fingerprint of the first key in a GnuPG home (`ota keys generate --gpg` makes one). */
 async function firstSecretKey(homedir: string): Promise<string> {
-  const { stdout } = await run('list the GPG signing keys', ['gpg', '--batch', '--no-tty', '--with-colons', '--list-secret-keys'], { env: { ...process.env, GNUPGHOME: homedir } });
-  const fpr = /^sec:(?:.*\n)+?fpr:+([0-9A-F]{40}):/m.exec(stdout)?.[1];
-  if (!fpr) throw new OtaError('ERR_OTA_USAGE', `no GPG secret key in ${homedir}`, { hint: 'give --gpg-key-id, or make the key with `ota keys generate DIR --gpg`' });
+  const fpr = (await listGpgKeys(homedir))[0]?.fingerprint;
+  if (!fpr) throw new OtaError('ERR_OTA_KEY', `no GPG key in ${homedir}`, { hint: 'give --gpg-key-id, or make the key with `ota keys generate DIR --gpg`' });
   return fpr;
 }

@@ -1,3 +1,4 @@
+import type { ReleaseDelta, ReleaseManifest } from '../../contract/index.js';
 import type { LockDiff } from '../lock/lockfile.js';
 import type { InstalledPackage } from '../compose/diff.js';
 import type { ReleaseSizes } from './sizes.js';
@@ -9,30 +10,7 @@ import type { ReleaseSizes } from './sizes.js';
  * @example
  * const doc = releaseDocument({ ref, version, commit, ... });
  */
-export interface ReleaseDelta {
-  fromVersion: string;
-  fromCommit: string;
-  bytes: number;
-}
-
-export interface ReleaseDocument {
-  apiVersion: 'deb-ota/v1';
-  kind: 'Release';
-  ref: string;
-  version: string;
-  commit: string;
-  subject: string | null;
-  board: string | null;
-  arch: string;
-  minVersion: string | null;
-  group: string | null;
-  publishedAt: string;
-  deltas: ReleaseDelta[];
-  fullPullBytes: number;
-  unpackedBytes: number;
-  packages: { name: string; version: string; arch: string }[];
-  changes: { previousVersion: string | null; added: { name: string; version: string }[]; removed: { name: string; version: string }[]; changed: { name: string; from: string; to: string }[] };
-}
+export type ReleaseDocument = ReleaseManifest;
 
 export interface ReleaseInputs {
   ref: string;
@@ -54,6 +32,9 @@ export interface ReleaseInputs {
 const byNameArch = (a: { name: string; arch: string }, b: { name: string; arch: string }) =>
   a.name < b.name ? -1 : a.name > b.name ? 1 : a.arch < b.arch ? -1 : a.arch > b.arch ? 1 : 0;
 
+/** The diff names a Multi-Arch: same package name:arch; the manifest's names are package names. */
+const plain = (name: string) => name.replace(/:.*$/, '');
+
 export function releaseDocument(i: ReleaseInputs): ReleaseDocument {
   return {
     apiVersion: 'deb-ota/v1',
@@ -73,9 +54,9 @@ export function releaseDocument(i: ReleaseInputs): ReleaseDocument {
     packages: i.packages.map((p) => ({ name: p.name, version: p.version, arch: p.arch })).sort(byNameArch),
     changes: {
       previousVersion: i.previousVersion,
-      added: i.diff.added,
-      removed: i.diff.removed,
-      changed: i.diff.changed.map((c) => ({ name: c.name, from: c.from, to: c.to })),
+      added: i.diff.added.map((a) => ({ name: plain(a.name), version: a.version })),
+      removed: i.diff.removed.map((r) => ({ name: plain(r.name), version: r.version })),
+      changed: i.diff.changed.map((c) => ({ name: plain(c.name), from: c.from, to: c.to })),
     },
   };
 }

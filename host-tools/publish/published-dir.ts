@@ -40,7 +40,7 @@ export function publishedPaths(root: string): PublishedPaths {
 export type PublishedState = 'absent' | 'empty' | 'ours';
 
 function notOurs(root: string, why: string): OtaError {
-  return new OtaError('ERR_OTA_USAGE', `${root} is not a published directory of ota: ${why}`, {
+  return new OtaError('ERR_OTA_PUBLISHED', `${root} is not a published directory of ota: ${why}`, {
     hint: `give --to an empty or new directory, or one an earlier \`ota publish\` made (it holds ${MARKER_FILE})`,
   });
 }
@@ -62,7 +62,7 @@ export async function inspectPublished(root: string): Promise<PublishedState> {
   const d = doc as Record<string, unknown>;
   if (d.format !== MARKER.format) throw notOurs(root, `${MARKER_FILE} has format ${JSON.stringify(d.format)}, not "${MARKER.format}"`);
   if (d.formatVersion !== MARKER.formatVersion) {
-    throw new OtaError('ERR_OTA_USAGE', `${root} has published format version ${JSON.stringify(d.formatVersion)}; this ota writes version ${MARKER.formatVersion}`, { hint: 'publish with the ota that made it, or into a new directory' });
+    throw new OtaError('ERR_OTA_PUBLISHED', `${root} has published format version ${JSON.stringify(d.formatVersion)}; this ota writes version ${MARKER.formatVersion}`, { hint: 'publish with the ota that made it, or into a new directory' });
   }
   return 'ours';
 }

@@ -1,5 +1,5 @@
 import { OtaError } from '../../common/errors.js';
-import { compareVersions, versionProblem } from '../apt/version.js';
+import { compareVersions, versionProblem } from '../../contract/index.js';
 
 /**
  * The version rules of a publish (docs/releases.md, "Version rules"), with dpkg's ordering: a

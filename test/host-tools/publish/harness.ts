@@ -1,8 +1,7 @@
-import { generateKeyPairSync } from 'node:crypto';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import { calculateJwkThumbprint, type JWK } from 'jose';
+import { generateKeys } from '../../../host-tools/keys/generate.js';
 import { commitDirectory, encodeMetadata, GVariantValue, Repo } from '../../../node-ostree/index.js';
 
 /**
@@ -62,16 +61,11 @@ export async function buildRepo(dir: string): Promise<BuildRepo> {
   };
 }
 
-/** A release key DIR as `ota keys generate` makes it (release.jwk 0600, release.pub.jwks). */
-export async function releaseKey(dir: string): Promise<{ dir: string; kid: string; seed: Buffer; publicRaw: Buffer }> {
-  await mkdir(dir, { recursive: true });
-  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-  const jwk = privateKey.export({ format: 'jwk' }) as JWK;
-  const kid = await calculateJwkThumbprint({ kty: 'OKP', crv: 'Ed25519', x: jwk.x! }, 'sha256');
-  await writeFile(join(dir, 'release.jwk'), JSON.stringify({ ...jwk, alg: 'EdDSA', kid }), { mode: 0o600 });
-  await writeFile(join(dir, 'release.pub.jwks'), JSON.stringify({ keys: [{ kty: 'OKP', crv: 'Ed25519', x: jwk.x, alg: 'EdDSA', kid }] }));
-  const publicRaw = (publicKey.export({ format: 'der', type: 'spki' }) as Buffer).subarray(12);
-  return { dir, kid, seed: Buffer.from(jwk.d!, 'base64url'), publicRaw };
+/** A release key DIR made by `ota keys generate`'s code (release.jwk, release.pub.jwks, ...). */
+export async function releaseKey(dir: string, options: { gpg?: boolean } = {}): Promise<{ dir: string; kid: string; publicRaw: Buffer }> {
+  const r = await generateKeys(dir, options);
+  const jwks = JSON.parse(await readFile(join(dir, 'release.pub.jwks'), 'utf8')) as { keys: { x: string }[] };
+  return { dir, kid: r.kid, publicRaw: Buffer.from(jwks.keys[0]!.x, 'base64url') };
 }
 
 /** Every file under `dir` with the sha256 of its content (symlinks by target): to prove nothing changed. */

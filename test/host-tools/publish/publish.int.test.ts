@@ -126,7 +126,7 @@ describe('ota publish', () => {
     const before = await hashTree(pub);
     const other = await releaseKey(join(dir, 'other-key'));
     await expect(publish({ repoPath: b.path, to: pub, key: other.dir, ref: REF, version: '5' })).rejects.toThrow(/release key .* is not one of this published directory's keys/);
-    await expect(publish({ repoPath: b.path, to: pub, key: join(dir, 'missing'), ref: REF, version: '5' })).rejects.toThrow(/cannot read the release key/);
+    await expect(publish({ repoPath: b.path, to: pub, key: join(dir, 'missing'), ref: REF, version: '5' })).rejects.toThrow(/cannot read .*release key/);
     expect(await hashTree(pub)).toEqual(before);
   });
 
