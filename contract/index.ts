@@ -30,7 +30,7 @@ export {
   type TrustedKeys,
 } from './keys.js';
 export { signDocument, type SignOptions } from './sign.js';
-export { readSigned, DEFAULT_CLOCK_SKEW_SECONDS, type ReadSignedOptions, type Verified } from './read-signed.js';
+export { readSigned, readUnverified, DEFAULT_CLOCK_SKEW_SECONDS, type ReadSignedOptions, type Verified } from './read-signed.js';
 export { parseDocument, safeParseDocument, schemaProblem } from './parse.js';
 export { releaseManifestSchema, type ReleaseManifest, type ReleaseDelta, type ReleaseChanges } from './documents/release.js';
 export { commandSchema, type Command, type CommandAction, type CommandTarget } from './documents/command.js';

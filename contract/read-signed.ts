@@ -1,6 +1,6 @@
 import { compactVerify } from 'jose';
 import { OtaError, type OtaErrorCode } from '../common/errors.js';
-import type { TrustedKey, TrustedKeys } from './keys.js';
+import type { TrustedKeys } from './keys.js';
 import { JWS_TYP, MAX_JWS_CHARS, SIGNED_SCHEMAS, type SignedDocuments, type SignedKind } from './kinds.js';
 import { schemaProblem } from './parse.js';
 
@@ -40,7 +40,12 @@ function refuse(code: OtaErrorCode, kind: SignedKind, check: string, hint?: stri
  * const { doc, kid } = await readSigned('release', jws, await loadTrustedKeys('/etc/ota/keys.jwks'));
  */
 export async function readSigned<K extends SignedKind>(kind: K, jws: string, trusted: TrustedKeys, opts: ReadSignedOptions = {}): Promise<Verified<SignedDocuments[K]>> {
-  const key = checkHeader(kind, jws, trusted);
+  const header = checkShape(kind, jws);
+  const key = typeof header.kid === 'string' ? trusted.byKid.get(header.kid) : undefined;
+  if (key === undefined) {
+    const known = [...trusted.byKid.keys()].join(', ');
+    throw refuse('ERR_OTA_JWS_KID', kind, `kid ${JSON.stringify(header.kid)} is not a trusted key (trusted: ${known})`, 'add the signer\'s public key to the trusted keys, or sign with a trusted key');
+  }
   try {
     await compactVerify(jws, key.publicKey, { algorithms: ['EdDSA'] });
   } catch (e) {
@@ -49,21 +54,31 @@ export async function readSigned<K extends SignedKind>(kind: K, jws: string, tru
       cause: e,
     });
   }
-  const payload = decodePart(kind, jws.split('.')[1]!, 'payload');
-  const claims = checkClaims(kind, payload, opts);
-  const fields = Object.fromEntries(Object.entries(payload).filter(([k]) => !(CLAIMS as readonly string[]).includes(k)));
-  const parsed = SIGNED_SCHEMAS[kind].safeParse(fields);
-  if (!parsed.success) throw refuse('ERR_OTA_DOCUMENT', kind, `schema: ${schemaProblem(parsed.error)}`, 'the signer made a document that does not follow docs/contract.md');
-  return { doc: parsed.data as SignedDocuments[K], kid: key.kid, ...claims };
+  return { ...checkPayload(kind, jws, opts), kid: key.kid };
 }
 
-/** Size, shape and protected header; returns the trusted key named by kid. */
-function checkHeader(kind: SignedKind, jws: string, trusted: TrustedKeys): TrustedKey {
+/**
+ * Every check of readSigned except the two that need keys (a trusted kid, the signature), for a
+ * tool that relays a signed document it has no key for (`ota announce` without `--key`) and
+ * wants to refuse what every device would refuse anyway. Never base a trust decision on it: the
+ * document it returns is not authenticated.
+ *
+ * @example
+ * const { doc, expiresAt } = readUnverified('release', jws);
+ */
+export function readUnverified<K extends SignedKind>(kind: K, jws: string, opts: ReadSignedOptions = {}): Verified<SignedDocuments[K]> {
+  const header = checkShape(kind, jws);
+  if (typeof header.kid !== 'string' || header.kid === '') throw refuse('ERR_OTA_JWS_KID', kind, 'no kid in the header');
+  return { ...checkPayload(kind, jws, opts), kid: header.kid };
+}
+
+/** Size, shape and the protected header's alg, parameters and typ; returns the header. */
+function checkShape(kind: SignedKind, jws: string): Record<string, unknown> {
   if (typeof jws !== 'string') throw refuse('ERR_OTA_JWS_MALFORMED', kind, 'malformed: not a string');
   const limit = MAX_JWS_CHARS[kind];
   if (jws.length > limit) throw refuse('ERR_OTA_JWS_TOO_LARGE', kind, `too large: ${jws.length} characters, the limit is ${limit}`);
-  const parts = jws.trim().split('.');
-  if (parts.length !== 3 || parts.some((p) => p === '' || !B64URL.test(p)) || jws.trim() !== jws) {
+  const parts = jws.split('.');
+  if (parts.length !== 3 || parts.some((p) => p === '' || !B64URL.test(p))) {
     throw refuse('ERR_OTA_JWS_MALFORMED', kind, 'malformed: not a compact JWS (three base64url parts separated by dots)');
   }
   const header = decodePart(kind, parts[0]!, 'header');
@@ -75,12 +90,17 @@ function checkHeader(kind: SignedKind, jws: string, trusted: TrustedKeys): Trust
   if (header.typ !== JWS_TYP[kind]) {
     throw refuse('ERR_OTA_JWS_TYP', kind, `typ ${JSON.stringify(header.typ)} is not ${JWS_TYP[kind]}`, 'a release is never accepted as a command, nor the reverse');
   }
-  const key = typeof header.kid === 'string' ? trusted.byKid.get(header.kid) : undefined;
-  if (key === undefined) {
-    const known = [...trusted.byKid.keys()].join(', ');
-    throw refuse('ERR_OTA_JWS_KID', kind, `kid ${JSON.stringify(header.kid)} is not a trusted key (trusted: ${known})`, 'add the signer\'s public key to the trusted keys, or sign with a trusted key');
-  }
-  return key;
+  return header;
+}
+
+/** Claims, then the document's schema. */
+function checkPayload<K extends SignedKind>(kind: K, jws: string, opts: ReadSignedOptions): Omit<Verified<SignedDocuments[K]>, 'kid'> {
+  const payload = decodePart(kind, jws.split('.')[1]!, 'payload');
+  const claims = checkClaims(kind, payload, opts);
+  const fields = Object.fromEntries(Object.entries(payload).filter(([k]) => !(CLAIMS as readonly string[]).includes(k)));
+  const parsed = SIGNED_SCHEMAS[kind].safeParse(fields);
+  if (!parsed.success) throw refuse('ERR_OTA_DOCUMENT', kind, `schema: ${schemaProblem(parsed.error)}`, 'the signer made a document that does not follow docs/contract.md');
+  return { doc: parsed.data as SignedDocuments[K], ...claims };
 }
 
 function decodePart(kind: SignedKind, part: string, what: string): Record<string, unknown> {

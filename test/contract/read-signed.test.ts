@@ -10,6 +10,7 @@ import {
   loadSigningKey,
   loadTrustedKeys,
   readSigned,
+  readUnverified,
   signDocument,
   type Command,
   type ReleaseManifest,
@@ -175,5 +176,30 @@ describe('readSigned refuses, naming the check', () => {
     const onlyOld = await loadTrustedKeys({ keys: [key.publicJwk] });
     const e = await refusal(readSigned('release', await signDocument('release', release, next, { now: NOW }), onlyOld, { now: NOW }));
     expect(e.code).toBe('ERR_OTA_JWS_KID');
+  });
+});
+
+describe('readUnverified', () => {
+  it('makes every check that needs no key, and says whose kid it names', async () => {
+    const other = await generateSigningKey();
+    const jws = await signDocument('release', release, other, { now: NOW });
+    const r = readUnverified('release', jws, { now: NOW });
+    expect(r.doc).toEqual(release);
+    expect(r.kid).toBe(other.kid);
+    const codes = [
+      forge(releaseHeader(), { ...release, iat: NOW_S - 7200, exp: NOW_S - 3600 }),
+      forge({ ...releaseHeader(), typ: 'deb-ota-command+jws' }, { ...release, ...claims }),
+      forge({ ...releaseHeader(), alg: 'none' }, { ...release, ...claims }),
+      forge(releaseHeader(), { ...release, ...claims, commit: 'x' }),
+      forge({ alg: 'EdDSA', typ: 'deb-ota-release+jws' }, { ...release, ...claims }),
+    ].map((j) => {
+      try {
+        readUnverified('release', j, { now: NOW });
+        return 'accepted';
+      } catch (e) {
+        return (e as OtaError).code;
+      }
+    });
+    expect(codes).toEqual(['ERR_OTA_JWS_EXPIRED', 'ERR_OTA_JWS_TYP', 'ERR_OTA_JWS_ALG', 'ERR_OTA_DOCUMENT', 'ERR_OTA_JWS_KID']);
   });
 });
