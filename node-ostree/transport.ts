@@ -120,12 +120,16 @@ export interface DeltaOptions {
   /** The commit the device has; omit for a "from scratch" delta. */
   from?: string;
   to: string;
-  /** Objects larger than this (bytes, uncompressed) are fetched separately instead of inside the delta (ostree's default 4 MB). */
+  /** Objects larger than this (bytes, uncompressed) are fetched separately instead of inside the delta (ostree's default 4 MB; 0: never, everything goes into the parts). */
   minFallbackSizeBytes?: number;
   /** Delta parts of at most this size (ostree's default 32 MB). */
   maxPartSizeBytes?: number;
   /** Spend more time for smaller deltas (bsdiff between versions of files). */
   major?: boolean;
+  /** Send a changed file as a bsdiff against its previous version (ostree's default true). */
+  bsdiff?: boolean;
+  /** Files whose old plus new size exceeds this are sent whole rather than bsdiffed (ostree's default 128 MB). */
+  maxBsdiffSizeBytes?: number;
 }
 
 /** Generates a static delta into the repository's deltas/ directory. */
@@ -136,6 +140,8 @@ export async function generateDelta(repo: Repo, options: DeltaOptions): Promise<
   // ostree reads these two parameters in units of 10^6 bytes.
   if (options.minFallbackSizeBytes !== undefined) params['min-fallback-size'] = gvText.uint32(Math.ceil(options.minFallbackSizeBytes / 1e6));
   if (options.maxPartSizeBytes !== undefined) params['max-chunk-size'] = gvText.uint32(Math.ceil(options.maxPartSizeBytes / 1e6));
+  if (options.maxBsdiffSizeBytes !== undefined) params['max-bsdiff-size'] = gvText.uint32(Math.ceil(options.maxBsdiffSizeBytes / 1e6));
+  if (options.bsdiff !== undefined) params['bsdiff-enabled'] = gvText.bool(options.bsdiff);
   const v = variantFromText(gvText.dict(params));
   try {
     const err = errorOut();

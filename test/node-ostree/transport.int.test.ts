@@ -1,5 +1,5 @@
 import { createServer, type Server, type ServerResponse } from 'node:http';
-import { mkdir, mkdtemp, readFile, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -163,4 +163,34 @@ describe('remotes, deltas and summary', () => {
     expect((await readdir(join(src.path, 'deltas'))).length).toBeGreaterThan(0);
     r.close();
   });
+
+  it('passes the bsdiff switch and size limit to libostree: a changed file goes as a patch only when allowed', async () => {
+    const repo = await Repo.create(join(dir, 'bsdiff'), 'archive');
+    const t = join(dir, 'bsdiff-tree');
+    await mkdir(t, { recursive: true });
+    const lib = randomBytes(600_000);
+    await writeFile(join(t, 'lib.so'), lib);
+    const a = (await commitDirectory(repo, t, { timestamp: 1 })).checksum;
+    // One byte in every 2 KB: no rolling-checksum chunk survives, so only bsdiff can save bytes.
+    for (let i = 0; i < lib.length; i += 2048) lib[i] = lib[i]! ^ 0xff;
+    await writeFile(join(t, 'lib.so'), lib);
+    const b = (await commitDirectory(repo, t, { timestamp: 2, parent: a })).checksum;
+    const size = async (options: object) => {
+      await rm(join(repo.path, 'deltas'), { recursive: true, force: true });
+      await generateDelta(repo, { from: a, to: b, ...options });
+      return treeBytes(join(repo.path, 'deltas'));
+    };
+    expect(await size({})).toBeLessThan(100_000);
+    expect(await size({ bsdiff: false })).toBeGreaterThan(600_000);
+    // old + new = 1.2 MB, over a 1 MB limit: sent whole
+    expect(await size({ maxBsdiffSizeBytes: 1_000_000 })).toBeGreaterThan(600_000);
+    expect(await size({ bsdiff: true, maxBsdiffSizeBytes: 2_000_000 })).toBeLessThan(100_000);
+    repo.close();
+  });
 });
+
+async function treeBytes(path: string): Promise<number> {
+  let n = 0;
+  for (const e of await readdir(path, { withFileTypes: true, recursive: true })) if (e.isFile()) n += (await stat(join(e.parentPath, e.name))).size;
+  return n;
+}
