@@ -43,9 +43,16 @@ export async function generateKeys(dir: string, opts: GenerateKeysOptions = {}):
       hint: 'keep them, or pass --force to replace them (devices that trust only the old key then refuse what the new one signs)',
     });
   }
-  await makeKeyDir(dir);
+  const created = await makeKeyDir(dir);
   const key = await generateSigningKey();
-  const gpg = opts.gpg === true ? await stageGpg(dir, opts.gpgUid ?? `deb-ota release key ${key.kid}`) : null;
+  let gpg: StagedGpg | null = null;
+  try {
+    if (opts.gpg === true) gpg = await stageGpg(dir, opts.gpgUid ?? `deb-ota release key ${key.kid}`);
+  } catch (e) {
+    // Bad input changes nothing: a key directory this call made goes again with its failure.
+    if (created !== undefined) await rm(created, { recursive: true, force: true });
+    throw e;
+  }
   try {
     for (const f of keyFilesOf(key)) await writeFileAtomic(join(dir, f.name), f.content, f.mode);
     if (gpg !== null) {
@@ -77,11 +84,13 @@ async function presentNames(dir: string, names: string[]): Promise<string[]> {
   return present;
 }
 
-async function makeKeyDir(dir: string): Promise<void> {
+/** Makes DIR (0700) where missing; returns the first directory it made, if any. */
+async function makeKeyDir(dir: string): Promise<string | undefined> {
   try {
     // 0700: the directory holds private keys (an existing directory keeps its mode).
-    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const created = await mkdir(dir, { recursive: true, mode: 0o700 });
     if (!(await lstat(dir)).isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
+    return created;
   } catch (e) {
     throw new OtaError('ERR_OTA_KEY', `cannot make the key directory ${dir}: ${fsReason(e)}`, { hint: 'name a directory (new or existing) for the keys', cause: e });
   }

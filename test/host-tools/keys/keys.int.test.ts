@@ -95,6 +95,18 @@ describe('ota keys generate', () => {
     expect(await readFile(join(dir, 'afile'), 'utf8')).toBe('x');
   });
 
+  it('--gpg refuses a DIR too deep for gpg-agent\'s socket, leaving no directory behind', async () => {
+    const deep = join(dir, 'd'.repeat(60), 'e'.repeat(30));
+    const staged = join(deep, '.g000000');
+    const socket = (await run('socket', ['gpgconf', '--list-dirs', 'agent-socket'], { env: { ...process.env, GNUPGHOME: staged } })).stdout.trim();
+    // Where /run/user/$UID exists the sockets live there and any depth works: nothing to refuse.
+    if (!socket.startsWith(staged)) return;
+    const r = await ota('keys', 'generate', deep, '--gpg', '--json');
+    expect(r.code).toBe(2);
+    expect((json(r.out).error as { code: string; message: string }).message).toMatch(/too deep for gpg-agent's socket/);
+    await expect(stat(join(dir, 'd'.repeat(60)))).rejects.toThrow(/ENOENT/);
+  });
+
   it('--gpg makes a GPG key in DIR/gpg whose exported keyring verifies its signatures', async () => {
     const g = join(dir, 'g');
     const r = await ota('keys', 'generate', g, '--gpg', '--json');
