@@ -33,8 +33,8 @@ async function complete(...words: string[]): Promise<string[]> {
 
 describe('ota completion bash', () => {
   it('offers the commands, and completes a prefix', async () => {
-    expect(await complete('')).toEqual(['announce', 'build', 'completion', 'diff', 'flash', 'image', 'import', 'keys', 'lock', 'man', 'publish', 'serve']);
-    expect(await complete('lo')).toEqual(['lock']);
+    expect(await complete('')).toEqual(['announce', 'build', 'completion', 'diff', 'flash', 'image', 'import', 'keys', 'lock', 'log', 'man', 'publish', 'serve']);
+    expect(await complete('loc')).toEqual(['lock']);
   });
 
   it('offers subcommands, then the subcommand\'s own options', async () => {
