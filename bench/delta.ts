@@ -10,7 +10,8 @@
  * tarball of the new rootfs (what an A/B image updater ships). The tuned deltas are then pulled
  * over HTTP from a served directory into a repository holding the base commit, and the bytes
  * the server sent are printed next to the accounting. Generation time and peak memory (max RSS,
- * in a process of its own: bench/delta-generate.ts) are printed for both deltas.
+ * in a process of its own: bench/delta-generate.ts) are printed for both deltas, and the memory
+ * a device takes to apply ours (bench/delta-apply.ts).
  * Targets: (i) ours < the new .deb; (ii) ours <= 1.0x the new .debs; both < 10% of the tarball.
  * Work directory: $BENCH_DELTA_DIR (default /var/tmp/ota-bench-delta): it keeps the build
  * repository and the tarball sizes, so a rerun rebuilds nothing (ota build is a no-op) and
@@ -27,7 +28,7 @@ import { lock } from '../host-tools/lock/lock.js';
 import { readLock, type Lock } from '../host-tools/lock/lockfile.js';
 import { fetchBytes } from '../common/http.js';
 import { deltaDir } from '../host-tools/publish/delta.js';
-import { applyDeltaOffline, decodeVariant, exportTar, libostreeVersion, pull, regenerateSummary, Repo } from '../node-ostree/index.js';
+import { decodeVariant, exportTar, libostreeVersion, pull, regenerateSummary, Repo } from '../node-ostree/index.js';
 import { serveDirectory, type Served } from './static-server.js';
 
 /** (i)'s changed package: the first whose release-suite pin changes exactly one package of the lock. */
@@ -159,6 +160,8 @@ async function measureCase(pub: Repo, label: string, base: Image, next: Image): 
 }
 
 interface DeviceRun {
+  /** Memory the offline apply took above its process's own, when measured. */
+  applyRssBytes?: number;
   /** Bytes the server sent, and in how many requests (delta files, single objects). */
   served: number;
   requests: number;
@@ -209,13 +212,17 @@ async function deviceOffline(pub: Repo, server: Served, from: string, to: string
   await writeFile(join(dir, 'superblock'), superblock);
   const parts = (decodeVariant(SUPERBLOCK_PARTS_TYPE, superblock) as unknown[])[6] as unknown[];
   for (let i = 0; i < parts.length; i++) await writeFile(join(dir, String(i)), await fetchBytes(`${base}/${i}`));
-  await applyDeltaOffline(device, join(dir, 'superblock'));
+  device.close(); // applied by a process of its own, which measures the memory it takes
+  const script = join(import.meta.dirname, 'delta-apply.ts');
+  const r = await run('delta apply', [process.execPath, '--import', 'tsx', script, device.path, join(dir, 'superblock')], { cwd: join(import.meta.dirname, '..') });
+  const applied = JSON.parse(r.stdout.trim().split('\n').pop()!) as { seconds: number; baseRssBytes: number; maxRssBytes: number };
   await rm(dir, { recursive: true, force: true });
-  return finishDevice(device, server, to);
+  return { ...(await finishDevice(await Repo.open(device.path), server, to)), applyRssBytes: applied.maxRssBytes - applied.baseRssBytes };
 }
 
 const deviceLine = (label: string, d: DeviceRun, accounted: number) =>
-  `    ${label}: server sent ${MB(d.served)} in ${d.requests} requests (${d.deltaRequests} delta files, ${d.objectRequests} single objects), ${x2(d.served / accounted)} the accounting`;
+  `    ${label}: server sent ${MB(d.served)} in ${d.requests} requests (${d.deltaRequests} delta files, ${d.objectRequests} single objects), ${x2(d.served / accounted)} the accounting` +
+  (d.applyRssBytes === undefined ? '' : `; applying took ${MB(d.applyRssBytes)} of memory (max RSS above the process's own)`);
 
 async function main(): Promise<void> {
   await mkdir(work, { recursive: true });
