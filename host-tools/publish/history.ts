@@ -3,8 +3,8 @@ import { readCommit, type Repo } from '../../node-ostree/index.js';
 import type { PublishedPaths } from './published-dir.js';
 
 /**
- * What is published of a ref: its chain of commits in repo/ (docs/releases.md, "The published
- * directory"), newest first, each with the payload of its release manifest when there is one.
+ * What is published of a ref, newest first: its chain of commits in repo/
+ * (docs/releases.md, "The published directory"), each with the payload of its release manifest when there is one.
  * Read without verifying signatures: this is the publisher's own tree, read to plan the next
  * publish and for `ota log`; `ota verify` is what checks it.
  *

@@ -4,8 +4,8 @@ import type { InstalledPackage } from '../compose/diff.js';
 import type { ReleaseSizes } from './sizes.js';
 
 /**
- * The release manifest's document (docs/contract.md and docs/releases.md, "The release
- * manifest"), built from what the publish found; signing adds iat/nbf/exp.
+ * The release manifest's document, as docs/contract.md defines it
+ * (docs/releases.md, "The release manifest"), built from what the publish found; signing adds iat/nbf/exp.
  *
  * @example
  * const doc = releaseDocument({ ref, version, commit, ... });

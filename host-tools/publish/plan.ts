@@ -3,8 +3,8 @@ import { checkName } from './published-dir.js';
 import { checkVersion } from './versions.js';
 
 /**
- * What a publish will do, decided before anything is written (docs/conventions.md, "Plan as
- * data"): the version checked against the published ones, the parent, the deltas' sources and
+ * What a publish will do, decided before anything is written
+ * (docs/conventions.md, "Plan as data"): the version checked against the published ones, the parent, the deltas' sources and
  * the ordered steps (docs/releases.md, "The published directory"). Bad input throws here, so it
  * changes nothing.
  *

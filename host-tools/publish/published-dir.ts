@@ -3,8 +3,8 @@ import { join } from 'node:path';
 import { OtaError } from '../../common/errors.js';
 
 /**
- * The published directory's layout and the check that a directory is ours (docs/releases.md,
- * "The published directory"): a publish writes only into a directory that is absent, empty, or
+ * The published directory's layout and the check that a directory is ours
+ * (docs/releases.md, "The published directory"): a publish writes only into a directory that is absent, empty, or
  * carries our marker, so pointing --to at the wrong place changes nothing.
  *
  * @example
