@@ -26,6 +26,8 @@ export type OtaErrorCode =
   | 'ERR_OTA_OSTREE'
   | 'ERR_OTA_IO'
   | 'ERR_OTA_PUBLISHED'
+  | 'ERR_OTA_VERIFY'
+  | 'ERR_OTA_BUNDLE'
   | 'ERR_OTA_SCRIPT'
   | 'ERR_OTA_CONFLICT'
   | 'ERR_OTA_EMULATION'
@@ -57,6 +59,7 @@ const defaultExit: Partial<Record<OtaErrorCode, number>> = {
   ERR_OTA_USAGE: EXIT.usage,
   ERR_OTA_MANIFEST: EXIT.usage,
   ERR_OTA_PUBLISHED: EXIT.usage,
+  ERR_OTA_BUNDLE: EXIT.usage,
   ERR_OTA_UNKNOWN_PACKAGE: EXIT.usage,
   ERR_OTA_BOARD: EXIT.usage,
   ERR_OTA_LOCKFILE: EXIT.usage,

@@ -13,6 +13,7 @@ import { registerLock } from './commands/lock.js';
 import { registerServe } from './commands/serve.js';
 import { registerPublish } from './commands/publish.js';
 import { registerLog } from './commands/log.js';
+import { registerVerify } from './commands/verify.js';
 import { errorDocument, printJson, wantsJson } from './json.js';
 import { packageVersion, versionLines, versionReport } from './version.js';
 import type { CliIo } from './io.js';
@@ -46,7 +47,7 @@ export async function main(argv: string[], out: (line: string) => void = (l) => 
   program.hook('preAction', (_program, command) => {
     reporter.configure({ quiet: command.opts<{ quiet?: boolean }>().quiet === true, verbose: program.opts<{ verbose?: boolean }>().verbose === true });
   });
-  for (const register of [registerLock, registerImport, registerBuild, registerDiff, registerImage, registerFlash, registerKeys, registerPublish, registerLog, registerServe, registerAnnounce, registerCompletion]) register(program, io);
+  for (const register of [registerLock, registerImport, registerBuild, registerDiff, registerImage, registerFlash, registerKeys, registerPublish, registerLog, registerServe, registerAnnounce, registerVerify, registerCompletion]) register(program, io);
   try {
     // Subprocesses and HTTP requests report to this run's reporter, which shows them with -v.
     await withTrace(reporter.event, () => program.parseAsync(argv));
