@@ -4,7 +4,7 @@ import type { EventSink } from '../../common/events.js';
 import { diffLocks } from '../lock/lockfile.js';
 import { installedPackages, packageMap } from '../compose/diff.js';
 import { signDocument } from '../../contract/index.js';
-import { encodeMetadata, GVariantValue, pull, readCommit, Repo, signCommitEd25519, signCommitGpg, writeCommit } from '../../node-ostree/index.js';
+import { decodeMetadata, encodeMetadata, GVariantValue, pull, readCommit, Repo, signCommitEd25519, signCommitGpg, writeCommit } from '../../node-ostree/index.js';
 import { generateReleaseDelta } from './delta.js';
 import type { PublishKeys } from './keys.js';
 import { releaseDocument, type ReleaseDocument } from './manifest.js';
@@ -100,7 +100,9 @@ const STEP: Record<StepName, (c: Ctx) => Promise<void>> = {
     const repo = await repoOf(c);
     const commit = need(c.commit, 'the commit');
     await signCommitEd25519(repo, commit, c.keys.seed);
-    if (c.keys.gpg) await signCommitGpg(repo, commit, c.keys.gpg.keyId, c.keys.gpg.homedir);
+    // A rerun after a publish stopped past this step meets the same commit (same inputs, same
+    // checksum), already signed: libostree would add a second GPG signature.
+    if (c.keys.gpg && !hasGpgSignature(repo, commit)) await signCommitGpg(repo, commit, c.keys.gpg.keyId, c.keys.gpg.homedir);
   },
   async deltas(c) {
     const repo = await repoOf(c);
@@ -155,6 +157,11 @@ const DOING: Record<StepName, string> = {
   'summary-sig-both': 'signing the summary', summary: 'installing the summary', 'summary-sig': 'installing the summary signature',
   group: 'updating the group release', cleanup: 'cleaning up',
 };
+
+function hasGpgSignature(repo: Repo, commit: string): boolean {
+  const meta = repo.readDetachedMetadata(commit);
+  return meta !== undefined && decodeMetadata(meta).has('ostree.gpgsigs');
+}
 
 const release = (c: Ctx) => `${c.plan.ref} ${c.plan.version}`;
 

@@ -66,6 +66,16 @@ describe('a GPG-signed published repository', () => {
     expect(await ostree([repo, 'rev-parse', `pub:${REF}`])).toBe(await ostree([`--repo=${join(pub, 'repo')}`, 'rev-parse', REF]));
   });
 
+  it('a publish rerun after one stopped once the commit was signed completes (the commit is the same, signed once)', async () => {
+    const again = join(dir, 'pub-rerun');
+    const stopped = await publish({ repoPath: b.path, to: again, key: key.dir, ref: REF, version: '1.0', stopAfter: 4 });
+    expect(stopped.steps.at(-1)).toBe('sign');
+    const r = await publish({ repoPath: b.path, to: again, key: key.dir, ref: REF, version: '1.0' });
+    expect(r.commit).toBe(stopped.commit);
+    const meta = new Map(decodeVariant('a{sv}', (await readFile(join(again, 'repo/objects', r.commit.slice(0, 2), `${r.commit.slice(2)}.commitmeta`)))) as [string, GVariantValue][]);
+    expect((meta.get('ostree.gpgsigs')!.value as Buffer[]).length).toBe(1);
+  });
+
   it('is refused once the commit has lost its GPG signature', async () => {
     const r = await Repo.open(join(pub, 'repo'));
     try {

@@ -6,6 +6,7 @@ import { compactVerify, importJWK, type JWK } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeVariant, GVariantValue, readCommit, Repo, verifyCommitEd25519 } from '../../../node-ostree/index.js';
 import { publish } from '../../../host-tools/publish/publish.js';
+import { loadTrustedKeys, readSigned } from '../../../contract/index.js';
 import { ostree } from '../../helpers/ostree-cli.js';
 import { otaRejection } from '../../helpers/errors.js';
 import { buildRepo, hashTree, releaseKey, type BuildRepo } from './harness.js';
@@ -75,6 +76,10 @@ describe('ota publish', () => {
     flipped[10]! ^= 1;
     expect(await ed.verifyAsync(Buffer.from(s, 'base64url'), Buffer.from(`${h}.${flipped.toString('base64url')}`), key.publicRaw)).toBe(false);
     const m = payloadOf(jws);
+    const read = await readSigned('release', jws, await loadTrustedKeys(key.dir));
+    expect(read.kid).toBe(key.kid);
+    expect(read.doc).toEqual(Object.fromEntries(Object.entries(m).filter(([k]) => !['iat', 'nbf', 'exp'].includes(k))));
+    expect(read.expiresAt.getTime() - read.issuedAt.getTime()).toBe(90 * 86400 * 1000);
     expect(m).toMatchObject({
       apiVersion: 'deb-ota/v1', kind: 'Release', ref: REF, version: '1.1.0', commit: r.commit, board: 'rpi4', arch: 'arm64', minVersion: '0.9', group: 'lab',
       deltas: [{ fromVersion: '1.0.0', fromCommit: r.parent, bytes: r.deltas[0]!.bytes }],
