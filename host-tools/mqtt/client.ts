@@ -143,6 +143,28 @@ function session(client: MqttClient, protocol: '5' | '3.1.1', display: string): 
     onMessage: (listener) => {
       client.on('message', (topic, payload, packet) => listener(topic, payload, packet.retain));
     },
-    close: () => client.endAsync(),
+    close: () => closeClient(client),
   };
+}
+
+/**
+ * Ends the session: a clean DISCONNECT when the broker is still there, else (or when it does not
+ * finish within 2 s) a forced end; mqtt.js's own end never calls back once the broker is gone.
+ */
+function closeClient(client: MqttClient): Promise<void> {
+  return new Promise((resolve) => {
+    const force = () => {
+      client.end(true);
+      resolve();
+    };
+    if (!client.connected) {
+      force();
+      return;
+    }
+    const timer = setTimeout(force, 2_000);
+    client.end(false, {}, () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
 }

@@ -7,6 +7,7 @@ import { run } from '../../../common/exec.js';
 import { ota } from '../../helpers/cli.js';
 import { startOtaServe } from '../../helpers/ota-serve.js';
 import { subscribeOnce } from '../../helpers/mosquitto.js';
+import { connectBroker, type BrokerSession } from '../../../host-tools/mqtt/client.js';
 
 let dir: string;
 
@@ -34,8 +35,9 @@ function keepAliveGet(url: string): Promise<number> {
 }
 
 describe('ota serve (its own process)', () => {
-  it('prints its addresses as one JSON line, runs a broker mosquitto clients use, and exits 0 on SIGTERM with a keep-alive connection open', async () => {
+  it('prints its addresses as one JSON line, runs a broker mosquitto clients use, and exits 0 on SIGTERM with a keep-alive connection and an MQTT client open', async () => {
     const srv = await startOtaServe(dir);
+    let session: BrokerSession | undefined;
     try {
       expect(srv.httpUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
       expect(srv.mqttUrl).toMatch(/^mqtt:\/\/127\.0\.0\.1:\d+$/);
@@ -43,8 +45,11 @@ describe('ota serve (its own process)', () => {
       const port = new URL(srv.mqttUrl!).port;
       await run('mosquitto_pub', ['mosquitto_pub', '-h', '127.0.0.1', '-p', port, '-V', 'mqttv311', '-t', 'ota/test', '-m', 'kept', '-r', '-q', '1']);
       expect(await subscribeOnce(srv.mqttUrl!, 'ota/test', { args: ['-V', 'mqttv311'] })).toEqual(['kept']);
+      session = await connectBroker({ url: srv.mqttUrl! });
+      await session.subscribe('ota/#', 1);
     } finally {
       const r = await srv.stop('SIGTERM');
+      await session?.close();
       expect(r.code).toBe(0);
       expect(r.stderr).toMatch(/stopped by SIGTERM after 1 HTTP request/);
     }
