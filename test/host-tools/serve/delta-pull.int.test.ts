@@ -1,73 +1,80 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Repo, commitDirectory, generateDelta, pull, regenerateSummary, type PullProgress } from '../../../node-ostree/index.js';
+import { Repo, pull } from '../../../node-ostree/index.js';
+import { ota } from '../../helpers/cli.js';
+import { subscribeOnce } from '../../helpers/mosquitto.js';
 import { startOtaServe, type OtaServe } from '../../helpers/ota-serve.js';
+import { buildRepo, releaseKey } from '../publish/harness.js';
 
+// The whole path of a release as an operator runs it: `ota publish` writes PUBLISHED, `ota serve`
+// serves it, `ota announce` sends the group's manifest to the embedded broker, and a device
+// that holds 1.0 pulls 2.0 over HTTP through the static delta publish made.
+
+const REF = 'gw/arm64';
 let dir: string;
+let keyDir: string;
 let published: string;
-let v1: string;
-let v2: string;
 let srv: OtaServe;
-
-/** A device's repository that already holds v1, as one would after its previous update. */
-async function deviceAtV1(name: string): Promise<Repo> {
-  const r = await Repo.create(join(dir, name), 'bare-user');
-  await pull(r, srv.repoUrl, { refs: [v1], disableStaticDeltas: true });
-  return r;
-}
+const commits: Record<string, string> = {};
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'ota-delta-pull-'));
   published = join(dir, 'published');
-  const tree = join(dir, 'tree');
-  await mkdir(join(tree, 'usr/lib'), { recursive: true });
-  // Random (incompressible) libraries; v2 changes a few bytes in several of them, as a
-  // security update of a package does: the delta sends differences, a plain pull whole files.
-  const libs = Array.from({ length: 12 }, () => randomBytes(200_000));
-  for (const [i, b] of libs.entries()) await writeFile(join(tree, 'usr/lib', `lib${i}.so`), b);
-  const repo = await Repo.create(join(published, 'repo'), 'archive');
-  try {
-    v1 = (await commitDirectory(repo, tree, { ref: 'os/stable', timestamp: 1 })).checksum;
-    for (const i of [1, 4, 7]) {
-      const b = Buffer.from(libs[i]!);
-      randomBytes(64).copy(b, 1000 * i);
-      await writeFile(join(tree, 'usr/lib', `lib${i}.so`), b);
-    }
-    v2 = (await commitDirectory(repo, tree, { ref: 'os/stable', parent: v1, timestamp: 2 })).checksum;
-    await generateDelta(repo, { from: v1, to: v2 });
-    await regenerateSummary(repo);
-  } finally {
-    repo.close();
+  keyDir = (await releaseKey(join(dir, 'keys'))).dir;
+  const b = await buildRepo(dir);
+  const base = [{ name: 'libc6', version: '2.36-9' }, { name: 'systemd', version: '252.30-1' }, { name: 'openssl', version: '3.0.15-1' }, { name: 'bash', version: '5.2.15-2' }];
+  // 2.0 is a one-package security update: the delta carries one package, a full pull all four.
+  for (const [version, pkgs] of [['1.0', base], ['2.0', base.map((p) => (p.name === 'openssl' ? { ...p, version: '3.0.16-1' } : p))]] as const) {
+    await b.build(REF, [...pkgs], { bytes: 300_000 });
+    const r = await ota('publish', '--repo', b.path, '--to', published, '--key', keyDir, '--ref', REF, '--version', version, '--group', 'lab', '--json');
+    expect(r.code, r.err).toBe(0);
+    commits[version] = (JSON.parse(r.out.join('\n')) as { commit: string }).commit;
   }
-  await writeFile(join(published, 'ota-published.json'), JSON.stringify({ format: 'deb-ota-published', formatVersion: 1 }));
-  srv = await startOtaServe(published, ['-v', '--no-mqtt']);
+  srv = await startOtaServe(published, ['-v']);
 });
 
 afterAll(async () => {
-  await srv?.stop();
+  if (srv) expect((await srv.stop('SIGTERM')).code).toBe(0);
   await rm(dir, { recursive: true, force: true });
 });
 
-describe('a pull over ota serve', () => {
-  it('moves fewer bytes through the static delta than the full commit, and than object by object', async () => {
+/** A device's repository that already holds 1.0, as after its previous update. */
+async function deviceAt1(name: string): Promise<Repo> {
+  const r = await Repo.create(join(dir, name), 'bare-user');
+  await pull(r, srv.repoUrl, { refs: [commits['1.0']!], disableStaticDeltas: true });
+  return r;
+}
+
+describe('a release served by ota serve', () => {
+  it('is pulled through the static delta with fewer bytes than the full commit', async () => {
     const full = await Repo.create(join(dir, 'full'), 'bare-user');
-    const fullPull: PullProgress = await pull(full, srv.repoUrl, { refs: [v2], disableStaticDeltas: true });
+    const fullPull = await pull(full, srv.repoUrl, { refs: [commits['2.0']!], disableStaticDeltas: true });
     full.close();
-    const objects = await deviceAtV1('objects');
-    const objectPull = await pull(objects, srv.repoUrl, { refs: [v2], disableStaticDeltas: true });
+    const objects = await deviceAt1('objects');
+    const objectPull = await pull(objects, srv.repoUrl, { refs: [commits['2.0']!], disableStaticDeltas: true });
     objects.close();
-    const delta = await deviceAtV1('delta');
-    const deltaPull = await pull(delta, srv.repoUrl, { refs: [v2] });
+    const device = await deviceAt1('device');
+    const deltaPull = await pull(device, srv.repoUrl, { refs: [commits['2.0']!] });
     expect(deltaPull.deltaPartsFetched).toBeGreaterThan(0);
-    expect((await delta.fsck(v2)).objects).toBeGreaterThan(12);
-    delta.close();
-    console.log(`bytes: full commit ${fullPull.bytes}, object by object from v1 ${objectPull.bytes}, static delta from v1 ${deltaPull.bytes}`);
+    expect((await device.fsck(commits['2.0']!)).objects).toBeGreaterThan(4);
+    device.close();
+    console.log(`bytes pulled over ota serve: full commit ${fullPull.bytes}, object by object from 1.0 ${objectPull.bytes}, static delta from 1.0 ${deltaPull.bytes} (${(deltaPull.bytes / fullPull.bytes).toFixed(2)}x the full commit)`);
     expect(deltaPull.bytes).toBeLessThan(fullPull.bytes);
-    expect(deltaPull.bytes).toBeLessThan(objectPull.bytes);
-    // The server's -v log shows the delta was fetched from it, over HTTP.
+    // The server's -v log shows the delta went over HTTP, with the long cache lifetime's path class.
     expect(srv.log()).toMatch(/http: GET \/repo\/deltas\/\S+ 200/);
+  });
+
+  it('is announced from the published group file to the embedded broker, verified with the release key', async () => {
+    const manifest = join(published, 'groups', 'lab', 'release.jws');
+    const r = await ota('announce', '--broker', srv.mqttUrl!, '--group', 'lab', '--release', manifest, '--key', keyDir, '--json');
+    expect(r.code, r.err).toBe(0);
+    expect(JSON.parse(r.out.join('\n'))).toMatchObject({ verified: true, version: '2.0', commit: commits['2.0'], protocol: '3.1.1' });
+    const jws = (await readFile(manifest, 'utf8')).trim();
+    expect(await subscribeOnce(srv.mqttUrl!, 'ota/groups/lab/release', { args: ['-V', 'mqttv311'] })).toEqual([jws]);
+    const res = await fetch(`${srv.httpUrl}/groups/lab/release.jws`);
+    expect(res.headers.get('cache-control')).toBe('no-cache');
+    expect((await res.text()).trim()).toBe(jws);
   });
 });
