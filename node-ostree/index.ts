@@ -11,7 +11,7 @@ export { batch, commitDirectory, writeCommit, commitTar, commitHardlinkedCheckou
 export { checkout, type CheckoutOptions } from './checkout.js';
 export { readCommit, listTree, catFile, diffCommits, commitUnion, type TreeEntry, type TreeDiff, type UnionConflict, type UnionOptions, type CommitInfo } from './tree.js';
 export { exportTar } from './export.js';
-export { pull, addRemote, deleteRemote, listRemotes, remoteUrl, generateDelta, applyDeltaOffline, regenerateSummary, type PullOptions, type PullProgress, type DeltaOptions } from './transport.js';
+export { pull, addRemote, deleteRemote, listRemotes, remoteUrl, generateDelta, applyDeltaOffline, regenerateSummary, staticDeltaPath, type PullOptions, type PullProgress, type DeltaOptions } from './transport.js';
 export { signCommitEd25519, verifyCommitEd25519, signCommitGpg, verifyCommitGpg, signSummaryGpg, rawPublicKey, ed25519PrivateKey, ed25519PublicKey, ED25519_KEY } from './sign.js';
 export { Sysroot, type Deployment, type DeployOptions } from './sysroot.js';
 export { readDeb, type Deb, type DebMember, type DebCompression } from './deb.js';

@@ -152,6 +152,27 @@ export async function generateDelta(repo: Repo, options: DeltaOptions): Promise<
   }
 }
 
+/** OSTree's "modified base64" of a checksum: base64 without padding, '/' written as '_'. */
+function modifiedBase64(checksum: string): string {
+  return Buffer.from(checksum, 'hex').toString('base64').replace(/=+$/, '').replace(/\//g, '_');
+}
+
+/**
+ * Where a repository keeps the static delta from -> to (`from` null: from scratch), relative to
+ * the repository: its `superblock` and parts 0, 1, ... are there, on a server too. A device that
+ * fetches them itself and applies them with {@link applyDeltaOffline} downloads just the delta
+ * (libostree 2022.7's pull also fetches objects alone while it applies one).
+ *
+ * @example
+ * const url = `${base}/${staticDeltaPath(booted, target)}/superblock`;
+ */
+export function staticDeltaPath(from: string | null, to: string): string {
+  const t = modifiedBase64(to);
+  if (!from) return `deltas/${t.slice(0, 2)}/${t.slice(2)}`;
+  const f = modifiedBase64(from);
+  return `deltas/${f.slice(0, 2)}/${f.slice(2)}-${t}`;
+}
+
 /** Applies a static delta from a directory or file (e.g. copied from a USB stick), without a network. */
 export async function applyDeltaOffline(repo: Repo, path: string, options: { skipValidation?: boolean } = {}): Promise<void> {
   const file = C.g_file_new_for_path(resolvePath(path));

@@ -1,6 +1,6 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { decodeVariant, generateDelta, type Repo } from '../../node-ostree/index.js';
+import { decodeVariant, generateDelta, staticDeltaPath, type Repo } from '../../node-ostree/index.js';
 import { DELTA_TUNING } from './delta-tuning.js';
 
 /**
@@ -26,19 +26,9 @@ export interface ReleaseDelta {
 const SUPERBLOCK_TYPE = '(a{sv}tayay(a{sv}aya(say)sstayay)aya(uayttay)a(yaytt))';
 const FALLBACK_OBJTYPE_EXT: Record<number, string> = { 1: 'filez', 2: 'dirtree', 3: 'dirmeta', 4: 'commit' };
 
-/** OSTree's "modified base64" of a checksum: base64 without padding, '/' written as '_'. */
-function b64(checksum: string): string {
-  return Buffer.from(checksum, 'hex').toString('base64').replace(/=+$/, '').replace(/\//g, '_');
-}
-
-/** The repository-relative directory of the delta from -> to (ostree's _ostree_get_relative_static_delta_path). */
+/** The repository-relative directory of the delta from -> to. */
 export function deltaDir(from: string | null, to: string): string {
-  if (!from) {
-    const t = b64(to);
-    return join('deltas', t.slice(0, 2), t.slice(2));
-  }
-  const f = b64(from);
-  return join('deltas', f.slice(0, 2), `${f.slice(2)}-${b64(to)}`);
+  return staticDeltaPath(from, to);
 }
 
 function objectPath(repo: Repo, type: number, checksum: string): string {

@@ -3,9 +3,10 @@ import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../../common/exec.js';
-import { Repo, commitDirectory, pull, generateDelta, applyDeltaOffline, regenerateSummary, listRemotes, addRemote, remoteUrl, deleteRemote, OstreeError, type PullProgress } from '../../node-ostree/index.js';
+import { Repo, commitDirectory, pull, generateDelta, applyDeltaOffline, regenerateSummary, staticDeltaPath, listRemotes, addRemote, remoteUrl, deleteRemote, OstreeError, type PullProgress } from '../../node-ostree/index.js';
 
 let dir: string;
 let src: Repo;
@@ -162,6 +163,16 @@ describe('remotes, deltas and summary', () => {
     await expect(applyDeltaOffline(r, join(dir, 'nope.delta'))).rejects.toThrow(OstreeError);
     expect((await readdir(join(src.path, 'deltas'))).length).toBeGreaterThan(0);
     r.close();
+  });
+
+  it('names where a repository keeps a delta, as libostree writes it', async () => {
+    await generateDelta(src, { from: v1, to: v2 });
+    expect(existsSync(join(src.path, staticDeltaPath(v1, v2), 'superblock'))).toBe(true);
+    await run('ostree', ['ostree', `--repo=${src.path}`, 'static-delta', 'generate', '--empty', `--to=${v1}`]);
+    expect(existsSync(join(src.path, staticDeltaPath(null, v1), 'superblock'))).toBe(true);
+    // modified base64: no padding, '/' written as '_' (all-ones bytes are all slashes)
+    expect(staticDeltaPath(null, 'ff'.repeat(32))).toBe(`deltas/__/${'_'.repeat(40)}8`);
+    expect(staticDeltaPath('00'.repeat(32), 'ff'.repeat(32))).toBe(`deltas/AA/${'A'.repeat(41)}-${'_'.repeat(42)}8`);
   });
 
   it('passes the bsdiff switch and size limit to libostree: a changed file goes as a patch only when allowed', async () => {
