@@ -154,9 +154,11 @@ export class Repo {
 
   /**
    * Checks every object the commit reaches: each is re-hashed by libostree and compared with
-   * its name. Resolves with the number of objects checked; rejects naming the first bad one.
+   * its name. Resolves with the number of objects the commit reaches; rejects naming the first
+   * bad one. `seen` (object names `checksum.type`) skips objects an earlier call checked and
+   * collects the ones this call checks, so a chain of commits is checked with each object once.
    */
-  async fsck(rev: string): Promise<{ objects: number }> {
+  async fsck(rev: string, options: { seen?: Set<string> } = {}): Promise<{ objects: number }> {
     const checksum = this.resolve(rev);
     const out: Ptr[] = [null];
     const err = errorOut();
@@ -170,8 +172,11 @@ export class Repo {
       }),
     );
     for (const [cs, type] of objects) {
+      const name = `${cs}.${type}`;
+      if (options.seen?.has(name)) continue;
       const e = errorOut();
       check(await callAsync(C.ostree_repo_fsck_object, this.ptr, type, cs, null, e), e, `checking object ${cs}`, this.path);
+      options.seen?.add(name);
     }
     return { objects: objects.length };
   }

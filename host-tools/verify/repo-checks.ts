@@ -30,6 +30,8 @@ export interface RepoCheckOptions {
   keys: KeyObject[];
   /** A GPG public keyring (release.gpg) for commits that carry GPG signatures. */
   gpgKeyring: string | undefined;
+  /** Called before each commit is checked, with how many were checked before it. */
+  onEvent?: (message: string, current: number) => void;
 }
 
 function str(meta: Map<string, GVariantValue>, key: string): string | undefined {
@@ -43,7 +45,7 @@ function hasGpg(repo: Repo, commit: string): boolean {
   return (decodeVariant('a{sv}', bytes) as [string, GVariantValue][]).some(([k]) => k === 'ostree.gpgsigs');
 }
 
-async function checkCommit(repo: Repo, commit: string, opts: RepoCheckOptions, where: string): Promise<string[]> {
+async function checkCommit(repo: Repo, commit: string, opts: RepoCheckOptions & { seen: Set<string> }, where: string): Promise<string[]> {
   const problems: string[] = [];
   const ed = verifyCommitEd25519(repo, commit, opts.keys);
   if (!ed.valid) problems.push(`${where}: no valid ${ED25519_KEY} signature by a trusted key (${ed.signatures} signature${ed.signatures === 1 ? '' : 's'} present)`);
@@ -54,7 +56,8 @@ async function checkCommit(repo: Repo, commit: string, opts: RepoCheckOptions, w
     }
   }
   try {
-    await repo.fsck(commit);
+    // Objects shared with a commit checked before are not re-hashed.
+    await repo.fsck(commit, { seen: opts.seen });
   } catch (e) {
     problems.push(`${where}: damaged object: ${(e as Error).message}`);
   }
@@ -65,6 +68,7 @@ async function checkCommit(repo: Repo, commit: string, opts: RepoCheckOptions, w
 export async function checkChains(repo: Repo, opts: RepoCheckOptions, problems: string[]): Promise<RefChain[]> {
   const chains: RefChain[] = [];
   const checked = new Set<string>();
+  const seen = new Set<string>();
   for (const [ref, head] of repo.listRefs()) {
     if (ref.includes(':')) continue;
     const chain: RefChain = { ref, head, commits: [] };
@@ -78,8 +82,9 @@ export async function checkChains(repo: Repo, opts: RepoCheckOptions, problems: 
       const entry = { commit: next, version: str(c.metadata, 'version'), board: str(c.metadata, 'ota.board'), arch: str(c.metadata, 'ota.arch') };
       chain.commits.push(entry);
       if (!checked.has(next)) {
+        opts.onEvent?.(`ref ${ref}: commit ${next.slice(0, 12)} (version ${entry.version ?? 'none'})`, checked.size);
         checked.add(next);
-        problems.push(...(await checkCommit(repo, next, opts, `ref ${ref}, commit ${next} (version ${entry.version ?? 'none'})`)));
+        problems.push(...(await checkCommit(repo, next, { ...opts, seen }, `ref ${ref}, commit ${next} (version ${entry.version ?? 'none'})`)));
       }
       next = c.parent;
     }
