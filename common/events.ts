@@ -60,9 +60,13 @@ export interface DeviceEvent extends Base, Progress {
   target: string;
 }
 
-/** Publishing a release (`ota publish`): each step, named by the release `<ref> <version>`. */
+/**
+ * Publishing a release (`ota publish`), bundling one (`ota bundle`) or checking a published
+ * directory or bundle (`ota verify`): each step, named by the release `<ref> <version>` (for
+ * `check`, the directory or file checked).
+ */
 export interface ReleaseEvent extends Base, Progress {
-  phase: 'publish';
+  phase: 'publish' | 'bundle' | 'check';
   release: string;
 }
 

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { OtaError, withContext } from '../../common/errors.js';
+import { silent, type EventSink } from '../../common/events.js';
 import { generateDelta, pull, Repo } from '../../node-ostree/index.js';
 import { TarWriter } from '../../node-ostree/tar-writer.js';
 import { loadTrustedKeys, readSigned, type ReleaseManifest } from '../../contract/index.js';
@@ -29,6 +30,7 @@ export interface BundleOptions {
   /** The version the device has; omitted: the bundle holds the whole commit. */
   from?: string;
   output: string;
+  onEvent?: EventSink;
 }
 
 export interface BundleResult {
@@ -116,6 +118,8 @@ export async function writeBundle(opts: BundleOptions): Promise<BundleResult> {
   try {
     const published = join(repoPath, deltaDir(header.from?.commit ?? null, header.commit));
     const sb = await usablePublishedDelta(published);
+    const onEvent = opts.onEvent ?? silent;
+    onEvent({ phase: 'bundle', release: `${header.ref} ${header.version}`, message: sb ? `using the published delta ${header.from ? `from ${header.from.version}` : 'of the whole commit'}` : `generating a delta ${header.from ? `from ${header.from.version}` : 'of the whole commit'} without fallback objects` });
     const dir = sb ? published : await generateSelfContained(repoPath, work, header.from?.commit ?? null, header.commit);
     const superblock = sb ?? (await readSuperblock(dir));
     if (superblock.to !== manifest.commit) throw new Error(`delta in ${dir} leads to ${superblock.to}, not ${manifest.commit}, this is a bug`);

@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OtaError } from '../../common/errors.js';
+import type { EventSink } from '../../common/events.js';
 import { pull, Repo, verifyCommitEd25519 } from '../../node-ostree/index.js';
 import { loadTrustedKeys, readSigned, type ReleaseManifest, type TrustedKeys } from '../../contract/index.js';
 import { applyBundle, checkBundleParts, openBundle, type Bundle } from '../bundle/read.js';
@@ -63,7 +64,7 @@ async function applyInTemp(b: Bundle, trusted: TrustedKeys, sourceRepo: string |
   }
 }
 
-export async function verifyBundle(file: string, opts: { key?: string; repo?: string; now?: Date }): Promise<BundleReport> {
+export async function verifyBundle(file: string, opts: { key?: string; repo?: string; now?: Date; onEvent?: EventSink }): Promise<BundleReport> {
   if (!opts.key) throw new OtaError('ERR_OTA_USAGE', `verifying bundle ${file} needs --key: a bundle carries no keys of its own`, { hint: 'give the release.pub.jwks devices trust (or its directory)' });
   const trusted = await loadTrustedKeys(opts.key);
   const b = await openBundle(file);

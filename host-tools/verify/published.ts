@@ -1,5 +1,6 @@
 import { existsSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { silent, type EventSink } from '../../common/events.js';
 import { Repo } from '../../node-ostree/index.js';
 import { loadTrustedKeys } from '../../contract/index.js';
 import { requirePublished } from '../bundle/published-dir.js';
@@ -20,6 +21,7 @@ export interface VerifyOptions {
   /** release.pub.jwks or the directory holding it; a release.gpg next to it is used for GPG signatures. */
   key?: string;
   now?: Date;
+  onEvent?: EventSink;
 }
 
 export interface PublishedReport {
@@ -50,11 +52,17 @@ export async function verifyPublished(dir: string, opts: VerifyOptions = {}): Pr
   const keys = [...trusted.byKid.values()].map((k) => k.publicKey);
   const gpgKeyring = opts.key ? gpgKeyringBeside(opts.key) : undefined;
   const problems: string[] = [];
+  const onEvent = opts.onEvent ?? silent;
+  const step = (message: string) => onEvent({ phase: 'check', release: dir, message });
   const repo = await Repo.open(join(dir, 'repo'));
   try {
-    const chains = await checkChains(repo, { keys, gpgKeyring }, problems);
+    step('commits: signatures and objects');
+    const chains = await checkChains(repo, { keys, gpgKeyring, onEvent: (message, current) => onEvent({ phase: 'check', release: dir, message, current }) }, problems);
+    step('summary and summary.sig');
     const summaryDeltas = await checkSummary(repo, keys, problems);
+    step('static deltas');
     const deltas = await checkDeltas(repo, summaryDeltas, problems);
+    step('release and group manifests');
     const counts = await checkReleases({ dir, repo, chains, trusted, ...(opts.now ? { now: opts.now } : {}) }, problems);
     return {
       kind: 'published',

@@ -24,7 +24,10 @@ export function registerBundle(program: Command, io: CliIo): void {
     .requiredOption('-o, --output <file>', 'the bundle to write (conventionally .otab)')
     .option('--json', 'print one JSON document on stdout (docs/cli-json.md)')
     .action(async (opts: { to: string; version: string; ref?: string; from?: string; output: string; json?: boolean }) => {
-      const r = await writeBundle({ published: opts.to, version: opts.version, output: opts.output, ...(opts.ref ? { ref: opts.ref } : {}), ...(opts.from ? { from: opts.from } : {}) });
+      const r = await writeBundle({
+        published: opts.to, version: opts.version, output: opts.output, onEvent: io.reporter.event,
+        ...(opts.ref ? { ref: opts.ref } : {}), ...(opts.from ? { from: opts.from } : {}),
+      }).finally(() => io.reporter.clear());
       if (opts.json) {
         printJson(io.out, r);
         return;

@@ -25,7 +25,8 @@ export function registerVerify(program: Command, io: CliIo): void {
     .option('--json', 'print one JSON document on stdout (docs/cli-json.md)')
     .action(async (target: string, opts: { key?: string; repo?: string; json?: boolean }) => {
       const isFile = statSync(target, { throwIfNoEntry: false })?.isFile() === true;
-      const report = isFile ? await verifyBundle(target, opts) : await verifyPublished(target, opts);
+      const o = { ...opts, onEvent: io.reporter.event };
+      const report = await (isFile ? verifyBundle(target, o) : verifyPublished(target, o)).finally(() => io.reporter.clear());
       if (report.problems.length > 0) {
         throw new OtaError('ERR_OTA_VERIFY', `${target}: ${report.problems.length} problem${report.problems.length === 1 ? '' : 's'} found`, {
           details: report.problems,
