@@ -144,5 +144,12 @@ describe('ota serve over real HTTP on 127.0.0.1', () => {
     expect(err).toBeInstanceOf(OtaError);
     expect((err as OtaError).code).toBe('ERR_OTA_PUBLISHED');
     expect((err as OtaError).message).toContain('ota-published.json');
+    const empty = await mkdtemp(join(tmpdir(), 'ota-empty-'));
+    try {
+      await expect(serve({ dir: empty, httpPort: 0, mqtt: false })).rejects.toThrow(/is empty/);
+      await expect(serve({ dir: join(empty, 'nope'), httpPort: 0, mqtt: false })).rejects.toThrow(/does not exist/);
+    } finally {
+      await rm(empty, { recursive: true, force: true });
+    }
   });
 });
