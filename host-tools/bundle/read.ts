@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { OtaError } from '../../common/errors.js';
+import { fsReason } from '../../common/fs-errors.js';
 import { applyDeltaOffline, type Repo } from '../../node-ostree/index.js';
 import { BUNDLE_MEMBERS, bundleHeaderSchema, MAX_HEADER_BYTES, MAX_MANIFEST_BYTES, MAX_SUPERBLOCK_BYTES, type BundleHeader } from './format.js';
 import { decodeSuperblock, type Superblock } from './static-delta.js';
@@ -92,7 +93,7 @@ export async function openBundle(path: string): Promise<Bundle> {
   try {
     fh = await open(path, 'r');
   } catch (e) {
-    throw new OtaError('ERR_OTA_USAGE', `cannot open bundle ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
+    throw new OtaError('ERR_OTA_USAGE', `cannot open bundle ${path}: ${fsReason(e)}`, { cause: e });
   }
   try {
     const members = await listTarMembers(fh, path);

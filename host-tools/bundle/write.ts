@@ -5,6 +5,7 @@ import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { OtaError, withContext } from '../../common/errors.js';
 import { silent, type EventSink } from '../../common/events.js';
+import { fsReason } from '../../common/fs-errors.js';
 import { generateDelta, pull, Repo } from '../../node-ostree/index.js';
 import { TarWriter } from '../../node-ostree/tar-writer.js';
 import { loadTrustedKeys, readSigned, type ReleaseManifest } from '../../contract/index.js';
@@ -85,7 +86,8 @@ async function writeTar(output: string, members: { name: string; file?: string; 
     await rename(tmp, output);
   } catch (e) {
     await unlink(tmp).catch(() => {});
-    throw e;
+    if (e instanceof OtaError || !(e as NodeJS.ErrnoException).code) throw e;
+    throw new OtaError('ERR_OTA_IO', `cannot write bundle ${output}: ${fsReason(e)}`, { cause: e });
   }
   const dh = await open(dirname(output), 'r');
   await dh.sync().finally(() => dh.close());
@@ -101,6 +103,10 @@ async function writeTar(output: string, members: { name: string; file?: string; 
  */
 export async function writeBundle(opts: BundleOptions): Promise<BundleResult> {
   await requirePublished(opts.published);
+  const outDir = await stat(dirname(opts.output)).catch((e: unknown) => e as Error);
+  if (outDir instanceof Error || !outDir.isDirectory()) {
+    throw new OtaError('ERR_OTA_USAGE', `cannot write bundle ${opts.output}: ${outDir instanceof Error ? fsReason(outDir) : 'its parent is not a directory'}`, { hint: 'give -o a file in an existing directory' });
+  }
   const release = await findRelease(opts.published, opts.version, opts.ref);
   const manifest = await readManifest(opts.published, release.file);
   const from = opts.from === undefined ? null : await readManifest(opts.published, (await findRelease(opts.published, opts.from, release.ref)).file);

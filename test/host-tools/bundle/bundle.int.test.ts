@@ -139,6 +139,7 @@ describe('ota bundle and ota verify FILE.otab', () => {
     const out = join(root, `never${n++}.otab`);
     expect((await otaRejection(writeBundle({ published: f.repo, version: '2.0', output: out }))).message).toMatch(/not a published directory/);
     expect((await otaRejection(writeBundle({ published: f.dir, version: '9.9', output: out }))).message).toMatch(/no published version 9.9/);
+    expect((await otaRejection(writeBundle({ published: f.dir, version: '2.0', output: join(root, 'missing', 'x.otab') }))).message).toMatch(/cannot write bundle .*the file does not exist/);
     expect(existsSync(out)).toBe(false);
   });
 });
