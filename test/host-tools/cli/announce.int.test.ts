@@ -102,7 +102,9 @@ describe('ota announce', () => {
   });
 
   it('says which broker it cannot reach, and that it is not authorized, as one line with a hint', async () => {
-    const locked = await startMosquitto({ users: { ops: 'pw' } });
+    const acl = join(dir, 'acl');
+    await writeFile(acl, 'user ops\ntopic readwrite ota/groups/lab/#\n');
+    const locked = await startMosquitto({ users: { ops: 'pw' }, extraConfig: [`acl_file ${acl}`] });
     try {
       const r = await ota('announce', '--broker', locked.url, '--group', 'lab', '--release', manifest, '--username', 'ops', '--password', 'nope', '--json');
       expect(r.code).toBe(1);
@@ -111,6 +113,10 @@ describe('ota announce', () => {
       expect(e.error.message).toMatch(/not authorized/);
       const ok = await ota('announce', '--broker', locked.url, '--group', 'lab', '--release', manifest, '--username', 'ops', '--password', 'pw');
       expect(ok.code).toBe(0);
+      // MQTT 5 lets the broker say that its ACL dropped the message; announce fails instead of claiming success.
+      const denied = await ota('announce', '--broker', locked.url, '--group', 'prod', '--release', manifest, '--username', 'ops', '--password', 'pw');
+      expect(denied.code).toBe(1);
+      expect(denied.err).toMatch(/publishing on ota\/groups\/prod\/release at mqtt:\/\/127\.0\.0\.1:\d+: .*Not authorized/);
     } finally {
       await locked.stop();
     }

@@ -42,6 +42,29 @@ describe('connectBroker against real brokers', () => {
     expect(await subscribeOnce(plain.url, 't/five')).toEqual(['payload']);
   });
 
+  it('subscribes and hands over messages, retained ones marked so (what the fleet reads status with)', async () => {
+    const pub = await connectBroker({ url: plain.url });
+    await pub.publish('t/sub/a', 'retained', { qos: 1, retain: true });
+    const sub = await connectBroker({ url: plain.url, protocol: '3.1.1' });
+    try {
+      expect(sub.protocol).toBe('3.1.1');
+      const got: [string, string, boolean][] = [];
+      const two = new Promise<void>((resolve) => {
+        sub.onMessage((topic, payload, retained) => {
+          got.push([topic, payload.toString(), retained]);
+          if (got.length === 2) resolve();
+        });
+      });
+      await sub.subscribe('t/sub/#', 1);
+      await pub.publish('t/sub/b', 'live', { qos: 1, retain: false });
+      await two;
+      expect(got).toEqual([['t/sub/a', 'retained', true], ['t/sub/b', 'live', false]]);
+    } finally {
+      await sub.close();
+      await pub.close();
+    }
+  });
+
   it('falls back to 3.1.1 when the broker refuses 5 (the embedded aedes broker)', async () => {
     const b = await startBroker();
     await new Promise<void>((r) => b.server.listen(0, '127.0.0.1', () => r()));
