@@ -50,7 +50,7 @@ describe('a publish that stops part way', () => {
 
   it('killed with SIGKILL while it makes its deltas, it leaves the previous release valid, and a rerun publishes', async () => {
     // Large random files: the delta takes long enough that the kill lands while it is made.
-    await b.build(REF, [{ name: 'libc6', version: '2.36-11' }, { name: 'bash', version: '5.3-1' }, { name: 'firmware', version: '1' }], { bytes: 24_000_000 });
+    await b.build(REF, [{ name: 'libc6', version: '2.36-11' }, { name: 'bash', version: '5.3-1' }, { name: 'firmware', version: '1' }], { bytes: 4_000_000 });
     const pub = join(dir, 'killed');
     await cp(template, pub, { recursive: true, verbatimSymlinks: true });
     const child = start('ota publish', [process.execPath, '--import', 'tsx', OTA, 'publish', '--repo', b.path, '--to', pub, '--key', key.dir, '--ref', REF, '--version', '3.0', '--group', 'lab', '--delta-from', '1.0']);
