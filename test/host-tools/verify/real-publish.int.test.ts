@@ -1,9 +1,11 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { cp, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stopGpgAgent } from '../../../host-tools/keys/gpg.js';
 import { publish } from '../../../host-tools/publish/publish.js';
+import { decodeVariant, encodeVariant, GVariantValue, Repo } from '../../../node-ostree/index.js';
+import { verifyPublished } from '../../../host-tools/verify/published.js';
 import { ota } from '../../helpers/cli.js';
 import { snapshot } from '../../helpers/tree-snapshot.js';
 import { buildRepo, releaseKey, type BuildRepo } from '../publish/harness.js';
@@ -41,6 +43,25 @@ describe('ota verify and ota bundle on a real ota publish', () => {
     expect(doc).toMatchObject({ kind: 'published', trust: 'key', gpgKeyring: join(key.dir, 'release.gpg'), deltas: 1, releases: 2, groups: 1, problems: [] });
     expect(doc.refs).toEqual([{ ref: REF, head: expect.stringMatching(/^[0-9a-f]{64}$/), commits: 2 }]);
     expect(await snapshot(pub)).toEqual(before);
+  });
+
+  it('names a commit whose GPG signature no longer verifies, and nothing else', async () => {
+    const copy = join(dir, 'pub-gpg-damaged');
+    await cp(pub, copy, { recursive: true });
+    const repo = await Repo.open(join(copy, 'repo'));
+    const head = repo.resolve(REF);
+    try {
+      const meta = decodeVariant('a{sv}', repo.readDetachedMetadata(head)!) as [string, GVariantValue][];
+      const sigs = meta.find(([k]) => k === 'ostree.gpgsigs')![1].value as Buffer[];
+      const bad = Buffer.from(sigs[0]!);
+      bad[bad.length - 10]! ^= 0xff;
+      const next = meta.map(([k, v]) => [k, k === 'ostree.gpgsigs' ? new GVariantValue('aay', [bad]) : v]);
+      repo.writeDetachedMetadata(head, encodeVariant('a{sv}', next));
+    } finally {
+      repo.close();
+    }
+    const r = await verifyPublished(copy, { key: key.dir });
+    expect(r.problems).toEqual([expect.stringMatching(new RegExp(`^ref ${REF}, commit ${head} .*none of its 1 GPG signatures verifies`))]);
   });
 
   it('bundle the published delta from 1.0 and the whole 1.1, both verified by applying them', async () => {
