@@ -1,4 +1,6 @@
 import { request } from 'node:http';
+import { connect } from 'node:net';
+import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -34,6 +36,17 @@ function keepAliveGet(url: string): Promise<number> {
   });
 }
 
+/** Writes bytes to the port, waits for the server to answer or close, then hangs up. */
+function sendAndHangUp(url: string, bytes: Buffer): Promise<void> {
+  const u = new URL(url);
+  return new Promise((resolve) => {
+    const s = connect(Number(u.port), u.hostname, () => s.end(bytes));
+    s.on('data', () => {});
+    s.on('close', () => resolve());
+    s.on('error', () => resolve());
+  });
+}
+
 describe('ota serve (its own process)', () => {
   it('prints its addresses as one JSON line, runs a broker mosquitto clients use, and exits 0 on SIGTERM with a keep-alive connection and an MQTT client open', async () => {
     const srv = await startOtaServe(dir);
@@ -52,6 +65,20 @@ describe('ota serve (its own process)', () => {
       await session?.close();
       expect(r.code).toBe(0);
       expect(r.stderr).toMatch(/stopped by SIGTERM after 1 HTTP request/);
+    }
+  });
+
+  it('keeps serving after garbage on both ports (bad input from the network changes nothing)', async () => {
+    const srv = await startOtaServe(dir);
+    try {
+      const junk = [randomBytes(4096), Buffer.from([0x10, 0xff, 0xff, 0xff, 0xff, 0x7f]), Buffer.from('GET / HTTP/1.1\r\n\r\n')];
+      for (const b of junk) await sendAndHangUp(srv.mqttUrl!, b);
+      await sendAndHangUp(srv.httpUrl, randomBytes(2000));
+      const session = await connectBroker({ url: srv.mqttUrl! });
+      await session.close();
+      expect(await keepAliveGet(srv.httpUrl)).toBe(200);
+    } finally {
+      expect((await srv.stop()).code).toBe(0);
     }
   });
 
