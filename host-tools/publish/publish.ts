@@ -4,10 +4,11 @@ import { OtaError, withContext } from '../../common/errors.js';
 import { silent, type EventSink } from '../../common/events.js';
 import { Repo } from '../../node-ostree/index.js';
 import { findCommit } from '../compose/find-commit.js';
-import { executePublish, type DeltaResult } from './execute.js';
+import { executePublish, type DeltaResult, type ExecuteResult } from './execute.js';
+import { lockPublished } from './lock.js';
 import { readHistory } from './history.js';
 import { loadPublishKeys } from './keys.js';
-import { planPublish, type BuiltCommit, type PublishedEntry, type PublishRequest, type StepName } from './plan.js';
+import { planPublish, type BuiltCommit, type PublishedEntry, type PublishPlan, type PublishRequest, type StepName } from './plan.js';
 import { checkName, inspectPublished, publishedPaths, type PublishedPaths } from './published-dir.js';
 
 /**
@@ -100,10 +101,20 @@ export async function publish(o: PublishOptions): Promise<PublishResult> {
     } finally {
       build.close();
     }
-    const { published, kids } = await publishedState(paths, o.ref, fresh);
-    const plan = planPublish({ request: o, built, published, fresh, publishedKids: kids, kid: keys.release.kid });
-    for (const w of plan.warnings) onEvent({ phase: 'publish', release: `${o.ref} ${o.version}`, message: w, level: 'warning' });
-    const r = await executePublish(plan, { paths, buildRepo: resolve(o.repoPath), keys, onEvent, now: o.now ?? new Date(), ...(o.stopAfter !== undefined ? { stopAfter: o.stopAfter } : {}) });
+    // Ours: lock before reading what is published, so the plan stays true until it is done.
+    // Fresh: there is nothing to read, and a refusal must not leave a directory behind.
+    let unlock = fresh ? undefined : await lockPublished(paths.root);
+    let r: ExecuteResult;
+    let plan: PublishPlan;
+    try {
+      const { published, kids } = await publishedState(paths, o.ref, fresh);
+      plan = planPublish({ request: o, built, published, fresh, publishedKids: kids, kid: keys.release.kid });
+      for (const w of plan.warnings) onEvent({ phase: 'publish', release: `${o.ref} ${o.version}`, message: w, level: 'warning' });
+      unlock ??= await lockPublished(paths.root);
+      r = await executePublish(plan, { paths, buildRepo: resolve(o.repoPath), keys, onEvent, now: o.now ?? new Date(), ...(o.stopAfter !== undefined ? { stopAfter: o.stopAfter } : {}) });
+    } finally {
+      await unlock?.();
+    }
     const m = r.manifest;
     return {
       ref: o.ref, version: o.version, commit: r.commit, builtCommit: built.checksum, parent: plan.parent?.commit ?? null, previousVersion: plan.parent?.version ?? null,

@@ -1,6 +1,8 @@
 import { lstat, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { OtaError } from '../../common/errors.js';
+import { LOCK_FILE } from './lock.js';
+import { STAGE_DIR } from './summary.js';
 
 /**
  * The published directory's layout and the check that a directory is ours
@@ -50,7 +52,8 @@ export async function inspectPublished(root: string): Promise<PublishedState> {
   const st = await lstat(root).catch(() => undefined);
   if (!st) return 'absent';
   if (!st.isDirectory()) throw notOurs(root, 'it is not a directory');
-  const entries = await readdir(root);
+  // A killed first publish may leave its lock or summary stage beside nothing else.
+  const entries = (await readdir(root)).filter((e) => e !== LOCK_FILE && e !== STAGE_DIR);
   if (entries.length === 0) return 'empty';
   if (!entries.includes(MARKER_FILE)) throw notOurs(root, `it is not empty and has no ${MARKER_FILE}`);
   let doc: unknown;

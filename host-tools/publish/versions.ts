@@ -40,7 +40,9 @@ export function checkVersion(c: VersionCheck): string[] {
     warnings.push(`${message} (published anyway: --force)`);
   };
   if (c.floor !== null) check(compareVersions(c.version, c.floor) <= 0, `version ${c.version} is at or below the anti-rollback floor ${c.floor}`, 'publish a version above the floor');
-  const latest = c.published[0];
+  // The highest published, not the newest: after a forced rollback release the versions above
+  // it are still out there.
+  const latest = latestVersion(c.published);
   if (latest !== undefined) check(compareVersions(c.version, latest) < 0, `version ${c.version} is below the latest published version ${latest}`, 'publish a version above it');
   return warnings;
 }

@@ -46,6 +46,8 @@ describe('checkVersion', () => {
     const w = checkVersion({ version: '0.5', published: ['1.0'], floor: '0.5', force: true });
     expect(w).toHaveLength(2);
     expect(w.join('\n')).toMatch(/floor 0\.5 .*--force.*\n.*below the latest published version 1\.0/);
+    // the highest published version, also when a forced rollback release is the newest
+    expect(checkVersion({ version: '1.5', published: ['1.1', '2.0'], floor: null, force: true })).toEqual(['version 1.5 is below the latest published version 2.0 (published anyway: --force)']);
   });
 });
 

@@ -1,4 +1,6 @@
+import { existsSync } from 'node:fs';
 import { readFile, rm, mkdtemp, mkdir, writeFile } from 'node:fs/promises';
+import { run } from '../../../common/exec.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ed from '@noble/ed25519';
@@ -135,9 +137,22 @@ describe('ota publish', () => {
     expect(await hashTree(pub)).toEqual(before);
   });
 
+  it('waits for no one: a live publisher\'s lock refuses, a dead one\'s is taken over', async () => {
+    const lock = join(pub, '.ota-publish.lock');
+    await writeFile(lock, `${process.pid}\n`);
+    const before = await hashTree(pub);
+    await expect(publish({ repoPath: b.path, to: pub, key: key.dir, ref: REF, version: '7' })).rejects.toThrow(new RegExp(`another ota publish \\(pid ${process.pid}\\) is writing`));
+    expect(await hashTree(pub)).toEqual(before);
+    const dead = await run('a process that has ended', ['sh', '-c', 'echo $$']);
+    await writeFile(lock, dead.stdout);
+    const r = await publish({ repoPath: b.path, to: pub, key: key.dir, ref: REF, version: '1.0.1', force: true });
+    expect(r.commit).toMatch(/^[0-9a-f]{64}$/);
+    expect(existsSync(lock)).toBe(false);
+  });
+
   it('publishes below the latest with --force, with a warning', async () => {
     const r = await publish({ repoPath: b.path, to: join(dir, 'pub'), key: key.dir, ref: REF, version: '1.0.9', force: true });
+    expect(r.previousVersion).toBe('1.0.1');
     expect(r.warnings.join('\n')).toMatch(/below the latest published version 1\.1\.0 \(published anyway: --force\)/);
-    expect(r.previousVersion).toBe('1.1.0');
   });
 });
