@@ -12,6 +12,7 @@ import { loadTrustedKeys, readSigned } from '../../../contract/index.js';
 import { ostree } from '../../helpers/ostree-cli.js';
 import { otaRejection } from '../../helpers/errors.js';
 import { buildRepo, hashTree, releaseKey, type BuildRepo } from './harness.js';
+import { publishedVersion } from './valid.js';
 
 // ota publish end to end on real repositories: a bare-user build repository with commits that
 // carry a dpkg status, published twice into an archive-mode tree, then read back with the
@@ -135,6 +136,18 @@ describe('ota publish', () => {
     await expect(publish({ repoPath: b.path, to: pub, key: other.dir, ref: REF, version: '5' })).rejects.toThrow(/release key .* is not one of this published directory's keys/);
     await expect(publish({ repoPath: b.path, to: pub, key: join(dir, 'missing'), ref: REF, version: '5' })).rejects.toThrow(/cannot read .*release key/);
     expect(await hashTree(pub)).toEqual(before);
+  });
+
+  it('keeps every ref in the summary when another ref is published beside it', async () => {
+    const other = 'gw/amd64';
+    await b.build(other, [{ name: 'libc6', version: '2.36-9', arch: 'amd64' }]);
+    const r = await publish({ repoPath: b.path, to: pub, key: key.dir, ref: other, version: '0.1' });
+    expect(r.previousVersion).toBeNull();
+    const view = await ostree([`--repo=${join(pub, 'repo')}`, 'summary', '--view']);
+    expect(view).toContain(`* ${other}`);
+    expect(view).toContain(`* ${REF}`);
+    expect(await publishedVersion(pub, other, key.dir)).toBe('0.1');
+    expect(await publishedVersion(pub, REF, key.dir, 'lab')).toBe('1.1.0');
   });
 
   it('waits for no one: a live publisher\'s lock refuses, a dead one\'s is taken over', async () => {
