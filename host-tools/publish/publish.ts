@@ -24,6 +24,8 @@ import { checkName, inspectPublished, publishedPaths, type PublishedPaths } from
 export interface PublishOptions extends PublishRequest {
   /** The build repository holding `ref`. */
   repoPath: string;
+  /** The built commit to publish, a checksum or a ref of the build repository (default: `ref`). */
+  commit?: string;
   to: string;
   /** The release key: release.jwk or its DIR. */
   key: string;
@@ -97,7 +99,7 @@ export async function publish(o: PublishOptions): Promise<PublishResult> {
     const build = await Repo.open(o.repoPath);
     let built: BuiltCommit;
     try {
-      built = builtCommit(build, o.ref);
+      built = builtCommit(build, o.commit ?? o.ref);
     } finally {
       build.close();
     }

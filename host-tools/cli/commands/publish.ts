@@ -15,6 +15,7 @@ export function registerPublish(program: Command, io: CliIo): void {
     .requiredOption('--repo <dir>', 'the build repository holding the ref')
     .requiredOption('--to <dir>', 'the published directory (created on first use)')
     .requiredOption('--ref <ref>', 'the ref to publish (the same name in the published repository)')
+    .option('--commit <rev>', 'the built commit to publish, a checksum or a ref of --repo (default: --ref)')
     .requiredOption('--version <version>', 'the release version (a dpkg version, above the latest published one)')
     .requiredOption('--key <path>', 'the release key: a key DIR from `ota keys generate` or its release.jwk')
     .option('--group <group>', "also make this the group's current release (groups/<group>/release.jws)")
@@ -27,12 +28,12 @@ export function registerPublish(program: Command, io: CliIo): void {
     .option('--force', 'publish a version at or below the floor or below the latest (never one already published)')
     .option('-q, --quiet', 'print only warnings and the summary')
     .option('--json', 'print one JSON document on stdout (docs/cli-json.md); progress stays on stderr')
-    .action(async (opts: { repo: string; to: string; ref: string; version: string; key: string; group?: string; minVersion?: string; deltaFrom?: string[]; deltas: number; expires?: number; gpgHomedir?: string; gpgKeyId?: string; force?: boolean; json?: boolean }) => {
+    .action(async (opts: { repo: string; to: string; ref: string; commit?: string; version: string; key: string; group?: string; minVersion?: string; deltaFrom?: string[]; deltas: number; expires?: number; gpgHomedir?: string; gpgKeyId?: string; force?: boolean; json?: boolean }) => {
       await requireRepo(opts.repo);
       const started = Date.now();
       const r = await publish({
         repoPath: opts.repo, to: opts.to, ref: opts.ref, version: opts.version, key: opts.key, deltas: opts.deltas,
-        ...(opts.group !== undefined ? { group: opts.group } : {}), ...(opts.minVersion !== undefined ? { minVersion: opts.minVersion } : {}),
+        ...(opts.commit !== undefined ? { commit: opts.commit } : {}), ...(opts.group !== undefined ? { group: opts.group } : {}), ...(opts.minVersion !== undefined ? { minVersion: opts.minVersion } : {}),
         ...(opts.deltaFrom !== undefined ? { deltaFrom: opts.deltaFrom } : {}), ...(opts.expires !== undefined ? { expiresInSeconds: opts.expires } : {}),
         ...(opts.gpgHomedir !== undefined ? { gpgHomedir: opts.gpgHomedir } : {}), ...(opts.gpgKeyId !== undefined ? { gpgKeyId: opts.gpgKeyId } : {}),
         force: opts.force ?? false, onEvent: io.reporter.event,

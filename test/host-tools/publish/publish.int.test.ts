@@ -148,6 +148,11 @@ describe('ota publish', () => {
     expect(view).toContain(`* ${REF}`);
     expect(await publishedVersion(pub, other, key.dir)).toBe('0.1');
     expect(await publishedVersion(pub, REF, key.dir, 'lab')).toBe('1.1.0');
+    // --commit: a build's commit by checksum, published under a ref the build repository lacks
+    const built = await b.build('scratch', [{ name: 'libc6', version: '2.36-11' }]);
+    const stable = await publish({ repoPath: b.path, to: pub, key: key.dir, ref: 'gw/stable', commit: built, version: '1' });
+    expect(stable.builtCommit).toBe(built);
+    expect(await publishedVersion(pub, 'gw/stable', key.dir)).toBe('1');
   });
 
   it('waits for no one: a live publisher\'s lock refuses, a dead one\'s is taken over', async () => {
