@@ -10,9 +10,11 @@ import type { PublishKeys } from './keys.js';
  * summary (docs/releases.md, "The published directory"). libostree's regenerate deletes
  * summary.sig before it writes the summary, so the new summary is made in a staging repository
  * beside repo/ (its objects/ and deltas/ are links to repo/'s, its refs are the new ones), signed
- * there, and then installed: first a summary.sig holding the old and the new signatures (a
- * client accepts any one that verifies, with ed25519 as with GPG), then the summary, then a
- * summary.sig with the new signatures only.
+ * there, and then installed: first a summary.sig holding the old and the new ed25519 signatures
+ * (a client accepts any one that verifies) and the old GPG ones, then the summary, then a
+ * summary.sig with the new signatures only. GPG clients refuse a summary.sig with any BAD
+ * signature in it, so for them there is no signature file good for both summaries: their
+ * window is the instant between the last two renames.
  *
  * @example
  * const staged = await stageSummary(publishedRoot, refs, keys);
@@ -68,7 +70,7 @@ export function signatureFile(ed25519: Buffer[], gpg: Buffer[]): Buffer {
   return encodeVariant('a{sv}', entries);
 }
 
-/** Writes repo/summary.sig with the staged signatures, and with `keepOld` the current ones too. */
+/** Writes repo/summary.sig with the staged signatures; with `keepOld`, the current ed25519 ones too and the current GPG ones instead of the new. */
 export async function installSignature(repoPath: string, staged: StagedSummary, options: { keepOld: boolean }): Promise<void> {
   const path = join(repoPath, 'summary.sig');
   let ed = staged.ed25519;
@@ -77,7 +79,7 @@ export async function installSignature(repoPath: string, staged: StagedSummary, 
     const old = await readFile(path).catch(() => undefined);
     if (old) {
       ed = [...signaturesIn(old, ED25519_KEY), ...ed];
-      gpg = [...signaturesIn(old, GPG_KEY), ...gpg];
+      gpg = signaturesIn(old, GPG_KEY);
     }
   }
   await writeFileAtomic(path, signatureFile(ed, gpg));

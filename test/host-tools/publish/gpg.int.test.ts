@@ -1,5 +1,5 @@
 import { createServer, type Server } from 'node:http';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,6 +19,7 @@ let dir: string;
 let b: BuildRepo;
 let key: Awaited<ReturnType<typeof releaseKey>>;
 let pub: string;
+let firstBuild: string;
 let server: Server;
 let url: string;
 const requests: string[] = [];
@@ -28,7 +29,7 @@ beforeAll(async () => {
   b = await buildRepo(dir);
   key = await releaseKey(join(dir, 'k'), { gpg: true });
   pub = join(dir, 'pub');
-  await b.build(REF, [{ name: 'libc6', version: '2.36-9' }]);
+  firstBuild = await b.build(REF, [{ name: 'libc6', version: '2.36-9' }]);
   await publish({ repoPath: b.path, to: pub, key: key.dir, ref: REF, version: '1.0' });
   await b.build(REF, [{ name: 'libc6', version: '2.36-10' }, { name: 'curl', version: '7.88' }]);
   await publish({ repoPath: b.path, to: pub, key: key.dir, ref: REF, version: '1.1' });
@@ -74,6 +75,21 @@ describe('a GPG-signed published repository', () => {
     expect(r.commit).toBe(stopped.commit);
     const meta = new Map(decodeVariant('a{sv}', (await readFile(join(again, 'repo/objects', r.commit.slice(0, 2), `${r.commit.slice(2)}.commitmeta`)))) as [string, GVariantValue][]);
     expect((meta.get('ostree.gpgsigs')!.value as Buffer[]).length).toBe(1);
+  });
+
+  it('keeps the summary GPG-verifiable while a publish swaps it in, up to the summary itself', async () => {
+    const staged = join(dir, 'pub-swap');
+    await publish({ repoPath: b.path, to: staged, key: key.dir, ref: REF, version: '1.0', commit: firstBuild });
+    for (const step of ['summary-sig-both', 'summary-sig']) {
+      const at = join(dir, `pub-${step}`);
+      await cp(staged, at, { recursive: true, verbatimSymlinks: true });
+      const r = await publish({ repoPath: b.path, to: at, key: key.dir, ref: REF, version: '1.1', stopAfter: 1 + ['objects', 'commit', 'sign', 'deltas', 'manifest', 'summary-stage', 'ref', 'summary-sig-both', 'summary', 'summary-sig'].indexOf(step) });
+      expect(r.steps.at(-1)).toBe(step);
+      const repo = `--repo=${join(dir, `client-${step}`)}`;
+      await ostree([repo, 'init', '--mode=bare-user']);
+      await ostree([repo, 'remote', 'add', '--set=gpg-verify-summary=true', `--gpg-import=${join(key.dir, 'release.gpg')}`, 'pub', `file://${join(at, 'repo')}`]);
+      expect(await ostree([repo, 'remote', 'summary', 'pub'])).toMatch(/Good signature/);
+    }
   });
 
   it('is refused once the commit has lost its GPG signature', async () => {
