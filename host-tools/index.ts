@@ -26,5 +26,7 @@ export { makeImage, type ImageOptions, type ImageResult } from './image/disk-ima
 export { planDisk, type DiskPlan } from './image/disk-plan.js';
 export { flash, verifyTarget } from './image/flash.js';
 export { createBmap, writeBmap, readBmap } from './image/bmap.js';
+export { publish, type PublishOptions, type PublishResult } from './publish/publish.js';
+export { releaseLog, type LogEntry } from './publish/log.js';
 export { OtaError, formatError, type OtaErrorCode } from '../common/errors.js';
 export type { OtaEvent, EventSink } from '../common/events.js';

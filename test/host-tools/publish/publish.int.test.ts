@@ -131,6 +131,10 @@ describe('ota publish', () => {
     const beforeForeign = await hashTree(foreign);
     await expect(publish({ repoPath: b.path, to: foreign, key: key.dir, ref: REF, version: '5' })).rejects.toThrow(/not a published directory of ota: it is not empty and has no ota-published\.json/);
     expect(await hashTree(foreign)).toEqual(beforeForeign);
+    await writeFile(join(foreign, 'ota-published.json'), '{"format": "something-else", "formatVersion": 1}');
+    const withMarker = await hashTree(foreign);
+    await expect(publish({ repoPath: b.path, to: foreign, key: key.dir, ref: REF, version: '5' })).rejects.toThrow(/ota-published\.json has format "something-else"/);
+    expect(await hashTree(foreign)).toEqual(withMarker);
     const before = await hashTree(pub);
     const other = await releaseKey(join(dir, 'other-key'));
     await expect(publish({ repoPath: b.path, to: pub, key: other.dir, ref: REF, version: '5' })).rejects.toThrow(/release key .* is not one of this published directory's keys/);
