@@ -3,7 +3,7 @@ import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { stopGpgAgent } from '../../../host-tools/keys/gpg.js';
+import { listGpgKeys, stopGpgAgent } from '../../../host-tools/keys/gpg.js';
 import { publish } from '../../../host-tools/publish/publish.js';
 import { decodeVariant, encodeVariant, GVariantValue, Repo } from '../../../node-ostree/index.js';
 import { ostree, ostreeStatus } from '../../helpers/ostree-cli.js';
@@ -47,10 +47,10 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function client(name: string): Promise<string> {
+async function client(name: string, from?: string): Promise<string> {
   const repo = `--repo=${join(dir, name)}`;
   await ostree([repo, 'init', '--mode=bare-user']);
-  await ostree([repo, 'remote', 'add', '--set=gpg-verify=true', '--set=gpg-verify-summary=true', `--gpg-import=${join(key.dir, 'release.gpg')}`, 'pub', url]);
+  await ostree([repo, 'remote', 'add', '--set=gpg-verify=true', '--set=gpg-verify-summary=true', `--gpg-import=${join(key.dir, 'release.gpg')}`, 'pub', from ? `file://${join(from, 'repo')}` : url]);
   return repo;
 }
 
@@ -90,6 +90,19 @@ describe('a GPG-signed published repository', () => {
       await ostree([repo, 'remote', 'add', '--set=gpg-verify-summary=true', `--gpg-import=${join(key.dir, 'release.gpg')}`, 'pub', `file://${join(at, 'repo')}`]);
       expect(await ostree([repo, 'remote', 'summary', 'pub'])).toMatch(/Good signature/);
     }
+  });
+
+  it('signs with --gpg-homedir and --gpg-key-id when the key DIR has no gpg/', async () => {
+    const plain = await releaseKey(join(dir, 'plain-key'));
+    const fpr = (await listGpgKeys(join(key.dir, 'gpg')))[0]!.fingerprint;
+    const to = join(dir, 'pub-homedir');
+    const r = await publish({ repoPath: b.path, to, key: plain.dir, ref: REF, version: '1', gpgHomedir: join(key.dir, 'gpg'), gpgKeyId: fpr });
+    const repo = await client('client-homedir', to);
+    await ostree([repo, 'pull', 'pub', REF]);
+    const shown = await ostree([repo, 'show', r.commit, '--gpg-verify-remote=pub']);
+    expect(shown).toMatch(/Good signature/);
+    expect(shown).toContain(fpr.slice(-16));
+    await expect(publish({ repoPath: b.path, to: join(dir, 'pub-nohome'), key: plain.dir, ref: REF, version: '1', gpgKeyId: fpr })).rejects.toThrow(/--gpg-key-id needs a GnuPG home/);
   });
 
   it('is refused once the commit has lost its GPG signature', async () => {
