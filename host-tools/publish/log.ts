@@ -66,9 +66,11 @@ export function formatLogEntry(e: LogEntry): string[] {
   const lines = [`${e.version}  ${e.publishedAt ?? `built ${e.builtAt}`}  ${e.commit.slice(0, 12)}${e.subject ? `  ${e.subject}` : ''}`];
   const c = e.changes;
   if (!c) return [...lines, '    (no release manifest)'];
+  // A first release "adds" every package: a count says it; --json keeps the list.
+  if (c.previousVersion === null) return [...lines, `    first release: ${c.added.length} packages`];
   for (const a of c.added) lines.push(`    + ${a.name} ${a.version}`);
   for (const r of c.removed) lines.push(`    - ${r.name} ${r.version}`);
   for (const x of c.changed) lines.push(`    ~ ${x.name} ${x.from} -> ${x.to}`);
-  if (c.added.length + c.removed.length + c.changed.length === 0) lines.push(c.previousVersion ? `    no package changes since ${c.previousVersion}` : '    first release');
+  if (c.added.length + c.removed.length + c.changed.length === 0) lines.push(`    no package changes since ${c.previousVersion}`);
   return lines;
 }
