@@ -3,7 +3,7 @@ import { relative } from 'node:path';
 import type { Repo } from '../../node-ostree/index.js';
 import { readSigned, type ReleaseManifest, type TrustedKeys } from '../../contract/index.js';
 import { measureDelta } from '../publish/delta.js';
-import { releaseSizes } from '../publish/sizes.js';
+import { releaseSizes, type ReleaseSizes } from '../publish/sizes.js';
 import { listGroups, listReleases } from '../bundle/published-dir.js';
 import type { RefChain } from './repo-checks.js';
 
@@ -48,8 +48,16 @@ async function checkClaims(input: ReleaseCheckInput, where: string, m: ReleaseMa
     if ((c.board ?? null) !== m.board) problems.push(`${where}: says board ${m.board ?? 'none'}, the commit's ota.board is ${c.board ?? 'none'}`);
     if (c.arch !== undefined && c.arch !== m.arch) problems.push(`${where}: says arch ${m.arch}, the commit's ota.arch is ${c.arch}`);
   }
+  // A missing object is named by the chain's fsck; here it only means the sizes are unknown.
+  let sizes: ReleaseSizes | undefined;
   if (c) {
-    const sizes = await releaseSizes(input.repo, m.commit);
+    try {
+      sizes = await releaseSizes(input.repo, m.commit);
+    } catch (e) {
+      problems.push(`${where}: its sizes could not be measured: ${(e as Error).message}`);
+    }
+  }
+  if (sizes) {
     if (sizes.fullPullBytes !== m.fullPullBytes) problems.push(`${where}: says a full pull is ${m.fullPullBytes} bytes, the repository's objects of the commit are ${sizes.fullPullBytes}`);
     if (sizes.unpackedBytes !== m.unpackedBytes) problems.push(`${where}: says the deployment needs ${m.unpackedBytes} bytes unpacked, the commit's tree needs ${sizes.unpackedBytes}`);
   }

@@ -93,6 +93,17 @@ describe('ota verify PUBLISHED', () => {
     expect(p.some((x) => x.includes('damaged object') && x.includes(obj.split('/').slice(-2).join('').replace('.filez', '')))).toBe(true);
   });
 
+  it('names a missing file object and goes on checking', async () => {
+    const f = await copy();
+    const obj = await firstFilez(f.repo);
+    await rm(obj);
+    const name = obj.split('/').slice(-2).join('').replace('.filez', '');
+    const p = await problems(f);
+    expect(p.some((x) => x.includes('damaged object') && x.includes(name))).toBe(true);
+    // The manifests' sizes cannot be measured without it: said per manifest, not thrown.
+    expect(p.some((x) => /^releases\/fx\/amd64\/[12]\.0\.jws: its sizes could not be measured: .*/.test(x))).toBe(true);
+  });
+
   it('finds a changed byte in a static delta part', async () => {
     const f = await copy();
     const part = join(f.repo, deltaDir(f.commits['1.0']!, f.commits['2.0']!), '0');
