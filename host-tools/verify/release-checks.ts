@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { relative } from 'node:path';
+import { join, relative } from 'node:path';
 import type { Repo } from '../../node-ostree/index.js';
 import { readSigned, type ReleaseManifest, type TrustedKeys } from '../../contract/index.js';
 import { measureDelta } from '../publish/delta.js';
@@ -71,6 +71,14 @@ async function checkClaims(input: ReleaseCheckInput, where: string, m: ReleaseMa
 
 export async function checkReleases(input: ReleaseCheckInput, problems: string[]): Promise<{ releases: number; groups: number }> {
   const releases = await listReleases(input.dir);
+  // Publish writes a version's manifest before its ref moves, so every version in a chain has one.
+  const files = new Set(releases.map((r) => `${r.ref}\n${r.version}`));
+  for (const chain of input.chains) {
+    for (const c of chain.commits) {
+      const where = `ref ${chain.ref}, commit ${c.commit} (version ${c.version ?? 'none'})`;
+      if (c.version !== undefined && !files.has(`${chain.ref}\n${c.version}`)) problems.push(`${where}: ${join('releases', chain.ref, `${c.version}.jws`)} is missing`);
+    }
+  }
   const good = new Map<string, ReleaseManifest>();
   for (const r of releases) {
     const where = relative(input.dir, r.file);

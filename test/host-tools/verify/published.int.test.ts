@@ -123,6 +123,12 @@ describe('ota verify PUBLISHED', () => {
     expect(p).toEqual([expect.stringMatching(/^releases\/fx\/amd64\/1\.0\.jws: .*signature does not verify/)]);
   });
 
+  it('names a published commit whose release manifest is missing', async () => {
+    const f = await copy();
+    await rm(join(f.dir, 'releases', f.ref, '1.0.jws'));
+    expect(await problems(f)).toEqual([`ref fx/amd64, commit ${f.commits['1.0']!} (version 1.0): releases/fx/amd64/1.0.jws is missing`]);
+  });
+
   it('names an expired manifest', async () => {
     const f = await copy();
     await resign(f, '1.0', (m) => m, { now: new Date(Date.now() - 10 * 86400_000), expiresInSeconds: 3600 });
