@@ -38,6 +38,8 @@ export type OtaErrorCode =
   | 'ERR_OTA_BMAP'
   | 'ERR_OTA_FLASH'
   | 'ERR_OTA_INTERRUPTED'
+  // the device agent
+  | 'ERR_OTA_AGENT_CONFIG'
   // the contract: keys, signed and unsigned documents (docs/contract.md, "What readSigned checks")
   | 'ERR_OTA_KEY'
   | 'ERR_OTA_DOCUMENT'
@@ -66,6 +68,7 @@ const defaultExit: Partial<Record<OtaErrorCode, number>> = {
   ERR_OTA_LOCK_STALE: EXIT.stale,
   ERR_OTA_BMAP: EXIT.usage,
   ERR_OTA_KEY: EXIT.usage,
+  ERR_OTA_AGENT_CONFIG: EXIT.usage,
 };
 
 export interface OtaErrorOptions {

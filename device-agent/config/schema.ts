@@ -1,0 +1,133 @@
+import { z } from 'zod';
+import { ID_PATTERN, LIMITS } from '../../contract/index.js';
+
+/**
+ * The agent's configuration (docs/agent.md, "Configuration"): what one device is, where its
+ * updates come from, which bootloader counts its boots, how its health is judged and when it may
+ * reboot. Strict: an unknown key is an error with its file and line, never ignored. Units are in
+ * the names (docs/conventions.md, "Config is strict").
+ *
+ * @example
+ * const config: AgentConfig = agentConfigSchema.parse(merged);
+ */
+const deviceName = z.string().min(1).max(LIMITS.idChars).regex(ID_PATTERN, 'letters, digits, ".", "_" and "-", starting with a letter or digit');
+const absolutePath = z.string().regex(/^\/(?!.*(^|\/)\.\.(\/|$)).*$/, 'an absolute path without ".."');
+const seconds = z.number().int().positive().max(24 * 3600);
+const byteCount = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+const unitName = z.string().regex(/^[A-Za-z0-9:_.\\@-]+\.(service|socket|target|mount|timer|path)$/, 'a systemd unit name such as sshd.service');
+const clockTime = z.string().regex(/^([01][0-9]|2[0-3]):[0-5][0-9]$/, 'a time of day as HH:MM (24-hour, UTC)');
+
+const bootlimit = z.number().int().min(1).max(10);
+/** Where GRUB finds a file at boot: a filesystem label or UUID, and the path on it (bootloader/grub/config.ts). */
+const grubLocation = z.strictObject({ label: z.string().optional(), uuid: z.string().optional(), path: z.string() });
+
+export const ubootConfigSchema = z.strictObject({
+  kind: z.literal('uboot'),
+  /** The mounted ota.env that the boot script counts boots in. */
+  envPath: absolutePath,
+  bootlimit: bootlimit.optional(),
+});
+
+export const grubConfigSchema = z.strictObject({
+  kind: z.literal('grub'),
+  /** The mounted grubenv. */
+  envPath: absolutePath,
+  /** The grub.cfg written again after each deploy and rollback. */
+  configPath: absolutePath,
+  /** The grubenv and OSTree's /boot as GRUB sees them at boot (board.yaml's bootloader.env). */
+  envLocation: grubLocation,
+  bootLocation: grubLocation,
+  bootlimit: bootlimit.optional(),
+});
+
+/** Replaced whole by a later layer, never merged key by key: a U-Boot envPath inside a GRUB block would be nonsense. */
+export const bootloaderConfigSchema = z.discriminatedUnion('kind', [ubootConfigSchema, grubConfigSchema]);
+
+export const healthConfigSchema = z.strictObject({
+  /** Each check is killed after this long. */
+  checkTimeoutSeconds: seconds,
+  /** All checks together: past it the update rolls back, however many checks are still running. */
+  deadlineSeconds: seconds,
+  /** Free space on the sysroot's filesystem below which the required disk check fails (0: no check). */
+  minFreeDiskBytes: byteCount,
+  /** MemAvailable below which the required memory check fails (0: no check). */
+  minAvailableMemoryBytes: byteCount,
+  /** systemd units that must be active. */
+  requiredUnits: z.array(unitName).max(256),
+  /** systemd units whose failure is only a warning. */
+  wantedUnits: z.array(unitName).max(256),
+  /** Folders with required.d/ and wanted.d/ scripts: ours and greenboot's, so teams bring their checks over. */
+  scriptRoots: z.array(absolutePath).max(16),
+});
+
+export const maintenanceWindowSchema = z.strictObject({ start: clockTime, end: clockTime });
+
+export const policyConfigSchema = z.strictObject({
+  /** auto: reboot into the update as soon as it is deployed; manual: wait for `ota-agent` to be told. */
+  reboot: z.enum(['auto', 'manual']),
+  /** Updates are applied (deployed, rebooted into) only inside this daily window, in UTC; it may cross midnight. */
+  maintenanceWindow: maintenanceWindowSchema.nullable(),
+  /** Download now, apply later (when told, or at the next window). */
+  downloadOnly: z.boolean(),
+});
+
+const topLevel = {
+  deviceId: deviceName,
+  group: deviceName,
+  /** The published directory's base URL (the one `ota serve` or any static server exposes). */
+  remote: z.url({ protocol: /^(https?|file)$/ }),
+  /** The release keys the device trusts: a release.pub.jwks file (contract/keys.ts loadTrustedKeys). */
+  trustedKeys: absolutePath,
+  board: deviceName,
+  arch: z.string().min(1).max(32).regex(/^[a-z0-9][a-z0-9-]*$/, 'a Debian architecture such as arm64'),
+  /** The OSTree OS name the device's deployments belong to. */
+  osname: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'an OSTree OS name such as debian'),
+  /** The OSTree sysroot: `/` on a device, a folder in tests and image builds. */
+  sysroot: absolutePath,
+  /** Where the state record and the lock live. */
+  stateDir: absolutePath,
+  bootloader: bootloaderConfigSchema,
+  health: healthConfigSchema,
+  policy: policyConfigSchema,
+  // MQTT (broker URL, credentials, topic prefix) comes here as one `mqtt` block when the agent
+  // talks to a broker; until then the key is unknown and refused like any other.
+};
+
+export const agentConfigSchema = z.strictObject(topLevel);
+export type AgentConfig = z.infer<typeof agentConfigSchema>;
+export type BootloaderConfig = z.infer<typeof bootloaderConfigSchema>;
+export type HealthConfig = z.infer<typeof healthConfigSchema>;
+export type PolicyConfig = z.infer<typeof policyConfigSchema>;
+export type MaintenanceWindow = z.infer<typeof maintenanceWindowSchema>;
+
+/**
+ * One file's worth: every key optional, nested blocks too (health and policy merge key by key),
+ * except the bootloader, which a layer gives whole.
+ */
+export const agentConfigLayerSchema = z.strictObject({
+  ...Object.fromEntries(Object.entries(topLevel).map(([k, v]) => [k, v.optional()])),
+  health: healthConfigSchema.partial().optional(),
+  policy: policyConfigSchema.partial().optional(),
+}) as unknown as z.ZodType<AgentConfigLayer>;
+
+export type AgentConfigLayer = Partial<Omit<AgentConfig, 'health' | 'policy'>> & { health?: Partial<HealthConfig>; policy?: Partial<PolicyConfig> };
+
+/** The built-in layer, under every file: what a device gets for each key it does not set. */
+export const BUILT_IN_DEFAULTS: AgentConfigLayer = {
+  group: 'default',
+  trustedKeys: '/etc/ota/release.pub.jwks',
+  osname: 'debian',
+  sysroot: '/',
+  stateDir: '/var/lib/ota',
+  health: {
+    checkTimeoutSeconds: 60,
+    // greenboot's default waits up to an hour for units; five minutes bounds a bad update's stay.
+    deadlineSeconds: 300,
+    minFreeDiskBytes: 64 * 1024 * 1024,
+    minAvailableMemoryBytes: 16 * 1024 * 1024,
+    requiredUnits: [],
+    wantedUnits: [],
+    scriptRoots: ['/etc/ota/health', '/etc/greenboot/check'],
+  },
+  policy: { reboot: 'auto', maintenanceWindow: null, downloadOnly: false },
+};
