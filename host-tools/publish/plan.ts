@@ -76,7 +76,7 @@ export function planPublish(i: PlanInputs): PublishPlan {
   if (r.group !== undefined) checkName('group', r.group);
   if (!i.fresh && i.publishedKids.length > 0 && !i.publishedKids.includes(i.kid)) {
     throw new OtaError('ERR_OTA_USAGE', `the release key ${i.kid} is not one of this published directory's keys (${i.publishedKids.join(', ')})`, {
-      hint: 'sign with the key that published it; to rotate keys, add the new public key to keys.jwks first (`ota keys show`)',
+      hint: 'sign with the key that published it; to rotate keys, trust the new one first: `ota keys trust PUBLISHED NEW-KEY-DIR`',
     });
   }
   if (!i.built.arch) throw new OtaError('ERR_OTA_USAGE', `commit ${i.built.checksum} has no ota.arch metadata`, { hint: 'publish a commit made by `ota build`' });

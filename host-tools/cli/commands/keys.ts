@@ -1,10 +1,11 @@
 import type { Command } from 'commander';
 import { generateKeys, type KeysReport } from '../../keys/generate.js';
 import { showKeys } from '../../keys/show.js';
+import { trustKeys, untrustKey, type PublishedKeysReport } from '../../keys/trust.js';
 import { printJson } from '../json.js';
 import type { CliIo } from '../io.js';
 
-/** `ota keys generate|show`: the release key (docs/releases.md, "The trust chain"). */
+/** `ota keys generate|show|trust|untrust`: the release key (docs/releases.md, "The trust chain"). */
 export function registerKeys(program: Command, io: CliIo): void {
   const { out } = io;
   const keys = program.command('keys').description('make and show the release signing key (Ed25519 JWK, ostree ed25519 files, optional GPG key)');
@@ -32,6 +33,32 @@ export function registerKeys(program: Command, io: CliIo): void {
       printReport(out, r);
       out(`${path}: ${r.keys.length} public key${r.keys.length === 1 ? '' : 's'}${r.privateKey ? ' and the private key' : ''}${r.gpg ? ', a GPG key' : ''}`);
     });
+  keys
+    .command('trust')
+    .description("add public release keys to a published directory's keys.jwks, so `ota publish` may sign with them (rotation)")
+    .argument('<published>', 'the directory `ota publish --to` wrote')
+    .argument('<key>', 'the new key: its directory, release.pub.jwks, or a public JWK')
+    .option('--json', 'print one JSON document on stdout (docs/cli-json.md)')
+    .action(async (published: string, key: string, opts: { json?: boolean }) => {
+      const r = await trustKeys(published, key);
+      if (opts.json) return printJson(out, r);
+      out(r.added.length > 0 ? `${published}: trusts ${r.added.join(', ')} now (${keyCount(r)})` : `${published}: already trusts that key (${keyCount(r)})`);
+    });
+  keys
+    .command('untrust')
+    .description("drop a release key from a published directory's keys.jwks, once devices trust its successor")
+    .argument('<published>', 'the directory `ota publish --to` wrote')
+    .argument('<kid>', 'the key id to drop (`ota keys show PUBLISHED/keys.jwks` lists them)')
+    .option('--json', 'print one JSON document on stdout (docs/cli-json.md)')
+    .action(async (published: string, kid: string, opts: { json?: boolean }) => {
+      const r = await untrustKey(published, kid);
+      if (opts.json) return printJson(out, r);
+      out(`${published}: no longer trusts ${kid} (${keyCount(r)})`);
+    });
+}
+
+function keyCount(r: PublishedKeysReport): string {
+  return `${r.kids.length} key${r.kids.length === 1 ? '' : 's'}`;
 }
 
 function printReport(out: (line: string) => void, r: KeysReport): void {
