@@ -82,7 +82,8 @@ export function planPublish(i: PlanInputs): PublishPlan {
   if (!i.built.arch) throw new OtaError('ERR_OTA_USAGE', `commit ${i.built.checksum} has no ota.arch metadata`, { hint: 'publish a commit made by `ota build`' });
   const latest = i.published[0] ?? null;
   const floor = r.minVersion ?? latest?.minVersion ?? null;
-  const warnings = checkVersion({ version: r.version, published: i.published.map((p) => p.version), floor, force: r.force ?? false });
+  const previousFloor = latest?.minVersion ? { floor: latest.minVersion, version: latest.version } : null;
+  const warnings = checkVersion({ version: r.version, published: i.published.map((p) => p.version), floor, previousFloor, force: r.force ?? false });
   return {
     ref: r.ref,
     version: r.version,

@@ -15,6 +15,8 @@ export interface VersionCheck {
   /** Published versions of the ref, newest first. */
   published: string[];
   floor: string | null;
+  /** The floor the latest release carries, which `floor` may raise but only --force lower. */
+  previousFloor?: { floor: string; version: string } | null;
   force: boolean;
 }
 
@@ -39,6 +41,9 @@ export function checkVersion(c: VersionCheck): string[] {
     if (!c.force) throw refuse(message, `${hint}, or pass --force`);
     warnings.push(`${message} (published anyway: --force)`);
   };
+  // A lower floor would let devices holding the new release accept the versions the old floor refused.
+  const prev = c.previousFloor;
+  if (prev && c.floor !== null) check(compareVersions(c.floor, prev.floor) < 0, `--min-version ${c.floor} lowers the anti-rollback floor ${prev.floor} of release ${prev.version}`, `give --min-version ${prev.floor} or higher`);
   if (c.floor !== null) check(compareVersions(c.version, c.floor) <= 0, `version ${c.version} is at or below the anti-rollback floor ${c.floor}`, 'publish a version above the floor');
   // The highest published, not the newest: after a forced rollback release the versions above
   // it are still out there.

@@ -72,6 +72,13 @@ describe('planPublish', () => {
     expect(g.parent).toBeNull();
   });
 
+  it('refuses to lower the anti-rollback floor without --force', () => {
+    expect(refusal(() => plan({ minVersion: '0.9' })).message).toMatch(/--min-version 0\.9 lowers the anti-rollback floor 1\.0/);
+    expect(plan({ minVersion: '0.9', force: true }).warnings).toEqual(['--min-version 0.9 lowers the anti-rollback floor 1.0 of release 1.2 (published anyway: --force)']);
+    expect(plan({ minVersion: '1.0' }).floor).toBe('1.0');
+    expect(plan({ minVersion: '1.1' }).floor).toBe('1.1');
+  });
+
   it('refuses bad names, a foreign key, a commit without ota.arch and unknown delta sources', () => {
     expect(refusal(() => plan({ ref: 'a/../b' })).message).toMatch(/invalid ref name/);
     expect(refusal(() => plan({ group: 'a/b' })).message).toMatch(/invalid group name/);
