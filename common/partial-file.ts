@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { processRuns } from './pid.js';
 
 /**
  * The unfinished download of one file into a cache that several processes share (every
@@ -77,17 +78,7 @@ async function orphansOf(dest: string): Promise<string[]> {
   for (const name of names) {
     if (!name.startsWith(prefix)) continue;
     const m = /^(\d+)-[0-9a-f]+\.partial$/.exec(name.slice(prefix.length));
-    if (m && !isRunning(Number(m[1]))) out.push(join(dirname(dest), name));
+    if (m && !processRuns(Number(m[1]))) out.push(join(dirname(dest), name));
   }
   return out;
-}
-
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    // EPERM: it runs, as another user.
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }

@@ -10,6 +10,7 @@ import { emulationFor, type Emulation } from './emulation.js';
 import { mergeUpper } from './overlay-merge.js';
 import { applyDiversions, parseDiversions } from './diversions.js';
 import { configureScript, maintscriptHelperShim, MARK, namespaceScript, parseFailure, PAYLOAD_IN_CHROOT, preinstScript, type Preinst } from './stage2-scripts.js';
+import { processRuns } from '../../common/pid.js';
 
 /**
  * Stage 2 of a build: check the stage-1 tree out as hardlinks into the repository, run the
@@ -278,16 +279,7 @@ async function restoreDirectoryMetadata(repo: Repo, rev: string, root: string): 
 async function removeAbandoned(tmp: string): Promise<void> {
   for (const name of await readdir(tmp).catch(() => [] as string[])) {
     const m = /^ota-stage2-(\d+)-/.exec(name);
-    if (!m || alive(Number(m[1]))) continue;
+    if (!m || processRuns(Number(m[1]))) continue;
     await rm(join(tmp, name), { recursive: true, force: true });
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

@@ -1,6 +1,7 @@
 import { mkdir, open, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { OtaError } from '../../common/errors.js';
+import { processRuns } from '../../common/pid.js';
 
 /**
  * One publish at a time per published directory: two at once would each plan against the same
@@ -14,14 +15,6 @@ import { OtaError } from '../../common/errors.js';
  */
 export const LOCK_FILE = '.ota-publish.lock';
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 export async function lockPublished(root: string): Promise<() => Promise<void>> {
   await mkdir(root, { recursive: true });
@@ -35,7 +28,7 @@ export async function lockPublished(root: string): Promise<() => Promise<void>> 
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       const pid = Number((await readFile(path, 'utf8').catch(() => '')).trim());
-      if (Number.isInteger(pid) && pid > 0 && alive(pid)) {
+      if (processRuns(pid)) {
         throw new OtaError('ERR_OTA_PUBLISHED', `another ota publish (pid ${pid}) is writing ${root}`, { hint: `wait for it to end; if no such process runs, remove ${path}` });
       }
       await unlink(path).catch(() => {});
