@@ -38,8 +38,9 @@ export type OtaErrorCode =
   | 'ERR_OTA_BMAP'
   | 'ERR_OTA_FLASH'
   | 'ERR_OTA_INTERRUPTED'
-  // the device agent
+  // the device agent (docs/agent.md): its configuration, its state record and transitions
   | 'ERR_OTA_AGENT_CONFIG'
+  | 'ERR_OTA_STATE'
   // the contract: keys, signed and unsigned documents (docs/contract.md, "What readSigned checks")
   | 'ERR_OTA_KEY'
   | 'ERR_OTA_DOCUMENT'
