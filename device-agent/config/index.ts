@@ -12,3 +12,4 @@ export {
   type MaintenanceWindow,
 } from './schema.js';
 export { inMaintenanceWindow } from './window.js';
+export { bootloaderBackendFor } from './bootloader.js';

@@ -1,0 +1,29 @@
+import { OtaError } from '../../common/errors.js';
+
+/**
+ * `ota-agent ... --json`: one document on stdout per run and nothing else there, the same rules
+ * and the same error document as `ota` (docs/cli-json.md). The agent cannot import the host
+ * tools' copy, so this small one is its own.
+ *
+ * @example
+ * printJson(out, statusDocument);
+ */
+export function printJson(out: (line: string) => void, doc: unknown): void {
+  out(JSON.stringify(doc, null, 2));
+}
+
+export interface ErrorDocument {
+  error: { code: string; message: string; hint: string | null; details: string[]; exitCode: number };
+}
+
+/** The document printed instead of a result when a `--json` run fails. */
+export function errorDocument(e: unknown, exitCode: number): ErrorDocument {
+  if (e instanceof OtaError) return { error: { code: e.code, message: e.message, hint: e.hint ?? null, details: e.details, exitCode } };
+  return { error: { code: 'ERR_OTA_INTERNAL', message: e instanceof Error ? e.message : String(e), hint: null, details: [], exitCode } };
+}
+
+/** Whether this run asked for `--json` (looked for in argv because a failure can come before an action runs). */
+export function wantsJson(argv: string[]): boolean {
+  const end = argv.indexOf('--');
+  return (end < 0 ? argv : argv.slice(0, end)).includes('--json');
+}

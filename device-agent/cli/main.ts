@@ -1,0 +1,63 @@
+import { Command, CommanderError } from 'commander';
+import { EXIT, formatError, OtaError } from '../../common/errors.js';
+import { registerStatus } from './commands/status.js';
+import { errorDocument, printJson, wantsJson } from './json.js';
+import { agentVersion, agentVersionLines, agentVersionReport } from './version.js';
+
+/**
+ * The `ota-agent` entry point (docs/agent.md, "Local CLI"): builds the command tree, runs it, and
+ * is the one place that prints an error and picks the exit code (docs/conventions.md, "Errors").
+ * Results go to `out`; usage messages and errors to `err`, so a test sees both without touching
+ * the process's streams.
+ *
+ * @example
+ * process.exitCode = await main(process.argv);
+ */
+export interface AgentCliIo {
+  out: (line: string) => void;
+  err: (text: string) => void;
+  /** The clock status documents are stamped with. */
+  now: () => Date;
+}
+
+const defaultIo: AgentCliIo = { out: (l) => process.stdout.write(`${l}\n`), err: (t) => process.stderr.write(t), now: () => new Date() };
+
+export async function main(argv: string[], io: AgentCliIo = defaultIo): Promise<number> {
+  if (asksVersion(argv)) return printVersion(io.out, argv.includes('--json'));
+  const program = new Command('ota-agent')
+    .description('the device half of deb-ota: atomic OSTree updates with boot counting, health checks and rollback')
+    .version(await agentVersion(), '-V, --version', 'print the version of ota-agent, libostree and Node')
+    .option('--root <dir>', 'read the configuration under DIR instead of / (usr/lib/ota, etc/ota)', '/')
+    .exitOverride()
+    .showHelpAfterError()
+    .configureOutput({ writeErr: (s) => io.err(s), writeOut: (s) => io.out(s.replace(/\n$/, '')) });
+  registerStatus(program, io);
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // commander has already printed its message (or the help text).
+      if (e.exitCode === 0) return 0;
+      if (wantsJson(argv)) printJson(io.out, errorDocument(new OtaError('ERR_OTA_USAGE', e.message.replace(/^error: /, '')), EXIT.usage));
+      return EXIT.usage;
+    }
+    io.err(`${formatError(e)}\n`);
+    const code = e instanceof OtaError ? e.exitCode : EXIT.failure;
+    if (wantsJson(argv)) printJson(io.out, errorDocument(e, code));
+    return code;
+  }
+}
+
+/** `ota-agent --version` (or `-V`), alone or with `--json`: answered before the command tree is built. */
+function asksVersion(argv: string[]): boolean {
+  const args = argv.slice(2);
+  return args.some((a) => a === '-V' || a === '--version') && args.every((a) => a === '-V' || a === '--version' || a === '--json');
+}
+
+async function printVersion(out: (line: string) => void, json: boolean): Promise<number> {
+  const r = await agentVersionReport();
+  if (json) printJson(out, r);
+  else for (const l of agentVersionLines(r)) out(l);
+  return 0;
+}

@@ -1,0 +1,92 @@
+import { API_VERSION, type DeploymentRef, type Status } from '../../contract/index.js';
+import type { BootEntry, BootState } from '../../bootloader/index.js';
+
+/**
+ * What `ota-agent status` shows, as data (docs/agent.md, "Local CLI"): the contract's status
+ * document, the deployments it was made from, and the bootloader's state. The document follows
+ * docs/contract.md, "Status"; the deployments and the bootloader are for the person reading.
+ *
+ * @example
+ * const status = statusDocument({ deviceId: 'gw-1', agentVersion: '0.1.0', now: new Date(), deployments });
+ */
+export interface DeploymentInfo {
+  /** Position in the boot order: 0 is the default. */
+  index: number;
+  osname: string;
+  checksum: string;
+  serial: number;
+  /** The commit's `version` metadata, or null when it has none that is a Debian version. */
+  version: string | null;
+  role: 'booted' | 'pending' | 'rollback' | 'other';
+  /** Staged by OSTree: written out at shutdown by ostree-finalize-staged. */
+  staged: boolean;
+  pinned: boolean;
+}
+
+export type BootloaderInfo = { kind: 'uboot' | 'grub'; where: string } & ({ state: BootState; primary: BootEntry } | { error: string });
+
+export interface DeviceStatus {
+  status: Status;
+  deployments: DeploymentInfo[];
+  bootloader: BootloaderInfo;
+}
+
+/**
+ * The contract's three deployments. On a booted system they are OSTree's roles: the booted one,
+ * the pending one (what boots next, staged or not) and the rollback. A sysroot in a folder (a
+ * test, an image being built) has nothing booted: what boots next is the default (entry 0), and
+ * what the bootloader falls back to is entry 1, so those are reported as staged and rollback.
+ */
+export function contractDeployments(deployments: DeploymentInfo[]): Status['deployments'] {
+  const ref = (d: DeploymentInfo | undefined): DeploymentRef | null => (d === undefined ? null : { version: d.version, commit: d.checksum });
+  const booted = deployments.find((d) => d.role === 'booted');
+  if (booted !== undefined) {
+    return { booted: ref(booted), staged: ref(deployments.find((d) => d.role === 'pending')), rollback: ref(deployments.find((d) => d.role === 'rollback')) };
+  }
+  const ordered = [...deployments].sort((a, b) => a.index - b.index);
+  return { booted: null, staged: ref(ordered[0]), rollback: ref(ordered[1]) };
+}
+
+export interface StatusInput {
+  deviceId: string;
+  agentVersion: string;
+  now: Date;
+  deployments: DeploymentInfo[];
+}
+
+/** The status document of a device with no update in progress. */
+export function statusDocument(input: StatusInput): Status {
+  return {
+    apiVersion: API_VERSION,
+    kind: 'Status',
+    device: input.deviceId,
+    agentVersion: input.agentVersion,
+    updatedAt: input.now.toISOString(),
+    deployments: contractDeployments(input.deployments),
+    phase: 'idle',
+    updateId: null,
+    progress: null,
+    lastError: null,
+  };
+}
+
+/** `ota-agent status` for a person: the deployments in boot order, the bootloader, the update. */
+export function statusLines(s: DeviceStatus): string[] {
+  const lines = [`device ${s.status.device} (ota-agent ${s.status.agentVersion})`, 'deployments (boot order):'];
+  if (s.deployments.length === 0) lines.push('  none');
+  for (const d of [...s.deployments].sort((a, b) => a.index - b.index)) {
+    const mark = d.role === 'booted' ? '*' : ' ';
+    const tags = [d.role === 'other' ? null : d.role, d.staged ? 'staged' : null, d.pinned ? 'pinned' : null].filter((t) => t !== null);
+    lines.push(`${mark} ${d.index} ${d.osname} ${d.checksum}.${d.serial}${tags.length > 0 ? ` (${tags.join(', ')})` : ''}`);
+    lines.push(`      version ${d.version ?? '(none)'}`);
+  }
+  const b = s.bootloader;
+  if ('error' in b) lines.push(`bootloader ${b.kind} (${b.where}): unreadable: ${b.error}`);
+  else {
+    const flags = [b.state.upgradeAvailable ? 'upgrade armed' : 'no upgrade armed', b.state.rollback ? 'rollback flag set' : 'no rollback flag'];
+    lines.push(`bootloader ${b.kind} (${b.where}): next boot entry ${b.primary}, bootcount ${b.state.bootcount}/${b.state.bootlimit}, ${flags.join(', ')}`);
+  }
+  lines.push(`update: ${s.status.phase}${s.status.updateId === null ? '' : ` ${s.status.updateId}`}`);
+  if (s.status.lastError !== null) lines.push(`last error: ${s.status.lastError.code}: ${s.status.lastError.message} (${s.status.lastError.at})`);
+  return lines;
+}

@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest';
+import { parseDocument } from '../../../contract/index.js';
+import { contractDeployments, statusDocument, type DeploymentInfo } from '../../../device-agent/cli/status.js';
+
+// The contract's three deployments from OSTree's list. A booted system cannot be made in a temp
+// dir (libostree finds the booted deployment only when the sysroot is `/`), so its role lists are
+// written here as data, the way Sysroot.deployments() returns them on a device.
+
+const C = (n: number) => String(n).repeat(64);
+const d = (index: number, role: DeploymentInfo['role'], version: string | null, staged = false): DeploymentInfo => ({
+  index,
+  osname: 'debian',
+  checksum: C(index + 1),
+  serial: 0,
+  version,
+  role,
+  staged,
+  pinned: false,
+});
+
+describe('contractDeployments', () => {
+  it('uses OSTree roles on a booted system: a staged update before the booted one, a rollback after', () => {
+    expect(contractDeployments([d(0, 'pending', '1.2', true), d(1, 'booted', '1.1'), d(2, 'rollback', '1.0')])).toEqual({
+      booted: { version: '1.1', commit: C(2) },
+      staged: { version: '1.2', commit: C(1) },
+      rollback: { version: '1.0', commit: C(3) },
+    });
+  });
+
+  it('has no staged deployment when the booted one is the default, and keeps a commit without a version', () => {
+    expect(contractDeployments([d(0, 'booted', '1.1'), d(1, 'rollback', null)])).toEqual({
+      booted: { version: '1.1', commit: C(1) },
+      staged: null,
+      rollback: { version: null, commit: C(2) },
+    });
+  });
+
+  it('after a rollback to an older deployment, the newer one it left is neither staged nor rollback', () => {
+    // OSTree lists the booted 1.0 first again; 1.1 behind it is "rollback" in OSTree's words.
+    expect(contractDeployments([d(0, 'booted', '1.0'), d(1, 'rollback', '1.1')]).rollback).toEqual({ version: '1.1', commit: C(2) });
+  });
+
+  it('in a folder sysroot (nothing booted): the default is what boots next, entry 1 what the bootloader falls back to', () => {
+    expect(contractDeployments([d(1, 'other', '1.0'), d(0, 'pending', '1.1')])).toEqual({
+      booted: null,
+      staged: { version: '1.1', commit: C(1) },
+      rollback: { version: '1.0', commit: C(2) },
+    });
+    expect(contractDeployments([])).toEqual({ booted: null, staged: null, rollback: null });
+  });
+
+  it('makes a document the contract accepts', () => {
+    const s = statusDocument({ deviceId: 'gw-1', agentVersion: '0.1.0', now: new Date('2026-01-01T00:00:00Z'), deployments: [d(0, 'booted', '1.1')] });
+    expect(parseDocument('Status', JSON.stringify(s))).toEqual(s);
+  });
+});
