@@ -112,6 +112,16 @@ describe('ota verify PUBLISHED', () => {
     expect(p.some((x) => /delta .*part 0 does not match its checksum/.test(x))).toBe(true);
   });
 
+  it('names a damaged delta index, which clients read to find a delta', async () => {
+    const f = await copy();
+    const index = join(f.repo, deltaDir(null, f.commits['2.0']!).replace(/^deltas\//, 'delta-indexes/') + '.index');
+    // Byte 30 is inside the delta's name (after "ostree.static-deltas" and its padding).
+    await flipByte(index, () => 30);
+    const p = await problems(f);
+    expect(p.some((x) => /^delta-indexes\/.*\.index: lists delta .*, which is not in deltas\//.test(x))).toBe(true);
+    expect(p.some((x) => /^delta .* -> .*: .*delta-indexes\/.*\.index does not list it/.test(x))).toBe(true);
+  });
+
   it('refuses a manifest with one byte changed', async () => {
     const f = await copy();
     const file = join(f.dir, 'releases', f.ref, '1.0.jws');
