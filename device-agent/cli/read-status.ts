@@ -5,6 +5,8 @@ import { versionProblem } from '../../contract/index.js';
 import { Repo, Sysroot, readCommit } from '../../node-ostree/index.js';
 import { bootloaderBackendFor } from '../config/bootloader.js';
 import type { AgentConfig } from '../config/schema.js';
+import { StateStore } from '../engine/store.js';
+import type { RecordRead } from './record-status.js';
 import { statusDocument, type BootloaderInfo, type DeploymentInfo, type DeviceStatus } from './status.js';
 
 /**
@@ -23,8 +25,9 @@ export interface ReadStatusOptions {
 export async function readDeviceStatus(config: AgentConfig, options: ReadStatusOptions): Promise<DeviceStatus> {
   const deployments = await readDeployments(config.sysroot);
   const bootloader = await readBootloader(config);
-  const status = statusDocument({ deviceId: config.deviceId, agentVersion: options.agentVersion, now: options.now, deployments });
-  return { status, deployments, bootloader };
+  const record = await readRecord(config.stateDir, options.now);
+  const status = statusDocument({ deviceId: config.deviceId, agentVersion: options.agentVersion, now: options.now, deployments, record });
+  return { status, deployments, bootloader, record };
 }
 
 /** The sysroot's deployments with their commits' versions. */
@@ -75,5 +78,16 @@ async function readBootloader(config: AgentConfig): Promise<BootloaderInfo> {
     return { kind: backend.kind, where: backend.where, state: await backend.getState(), primary: await backend.getPrimary() };
   } catch (e) {
     return { kind: backend.kind, where: backend.where, error: e instanceof Error ? e.message : String(e) };
+  }
+}
+
+/** The state record as the agent would read it on start (the initial one when there is none); never written here. */
+async function readRecord(stateDir: string, now: Date): Promise<RecordRead> {
+  try {
+    return { record: await new StateStore({ dir: stateDir }).load() };
+  } catch (e) {
+    // A bad record is what status is for: the hint of the store's error sends people here.
+    if (e instanceof OtaError) return { error: { code: e.code, message: e.message, at: now } };
+    throw e;
   }
 }

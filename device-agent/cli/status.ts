@@ -1,5 +1,6 @@
 import { API_VERSION, type DeploymentRef, type Status } from '../../contract/index.js';
 import type { BootEntry, BootState } from '../../bootloader/index.js';
+import { updateStatus, type RecordRead } from './record-status.js';
 
 /**
  * What `ota-agent status` shows, as data (docs/agent.md, "Local CLI"): the contract's status
@@ -29,6 +30,8 @@ export interface DeviceStatus {
   status: Status;
   deployments: DeploymentInfo[];
   bootloader: BootloaderInfo;
+  /** The engine's state record, or why it could not be read. */
+  record: RecordRead;
 }
 
 /**
@@ -52,9 +55,10 @@ export interface StatusInput {
   agentVersion: string;
   now: Date;
   deployments: DeploymentInfo[];
+  record: RecordRead;
 }
 
-/** The status document of a device with no update in progress. */
+/** The status document: the deployments from the sysroot, the update from the state record. */
 export function statusDocument(input: StatusInput): Status {
   return {
     apiVersion: API_VERSION,
@@ -63,10 +67,7 @@ export function statusDocument(input: StatusInput): Status {
     agentVersion: input.agentVersion,
     updatedAt: input.now.toISOString(),
     deployments: contractDeployments(input.deployments),
-    phase: 'idle',
-    updateId: null,
-    progress: null,
-    lastError: null,
+    ...updateStatus(input.record, input.now),
   };
 }
 
@@ -86,7 +87,18 @@ export function statusLines(s: DeviceStatus): string[] {
     const flags = [b.state.upgradeAvailable ? 'upgrade armed' : 'no upgrade armed', b.state.rollback ? 'rollback flag set' : 'no rollback flag'];
     lines.push(`bootloader ${b.kind} (${b.where}): next boot entry ${b.primary}, bootcount ${b.state.bootcount}/${b.state.bootlimit}, ${flags.join(', ')}`);
   }
-  lines.push(`update: ${s.status.phase}${s.status.updateId === null ? '' : ` ${s.status.updateId}`}`);
+  lines.push(...recordLines(s.record));
   if (s.status.lastError !== null) lines.push(`last error: ${s.status.lastError.code}: ${s.status.lastError.message} (${s.status.lastError.at})`);
+  return lines;
+}
+
+function recordLines(read: RecordRead): string[] {
+  if ('error' in read) return [`state record: unreadable: ${read.error.message}`];
+  const { update, lastResult, state } = read.record;
+  const lines = [update === null ? `update: none (${state})` : `update: ${update.id}${update.version === null ? '' : ` (${update.version})`}, state ${state}, attempt ${update.attempt}, since ${update.startedAt}`];
+  if (update !== null && update.rollbackReason !== null) lines.push(`  rolling back: ${update.rollbackReason}`);
+  if (lastResult !== null) {
+    lines.push(`last update: ${lastResult.id}${lastResult.version === null ? '' : ` (${lastResult.version})`} ${lastResult.result} at ${lastResult.at}${lastResult.reason === null ? '' : `: ${lastResult.reason}`}`);
+  }
   return lines;
 }

@@ -7,6 +7,8 @@ import { writeUbootEnvText } from '../../../bootloader/uboot/env-text.js';
 import { run } from '../../../common/exec.js';
 import { parseDocument } from '../../../contract/index.js';
 import { main } from '../../../device-agent/cli/main.js';
+import { applyTransition, beginUpdate, initialRecord } from '../../../device-agent/engine/record.js';
+import { StateStore } from '../../../device-agent/engine/store.js';
 import { ostree, removeTree } from '../../helpers/ostree-cli.js';
 
 // `ota-agent status` against a real sysroot in a temp dir: two deployments made by `ostree admin
@@ -125,7 +127,7 @@ describe('ota-agent status', () => {
       `  1 debian ${commits[0]!.checksum}.0`,
       '      version 1.0',
       `bootloader uboot (${envPath}): next boot entry 0, bootcount 0/3, upgrade armed, no rollback flag`,
-      'update: idle',
+      'update: none (idle)',
     ]);
   });
 
@@ -142,6 +144,38 @@ describe('ota-agent status', () => {
       expect(parseDocument('Status', (await agent('status', '--json')).out).deployments.staged?.commit).toBe(commits[1]!.checksum);
     } finally {
       await rm(join(root, 'etc/ota/agent.d/90-env.yaml'));
+    }
+  });
+
+  it("reads the engine's state record: the update in progress, its phase and id", async () => {
+    const store = new StateStore({ dir: join(tmp, 'state') });
+    const at = new Date('2026-03-01T11:00:00.000Z');
+    let record = beginUpdate(initialRecord(), { id: 'release-1.2', at });
+    record = applyTransition(record, { event: 'updateAvailable', to: 'downloading', at, patch: { version: '1.2' } });
+    await store.save(record, at);
+    try {
+      const doc = parseDocument('Status', (await agent('status', '--json')).out);
+      expect(doc).toMatchObject({ phase: 'downloading', updateId: 'release-1.2', lastError: null });
+      const text = (await agent('status')).out.split('\n');
+      expect(text.at(-1)).toBe('update: release-1.2 (1.2), state downloading, attempt 1, since 2026-03-01T11:00:00.000Z');
+    } finally {
+      await rm(store.path);
+    }
+  });
+
+  it('an unreadable state record is phase failed with ERR_OTA_STATE; the deployments are still shown', async () => {
+    const path = join(tmp, 'state/state.json');
+    await mkdir(join(tmp, 'state'), { recursive: true });
+    await writeFile(path, '{"apiVersion": "deb-ota/v1", "kind": "AgentState", "state": "dancing"');
+    try {
+      const r = await agent('status', '--json');
+      expect(r.code).toBe(0);
+      const doc = parseDocument('Status', r.out);
+      expect(doc.phase).toBe('failed');
+      expect(doc.lastError).toMatchObject({ code: 'ERR_OTA_STATE', message: expect.stringContaining(path) });
+      expect(doc.deployments.staged?.commit).toBe(commits[1]!.checksum);
+    } finally {
+      await rm(path);
     }
   });
 

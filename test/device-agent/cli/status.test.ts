@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseDocument } from '../../../contract/index.js';
+import { initialRecord } from '../../../device-agent/engine/record.js';
 import { contractDeployments, statusDocument, type DeploymentInfo } from '../../../device-agent/cli/status.js';
 
 // The contract's three deployments from OSTree's list. A booted system cannot be made in a temp
@@ -50,7 +51,7 @@ describe('contractDeployments', () => {
   });
 
   it('makes a document the contract accepts', () => {
-    const s = statusDocument({ deviceId: 'gw-1', agentVersion: '0.1.0', now: new Date('2026-01-01T00:00:00Z'), deployments: [d(0, 'booted', '1.1')] });
+    const s = statusDocument({ deviceId: 'gw-1', agentVersion: '0.1.0', now: new Date('2026-01-01T00:00:00Z'), deployments: [d(0, 'booted', '1.1')], record: { record: initialRecord() } });
     expect(parseDocument('Status', JSON.stringify(s))).toEqual(s);
   });
 });

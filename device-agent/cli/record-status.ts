@@ -1,0 +1,54 @@
+import { LIMITS, type Status, type UpdatePhase } from '../../contract/index.js';
+import { resultOf, type AgentRecord, type UpdateResult } from '../engine/record.js';
+import type { State } from '../engine/states.js';
+
+/**
+ * The update half of the status document, read from the engine's state record (docs/agent.md,
+ * "Local CLI"): the phase, the update's id and the last error. The record is what the agent
+ * itself reads on start, so status and agent cannot disagree about where an update is.
+ *
+ * @example
+ * const { phase, updateId, lastError } = updateStatus(await store.load());
+ */
+export type RecordRead = { record: AgentRecord } | { error: { code: string; message: string; at: Date } };
+
+/**
+ * The contract's phase for each state of the machine. downloaded (waiting to be applied) has no
+ * phase of its own in the contract: it stays downloading until it is applied. awaitingReboot is
+ * staged: deployed and armed, the reboot not yet done. reporting tells how the update ended.
+ */
+const PHASE: Readonly<Record<Exclude<State, 'reporting'>, UpdatePhase>> = {
+  idle: 'idle',
+  checking: 'checking',
+  downloading: 'downloading',
+  downloaded: 'downloading',
+  deploying: 'staging',
+  arming: 'staging',
+  rebooting: 'rebooting',
+  awaitingReboot: 'staged',
+  verifying: 'verifying',
+  // Committed only once the bootloader has marked it good: until then a power cut still rolls back.
+  committing: 'verifying',
+  rollingBack: 'rolling-back',
+};
+
+const ENDED: Readonly<Record<UpdateResult, UpdatePhase>> = { committed: 'committed', 'rolled-back': 'rolled-back', refused: 'failed', failed: 'failed' };
+
+export function updateStatus(read: RecordRead, now: Date): Pick<Status, 'phase' | 'updateId' | 'progress' | 'lastError'> {
+  if ('error' in read) {
+    // An unreadable record: the agent cannot say where it is, and says why.
+    return { phase: 'failed', updateId: null, progress: null, lastError: { code: read.error.code, message: clip(read.error.message), at: read.error.at.toISOString() } };
+  }
+  const { record } = read;
+  const phase = record.state === 'reporting' ? (record.update === null ? 'idle' : ENDED[resultOf(record.update, now).result]) : PHASE[record.state];
+  const last = record.lastResult;
+  const lastError =
+    last === null || last.result === 'committed'
+      ? null
+      : { code: `update-${last.result}`, message: clip(`update ${last.id}${last.version === null ? '' : ` (${last.version})`}: ${last.reason ?? last.result}`), at: last.at };
+  return { phase, updateId: record.update?.id ?? null, progress: null, lastError };
+}
+
+function clip(text: string): string {
+  return text.length <= LIMITS.textChars ? text : `${text.slice(0, LIMITS.textChars - 1)}…`;
+}

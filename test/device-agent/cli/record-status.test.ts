@@ -1,0 +1,73 @@
+import { describe, expect, it } from 'vitest';
+import { parseDocument } from '../../../contract/index.js';
+import { updateStatus } from '../../../device-agent/cli/record-status.js';
+import { statusDocument } from '../../../device-agent/cli/status.js';
+import { applyTransition, beginUpdate, initialRecord, type AgentRecord, type UpdatePatch } from '../../../device-agent/engine/record.js';
+import type { AgentEvent } from '../../../device-agent/engine/states.js';
+import { nextState } from '../../../device-agent/engine/transitions.js';
+
+// The update half of `ota-agent status` from records made by the engine's own functions and
+// table, walked edge by edge as the machine does.
+
+const AT = new Date('2026-03-01T10:00:00.000Z');
+const NOW = new Date('2026-03-01T10:05:00.000Z');
+
+function walk(record: AgentRecord, events: AgentEvent[], patch?: UpdatePatch): AgentRecord {
+  return events.reduce((r, event) => applyTransition(r, { event, to: nextState(r.state, event), at: AT, ...(patch ? { patch } : {}) }), record);
+}
+
+const started = () => beginUpdate(initialRecord(), { id: 'poll-7', at: AT });
+const phaseAfter = (events: AgentEvent[]) => updateStatus({ record: walk(started(), events) }, NOW).phase;
+
+/** The document a device would publish with this record: it must be one the contract accepts. */
+function published(record: AgentRecord) {
+  return parseDocument('Status', JSON.stringify(statusDocument({ deviceId: 'gw-1', agentVersion: '0.1.0', now: NOW, deployments: [], record: { record } })));
+}
+
+describe('updateStatus', () => {
+  it('a device that never updated is idle with nothing to report', () => {
+    expect(updateStatus({ record: initialRecord() }, NOW)).toEqual({ phase: 'idle', updateId: null, progress: null, lastError: null });
+  });
+
+  it("follows the machine's states to the contract's phases", () => {
+    expect(updateStatus({ record: started() }, NOW)).toMatchObject({ phase: 'checking', updateId: 'poll-7' });
+    expect(phaseAfter(['updateAvailable'])).toBe('downloading');
+    expect(phaseAfter(['updateAvailable', 'applyLater'])).toBe('downloading');
+    expect(phaseAfter(['updateAvailable', 'downloaded'])).toBe('staging');
+    expect(phaseAfter(['updateAvailable', 'downloaded', 'deployed'])).toBe('staging');
+    expect(phaseAfter(['updateAvailable', 'downloaded', 'deployed', 'armed'])).toBe('rebooting');
+    expect(phaseAfter(['updateAvailable', 'downloaded', 'deployed', 'armed', 'rebootDeferred'])).toBe('staged');
+    expect(phaseAfter(['updateAvailable', 'downloaded', 'deployed', 'armed', 'rebootRequested', 'booted'])).toBe('verifying');
+    expect(phaseAfter(['updateAvailable', 'downloaded', 'deployed', 'armed', 'rebootRequested', 'booted', 'healthy'])).toBe('verifying');
+    expect(phaseAfter(['updateAvailable', 'downloaded', 'deployed', 'armed', 'rebootRequested', 'booted', 'unhealthy'])).toBe('rolling-back');
+  });
+
+  it('in reporting, the phase says how the update ended', () => {
+    const toVerify: AgentEvent[] = ['updateAvailable', 'downloaded', 'deployed', 'armed', 'rebootRequested', 'booted'];
+    expect(phaseAfter([...toVerify, 'healthy', 'committed'])).toBe('committed');
+    expect(phaseAfter([...toVerify, 'fellBack', 'rolledBack'])).toBe('rolled-back');
+    expect(phaseAfter(['refused'])).toBe('failed');
+  });
+
+  it('after a rollback the device is idle and its last error names the update and the reason', () => {
+    const r = walk(walk(started(), ['updateAvailable', 'downloaded', 'deployed', 'armed', 'rebootRequested', 'booted'], { version: '1.1' }), ['unhealthy', 'rolledBack', 'reported'], { rollbackReason: 'unhealthy' });
+    expect(published(r)).toMatchObject({
+      phase: 'idle',
+      updateId: null,
+      lastError: { code: 'update-rolled-back', message: 'update poll-7 (1.1): unhealthy', at: AT.toISOString() },
+    });
+  });
+
+  it('a committed update leaves no error', () => {
+    const r = walk(started(), ['updateAvailable', 'downloaded', 'deployed', 'armed', 'rebootRequested', 'booted', 'healthy', 'committed', 'reported']);
+    expect(r.lastResult?.result).toBe('committed');
+    expect(published(r)).toMatchObject({ phase: 'idle', lastError: null });
+  });
+
+  it('an unreadable record is phase failed with its error, and a long message is cut to the contract limit', () => {
+    const s = updateStatus({ error: { code: 'ERR_OTA_STATE', message: 'x'.repeat(5000), at: NOW } }, NOW);
+    expect(s.phase).toBe('failed');
+    expect(s.lastError?.code).toBe('ERR_OTA_STATE');
+    expect(s.lastError?.message).toHaveLength(2048);
+  });
+});
