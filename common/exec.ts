@@ -126,3 +126,106 @@ export function start(description: string, argv: string[], options: Pick<RunOpti
     exited,
   };
 }
+
+export interface BoundedOptions extends Pick<RunOptions, 'cwd' | 'env'> {
+  /** After this long the child's whole process group gets SIGTERM, then SIGKILL `graceMs` later. */
+  timeoutMs: number;
+  graceMs: number;
+  /** Aborting kills the whole group with SIGKILL at once (an overall deadline has no time for grace). */
+  signal?: AbortSignal;
+  /** Bytes of each stream kept (the tail); a chatty child cannot fill memory. Default 16 KiB. */
+  keepBytes?: number;
+}
+
+export interface BoundedResult {
+  /** Null when a signal ended the child, or when it never started (`spawnError`). */
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  timedOut: boolean;
+  aborted: boolean;
+  /** Why the program could not start (not found, not executable); no exit code then. */
+  spawnError?: string;
+}
+
+/**
+ * Runs a child that may hang (a health check) in its own process group, and never waits on it
+ * longer than asked: the timeout ends the whole group (a script's own children too), an abort
+ * kills it at once, and once the child has exited whatever it left in its group is killed, so a
+ * leftover holding the output pipe open cannot keep the call waiting. Never rejects: a failed
+ * start is `spawnError`, a non-zero exit is `code`.
+ *
+ * @example
+ * const r = await runBounded('check disk', ['/etc/ota/health/required.d/disk'], { timeoutMs: 60_000, graceMs: 5_000 });
+ * if (r.timedOut || r.code !== 0) fail(r.stderr);
+ */
+export function runBounded(description: string, argv: string[], options: BoundedOptions): Promise<BoundedResult> {
+  const [cmd, ...args] = argv;
+  if (!cmd) throw new Error(`runBounded(${description}): empty argv, this is a bug`);
+  trace({ phase: 'exec', message: description, program: cmd, argv: [...argv] });
+  return new Promise((resolve) => {
+    // detached: the child leads a new process group, so one kill(-pid) reaches everything it forked
+    const child = spawn(cmd, args, { cwd: options.cwd, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const keep = options.keepBytes ?? 16 * 1024;
+    const out = tailBuffer(keep);
+    const err = tailBuffer(keep);
+    child.stdout.on('data', out.push);
+    child.stderr.on('data', err.push);
+    const state = { timedOut: false, aborted: false, done: false };
+    const timers: NodeJS.Timeout[] = [];
+    const killGroup = (sig: NodeJS.Signals) => {
+      try {
+        if (child.pid) process.kill(-child.pid, sig);
+      } catch {
+        // ESRCH: the group is gone already
+      }
+    };
+    const onAbort = () => ((state.aborted = true), killGroup('SIGKILL'));
+    const finish = (r: Pick<BoundedResult, 'code' | 'signal' | 'spawnError'>) => {
+      if (state.done) return;
+      state.done = true;
+      timers.forEach(clearTimeout);
+      options.signal?.removeEventListener('abort', onAbort);
+      child.stdout.destroy();
+      child.stderr.destroy();
+      resolve({ ...r, stdout: out.text(), stderr: err.text(), timedOut: state.timedOut, aborted: state.aborted });
+    };
+    timers.push(
+      setTimeout(() => {
+        state.timedOut = true;
+        killGroup('SIGTERM');
+        timers.push(setTimeout(() => killGroup('SIGKILL'), options.graceMs));
+      }, options.timeoutMs),
+    );
+    if (options.signal?.aborted) onAbort();
+    else options.signal?.addEventListener('abort', onAbort, { once: true });
+    child.on('error', (e) => finish({ code: null, signal: null, spawnError: e.message }));
+    child.on('exit', (code, signal) => {
+      killGroup('SIGKILL');
+      // The pipes close once the group is gone; a process that left the group (setsid) may hold
+      // them open, so the output read by then is what is reported.
+      const settle = () => finish({ code, signal });
+      child.on('close', settle);
+      timers.push(setTimeout(settle, options.graceMs));
+    });
+  });
+}
+
+/** The last `limit` bytes written to a stream. */
+function tailBuffer(limit: number): { push: (b: Buffer) => void; text: () => string } {
+  let chunks: Buffer[] = [];
+  let size = 0;
+  return {
+    push: (b: Buffer) => {
+      chunks.push(b);
+      size += b.length;
+      if (size > 2 * limit) {
+        const all = Buffer.concat(chunks).subarray(-limit);
+        chunks = [all];
+        size = all.length;
+      }
+    },
+    text: () => Buffer.concat(chunks).subarray(-limit).toString('utf8'),
+  };
+}
