@@ -1,9 +1,9 @@
-import { access, chmod, readFile, writeFile } from 'node:fs/promises';
+import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /**
  * Watching the processes a test's scripts start: whether one still runs (a zombie nobody reaped
- * counts as gone: the container's init may not reap), and waiting for the file a script writes
+ * counts as gone: the container's init may not reap), and waiting for the pid a script writes
  * once it is ready, so a test acts on an event rather than on a guess of how fast the machine is.
  */
 export async function isRunning(pid: number): Promise<boolean> {
@@ -25,18 +25,6 @@ export async function isRunning(pid: number): Promise<boolean> {
 export async function ended(pid: number): Promise<true> {
   while (await isRunning(pid)) await sleep(20);
   return true;
-}
-
-/** Resolves once `path` exists (the test's own timeout bounds the wait). */
-export async function waitForFile(path: string): Promise<void> {
-  for (;;) {
-    try {
-      await access(path);
-      return;
-    } catch {
-      await sleep(20);
-    }
-  }
 }
 
 /** The pid a script wrote to `path`, once it has been written in full (a line ending in a newline). */
