@@ -71,10 +71,11 @@ async function repoOf(c: Ctx): Promise<Repo> {
 const STEP: Record<StepName, (c: Ctx) => Promise<void>> = {
   async init(c) {
     // The marker first: a directory with only the marker is ours, and the next run completes it.
+    // keys.jwks before the repository: a directory with a repository is never initialised again.
     await mkdir(c.paths.root, { recursive: true });
     await writeFileAtomic(c.paths.marker, `${JSON.stringify(MARKER)}\n`);
-    (await Repo.create(c.paths.repo, 'archive')).close();
     await writeFileAtomic(c.paths.keys, `${JSON.stringify({ keys: [c.keys.release.publicJwk] }, null, 2)}\n`);
+    (await Repo.create(c.paths.repo, 'archive')).close();
   },
   async objects(c) {
     await pull(await repoOf(c), c.buildRepo, { refs: [c.plan.built.checksum] });

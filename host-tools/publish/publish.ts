@@ -1,8 +1,9 @@
-import { readFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { OtaError, withContext } from '../../common/errors.js';
 import { silent, type EventSink } from '../../common/events.js';
 import { Repo } from '../../node-ostree/index.js';
+import { loadTrustedKeys } from '../../contract/index.js';
 import { findCommit } from '../compose/find-commit.js';
 import { executePublish, type DeltaResult, type ExecuteResult } from './execute.js';
 import { lockPublished } from './lock.js';
@@ -66,17 +67,29 @@ function builtCommit(repo: Repo, rev: string): BuiltCommit {
   return { checksum: c.checksum, subject: c.subject, timestamp: c.timestamp, board: str('ota.board'), arch: str('ota.arch') };
 }
 
+/**
+ * The kids of PUBLISHED/keys.jwks, which says who may publish here: without it any key could
+ * (docs/releases.md, "Publishing"), so a missing or keyless one is refused.
+ */
+async function publishedKids(paths: PublishedPaths): Promise<string[]> {
+  const lost = (why: string) =>
+    new OtaError('ERR_OTA_PUBLISHED', `${paths.keys} ${why}: it names the release keys that may publish here`, {
+      hint: `restore it from the release key's directory (cp KEYS/release.pub.jwks ${paths.keys}); add a new key later with \`ota keys trust\``,
+    });
+  if (!existsSync(paths.keys)) throw lost('is missing');
+  let kids: string[];
+  try {
+    kids = [...(await loadTrustedKeys(paths.keys)).byKid.keys()];
+  } catch (e) {
+    throw lost(`is not a public JWK set (${(e as Error).message})`);
+  }
+  if (kids.length === 0) throw lost('holds no keys');
+  return kids;
+}
+
 async function publishedState(paths: PublishedPaths, ref: string, fresh: boolean): Promise<{ published: PublishedEntry[]; kids: string[] }> {
   if (fresh) return { published: [], kids: [] };
-  let kids: string[] = [];
-  const keysText = await readFile(paths.keys, 'utf8').catch(() => undefined);
-  if (keysText !== undefined) {
-    try {
-      kids = ((JSON.parse(keysText) as { keys?: { kid?: unknown }[] }).keys ?? []).map((k) => String(k.kid));
-    } catch (e) {
-      throw new OtaError('ERR_OTA_USAGE', `${paths.keys} is not a JWK set: ${(e as Error).message}`, { hint: 'restore it from the key DIR (release.pub.jwks)' });
-    }
-  }
+  const kids = await publishedKids(paths);
   const repo = await Repo.open(paths.repo).catch(() => undefined);
   if (!repo) return { published: [], kids };
   try {
@@ -94,7 +107,9 @@ export async function publish(o: PublishOptions): Promise<PublishResult> {
   try {
     checkName('ref', o.ref);
     const state = await inspectPublished(paths.root);
-    const fresh = state !== 'ours';
+    // A first publish killed inside its init step leaves the marker and perhaps keys.jwks, but no
+    // repository and nothing published: the init step runs again and completes it.
+    const fresh = state !== 'ours' || ![join(paths.repo, 'config'), join(paths.root, 'releases'), join(paths.root, 'groups')].some((p) => existsSync(p));
     const keys = await loadPublishKeys(o.key, { homedir: o.gpgHomedir, keyId: o.gpgKeyId });
     const build = await Repo.open(o.repoPath);
     let built: BuiltCommit;
