@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { armForUpgrade, bootStateToVars, initialBootState } from '../../../bootloader/index.js';
+import { writeGrubEnv } from '../../../bootloader/grub/env.js';
 import { writeUbootEnvText } from '../../../bootloader/uboot/env-text.js';
 import { run } from '../../../common/exec.js';
 import { parseDocument } from '../../../contract/index.js';
@@ -129,6 +130,23 @@ describe('ota-agent status', () => {
       `bootloader uboot (${envPath}): next boot entry 0, bootcount 0/3, upgrade armed, no rollback flag`,
       'update: none (idle)',
     ]);
+  });
+
+  it("reads GRUB's grubenv when the configuration names GRUB: a fallback shows as the rollback flag", async () => {
+    const grubenv = join(tmp, 'boot/grubenv');
+    await writeGrubEnv(grubenv, new Map(bootStateToVars({ bootcount: 3, upgradeAvailable: true, rollback: true, bootlimit: 3 })));
+    await mkdir(join(root, 'etc/ota/agent.d'), { recursive: true });
+    await writeFile(
+      join(root, 'etc/ota/agent.d/60-grub.yaml'),
+      `bootloader:\n  kind: grub\n  envPath: ${grubenv}\n  configPath: ${join(tmp, 'boot/grub.cfg')}\n  envLocation: { label: ESP, path: /EFI/ota/grubenv }\n  bootLocation: { path: /boot }\n`,
+    );
+    try {
+      const lines = (await agent('status')).out.split('\n');
+      // The boot counter ran out: with the rollback flag set, the next boot takes entry 1, the previous deployment.
+      expect(lines.find((l) => l.startsWith('bootloader '))).toBe(`bootloader grub (${grubenv}): next boot entry 1, bootcount 3/3, upgrade armed, rollback flag set`);
+    } finally {
+      await rm(join(root, 'etc/ota/agent.d/60-grub.yaml'));
+    }
   });
 
   it('still shows the deployments when the boot counter cannot be read, and says why', async () => {
