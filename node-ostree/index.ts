@@ -13,6 +13,7 @@ export { readCommit, listTree, catFile, diffCommits, commitUnion, type TreeEntry
 export { exportTar } from './export.js';
 export { pull, addRemote, deleteRemote, listRemotes, remoteUrl, generateDelta, applyDeltaOffline, regenerateSummary, staticDeltaPath, type PullOptions, type PullProgress, type DeltaOptions } from './transport.js';
 export { signCommitEd25519, verifyCommitEd25519, signCommitGpg, verifyCommitGpg, signSummaryGpg, rawPublicKey, ed25519PrivateKey, ed25519PublicKey, ED25519_KEY } from './sign.js';
+export { decodeSuperblock, sha256, type Superblock, type DeltaPart, type DeltaFallback } from './delta-superblock.js';
 export { Sysroot, type Deployment, type DeployOptions } from './sysroot.js';
 export { readDeb, type Deb, type DebMember, type DebCompression } from './deb.js';
 export { decodeVariant, encodeVariant, GVariantValue, dict } from './gvariant.js';
