@@ -46,6 +46,17 @@ export function gpgKeyringBeside(key: string): string | undefined {
   return existsSync(file) ? file : undefined;
 }
 
+/** keys.jwks names who may publish: `ota publish` refuses a directory without a usable one. */
+async function checkPublishedKeys(dir: string, problems: string[]): Promise<void> {
+  const file = join(dir, 'keys.jwks');
+  if (!existsSync(file)) {
+    problems.push('keys.jwks is missing');
+    return;
+  }
+  const keys = await loadTrustedKeys(file).then((t) => (t.byKid.size > 0 ? undefined : 'it holds no key'), (e: Error) => e.message);
+  if (keys) problems.push(`keys.jwks: ${keys}`);
+}
+
 export async function verifyPublished(dir: string, opts: VerifyOptions = {}): Promise<PublishedReport> {
   await requirePublished(dir);
   const trusted = await loadTrustedKeys(opts.key ?? join(dir, 'keys.jwks'));
@@ -54,6 +65,7 @@ export async function verifyPublished(dir: string, opts: VerifyOptions = {}): Pr
   const problems: string[] = [];
   const onEvent = opts.onEvent ?? silent;
   const step = (message: string) => onEvent({ phase: 'check', release: dir, message });
+  if (opts.key) await checkPublishedKeys(dir, problems);
   const repo = await Repo.open(join(dir, 'repo'));
   try {
     step('commits: signatures and objects');

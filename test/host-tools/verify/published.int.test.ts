@@ -79,6 +79,14 @@ describe('ota verify PUBLISHED', () => {
     expect(JSON.parse(cli.out.join('\n')).error).toMatchObject({ code: 'ERR_OTA_VERIFY' });
   });
 
+  it('names a keys.jwks that is missing or holds no key, which would let publish take any key', async () => {
+    const f = await copy();
+    await rm(join(f.dir, 'keys.jwks'));
+    expect(await problems(f)).toEqual(['keys.jwks is missing']);
+    await writeFile(join(f.dir, 'keys.jwks'), '{"keys": []}\n');
+    expect(await problems(f)).toEqual([expect.stringMatching(/^keys\.jwks: /)]);
+  });
+
   it('refuses a missing key file before checking anything', async () => {
     const f = await copy();
     const e = await otaRejection(verifyPublished(f.dir, { key: join(root, 'nope.jwks') }));
