@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { EXIT, formatError, OtaError } from '../../common/errors.js';
+import { registerHealth } from './commands/health.js';
 import { registerStatus } from './commands/status.js';
 import { errorDocument, printJson, wantsJson } from './json.js';
 import { agentVersion, agentVersionLines, agentVersionReport } from './version.js';
@@ -20,6 +21,11 @@ export interface AgentCliIo {
   now: () => Date;
 }
 
+/** What a command may set for the run beyond its output: an exit code for a result that is not an error (an unhealthy check run). */
+export interface RunState {
+  exitCode: number;
+}
+
 const defaultIo: AgentCliIo = { out: (l) => process.stdout.write(`${l}\n`), err: (t) => process.stderr.write(t), now: () => new Date() };
 
 export async function main(argv: string[], io: AgentCliIo = defaultIo): Promise<number> {
@@ -31,10 +37,12 @@ export async function main(argv: string[], io: AgentCliIo = defaultIo): Promise<
     .exitOverride()
     .showHelpAfterError()
     .configureOutput({ writeErr: (s) => io.err(s), writeOut: (s) => io.out(s.replace(/\n$/, '')) });
+  const state: RunState = { exitCode: 0 };
   registerStatus(program, io);
+  registerHealth(program, io, state);
   try {
     await program.parseAsync(argv);
-    return 0;
+    return state.exitCode;
   } catch (e) {
     if (e instanceof CommanderError) {
       // commander has already printed its message (or the help text).
