@@ -1,13 +1,13 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, statfs, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm, statfs, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OtaError } from '../../../common/errors.js';
 import { generateSigningKey, loadTrustedKeys, type TrustedKeys } from '../../../contract/index.js';
 import { deployUpdate, download, preflight, prune, type PreflightOptions } from '../../../device-agent/update/index.js';
-import { ed25519PrivateKey, Repo, signCommitEd25519, staticDeltaPath, type Sysroot } from '../../../node-ostree/index.js';
+import { ed25519PrivateKey, generateDelta, Repo, signCommitEd25519, staticDeltaPath, type Sysroot } from '../../../node-ostree/index.js';
 import { ostree, removeTree } from '../../helpers/ostree-cli.js';
 import { BOARD, device, hashTree, OS, partialReaches, publisher, REF, serve, type Release, type StaticServer } from './harness.js';
 
@@ -224,6 +224,39 @@ describe('damaged downloads are refused', () => {
     } finally {
       published.writeDetachedMetadata(commit, original);
       published.close();
+    }
+    const repo = await Repo.open(join(sysroot.path, 'ostree/repo'));
+    try {
+      expect(repo.resolve(REF)).toBe(rel['1.0']!.commit);
+    } finally {
+      repo.close();
+    }
+    expect(sysroot.deployments().map((d) => d.checksum)).toEqual([rel['1.0']!.commit]);
+  }, 60_000);
+
+  it('by delta too: the signature the superblock carries must be by a trusted key', async () => {
+    const { sysroot, downloadDir } = await device10();
+    const published = await Repo.open(join(pub, 'repo'));
+    const commit = rel['1.1']!.commit;
+    const deltaDir = join(pub, 'repo', staticDeltaPath(rel['1.0']!.commit, commit));
+    const backup = join(root, 'delta-backup');
+    const original = published.readDetachedMetadata(commit);
+    await cp(deltaDir, backup, { recursive: true });
+    try {
+      // The same delta generated again after the commit's signature was swapped for a stranger's.
+      published.writeDetachedMetadata(commit, undefined);
+      await signCommitEd25519(published, commit, ed25519PrivateKey(generateKeyPairSync('ed25519').privateKey));
+      await rm(deltaDir, { recursive: true });
+      await generateDelta(published, { from: rel['1.0']!.commit, to: commit, minFallbackSizeBytes: 0 });
+      const plan = await preflight({ jws: await jws('1.1'), trusted, sysroot, device: identity, downloadDir });
+      expect(plan.source.kind).toBe('delta');
+      const e = await refused(download({ plan, remote: srv.url, sysroot, trusted, downloadDir, options: { retries: 0 } }));
+      expect(e.code).toBe('ERR_OTA_SIGNATURE');
+    } finally {
+      published.writeDetachedMetadata(commit, original);
+      published.close();
+      await rm(deltaDir, { recursive: true, force: true });
+      await cp(backup, deltaDir, { recursive: true });
     }
     const repo = await Repo.open(join(sysroot.path, 'ostree/repo'));
     try {
