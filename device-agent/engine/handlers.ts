@@ -1,0 +1,158 @@
+/**
+ * One handler per state (docs/agent.md, "The state machine"). A handler does its state's work through the
+ * dependencies object and returns an event, a detail for the log and what it learned (a patch of the update
+ * record); it never names the next state. Handlers that may run again after a crash (transitions.ts, RESUME)
+ * look at the sysroot and the bootloader before changing them, so a second run finishes what the first began.
+ * A handler that throws is the event `failed`, with the error's message as the detail (machine.ts).
+ */
+import { armForUpgrade, clearRollback, markGood, requestRollback } from '../../bootloader/index.js';
+import type { AgentDeps, HealthView } from './deps.js';
+import { resultOf, type UpdatePatch, type UpdateRecord } from './record.js';
+import type { AgentEvent, State } from './states.js';
+
+export interface HandlerResult {
+  event: AgentEvent;
+  detail?: string;
+  patch?: UpdatePatch;
+}
+
+export type Handler = (update: UpdateRecord, deps: AgentDeps) => Promise<HandlerResult>;
+
+/** The release the record must hold from downloading on; its absence is a bug in the table or the record. */
+function releaseOf(update: UpdateRecord): string {
+  if (update.releaseJws === null) throw new Error(`update ${update.id} has no release past checking, this is a bug`);
+  return update.releaseJws;
+}
+
+async function checking(update: UpdateRecord, deps: AgentDeps): Promise<HandlerResult> {
+  const jws = update.releaseJws ?? (await deps.update.fetchRelease());
+  const v = await deps.update.preflight(jws);
+  if (v.verdict === 'refused') return { event: 'refused', detail: v.reason };
+  if (v.verdict === 'upToDate') return { event: 'upToDate', detail: `${v.release.ref} ${v.release.version} is running` };
+  const fromCommit = await deps.sysroot.bootedCommit();
+  const { ref, version, commit } = v.release;
+  return {
+    event: 'updateAvailable',
+    detail: `${ref} ${version} (${commit.slice(0, 12)})`,
+    patch: { releaseJws: jws, ref, version, toCommit: commit, fromCommit },
+  };
+}
+
+async function downloading(update: UpdateRecord, deps: AgentDeps): Promise<HandlerResult> {
+  await deps.update.download(releaseOf(update));
+  if (update.downloadOnly) return { event: 'applyLater', detail: 'download only' };
+  if (!deps.policy.mayApply(deps.clock.now())) return { event: 'applyLater', detail: 'outside the maintenance window' };
+  return { event: 'downloaded' };
+}
+
+async function deploying(update: UpdateRecord, deps: AgentDeps): Promise<HandlerResult> {
+  const { commit } = await deps.update.deploy(releaseOf(update));
+  if (update.toCommit !== null && commit !== update.toCommit) {
+    throw new Error(`deployed ${commit} but the release names ${update.toCommit}`);
+  }
+  return { event: 'deployed', detail: commit.slice(0, 12), patch: { toCommit: commit } };
+}
+
+/** Arms the counter for a deployment that exists; after a power cut an unfinalized staged one does not. */
+async function arming(update: UpdateRecord, deps: AgentDeps): Promise<HandlerResult> {
+  const list = await deps.sysroot.deployments();
+  const target = list.find((d) => d.checksum === update.toCommit);
+  if (target === undefined || (target.index !== 0 && !target.staged)) {
+    return { event: 'failed', detail: `the deployment of ${update.toCommit?.slice(0, 12) ?? '(none)'} is not the next to boot`, patch: { rollbackReason: 'failed' } };
+  }
+  const state = await deps.bootloader.setState(armForUpgrade(await deps.bootloader.getState()));
+  return { event: 'armed', detail: `bootlimit ${state.bootlimit}` };
+}
+
+async function rebooting(update: UpdateRecord, deps: AgentDeps): Promise<HandlerResult> {
+  // A rollback never waits for a person: the device runs a deployment that failed its checks.
+  if (deps.policy.reboot === 'manual' && update.rollbackReason === null) return { event: 'rebootDeferred', detail: 'reboot: manual' };
+  await deps.reboot();
+  return { event: 'rebootRequested' };
+}
+
+function failures(h: HealthView): string {
+  const bad = h.required.filter((c) => c.status !== 'passed').map((c) => `${c.name} ${c.status}: ${c.detail}`);
+  return [...(h.deadlineHit ? ['the deadline passed'] : []), ...bad].join('; ');
+}
+
+/** Which deployment booted decides: the new one is checked, the old one means a fallback or no reboot yet. */
+async function verifying(update: UpdateRecord, deps: AgentDeps): Promise<HandlerResult> {
+  const booted = await deps.sysroot.bootedCommit();
+  const boot = await deps.bootloader.getState();
+  if (booted !== null && booted === update.toCommit && booted !== update.fromCommit) {
+    // A rollback was asked for (its reboot cut short): the update still runs, so reboot again.
+    if (boot.rollback && update.rollbackReason !== null) return { event: 'notRebooted', detail: 'the rollback reboot has not happened' };
+    const h = await deps.health.run();
+    if (h.ok) {
+      const warned = h.wanted.filter((c) => c.status !== 'passed').map((c) => c.name);
+      return { event: 'healthy', detail: warned.length === 0 ? 'all checks passed' : `wanted checks failed: ${warned.join(', ')}` };
+    }
+    return { event: 'unhealthy', detail: failures(h), patch: { rollbackReason: h.deadlineHit ? 'deadline' : 'unhealthy' } };
+  }
+  if (booted !== null && booted === update.fromCommit) {
+    if (boot.rollback) {
+      const detail = `the previous deployment booted with the bootloader's rollback flag set (bootcount ${boot.bootcount}, bootlimit ${boot.bootlimit})`;
+      return { event: 'fellBack', detail, patch: { rollbackReason: update.rollbackReason ?? 'bootloader-fallback' } };
+    }
+    const pending = (await deps.sysroot.deployments()).some((d) => d.checksum === update.toCommit && (d.index === 0 || d.staged));
+    if (boot.upgradeAvailable && pending) return { event: 'notRebooted' };
+    return { event: 'failed', detail: 'the previous deployment runs and the update is no longer next to boot', patch: { rollbackReason: update.rollbackReason ?? 'failed' } };
+  }
+  return { event: 'failed', detail: `booted commit ${booted ?? 'unknown'} is neither the update nor the previous one`, patch: { rollbackReason: 'failed' } };
+}
+
+async function committing(update: UpdateRecord, deps: AgentDeps): Promise<HandlerResult> {
+  const booted = await deps.sysroot.bootedCommit();
+  if (booted !== update.toCommit) return { event: 'failed', detail: `not committing: ${booted ?? 'an unknown commit'} runs, not the update`, patch: { rollbackReason: 'failed' } };
+  await deps.bootloader.setState(markGood(await deps.bootloader.getState()));
+  await deps.update.prune();
+  return { event: 'committed' };
+}
+
+/**
+ * Running the new deployment: ask the bootloader for the previous one and reboot. Running the previous one:
+ * the failed deployment removed (so the previous is OSTree's default), boot config rendered again, and only
+ * then the bootloader's rollback flag cleared (docs/conventions.md, "The safety order").
+ */
+async function rollingBack(update: UpdateRecord, deps: AgentDeps): Promise<HandlerResult> {
+  const booted = await deps.sysroot.bootedCommit();
+  const bl = deps.bootloader;
+  if (booted !== null && booted === update.toCommit && booted !== update.fromCommit) {
+    await bl.setState(requestRollback(await bl.getState()));
+    return { event: 'rollbackRebootNeeded', detail: 'the update runs: rebooting into the previous deployment' };
+  }
+  // One at a time, reading the list again: indices shift with each removal.
+  for (let left = (await deps.sysroot.deployments()).length; left > 0; left--) {
+    const stale = (await deps.sysroot.deployments()).find((d) => d.checksum === update.toCommit && d.checksum !== booted);
+    if (stale === undefined) break;
+    await deps.sysroot.undeploy(stale.index);
+  }
+  const list = await deps.sysroot.deployments();
+  const previous = list.find((d) => d.checksum === booted);
+  if (previous !== undefined && previous.index !== 0) await deps.sysroot.setDefault(previous.index);
+  await deps.update.renderBootConfig();
+  const state = await bl.getState();
+  if (state.rollback || state.upgradeAvailable) await bl.setState(clearRollback({ ...state, upgradeAvailable: false }));
+  return { event: 'rolledBack', detail: `back on ${booted?.slice(0, 12) ?? 'the previous deployment'}` };
+}
+
+async function reporting(update: UpdateRecord, deps: AgentDeps): Promise<HandlerResult> {
+  const r = resultOf(update, deps.clock.now());
+  const message = `update ${update.id}${r.version === null ? '' : ` (${r.version})`}: ${r.result}${r.reason === null ? '' : `: ${r.reason}`}`;
+  deps.emit({ phase: 'agent', updateId: update.id, state: 'reporting', event: 'reported', message, level: r.result === 'committed' ? 'info' : 'warning' });
+  return { event: 'reported', detail: r.result };
+}
+
+/** The handler of every working state; resting states have none (the machine stops there). */
+export const HANDLERS: Readonly<Partial<Record<State, Handler>>> = {
+  checking,
+  downloading,
+  deploying,
+  arming,
+  rebooting,
+  verifying,
+  committing,
+  rollingBack,
+  reporting,
+};

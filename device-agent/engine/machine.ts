@@ -1,0 +1,111 @@
+/**
+ * The machine's loop (docs/agent.md, "The state machine"): the record on disk names the state whose handler
+ * runs next before that handler touches anything; the handler returns an event; the table names the next
+ * state; the transition is logged and saved; repeat until a resting state. On start the agent reads the record
+ * and continues or rolls back as RESUME says. The store's loop breaker may change the state it saves, so the
+ * loop always continues from what was written, never from what it meant to write.
+ *
+ * @example
+ * const machine = new AgentMachine({ store: new StateStore({ dir: '/var/lib/ota' }), deps });
+ * await machine.resume();                                  // on start
+ * await machine.check({ id: 'poll-1767225600' });          // a poll, a command, `ota-agent upgrade`
+ */
+import { OtaError } from '../../common/errors.js';
+import type { AgentDeps } from './deps.js';
+import { HANDLERS, type HandlerResult } from './handlers.js';
+import { applyTransition, beginUpdate, markResumed, type AgentRecord, type BeginOptions, type RollbackReason, type UpdateRecord } from './record.js';
+import { isResting, type AgentEvent, type State } from './states.js';
+import type { StateStore } from './store.js';
+import { RESUME, nextState } from './transitions.js';
+
+export interface MachineOptions {
+  store: Pick<StateStore, 'load' | 'save' | 'removeLeftovers'>;
+  deps: AgentDeps;
+  /** Called after every save, with what was saved: the crash tests' kill hook. */
+  onSaved?: (record: AgentRecord) => void | Promise<void>;
+}
+
+/** Why a rollback happens when the handler did not say: a failure, or a restart in a state not safe to repeat. */
+const DEFAULT_REASON: Partial<Record<AgentEvent, RollbackReason>> = { failed: 'failed', interrupted: 'interrupted' };
+
+export class AgentMachine {
+  constructor(private readonly options: MachineOptions) {}
+
+  /** On start: continue the update the record names, or roll it back; returns the record it rests in. */
+  async resume(): Promise<AgentRecord> {
+    const { store, deps } = this.options;
+    await store.removeLeftovers();
+    const record = await store.load();
+    const action = RESUME[record.state];
+    if (action === 'rest') return record;
+    deps.emit({ phase: 'agent', updateId: record.update?.id ?? null, state: record.state, event: 'resume', message: `resuming in ${record.state}: ${action}` });
+    if (action === 'rerun') return this.run(await this.save(markResumed(record, deps.clock.now())));
+    return this.run(await this.save(this.transition(markResumed(record, deps.clock.now()), { event: action })));
+  }
+
+  /** Starts an update from idle (the `check` event); an OtaError when one is in progress. */
+  async check(begin: Omit<BeginOptions, 'at'>): Promise<AgentRecord> {
+    const record = await this.options.store.load();
+    if (record.state !== 'idle') throw busy(record, 'check');
+    return this.run(await this.save(beginUpdate(record, { ...begin, at: this.options.deps.clock.now() })));
+  }
+
+  /** Applies an update that waits in downloaded (the `apply` event). */
+  async apply(): Promise<AgentRecord> {
+    const record = await this.options.store.load();
+    if (record.state !== 'downloaded') throw busy(record, 'apply');
+    return this.run(await this.save(this.transition(record, { event: 'apply' })));
+  }
+
+  /** The loop: the record passed in is saved and names the state to run. */
+  private async run(saved: AgentRecord): Promise<AgentRecord> {
+    let record = saved;
+    while (!isResting(record.state)) {
+      const update = record.update;
+      if (update === null) throw new Error(`state ${record.state} without an update in the record, this is a bug`);
+      const result = await this.handle(record.state, update);
+      record = await this.save(this.transition(record, result));
+    }
+    return record;
+  }
+
+  private async handle(state: State, update: UpdateRecord): Promise<HandlerResult> {
+    const handler = HANDLERS[state];
+    if (handler === undefined) throw new Error(`no handler for working state ${state}, this is a bug`);
+    try {
+      return await handler(update, this.options.deps);
+    } catch (e) {
+      return { event: 'failed', detail: e instanceof Error ? e.message : String(e) };
+    }
+  }
+
+  /** One edge of the table, with the rollback reason filled in when the handler gave none. */
+  private transition(record: AgentRecord, result: HandlerResult): AgentRecord {
+    const to = nextState(record.state, result.event);
+    const reason = DEFAULT_REASON[result.event];
+    const patch = to === 'rollingBack' && record.update?.rollbackReason === null && result.patch?.rollbackReason === undefined && reason !== undefined
+      ? { ...result.patch, rollbackReason: reason }
+      : result.patch;
+    const next = applyTransition(record, { event: result.event, to, at: this.options.deps.clock.now(), detail: result.detail, patch });
+    const { deps } = this.options;
+    const message = `${record.state} → ${to} on ${result.event}${result.detail === undefined ? '' : `: ${result.detail}`}`;
+    deps.emit({ phase: 'agent', updateId: record.update?.id ?? null, state: to, event: result.event, message, level: to === 'rollingBack' ? 'warning' : 'info' });
+    return next;
+  }
+
+  private async save(record: AgentRecord): Promise<AgentRecord> {
+    const saved = await this.options.store.save(record, this.options.deps.clock.now());
+    if (saved.state !== record.state && saved.update?.rollbackReason === 'state-loop') {
+      this.options.deps.emit({ phase: 'agent', updateId: saved.update.id, state: saved.state, event: 'stateLoop', message: `too many saves: forced into ${saved.state}`, level: 'warning' });
+    }
+    await this.options.onSaved?.(saved);
+    return saved;
+  }
+}
+
+function busy(record: AgentRecord, wanted: 'check' | 'apply'): OtaError {
+  const what = record.update === null ? `the agent is ${record.state}` : `update ${record.update.id} is in ${record.state}`;
+  return new OtaError('ERR_OTA_STATE', `cannot ${wanted}: ${what}`, {
+    hint: wanted === 'apply' ? 'apply follows a download-only upgrade (`ota-agent upgrade --download-only`)' : 'one update at a time: wait for it to end (`ota-agent status`)',
+  });
+}
