@@ -55,12 +55,19 @@ async function runHealth(config: HealthConfig, options: HealthRunnerOptions): Pr
       env: options.env,
       meminfoPath: options.meminfoPath,
     };
+    // Whether the deadline passed while checks ran; read when each ends, so that a timer firing
+    // after the last check ended does not turn a finished run into a failed one.
+    let deadlineHit = false;
     const one = async (spec: CheckSpec): Promise<CheckResult> => {
       const base = { name: spec.name, kind: spec.kind, level: spec.level };
-      if (deadline.signal.aborted) return { ...base, status: 'notRun', detail: 'the health deadline passed before it ran', durationMs: 0 };
+      if (deadline.signal.aborted) {
+        deadlineHit = true;
+        return { ...base, status: 'notRun', detail: 'the health deadline passed before it ran', durationMs: 0 };
+      }
       const t0 = performance.now();
       const atDeadline: CheckOutcome = { status: 'timedOut', detail: 'still running at the health deadline' };
       const outcome = await Promise.race([runCheck(spec, ctx), deadlinePassed.then(() => atDeadline)]);
+      if (deadline.signal.aborted) deadlineHit = true;
       return { ...base, ...outcome, durationMs: Math.round(performance.now() - t0) };
     };
     const results = await inParallel(plan, options.parallelChecks ?? 4, async (spec) => {
@@ -68,7 +75,7 @@ async function runHealth(config: HealthConfig, options: HealthRunnerOptions): Pr
       options.onCheck?.(r);
       return r;
     });
-    return summarize(results, deadline.signal.aborted);
+    return summarize(results, deadlineHit);
   } finally {
     clearTimeout(timer);
   }
