@@ -82,9 +82,10 @@ export function checkRelease(release: ReleaseManifest, device: DeviceIdentity, c
   return null;
 }
 
-/** The source and bytes a release needs from the running commit. */
+/** The source and bytes a release needs from the running commit: its delta when smaller than a whole pull. */
 export function chooseSource(release: ReleaseManifest, current: CurrentCommit | null, reserveBytes = 0): { source: UpdateSource; neededBytes: number } {
-  const delta = current ? release.deltas.find((d) => d.fromCommit === current.commit) : undefined;
+  // A delta of files that changed whole can outweigh the pull, which fetches each object at most once.
+  const delta = current ? release.deltas.find((d) => d.fromCommit === current.commit && d.bytes < release.fullPullBytes) : undefined;
   const source: UpdateSource = delta ? { kind: 'delta', fromCommit: delta.fromCommit, bytes: delta.bytes } : { kind: 'pull', bytes: release.fullPullBytes };
   // Conservative: the download is counted on top of the whole deployment, though objects the running one shares are on disk already.
   return { source, neededBytes: source.bytes + release.unpackedBytes + reserveBytes };

@@ -26,7 +26,7 @@ export interface Release {
 export interface Publisher {
   pub: string;
   keyDir: string;
-  /** Builds a commit whose files depend on `version` (a 300 kB incompressible file among them) and publishes it. */
+  /** Builds a commit whose files depend on `version` (a 120 kB incompressible file among them) and publishes it. */
   publish(version: string, ...more: string[]): Promise<Release>;
 }
 
@@ -40,10 +40,17 @@ async function writeTree(dir: string, version: string): Promise<void> {
   await writeFile(join(dir, 'usr/lib/modules', kver, 'initramfs.img'), 'INITRAMFS\n');
   await writeFile(join(dir, 'usr/lib/os-release'), `ID=debian\nVERSION_ID=${version}\n`);
   await writeFile(join(dir, 'usr/lib/sysimage/dpkg/status'), `Package: fx\nStatus: install ok installed\nArchitecture: amd64\nVersion: ${version}\n`);
-  const blob = Buffer.alloc(300_000);
-  const seed = createHash('sha256').update(version).digest();
-  for (let i = 0; i < blob.length; i += 32) createHash('sha256').update(seed).update(String(i)).digest().copy(blob, i);
-  await writeFile(join(dir, 'usr/share/fx/blob'), blob);
+  // What every version shares (so a delta is smaller than a whole pull), and what each changes.
+  await writeFile(join(dir, 'usr/share/fx/base'), noise('base', 300_000));
+  await writeFile(join(dir, 'usr/share/fx/blob'), noise(version, 120_000));
+}
+
+/** Incompressible bytes from a seed: the same seed, the same bytes. */
+function noise(seed: string, size: number): Buffer {
+  const blob = Buffer.alloc(size);
+  const s = createHash('sha256').update(seed).digest();
+  for (let i = 0; i < blob.length; i += 32) createHash('sha256').update(s).update(String(i)).digest().copy(blob, i);
+  return blob;
 }
 
 export async function publisher(root: string): Promise<Publisher> {

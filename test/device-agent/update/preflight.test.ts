@@ -48,6 +48,8 @@ describe('chooseSource', () => {
   it('takes the delta from the running commit, else a pull of the whole commit', () => {
     expect(chooseSource(release(), running(A, '1.0'), 7)).toEqual({ source: { kind: 'delta', fromCommit: A, bytes: 1000 }, neededBytes: 1000 + 200_000 + 7 });
     expect(chooseSource(release(), running(C, '0.9'))).toEqual({ source: { kind: 'pull', bytes: 50_000 }, neededBytes: 250_000 });
+    const heavy = release({ deltas: [{ fromVersion: '1.0', fromCommit: A, bytes: 50_000 }] });
+    expect(chooseSource(heavy, running(A, '1.0')).source).toEqual({ kind: 'pull', bytes: 50_000 });
   });
 });
 
