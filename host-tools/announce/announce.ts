@@ -1,6 +1,6 @@
 import { readFile, stat } from 'node:fs/promises';
 import { OtaError } from '../../common/errors.js';
-import { JWS_TYP, MAX_JWS_CHARS, loadTrustedKeys, parseDocument, readSigned, topics, type ReleaseManifest } from '../../contract/index.js';
+import { MAX_JWS_CHARS, loadTrustedKeys, readSigned, readUnverified, topics, type ReleaseManifest } from '../../contract/index.js';
 import { connectBroker, type BrokerOptions } from '../mqtt/client.js';
 
 /**
@@ -92,31 +92,11 @@ async function verified(jws: string, keyPath: string, now: Date | undefined): Pr
 }
 
 /**
- * Without a key the signature cannot be checked, but a file that is no release JWS, a command, or
- * a manifest that has expired is still refused: devices would only throw it away.
+ * Without a key the signature cannot be checked, but what every device would refuse anyway (a
+ * file that is no release JWS, a command, a manifest expired or not yet valid, a schema problem)
+ * is still refused, by the contract's own reader less the key checks.
  */
 export function inspectUnverified(jws: string, now: Date): Checked {
-  const refuse = (code: 'ERR_OTA_JWS_MALFORMED' | 'ERR_OTA_JWS_TYP' | 'ERR_OTA_JWS_EXPIRED', why: string, hint?: string) =>
-    new OtaError(code, `release manifest refused: ${why}`, { hint: hint ?? 'give a release manifest `ota publish` wrote' });
-  const parts = jws.split('.');
-  if (parts.length !== 3 || parts.some((p) => !/^[A-Za-z0-9_-]+$/.test(p))) throw refuse('ERR_OTA_JWS_MALFORMED', 'not a compact JWS (three base64url parts separated by dots)');
-  const header = decodeJson(parts[0]!);
-  const payload = decodeJson(parts[1]!);
-  if (header === undefined || payload === undefined) throw refuse('ERR_OTA_JWS_MALFORMED', 'its header or payload is not base64url of a JSON object');
-  if (header.typ !== JWS_TYP.release) throw refuse('ERR_OTA_JWS_TYP', `typ ${JSON.stringify(header.typ)} is not ${JWS_TYP.release}`, 'only release manifests are announced; commands go to a device\'s own topic');
-  if (header.alg !== 'EdDSA' || typeof header.kid !== 'string') throw refuse('ERR_OTA_JWS_MALFORMED', 'the header lacks alg EdDSA or a kid');
-  const { iat: _iat, nbf: _nbf, exp, jti: _jti, ...fields } = payload;
-  if (typeof exp !== 'number') throw refuse('ERR_OTA_JWS_MALFORMED', 'it has no expiry (exp)');
-  if (exp * 1000 <= now.getTime()) throw refuse('ERR_OTA_JWS_EXPIRED', `it expired at ${new Date(exp * 1000).toISOString()}`, 'publish the version again to get a fresh manifest');
-  const doc = parseDocument('Release', fields);
-  return { doc, kid: header.kid, expiresAt: new Date(exp * 1000) };
-}
-
-function decodeJson(part: string): Record<string, unknown> | undefined {
-  try {
-    const v: unknown = JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
-    return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
-  } catch {
-    return undefined;
-  }
+  const v = readUnverified('release', jws, { now });
+  return { doc: v.doc as ReleaseManifest, kid: v.kid, expiresAt: v.expiresAt };
 }

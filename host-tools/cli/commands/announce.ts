@@ -41,7 +41,7 @@ export function registerAnnounce(program: Command, io: CliIo): void {
     .option('--ca <file>', 'PEM CA certificate that signed the broker\'s TLS certificate')
     .option('--client-cert <file>', 'PEM client certificate, for brokers that require mutual TLS')
     .option('--client-key <file>', 'PEM key of --client-cert')
-    .option('--connect-timeout <seconds>', 'give up on a broker that does not answer (default 10)', parseSeconds, 10)
+    .option('--connect-timeout <seconds>', 'give up on a broker that does not answer', parseSeconds, 10)
     .option('--json', 'print one JSON document on stdout (docs/cli-json.md)')
     .action(async (opts: AnnounceFlags) => {
       const password = opts.password ?? process.env.OTA_MQTT_PASSWORD;
@@ -65,6 +65,6 @@ export function registerAnnounce(program: Command, io: CliIo): void {
 
 function parseSeconds(v: string): number {
   const n = Number(v);
-  if (!/^\d+(\.\d+)?$/.test(v) || !(n > 0 && n <= 600)) throw new OtaError('ERR_OTA_USAGE', `--connect-timeout takes seconds from 1 to 600, not "${v}"`);
+  if (!/^\d+(\.\d+)?$/.test(v) || !(n > 0 && n <= 600)) throw new OtaError('ERR_OTA_USAGE', `--connect-timeout takes seconds, more than 0 and at most 600, not "${v}"`);
   return n;
 }

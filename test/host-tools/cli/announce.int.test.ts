@@ -87,6 +87,9 @@ describe('ota announce', () => {
       ['command', (await readFile(join(GOLDEN, 'command.jws'), 'utf8')).trim(), [], /typ "deb-ota-command\+jws" is not deb-ota-release\+jws/],
       ['expired', await signDocument('release', release, key, { now: new Date(Date.now() - 7200_000), expiresInSeconds: 60 }), [], /expired/],
       ['not a JWS', 'hello', [], /not a compact JWS/],
+      // Without --key too: what every device would refuse is refused through the contract's reader.
+      ['not yet valid', await signDocument('release', release, key, { now: new Date(Date.now() + 86400_000) }), [], /not valid before/],
+      ['fractional exp', `${h}.${Buffer.from(JSON.stringify({ ...payload, exp: payload.exp as number + 0.5 })).toString('base64url')}.${s}`, [], /claims: /],
     ];
     for (const [name, text, extra, why] of cases) {
       const f = join(dir, `${name}.jws`);
