@@ -12,3 +12,4 @@ export { preflight, checkRelease, chooseSource, refusalError, type PreflightInpu
 export { download, type DownloadInput, type DownloadOptions, type DownloadResult } from './download.js';
 export { deployUpdate, prune, pruneSelection, renderGrub, type DeployInput, type GrubTarget } from './deploy.js';
 export { currentDeployment, runningDeployment, type CurrentCommit } from './current.js';
+export { updateSteps, type DeviceUpdateContext } from './steps.js';

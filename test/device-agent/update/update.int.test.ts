@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OtaError } from '../../../common/errors.js';
 import { generateSigningKey, loadTrustedKeys, type TrustedKeys } from '../../../contract/index.js';
-import { deployUpdate, download, preflight, prune, type PreflightOptions } from '../../../device-agent/update/index.js';
+import { deployUpdate, download, preflight, prune, updateSteps, type PreflightOptions } from '../../../device-agent/update/index.js';
 import { ed25519PrivateKey, generateDelta, Repo, signCommitEd25519, staticDeltaPath, type Sysroot } from '../../../node-ostree/index.js';
 import { ostree, removeTree } from '../../helpers/ostree-cli.js';
 import { BOARD, device, hashTree, OS, partialReaches, publisher, REF, serve, type Release, type StaticServer } from './harness.js';
@@ -265,5 +265,27 @@ describe('damaged downloads are refused', () => {
       repo.close();
     }
     expect(sysroot.deployments().map((d) => d.checksum)).toEqual([rel['1.0']!.commit]);
+  }, 60_000);
+});
+
+describe('as the engine calls them (updateSteps)', () => {
+  it('fetch the group release, preflight, download, deploy once, prune; refusals as verdicts', async () => {
+    const { sysroot, downloadDir } = await device10();
+    const ctx = { sysroot, trusted, device: identity, remote: srv.url, group: 'lab', osname: OS, downloadDir };
+    const steps = updateSteps(ctx);
+    const jws12 = await steps.fetchRelease();
+    expect(jws12).toBe((await jws('1.2')).trim());
+    expect(await steps.preflight(jws12)).toMatchObject({ verdict: 'go', release: { version: '1.2', commit: rel['1.2']!.commit } });
+    expect(await updateSteps({ ...ctx, device: { ...identity, arch: 'arm64' } }).preflight(jws12)).toEqual({ verdict: 'refused', reason: expect.stringMatching(/\(arch\).*is for amd64, this device is arm64/) as unknown });
+    expect(await steps.preflight(await jws('1.0'))).toMatchObject({ verdict: 'upToDate', release: { version: '1.0' } });
+
+    await steps.download(jws12);
+    expect(await steps.deploy(jws12)).toEqual({ commit: rel['1.2']!.commit });
+    // Run again, as after a restart between the deploy and the record's save: no second deployment.
+    expect(await steps.deploy(jws12)).toEqual({ commit: rel['1.2']!.commit });
+    expect(sysroot.deployments().map((d) => d.checksum)).toEqual([rel['1.2']!.commit, rel['1.0']!.commit]);
+    await steps.prune();
+    expect(sysroot.deployments().map((d) => d.checksum)).toEqual([rel['1.2']!.commit, rel['1.0']!.commit]);
+    expect(await steps.preflight(jws12)).toMatchObject({ verdict: 'upToDate' });
   }, 60_000);
 });
