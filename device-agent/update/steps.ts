@@ -10,8 +10,8 @@ import { download } from './download.js';
 import { chooseSource, preflight, type DeviceIdentity, type PreflightOptions, type UpdatePlan } from './preflight.js';
 
 /**
- * The update functions bound to one device, as the engine's UpdateSteps (docs/agent.md, "Applying
- * an update"): each step starts again from the signed release the record keeps, so a step re-run
+ * The update functions bound to one device, as the engine's UpdateSteps
+ * (docs/agent.md, "Applying an update"): each step starts again from the signed release the record keeps, so a step re-run
  * after a restart finds its work done (a downloaded commit, a deployment already made) rather
  * than doing it twice.
  *
