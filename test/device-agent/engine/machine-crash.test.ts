@@ -6,7 +6,7 @@ import { AgentMachine } from '../../../device-agent/engine/machine.js';
 import { MAX_STATE_SAVES, type AgentRecord } from '../../../device-agent/engine/record.js';
 import type { State } from '../../../device-agent/engine/states.js';
 import { StateStore } from '../../../device-agent/engine/store.js';
-import { A, B, UNHEALTHY, recordingDevice, type RecordingDevice } from './recording-device.js';
+import { A, B, UNHEALTHY, expectedChain, recordingDevice, type RecordingDevice } from './recording-device.js';
 
 let dir: string;
 beforeEach(async () => {
@@ -55,17 +55,6 @@ async function crashRun(dev: RecordingDevice, killAt: number, forever?: (r: Agen
 }
 
 const chain = (r: AgentRecord) => (r.lastResult?.log ?? []).map((e) => `${e.state}:${e.event}`);
-
-/** The exact log of an update killed once after saving `state`, from the uninterrupted log. */
-function expectedChain(clean: string[], state: State): string[] {
-  const at = clean.findIndex((e) => e.startsWith(`${state}:`));
-  const head = clean.slice(0, at + 1);
-  if (state === 'deploying') return [...head, 'deploying:resume', 'rollingBack:interrupted', 'reporting:rolledBack', 'idle:reported'];
-  if (state === 'rebooting') return [...head, 'rebooting:resume', 'verifying:booted', 'rebooting:notRebooted', ...clean.slice(at + 1)];
-  // awaitingReboot is resumed on every start anyway; idle is saved after the update ended
-  if (state === 'awaitingReboot' || state === 'idle') return clean;
-  return [...head, `${state}:resume`, ...clean.slice(at + 1)];
-}
 
 describe('crashes at every persisted state, unit test of the table with a recording dependencies object', () => {
   it('a full update killed once after each save ends committed (or, killed in deploying, rolled back) with the exact log', async () => {

@@ -9,6 +9,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { nextBoot, ubootBackend, type BootloaderBackend } from '../../../bootloader/index.js';
 import type { ReleaseManifest } from '../../../contract/index.js';
+import type { State } from '../../../device-agent/engine/states.js';
 import type { AgentDeps, DeploymentInfo, EngineEvent, HealthView, PreflightVerdict } from '../../../device-agent/engine/deps.js';
 
 export const A = 'a'.repeat(64);
@@ -108,4 +109,15 @@ export async function recordingDevice(dir: string, options: { reboot?: 'auto' | 
     },
   };
   return dev;
+}
+
+/** The exact log of an update killed once after saving `state`, from the uninterrupted log. */
+export function expectedChain(clean: string[], state: State): string[] {
+  const at = clean.findIndex((e) => e.startsWith(`${state}:`));
+  const head = clean.slice(0, at + 1);
+  if (state === 'deploying') return [...head, 'deploying:resume', 'rollingBack:interrupted', 'reporting:rolledBack', 'idle:reported'];
+  if (state === 'rebooting') return [...head, 'rebooting:resume', 'verifying:booted', 'rebooting:notRebooted', ...clean.slice(at + 1)];
+  // awaitingReboot is resumed on every start anyway; idle is saved after the update ended
+  if (state === 'awaitingReboot' || state === 'idle') return clean;
+  return [...head, `${state}:resume`, ...clean.slice(at + 1)];
 }
