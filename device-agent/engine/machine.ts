@@ -19,7 +19,7 @@ import type { StateStore } from './store.js';
 import { RESUME, nextState } from './transitions.js';
 
 export interface MachineOptions {
-  store: Pick<StateStore, 'load' | 'save' | 'removeLeftovers'>;
+  store: Pick<StateStore, 'load' | 'save' | 'removeLeftovers' | 'lock'>;
   deps: AgentDeps;
   /** Called after every save, with what was saved: the crash tests' kill hook. */
   onSaved?: (record: AgentRecord) => void | Promise<void>;
@@ -33,6 +33,10 @@ export class AgentMachine {
 
   /** On start: continue the update the record names, or roll it back; returns the record it rests in. */
   async resume(): Promise<AgentRecord> {
+    return this.locked(() => this.resumeLocked());
+  }
+
+  private async resumeLocked(): Promise<AgentRecord> {
     const { store, deps } = this.options;
     await store.removeLeftovers();
     const record = await store.load();
@@ -45,16 +49,30 @@ export class AgentMachine {
 
   /** Starts an update from idle (the `check` event); an OtaError when one is in progress. */
   async check(begin: Omit<BeginOptions, 'at'>): Promise<AgentRecord> {
-    const record = await this.options.store.load();
-    if (record.state !== 'idle') throw busy(record, 'check');
-    return this.run(await this.save(beginUpdate(record, { ...begin, at: this.options.deps.clock.now() })));
+    return this.locked(async () => {
+      const record = await this.options.store.load();
+      if (record.state !== 'idle') throw busy(record, 'check');
+      return this.run(await this.save(beginUpdate(record, { ...begin, at: this.options.deps.clock.now() })));
+    });
   }
 
   /** Applies an update that waits in downloaded (the `apply` event). */
   async apply(): Promise<AgentRecord> {
-    const record = await this.options.store.load();
-    if (record.state !== 'downloaded') throw busy(record, 'apply');
-    return this.run(await this.save(this.transition(record, { event: 'apply' })));
+    return this.locked(async () => {
+      const record = await this.options.store.load();
+      if (record.state !== 'downloaded') throw busy(record, 'apply');
+      return this.run(await this.save(this.transition(record, { event: 'apply' })));
+    });
+  }
+
+  /** Holds the agent's lock (store.ts) around a whole run, so two processes never drive the machine at once. */
+  private async locked(work: () => Promise<AgentRecord>): Promise<AgentRecord> {
+    const release = await this.options.store.lock();
+    try {
+      return await work();
+    } finally {
+      await release();
+    }
   }
 
   /** The loop: the record passed in is saved and names the state to run. */

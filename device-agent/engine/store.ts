@@ -9,14 +9,20 @@
  * let record = await store.load();           // the initial record on a device that never updated
  * record = await store.save(record, new Date());
  */
-import { readdir, readFile, unlink } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../../common/atomic-write.js';
 import { OtaError } from '../../common/errors.js';
 import { fsReason, isMissing } from '../../common/fs-errors.js';
+import { processRuns } from '../../common/pid.js';
 import { agentRecordSchema, countSave, initialRecord, type AgentRecord } from './record.js';
 
 export const STATE_FILE = 'state.json';
+/** Held by the process running the machine: one update at a time (docs/agent.md, "The state machine"). */
+export const LOCK_FILE = 'agent.lock';
+
+/** Locks this process holds: a lock file with our own pid that is not here is one we failed to remove. */
+const heldHere = new Set<string>();
 
 export interface StateStoreOptions {
   /** The agent's state directory (`/var/lib/ota` on a device, a temp dir in tests). */
@@ -64,6 +70,41 @@ export class StateStore {
       });
     }
     return next;
+  }
+
+  /**
+   * Takes the agent's lock: a file holding this process's pid, created exclusively. One left by a process that
+   * no longer runs (a SIGKILL, a power cut) is taken over, so a crash never blocks the restarted agent; one
+   * held by a running process is an OtaError. Returns the function that releases it.
+   */
+  async lock(): Promise<() => Promise<void>> {
+    await mkdir(this.dir, { recursive: true });
+    const path = join(this.dir, LOCK_FILE);
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        const fh = await open(path, 'wx', 0o600);
+        await fh.writeFile(`${process.pid}\n`);
+        await fh.close();
+        heldHere.add(path);
+        return async () => {
+          heldHere.delete(path);
+          await unlink(path).catch(() => {});
+        };
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
+          throw new OtaError('ERR_OTA_IO', `cannot take the agent's lock ${path}: ${fsReason(e)}`, { cause: e });
+        }
+        const pid = Number((await readFile(path, 'utf8').catch(() => '')).trim());
+        const ours = pid === process.pid && !heldHere.has(path); // left when a read-only file system refused the unlink
+        if (processRuns(pid) && !ours) {
+          throw new OtaError('ERR_OTA_STATE', `another ota-agent (pid ${pid}) is working on ${this.dir}`, {
+            hint: 'one update at a time: wait for it (`ota-agent status`); if no such process runs, remove the lock file',
+          });
+        }
+        await unlink(path).catch(() => {});
+      }
+    }
+    throw new OtaError('ERR_OTA_STATE', `cannot take the agent's lock ${path}: another process keeps taking it`, { hint: 'run one ota-agent at a time' });
   }
 
   /** Removes temp files a crash left between write and rename (they are never read). */

@@ -4,7 +4,9 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { OtaError } from '../../../common/errors.js';
 import { applyTransition, beginUpdate, initialRecord } from '../../../device-agent/engine/record.js';
-import { STATE_FILE, StateStore } from '../../../device-agent/engine/store.js';
+import { AgentMachine } from '../../../device-agent/engine/machine.js';
+import { LOCK_FILE, STATE_FILE, StateStore } from '../../../device-agent/engine/store.js';
+import { recordingDevice } from './recording-device.js';
 
 let dir: string;
 beforeEach(async () => {
@@ -69,5 +71,41 @@ describe('StateStore on real files', () => {
     await writeFile(join(dir, 'other.tmp'), 'x');
     expect(await store.removeLeftovers()).toEqual([`.${STATE_FILE}.0a1b2c3d4e5f.tmp`]);
     expect((await readdir(dir)).sort()).toEqual(['other.tmp', STATE_FILE]);
+  });
+});
+
+describe('the agent lock', () => {
+  it('lets one holder at a time and names the running holder', async () => {
+    const store = new StateStore({ dir });
+    const release = await store.lock();
+    const e = await rejection(store.lock());
+    expect(e.code).toBe('ERR_OTA_STATE');
+    expect(e.message).toContain(`pid ${process.pid}`);
+    await release();
+    const again = await store.lock();
+    await again();
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  it('takes over a lock whose process no longer runs (a SIGKILL, a power cut)', async () => {
+    const store = new StateStore({ dir });
+    // a pid above the kernel's pid_max names no process
+    await writeFile(join(dir, LOCK_FILE), '4194305\n');
+    const release = await store.lock();
+    expect(await readFile(join(dir, LOCK_FILE), 'utf8')).toBe(`${process.pid}\n`);
+    await release();
+  });
+
+  it('refuses a second machine run while another holds the lock, changing nothing', async () => {
+    const store = new StateStore({ dir });
+    const release = await store.lock();
+    try {
+      const dev = await recordingDevice(dir);
+      await expect(new AgentMachine({ store, deps: dev.deps }).check({ id: 'u1' })).rejects.toMatchObject({ code: 'ERR_OTA_STATE' });
+      expect(dev.calls).toEqual([]);
+      expect(await store.load()).toEqual(initialRecord());
+    } finally {
+      await release();
+    }
   });
 });
