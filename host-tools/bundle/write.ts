@@ -107,6 +107,10 @@ export async function writeBundle(opts: BundleOptions): Promise<BundleResult> {
   if (outDir instanceof Error || !outDir.isDirectory()) {
     throw new OtaError('ERR_OTA_USAGE', `cannot write bundle ${opts.output}: ${outDir instanceof Error ? fsReason(outDir) : 'its parent is not a directory'}`, { hint: 'give -o a file in an existing directory' });
   }
+  // Found here, not at the final rename after minutes of delta generation.
+  if ((await stat(opts.output).catch(() => undefined))?.isDirectory()) {
+    throw new OtaError('ERR_OTA_USAGE', `cannot write bundle ${opts.output}: it is a directory`, { hint: 'give -o a file name, e.g. DIR/update.otab' });
+  }
   const release = await findRelease(opts.published, opts.version, opts.ref);
   const manifest = await readManifest(opts.published, release.file);
   const from = opts.from === undefined ? null : await readManifest(opts.published, (await findRelease(opts.published, opts.from, release.ref)).file);

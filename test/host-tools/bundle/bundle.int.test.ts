@@ -142,4 +142,11 @@ describe('ota bundle and ota verify FILE.otab', () => {
     expect((await otaRejection(writeBundle({ published: f.dir, version: '2.0', output: join(root, 'missing', 'x.otab') }))).message).toMatch(/cannot write bundle .*the file does not exist/);
     expect(existsSync(out)).toBe(false);
   });
+
+  it('refuses an output that is a directory before any work, with no event', async () => {
+    const events: unknown[] = [];
+    const e = await otaRejection(writeBundle({ published: f.dir, version: '2.0', output: root, onEvent: (ev) => events.push(ev) }));
+    expect(e.message).toMatch(/cannot write bundle .*: it is a directory/);
+    expect(events).toEqual([]);
+  });
 });
