@@ -43,7 +43,8 @@ export type PublishedState = 'absent' | 'empty' | 'ours';
 
 function notOurs(root: string, why: string): OtaError {
   return new OtaError('ERR_OTA_PUBLISHED', `${root} is not a published directory of ota: ${why}`, {
-    hint: `give --to an empty or new directory, or one an earlier \`ota publish\` made (it holds ${MARKER_FILE})`,
+    // serve, verify, bundle and keys trust refuse with this too: the hint must not be publish's alone.
+    hint: `give the directory an earlier \`ota publish --to\` made (it holds ${MARKER_FILE}); a first publish also takes an empty or new one`,
   });
 }
 

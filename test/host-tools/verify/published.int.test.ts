@@ -177,5 +177,8 @@ describe('ota verify PUBLISHED', () => {
     const e = await otaRejection(verifyPublished(dir, { key: base.keyDir }));
     expect(e.code).toBe('ERR_OTA_PUBLISHED');
     expect(e.message).toContain('has no ota-published.json');
+    // verify has no --to: the hint names the directory publish made, not publish's option.
+    expect(e.hint).not.toMatch(/^give --to/);
+    expect(e.hint).toMatch(/ota publish --to/);
   });
 });
