@@ -68,8 +68,14 @@ export function connectError(e: unknown, ctx: ConnectContext): OtaError {
       return new OtaError('ERR_OTA_MQTT', `${where}: TLS failed (${message})`, { hint: 'mqtts:// needs a broker that speaks TLS on that port', cause: e });
     }
   }
+  if (err?.code === undefined && MQTT_PARSE.test(message)) {
+    return new OtaError('ERR_OTA_MQTT', `${where}: it does not speak MQTT (${message})`, { hint: 'check the port in --broker: another service (HTTP, say) answers there', cause: e });
+  }
   return new OtaError('ERR_OTA_MQTT', `${where}: ${message}`, { hint: 'check --broker and the broker\'s log', cause: e });
 }
+
+/** The packet parser's (mqtt-packet) errors: before CONNACK, they mean the peer is no MQTT broker. */
+const MQTT_PARSE = /^(Invalid |Malformed |Cannot parse |Packet |Not supported|Unknown property|Will |Connect flag)/;
 
 /** A refusal that means "this protocol version, not you": worth one more try over 3.1.1. */
 export function refusedProtocolVersion(e: unknown): boolean {

@@ -22,6 +22,13 @@ describe('connectError', () => {
     expect(connectError(withCode('EWHATEVER', 'odd'), ctx).message).toMatch(/: odd$/);
   });
 
+  it('says a peer whose answer is not MQTT does not speak it (an HTTP server, say)', () => {
+    // What mqtt.js reports when an HTTP server answers CONNECT with "HTTP/1.1 400 ...".
+    const e = connectError(new Error('Invalid header flag bits, must be 0x0 for puback packet'), ctx);
+    expect(e.message).toBe('cannot connect to the MQTT broker mqtts://broker.example:8883: it does not speak MQTT (Invalid header flag bits, must be 0x0 for puback packet)');
+    expect(e.hint).toMatch(/port/);
+  });
+
   it('retries over 3.1.1 only for a refused protocol version', () => {
     expect(refusedProtocolVersion(withCode(1))).toBe(true);
     expect(refusedProtocolVersion(withCode(132))).toBe(true);
