@@ -71,6 +71,18 @@ const defaultExit: Partial<Record<OtaErrorCode, number>> = {
   ERR_OTA_LOCK_STALE: EXIT.stale,
   ERR_OTA_BMAP: EXIT.usage,
   ERR_OTA_KEY: EXIT.usage,
+  // A signed or device document handed to a command is its input: a bad one is bad input.
+  ERR_OTA_DOCUMENT: EXIT.usage,
+  ERR_OTA_JWS_TOO_LARGE: EXIT.usage,
+  ERR_OTA_JWS_MALFORMED: EXIT.usage,
+  ERR_OTA_JWS_ALG: EXIT.usage,
+  ERR_OTA_JWS_TYP: EXIT.usage,
+  ERR_OTA_JWS_KID: EXIT.usage,
+  ERR_OTA_JWS_SIGNATURE: EXIT.usage,
+  ERR_OTA_JWS_NO_EXPIRY: EXIT.usage,
+  ERR_OTA_JWS_CLAIMS: EXIT.usage,
+  ERR_OTA_JWS_EXPIRED: EXIT.usage,
+  ERR_OTA_JWS_NOT_YET_VALID: EXIT.usage,
   ERR_OTA_AGENT_CONFIG: EXIT.usage,
 };
 

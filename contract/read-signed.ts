@@ -129,7 +129,7 @@ function checkClaims(kind: SignedKind, payload: Record<string, unknown>, opts: R
   if (jti !== undefined && (typeof jti !== 'string' || jti.length === 0 || jti.length > 128)) throw refuse('ERR_OTA_JWS_CLAIMS', kind, 'claims: jti is not a string of 1 to 128 characters');
   if (kind === 'command' && jti === undefined) throw refuse('ERR_OTA_JWS_CLAIMS', kind, 'claims: a command must carry a nonce (jti)');
   const at = (s: number) => new Date(s * 1000).toISOString();
-  if (now - skew >= exp) throw refuse('ERR_OTA_JWS_EXPIRED', kind, `expired at ${at(exp)} (now ${at(now)})`, 'publish or send it again; check the clock if it should not have expired');
+  if (now - skew >= exp) throw refuse('ERR_OTA_JWS_EXPIRED', kind, `expired at ${at(exp)} (now ${at(now)})`, kind === 'release' ? 'publish a new version (a published version is never signed again); check the clock if it should not have expired' : 'sign and send the command again; check the clock if it should not have expired');
   const start = Math.max(iat, nbf ?? 0);
   if (start > now + skew) throw refuse('ERR_OTA_JWS_NOT_YET_VALID', kind, `not valid before ${at(start)} (now ${at(now)}, allowed skew ${skew} s)`, 'check the clocks of the signer and this machine');
   return { issuedAt: new Date(iat * 1000), expiresAt: new Date(exp * 1000), ...(typeof jti === 'string' ? { nonce: jti } : {}) };

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { OtaError, withContext } from '../../common/errors.js';
 import { silent, type EventSink } from '../../common/events.js';
 import { Repo } from '../../node-ostree/index.js';
@@ -94,6 +94,14 @@ async function publishedState(paths: PublishedPaths, ref: string, fresh: boolean
   if (!repo) return { published: [], kids };
   try {
     const history = await readHistory(repo, paths, ref);
+    // The floor is carried forward from the newest release's manifest: without it a publish would
+    // silently drop the floor, so a damaged directory is refused rather than guessed at.
+    const newest = history[0];
+    if (newest && newest.manifest === null) {
+      throw new OtaError('ERR_OTA_PUBLISHED', `the manifest of ${ref} ${newest.version}, the newest release, is missing or unreadable (${relative(paths.root, paths.release(ref, newest.version))}): its anti-rollback floor is unknown`, {
+        hint: 'restore it from a backup or from a copy served elsewhere; `ota verify PUBLISHED` lists what else is damaged',
+      });
+    }
     const published = history.map((h) => ({ version: h.version, commit: h.commit, minVersion: typeof h.manifest?.minVersion === 'string' ? h.manifest.minVersion : null }));
     return { published, kids };
   } finally {

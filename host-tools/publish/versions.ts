@@ -4,8 +4,9 @@ import { compareVersions, versionProblem } from '../../contract/index.js';
 /**
  * The version rules of a publish (docs/releases.md, "Version rules"), with dpkg's ordering: a
  * version must be a valid dpkg version, above the anti-rollback floor, new, and above the latest
- * published one. --force allows a version at or below the floor or below the latest (a
- * deliberate rollback release), never one already published: its manifest and commit exist.
+ * published one. --force allows a version below the latest and a lowered floor (together, a
+ * deliberate rollback release), never one already published (its manifest and commit exist) and
+ * never one at or below the floor its own manifest carries (devices refuse it).
  *
  * @example
  * checkVersion({ version: '1.2.0', published: ['1.1.0', '1.0.0'], floor: '1.0.0', force: false });
@@ -44,7 +45,14 @@ export function checkVersion(c: VersionCheck): string[] {
   // A lower floor would let devices holding the new release accept the versions the old floor refused.
   const prev = c.previousFloor;
   if (prev && c.floor !== null) check(compareVersions(c.floor, prev.floor) < 0, `--min-version ${c.floor} lowers the anti-rollback floor ${prev.floor} of release ${prev.version}`, `give --min-version ${prev.floor} or higher`);
-  if (c.floor !== null) check(compareVersions(c.version, c.floor) <= 0, `version ${c.version} is at or below the anti-rollback floor ${c.floor}`, 'publish a version above the floor');
+  // Never let through, not even with --force: the manifest would carry a floor at or above its
+  // own version, and every device refuses such a release.
+  if (c.floor !== null && compareVersions(c.version, c.floor) <= 0) {
+    throw refuse(
+      `version ${c.version} is at or below the anti-rollback floor ${c.floor}: every device would refuse it`,
+      `publish a version above the floor; for a deliberate rollback release, lower the floor with it: --min-version below ${c.version} --force`,
+    );
+  }
   // The highest published, not the newest: after a forced rollback release the versions above
   // it are still out there.
   const latest = latestVersion(c.published);

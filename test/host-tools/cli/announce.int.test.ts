@@ -95,7 +95,8 @@ describe('ota announce', () => {
       const f = join(dir, `${name}.jws`);
       await writeFile(f, text);
       const r = await ota('announce', '--broker', broker.url, '--group', 'refused', '--release', f, ...extra);
-      expect(r.code, name).not.toBe(0);
+      // Bad input, as README's exit codes say: 2.
+      expect(r.code, name).toBe(2);
       expect(r.err, name).toMatch(why);
     }
     const bad = await ota('announce', '--broker', broker.url, '--group', 'a/b', '--release', manifest);

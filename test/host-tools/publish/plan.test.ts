@@ -42,10 +42,14 @@ describe('checkVersion', () => {
     expect(refusal(() => checkVersion({ version: '1', published: [], floor: 'x y', force: false })).message).toMatch(/--min-version x y is not a valid dpkg version/);
   });
 
-  it('lets --force through below the latest and at the floor, with warnings', () => {
-    const w = checkVersion({ version: '0.5', published: ['1.0'], floor: '0.5', force: true });
+  it('lets --force through below the latest and a lowered floor, with warnings, never a version at its own floor', () => {
+    const w = checkVersion({ version: '0.5', published: ['1.0'], floor: '0.4', previousFloor: { floor: '0.9', version: '1.0' }, force: true });
     expect(w).toHaveLength(2);
-    expect(w.join('\n')).toMatch(/floor 0\.5 .*--force.*\n.*below the latest published version 1\.0/);
+    expect(w.join('\n')).toMatch(/--min-version 0\.4 lowers the anti-rollback floor 0\.9 .*--force.*\n.*below the latest published version 1\.0/);
+    // Devices refuse a release at or below its own floor, so --force cannot make one.
+    const atFloor = refusal(() => checkVersion({ version: '0.5', published: ['1.0'], floor: '0.5', force: true }));
+    expect(atFloor.message).toMatch(/at or below the anti-rollback floor 0\.5: every device would refuse it/);
+    expect(atFloor.hint).toMatch(/--min-version below 0\.5 --force/);
     // the highest published version, also when a forced rollback release is the newest
     expect(checkVersion({ version: '1.5', published: ['1.1', '2.0'], floor: null, force: true })).toEqual(['version 1.5 is below the latest published version 2.0 (published anyway: --force)']);
   });
