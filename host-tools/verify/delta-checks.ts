@@ -56,6 +56,7 @@ async function checkOne(repo: Repo, rel: string, summaryDeltas: Map<string, stri
 }
 
 const deltaName = (from: string | null, to: string) => (from ? `${from}-${to}` : to);
+const shortName = (name: string) => name.split('-').map((c) => c.slice(0, 12)).join(' -> ');
 const indexPath = (to: string) => `${deltaDir(null, to).replace(/^deltas\//, 'delta-indexes/')}.index`;
 
 /** The deltas an index file names, with their superblock checksums; throws when it does not decode. */
@@ -107,6 +108,12 @@ export async function checkDeltas(repo: Repo, summaryDeltas: Map<string, string>
     const r = await checkOne(repo, rel, summaryDeltas);
     problems.push(...r.problems);
     if (r.sb) found.push({ from: r.sb.from, to: r.sb.to, parts: r.sb.parts.length, superblockSha256: sha256(await readFile(join(repo.path, rel, 'superblock'))) });
+  }
+  // The other way round too: a client trusting the summary asks for a listed delta, and a
+  // missing one fails its pull instead of falling back to objects.
+  const held = new Set(found.map((d) => deltaName(d.from, d.to)));
+  for (const name of summaryDeltas.keys()) {
+    if (!held.has(name)) problems.push(`the summary lists delta ${shortName(name)}, which repo/deltas/ does not hold`);
   }
   await checkIndexes(repo, found, problems);
   return found;

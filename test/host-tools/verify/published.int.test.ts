@@ -171,6 +171,13 @@ describe('ota verify PUBLISHED', () => {
     expect(await problems(f)).toEqual(['summary.sig does not verify the summary with a trusted key']);
   });
 
+  it('names a delta the summary lists that deltas/ does not hold', async () => {
+    const f = await copy();
+    await rm(join(f.repo, deltaDir(f.commits['1.0']!, f.commits['2.0']!)), { recursive: true });
+    const p = await problems(f);
+    expect(p).toContain(`the summary lists delta ${f.commits['1.0']!.slice(0, 12)} -> ${f.commits['2.0']!.slice(0, 12)}, which repo/deltas/ does not hold`);
+  });
+
   it('refuses a directory that is not ours, by name', async () => {
     const dir = join(root, `plain${n++}`);
     await cp(join(root, 'base', 'published', 'repo'), join(dir, 'repo'), { recursive: true });
