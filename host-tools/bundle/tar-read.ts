@@ -53,7 +53,10 @@ export async function listTarMembers(fh: FileHandle, file: string): Promise<TarM
   for (;;) {
     if (pos + BLOCK > total) throw invalid(file, `truncated: it ends at byte ${total} before the end-of-archive marker`);
     await fh.read(h, 0, BLOCK, pos);
-    if (h.every((b) => b === 0)) return members;
+    if (h.every((b) => b === 0)) {
+      await checkTrailer(fh, file, pos, total);
+      return members;
+    }
     if (!headerChecksumOk(h)) throw invalid(file, `bad tar header at byte ${pos}`);
     const name = nameOf(h);
     const type = String.fromCharCode(h[156]!);
@@ -67,4 +70,14 @@ export async function listTarMembers(fh: FileHandle, file: string): Promise<TarM
     if (members.length > MAX_MEMBERS) throw invalid(file, `more than ${MAX_MEMBERS} members`);
     pos = offset + Math.ceil(size / BLOCK) * BLOCK;
   }
+}
+
+/** Zero blocks only after the end marker, at most a 10 KiB tar record's worth: anything else was appended to the bundle. */
+async function checkTrailer(fh: FileHandle, file: string, pos: number, total: number): Promise<void> {
+  const rest = total - pos;
+  const junk = () => invalid(file, `data after the end-of-archive marker at byte ${pos} (the file goes on to byte ${total}): something was appended to it`);
+  if (rest > 20 * BLOCK) throw junk();
+  const tail = Buffer.alloc(rest);
+  await fh.read(tail, 0, rest, pos);
+  if (!tail.every((b) => b === 0)) throw junk();
 }

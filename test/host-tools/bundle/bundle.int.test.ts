@@ -1,4 +1,4 @@
-import { cp, mkdtemp, open, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { appendFile, cp, mkdtemp, open, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -94,6 +94,14 @@ describe('ota bundle and ota verify FILE.otab', () => {
     const e = await otaRejection(openBundle(t));
     expect(e.message).toMatch(/is not a valid bundle: truncated/);
     expect((await ota('verify', t, '--key', f.keyDir)).code).toBe(2);
+  });
+
+  it('refuses data appended after the end-of-archive marker, and takes zero padding to a tar record', async () => {
+    const junk = await damaged(whole, async (p) => appendFile(p, 'hello, this was appended'));
+    const e = await otaRejection(openBundle(junk));
+    expect(e.message).toMatch(/is not a valid bundle: data after the end-of-archive marker at byte \d+ \(the file goes on to byte \d+\)/);
+    const padded = await damaged(whole, async (p) => appendFile(p, Buffer.alloc(8 * 512)));
+    expect((await openBundle(padded)).header.version).toBe('2.0');
   });
 
   it('names a damaged delta part and applies nothing', async () => {
