@@ -81,6 +81,12 @@ export async function checkChains(repo: Repo, opts: RepoCheckOptions, problems: 
       const c = decodeCommit(repo.loadVariant('commit', next));
       const entry = { commit: next, version: str(c.metadata, 'version'), board: str(c.metadata, 'ota.board'), arch: str(c.metadata, 'ota.arch') };
       chain.commits.push(entry);
+      // publish binds each commit to its ref: a validly signed commit of another ref served under
+      // this one (a mix-up or a downgrade by a mirror) is refused by clients, and named here.
+      const binding = c.metadata.get('ostree.ref-binding');
+      if (binding?.type === 'as' && !(binding.value as string[]).includes(ref)) {
+        problems.push(`ref ${ref}: commit ${next} is bound to ${(binding.value as string[]).join(', ')} (ostree.ref-binding), not to ${ref}`);
+      }
       if (!checked.has(next)) {
         opts.onEvent?.(`ref ${ref}: commit ${next.slice(0, 12)} (version ${entry.version ?? 'none'})`, checked.size);
         checked.add(next);

@@ -64,6 +64,23 @@ describe('ota verify and ota bundle on a real ota publish', () => {
     expect(r.problems).toEqual([expect.stringMatching(new RegExp(`^ref ${REF}, commit ${head} .*none of its 1 GPG signatures verifies`))]);
   });
 
+  it('names a signed commit served under a ref it is not bound to', async () => {
+    const copy = join(dir, 'pub-ref-mixup');
+    await cp(pub, copy, { recursive: true });
+    const repo = await Repo.open(join(copy, 'repo'));
+    const head = repo.resolve(REF);
+    try {
+      repo.setRef('gw/other', head);
+    } finally {
+      repo.close();
+    }
+    const r = await verifyPublished(copy, { key: key.dir });
+    expect(r.problems).toContain(`ref gw/other: commit ${head} is bound to ${REF} (ostree.ref-binding), not to gw/other`);
+    // Its parent (1.0) is named too; the real ref's chain is not.
+    expect(r.problems.filter((p) => p.includes('ostree.ref-binding'))).toHaveLength(2);
+    expect(r.problems.some((p) => p.startsWith(`ref ${REF}:`))).toBe(false);
+  });
+
   it('bundle the published delta from 1.0 and the whole 1.1, both verified by applying them', async () => {
     const delta = join(dir, 'delta.otab');
     const whole = join(dir, 'whole.otab');
