@@ -1,30 +1,15 @@
 import { readdir } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { OtaError } from '../../common/errors.js';
-import { inspectPublished } from '../publish/published-dir.js';
 
 /**
- * Finding things in a published directory (docs/releases.md, "The published directory") for the
- * commands that read one: the marker first, so a directory that is not ours is refused before
- * anything else is read.
+ * Finding releases and group pointers in a published directory for bundle and verify
+ * (docs/releases.md, "The published directory"), which first make sure it is ours
+ * (requirePublished).
  *
  * @example
- * await requirePublished('/srv/ota');
  * const { ref, file } = await findRelease('/srv/ota', '1.2', undefined);
  */
-
-/**
- * @throws OtaError `ERR_OTA_PUBLISHED` when `dir` is not a published directory of ours (absent,
- *   empty, or without the marker), `ERR_OTA_PUBLISHED` from inspectPublished for a wrong marker.
- */
-export async function requirePublished(dir: string): Promise<void> {
-  const state = await inspectPublished(dir);
-  if (state !== 'ours') {
-    throw new OtaError('ERR_OTA_PUBLISHED', `${dir} is not a published directory of ota: it is ${state === 'absent' ? 'missing' : 'empty'}`, {
-      hint: 'give the directory `ota publish --to` wrote (docs/releases.md, "The published directory")',
-    });
-  }
-}
 
 async function walk(dir: string, suffix: string): Promise<string[]> {
   const out: string[] = [];

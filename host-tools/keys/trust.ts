@@ -2,7 +2,7 @@ import { OtaError } from '../../common/errors.js';
 import { writeFileAtomic } from '../../common/atomic-write.js';
 import { loadTrustedKeys, type TrustedKeys } from '../../contract/index.js';
 import { lockPublished } from '../publish/lock.js';
-import { inspectPublished, publishedPaths } from '../publish/published-dir.js';
+import { publishedPaths, requirePublished } from '../publish/published-dir.js';
 
 /**
  * The keys a published directory is published with (PUBLISHED/keys.jwks): `ota publish` signs only
@@ -48,9 +48,7 @@ type Edit = (current: TrustedKeys) => { keys: { kid: string; publicJwk: object }
 
 async function editPublishedKeys(published: string, edit: Edit): Promise<PublishedKeysReport> {
   const paths = publishedPaths(published);
-  if ((await inspectPublished(paths.root)) !== 'ours') {
-    throw new OtaError('ERR_OTA_PUBLISHED', `nothing is published in ${published}`, { hint: 'give the directory `ota publish --to` wrote' });
-  }
+  await requirePublished(paths.root);
   const release = await lockPublished(paths.root);
   try {
     const current = await loadTrustedKeys(paths.keys);

@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import { OtaError } from '../../common/errors.js';
 import { Repo } from '../../node-ostree/index.js';
 import { readHistory } from './history.js';
-import { inspectPublished, publishedPaths } from './published-dir.js';
+import { publishedPaths, requirePublished } from './published-dir.js';
 
 /**
  * `ota log`: a ref's published versions, newest first (docs/releases.md, "Publishing"), from the
@@ -33,9 +33,7 @@ export interface LogEntry {
 
 export async function releaseLog(o: { to: string; ref: string }): Promise<LogEntry[]> {
   const paths = publishedPaths(resolve(o.to));
-  if ((await inspectPublished(paths.root)) !== 'ours') {
-    throw new OtaError('ERR_OTA_PUBLISHED', `nothing is published in ${o.to}`, { hint: 'give --to the directory `ota publish --to` wrote' });
-  }
+  await requirePublished(paths.root);
   const repo = await Repo.open(paths.repo);
   try {
     if (!repo.resolve(o.ref, { allowMissing: true })) {

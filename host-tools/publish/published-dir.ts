@@ -1,4 +1,4 @@
-import { lstat, readdir, readFile } from 'node:fs/promises';
+import { lstat, readdir, readFile, realpath } from 'node:fs/promises';
 import { join } from 'node:path';
 import { OtaError } from '../../common/errors.js';
 import { LOCK_FILE } from './lock.js';
@@ -69,6 +69,18 @@ export async function inspectPublished(root: string): Promise<PublishedState> {
     throw new OtaError('ERR_OTA_PUBLISHED', `${root} has published format version ${JSON.stringify(d.formatVersion)}; this ota writes version ${MARKER.formatVersion}`, { hint: 'publish with the ota that made it, or into a new directory' });
   }
   return 'ours';
+}
+
+/**
+ * For the commands that read a published directory (serve, verify, bundle, log, keys trust): it
+ * must be ours, so nothing else is served, read or changed. Returns its real path.
+ *
+ * @throws OtaError `ERR_OTA_PUBLISHED` naming why it is not.
+ */
+export async function requirePublished(dir: string): Promise<string> {
+  const state = await inspectPublished(dir);
+  if (state !== 'ours') throw notOurs(dir, state === 'absent' ? 'it does not exist' : `it is empty (no ${MARKER_FILE})`);
+  return realpath(dir);
 }
 
 /** Names ota uses as paths: an OSTree ref (slash-separated), a group. No '..', nothing hidden. */

@@ -3,7 +3,7 @@ import type { Server as NetServer, AddressInfo } from 'node:net';
 import { OtaError } from '../../common/errors.js';
 import type { EventSink } from '../../common/events.js';
 import { startBroker, type EmbeddedBroker } from './broker.js';
-import { requirePublished } from './published-dir.js';
+import { requirePublished } from '../publish/published-dir.js';
 import { createStaticServer } from './static-server.js';
 
 /**

@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path';
 import { silent, type EventSink } from '../../common/events.js';
 import { Repo } from '../../node-ostree/index.js';
 import { loadTrustedKeys } from '../../contract/index.js';
-import { requirePublished } from '../bundle/published-dir.js';
+import { requirePublished } from '../publish/published-dir.js';
 import { checkDeltas } from './delta-checks.js';
 import { checkReleases } from './release-checks.js';
 import { checkChains, checkSummary } from './repo-checks.js';
