@@ -10,8 +10,8 @@
  * tarball of the new rootfs (what an A/B image updater ships). The tuned deltas are then pulled
  * over HTTP from a served directory into a repository holding the base commit, and the bytes
  * the server sent are printed next to the accounting. Generation time and peak memory (max RSS,
- * in a process of its own: bench/delta-generate.ts) are printed for both deltas, and the memory
- * a device takes to apply ours (bench/delta-apply.ts).
+ * in a process of its own: bench/delta/generate.ts) are printed for both deltas, and the memory
+ * a device takes to apply ours (bench/delta/apply.ts).
  * Targets: (i) ours < the new .deb; (ii) ours <= 1.0x the new .debs; both < 10% of the tarball.
  * Work directory: $BENCH_DELTA_DIR (default /var/tmp/ota-bench-delta): it keeps the build
  * repository and the tarball sizes, so a rerun rebuilds nothing (ota build is a no-op) and
@@ -29,7 +29,7 @@ import { readLock, type Lock } from '../host-tools/lock/lockfile.js';
 import { fetchBytes } from '../common/http.js';
 import { deltaDir } from '../host-tools/publish/delta.js';
 import { decodeVariant, exportTar, libostreeVersion, pull, regenerateSummary, Repo } from '../node-ostree/index.js';
-import { serveDirectory, type Served } from './static-server.js';
+import { serveDirectory, type Served } from './delta/static-server.js';
 
 /** (i)'s changed package: the first whose release-suite pin changes exactly one package of the lock. */
 const PIN_CANDIDATES = ['tzdata', 'unzip', 'zip'];
@@ -124,7 +124,7 @@ interface Generated {
 }
 
 async function generate(repo: Repo, from: string, to: string, mode: 'default' | 'tuned'): Promise<Generated> {
-  const script = join(import.meta.dirname, 'delta-generate.ts');
+  const script = join(import.meta.dirname, 'delta', 'generate.ts');
   const r = await run(`delta ${mode}`, [process.execPath, '--import', 'tsx', script, repo.path, from, to, mode], { cwd: join(import.meta.dirname, '..') });
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as Generated;
 }
@@ -213,7 +213,7 @@ async function deviceOffline(pub: Repo, server: Served, from: string, to: string
   const parts = (decodeVariant(SUPERBLOCK_PARTS_TYPE, superblock) as unknown[])[6] as unknown[];
   for (let i = 0; i < parts.length; i++) await writeFile(join(dir, String(i)), await fetchBytes(`${base}/${i}`));
   device.close(); // applied by a process of its own, which measures the memory it takes
-  const script = join(import.meta.dirname, 'delta-apply.ts');
+  const script = join(import.meta.dirname, 'delta', 'apply.ts');
   const r = await run('delta apply', [process.execPath, '--import', 'tsx', script, device.path, join(dir, 'superblock')], { cwd: join(import.meta.dirname, '..') });
   const applied = JSON.parse(r.stdout.trim().split('\n').pop()!) as { seconds: number; baseRssBytes: number; maxRssBytes: number };
   await rm(dir, { recursive: true, force: true });

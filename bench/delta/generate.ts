@@ -1,18 +1,18 @@
 /**
  * One static delta generated in a process of its own, for bench/delta: so its time and its peak
  * memory (max RSS, a process-wide high-water mark) belong to that generation alone.
- * Usage: delta-generate.ts REPO FROM TO default|tuned; prints one JSON line.
+ * Usage: bench/delta/generate.ts REPO FROM TO default|tuned; prints one JSON line.
  * `default` is libostree with no parameters; `tuned` is what `ota publish` does
  * (host-tools/publish/delta-tuning.ts).
  */
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { generateDelta, Repo } from '../node-ostree/index.js';
-import { deltaDir, generateReleaseDelta, measureDelta } from '../host-tools/publish/delta.js';
+import { generateDelta, Repo } from '../../node-ostree/index.js';
+import { deltaDir, generateReleaseDelta, measureDelta } from '../../host-tools/publish/delta.js';
 
 const [repoPath, from, to, mode] = process.argv.slice(2);
 if (!repoPath || !from || !to || (mode !== 'default' && mode !== 'tuned')) {
-  throw new Error('usage: delta-generate.ts REPO FROM TO default|tuned');
+  throw new Error('usage: bench/delta/generate.ts REPO FROM TO default|tuned');
 }
 const repo = await Repo.open(repoPath);
 await rm(join(repo.path, deltaDir(from, to)), { recursive: true, force: true });

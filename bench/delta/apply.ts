@@ -1,12 +1,12 @@
 /**
  * A static delta applied offline in a process of its own, for bench/delta: its peak memory (max
- * RSS) is what a device needs to apply it. Usage: delta-apply.ts DEVICE_REPO SUPERBLOCK; prints
+ * RSS) is what a device needs to apply it. Usage: bench/delta/apply.ts DEVICE_REPO SUPERBLOCK; prints
  * one JSON line.
  */
-import { applyDeltaOffline, Repo } from '../node-ostree/index.js';
+import { applyDeltaOffline, Repo } from '../../node-ostree/index.js';
 
 const [repoPath, superblock] = process.argv.slice(2);
-if (!repoPath || !superblock) throw new Error('usage: delta-apply.ts DEVICE_REPO SUPERBLOCK');
+if (!repoPath || !superblock) throw new Error('usage: bench/delta/apply.ts DEVICE_REPO SUPERBLOCK');
 const repo = await Repo.open(repoPath);
 const baseRssBytes = process.resourceUsage().maxRSS * 1024;
 const t0 = process.hrtime.bigint();
