@@ -2,8 +2,9 @@ import { Command, CommanderError } from 'commander';
 import { EXIT, formatError, OtaError } from '../../common/errors.js';
 import { registerHealth } from './commands/health.js';
 import { registerStatus } from './commands/status.js';
-import { errorDocument, printJson, wantsJson } from './json.js';
-import { agentVersion, agentVersionLines, agentVersionReport } from './version.js';
+import { errorDocument, printJson, wantsJson } from '../../common/cli-json.js';
+import { packageVersion } from '../../common/package-version.js';
+import { agentVersionLines, agentVersionReport } from './version.js';
 
 /**
  * The `ota-agent` entry point (docs/agent.md, "Local CLI"): builds the command tree, runs it, and
@@ -32,7 +33,7 @@ export async function main(argv: string[], io: AgentCliIo = defaultIo): Promise<
   if (asksVersion(argv)) return printVersion(io.out, argv.includes('--json'));
   const program = new Command('ota-agent')
     .description('the device half of deb-ota: atomic OSTree updates with boot counting, health checks and rollback')
-    .version(await agentVersion(), '-V, --version', 'print the version of ota-agent, libostree and Node')
+    .version(await packageVersion(), '-V, --version', 'print the version of ota-agent, libostree and Node')
     .option('--root <dir>', 'read the configuration under DIR instead of / (usr/lib/ota, etc/ota)', '/')
     .exitOverride()
     .showHelpAfterError()

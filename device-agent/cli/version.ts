@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { packageVersion } from '../../common/package-version.js';
 
 /**
  * What `ota-agent --version` reports: the agent's version (the package's), Node's, and the
@@ -24,7 +24,7 @@ export async function agentVersionReport(): Promise<AgentVersionReport> {
   } catch (e) {
     note = `libostree-1.so.1 could not be loaded: ${e instanceof Error ? e.message : String(e)}`;
   }
-  return { agent: await agentVersion(), node: process.versions.node, libostree: { version, note } };
+  return { agent: await packageVersion(), node: process.versions.node, libostree: { version, note } };
 }
 
 export function agentVersionLines(r: AgentVersionReport): string[] {
@@ -32,18 +32,4 @@ export function agentVersionLines(r: AgentVersionReport): string[] {
   if (r.libostree.note) lines.push(`  ${r.libostree.note}`);
   lines.push(`node ${r.node}`);
   return lines;
-}
-
-/** The package's version: the agent ships in the deb-ota package, so the two are one. */
-export async function agentVersion(): Promise<string> {
-  // dist/device-agent/cli/version.js when built, device-agent/cli/version.ts under tsx.
-  for (const rel of ['../../../package.json', '../../package.json']) {
-    try {
-      const pkg = JSON.parse(await readFile(new URL(rel, import.meta.url), 'utf8')) as { name?: string; version?: string };
-      if (pkg.name === 'deb-ota' && pkg.version) return pkg.version;
-    } catch {
-      // try the next location
-    }
-  }
-  return '0.0.0';
 }

@@ -15,8 +15,9 @@ import { registerServe } from './commands/serve.js';
 import { registerPublish } from './commands/publish.js';
 import { registerLog } from './commands/log.js';
 import { registerVerify } from './commands/verify.js';
-import { errorDocument, printJson, wantsJson } from './json.js';
-import { packageVersion, versionLines, versionReport } from './version.js';
+import { errorDocument, printJson, wantsJson } from '../../common/cli-json.js';
+import { packageVersion } from '../../common/package-version.js';
+import { versionLines, versionReport } from './version.js';
 import type { CliIo } from './io.js';
 import { Reporter, type TextSink } from './reporter.js';
 

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { packageVersion } from '../../common/package-version.js';
 import { run } from '../../common/exec.js';
 
 /**
@@ -72,17 +72,4 @@ async function ostreeProgram(): Promise<{ version: string; features: string[] } 
   } catch {
     return null;
   }
-}
-
-export async function packageVersion(): Promise<string> {
-  // dist/host-tools/cli/version.js when built, host-tools/cli/version.ts under tsx.
-  for (const rel of ['../../../package.json', '../../package.json']) {
-    try {
-      const pkg = JSON.parse(await readFile(new URL(rel, import.meta.url), 'utf8')) as { name?: string; version?: string };
-      if (pkg.name === 'deb-ota' && pkg.version) return pkg.version;
-    } catch {
-      // try the next location
-    }
-  }
-  return '0.0.0';
 }

@@ -3,7 +3,7 @@ import { EXIT } from '../../../common/errors.js';
 import { loadAgentConfig } from '../../config/load.js';
 import { healthSummary, type CheckResult, type HealthReport } from '../../health/report.js';
 import { createHealthRunner } from '../../health/runner.js';
-import { printJson } from '../json.js';
+import { printJson } from '../../../common/cli-json.js';
 import type { AgentCliIo, RunState } from '../main.js';
 
 /**

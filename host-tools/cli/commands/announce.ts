@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { OtaError } from '../../../common/errors.js';
 import { announce } from '../../announce/announce.js';
-import { printJson } from '../json.js';
+import { printJson } from '../../../common/cli-json.js';
 import type { CliIo } from '../io.js';
 
 /**

@@ -3,7 +3,7 @@ import { OtaError } from '../../../common/errors.js';
 import type { OtaEvent } from '../../../common/events.js';
 import { formatBytes } from '../../../common/units.js';
 import { build, type BuildResult } from '../../compose/build.js';
-import { printJson } from '../json.js';
+import { printJson } from '../../../common/cli-json.js';
 import { catchInterrupts } from '../interrupt.js';
 import type { CliIo } from '../io.js';
 

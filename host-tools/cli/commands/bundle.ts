@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { formatBytes } from '../../../common/units.js';
 import { writeBundle } from '../../bundle/write.js';
-import { printJson } from '../json.js';
+import { printJson } from '../../../common/cli-json.js';
 import type { CliIo } from '../io.js';
 
 /**

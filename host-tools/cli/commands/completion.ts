@@ -4,7 +4,7 @@ import { commandTree } from '../command-tree.js';
 import { bashCompletion, zshCompletion } from '../completion.js';
 import { manPage } from '../man-page.js';
 import type { CliIo } from '../io.js';
-import { packageVersion } from '../version.js';
+import { packageVersion } from '../../../common/package-version.js';
 
 /**
  * `ota completion bash|zsh` and `ota man`: generated from the command tree as it is when they

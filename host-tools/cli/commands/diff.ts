@@ -3,7 +3,7 @@ import { Repo } from '../../../node-ostree/index.js';
 import { diffImages } from '../../compose/diff.js';
 import { formatDiff } from '../../lock/lockfile.js';
 import { requireRepo } from '../input-repo.js';
-import { printJson } from '../json.js';
+import { printJson } from '../../../common/cli-json.js';
 import type { CliIo } from '../io.js';
 
 /** `ota diff A B`: packages, then files, between two built commits. */

@@ -3,7 +3,7 @@ import { OtaError } from '../../../common/errors.js';
 import { makeImage } from '../../image/disk-image.js';
 import { formatMiB } from '../../image/disk-plan.js';
 import { requireRepo } from '../input-repo.js';
-import { printJson } from '../json.js';
+import { printJson } from '../../../common/cli-json.js';
 import type { CliIo } from '../io.js';
 
 /** `ota image`: a board's initial disk image from a built commit. */

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { OtaError } from '../../../common/errors.js';
 import { writeFileAtomic } from '../../../common/atomic-write.js';
 import { importMultistrap } from '../../import/multistrap.js';
-import { printJson } from '../json.js';
+import { printJson } from '../../../common/cli-json.js';
 import type { CliIo } from '../io.js';
 
 /** `ota import multistrap FILE`: an existing multistrap configuration -> image manifest. */

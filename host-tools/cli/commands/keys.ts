@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { generateKeys, type KeysReport } from '../../keys/generate.js';
 import { showKeys } from '../../keys/show.js';
 import { trustKeys, untrustKey, type PublishedKeysReport } from '../../keys/trust.js';
-import { printJson } from '../json.js';
+import { printJson } from '../../../common/cli-json.js';
 import type { CliIo } from '../io.js';
 
 /** `ota keys generate|show|trust|untrust`: the release key (docs/releases.md, "The trust chain"). */

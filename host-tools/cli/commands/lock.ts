@@ -5,7 +5,7 @@ import { checkLock } from '../../lock/check.js';
 import { explainPackage } from '../../lock/explain.js';
 import { formatDiff } from '../../lock/lockfile.js';
 import { defaultLockPath, lock } from '../../lock/lock.js';
-import { printJson } from '../json.js';
+import { printJson } from '../../../common/cli-json.js';
 import type { CliIo } from '../io.js';
 
 interface LockOpts {

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { formatLogEntry, releaseLog } from '../../publish/log.js';
-import { printJson } from '../json.js';
+import { printJson } from '../../../common/cli-json.js';
 import type { CliIo } from '../io.js';
 
 /** `ota log REF`: a ref's published versions, newest first (docs/releases.md, "Publishing"). */

@@ -3,7 +3,7 @@ import { OtaError } from '../../../common/errors.js';
 import { formatBytes } from '../../../common/units.js';
 import { publish, type PublishResult } from '../../publish/publish.js';
 import { requireRepo } from '../input-repo.js';
-import { printJson } from '../json.js';
+import { printJson } from '../../../common/cli-json.js';
 import type { CliIo } from '../io.js';
 
 /** `ota publish`: a built commit becomes a signed release in a published directory (docs/releases.md, "Publishing"). */

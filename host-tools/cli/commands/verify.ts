@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { OtaError } from '../../../common/errors.js';
 import { verifyBundle, type BundleReport } from '../../verify/bundle.js';
 import { verifyPublished, type PublishedReport } from '../../verify/published.js';
-import { printJson } from '../json.js';
+import { printJson } from '../../../common/cli-json.js';
 import type { CliIo } from '../io.js';
 
 /**

@@ -1,9 +1,9 @@
-import { OtaError } from '../../common/errors.js';
+import { OtaError } from './errors.js';
 
 /**
- * `--json` output: one document on stdout per run, nothing else there (progress and warnings
- * stay on stderr). The documents' fields are written down in docs/cli-json.md; a failure is
- * `{ "error": { ... } }` whatever the command.
+ * `--json` output of both command-line tools, `ota` and `ota-agent`: one document on stdout per
+ * run, nothing else there (progress and warnings stay on stderr). The documents' fields are
+ * written down in docs/cli-json.md; a failure is `{ "error": { ... } }` whatever the command.
  *
  * @example
  * printJson(out, { lockPath, packages: 12 });
