@@ -23,6 +23,12 @@ export interface MachineOptions {
   deps: AgentDeps;
   /** Called after every save, with what was saved: the crash tests' kill hook. */
   onSaved?: (record: AgentRecord) => void | Promise<void>;
+  /**
+   * Asked before each handler: true stops the run there, leaving the saved record naming that state, but only in
+   * a state whose RESUME is `rerun` or `booted`, so the next start continues the update instead of rolling it
+   * back (the daemon's SIGTERM; docs/agent.md, "Local CLI").
+   */
+  shouldStop?: () => boolean;
 }
 
 /** Why a rollback happens when the handler did not say: a failure, or a restart in a state not safe to repeat. */
@@ -79,12 +85,19 @@ export class AgentMachine {
   private async run(saved: AgentRecord): Promise<AgentRecord> {
     let record = saved;
     while (!isResting(record.state)) {
+      if (this.stopsIn(record.state)) return record;
       const update = record.update;
       if (update === null) throw new Error(`state ${record.state} without an update in the record, this is a bug`);
       const result = await this.handle(record.state, update);
       record = await this.save(this.transition(record, result));
     }
     return record;
+  }
+
+  /** Whether to stop before running `state`: asked for, and safe to continue from on the next start. */
+  private stopsIn(state: State): boolean {
+    const action = RESUME[state];
+    return (action === 'rerun' || action === 'booted') && this.options.shouldStop?.() === true;
   }
 
   private async handle(state: State, update: UpdateRecord): Promise<HandlerResult> {
