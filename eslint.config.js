@@ -49,7 +49,7 @@ const LEGACY = {
 
 // Who may import what (docs/architecture.md): one door to subprocesses (common/exec.ts), the
 // native bindings only inside node-ostree/, and the two halves (host-tools/, device-agent/) never
-// import each other; both may use node-ostree/, bootloader/, common/ and contract/.
+// import each other; both may use node-ostree/, bootloader/, common/, contract/ and bundle/.
 const CHILD_PROCESS = {
   names: ['node:child_process', 'child_process'],
   message: 'subprocesses go through common/exec.ts (run), the one door that names the program in errors',
@@ -58,11 +58,17 @@ const KOFFI = { names: ['koffi'], message: 'native calls stay inside node-ostree
 const HOST_TOOLS = {
   names: ['deb-ota'],
   patterns: ['**/host-tools', '**/host-tools/**'],
-  message: 'device-agent/ does not import host-tools/: share code through common/, node-ostree/, bootloader/ or contract/',
+  message: 'device-agent/ does not import host-tools/: share code through common/, node-ostree/, bootloader/, contract/ or bundle/',
 };
 const DEVICE_AGENT = {
   patterns: ['**/device-agent', '**/device-agent/**'],
-  message: 'host-tools/ does not import device-agent/: share code through common/, node-ostree/, bootloader/ or contract/',
+  message: 'host-tools/ does not import device-agent/: share code through common/, node-ostree/, bootloader/, contract/ or bundle/',
+};
+
+const BUNDLE = {
+  names: ['deb-ota'],
+  patterns: ['**/host-tools', '**/host-tools/**', '**/device-agent', '**/device-agent/**'],
+  message: 'bundle/ is read by both halves, so it imports neither: only common/, contract/ and node-ostree/ (bundle/README.md)',
 };
 
 const CONTRACT = {
@@ -96,6 +102,7 @@ const AREAS = [
   { files: ['host-tools/**', 'test/host-tools/**'], bans: [CHILD_PROCESS, KOFFI, DEVICE_AGENT] },
   { files: ['device-agent/**', 'test/device-agent/**'], bans: [CHILD_PROCESS, KOFFI, HOST_TOOLS] },
   { files: ['contract/**'], bans: [CHILD_PROCESS, KOFFI, CONTRACT] },
+  { files: ['bundle/**'], bans: [CHILD_PROCESS, KOFFI, BUNDLE] },
 ];
 
 export default tseslint.config(

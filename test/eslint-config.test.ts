@@ -34,6 +34,10 @@ describe('eslint.config.js import rules', () => {
     ["import { lock } from '../host-tools/lock/lock.js';\nlock();\n", 'contract/x.ts'],
     ["import { Agent } from '../device-agent/agent.js';\nnew Agent();\n", 'contract/x.ts'],
     ["import { spawn } from 'node:child_process';\nspawn('x');\n", 'contract/x.ts'],
+    ["import { findRelease } from '../host-tools/bundle/published-dir.js';\nfindRelease();\n", 'bundle/x.ts'],
+    ["import { updateSteps } from '../device-agent/update/index.js';\nupdateSteps();\n", 'bundle/x.ts'],
+    ["import { build } from 'deb-ota';\nbuild();\n", 'bundle/x.ts'],
+    ["import koffi from 'koffi';\nkoffi.load('x');\n", 'bundle/x.ts'],
   ])('refuses %j in %s', async (code, path) => {
     expect(await ruleIds(code, path)).toEqual(['no-restricted-imports']);
   });
@@ -44,6 +48,7 @@ describe('eslint.config.js import rules', () => {
     ["export const m = await import('../device-agent/agent.js');\n", 'host-tools/x.ts'],
     ["export const m = await import('../host-tools/lock/lock.js');\n", 'device-agent/x.ts'],
     ["export const m = await import('../node-ostree/index.js');\n", 'contract/x.ts'],
+    ["export const m = await import('../device-agent/update/index.js');\n", 'bundle/x.ts'],
   ])('refuses the dynamic %j in %s', async (code, path) => {
     expect(await ruleIds(code, path)).toEqual(['no-restricted-syntax']);
   });
@@ -58,6 +63,9 @@ describe('eslint.config.js import rules', () => {
     ["import { Repo } from 'deb-ota/node-ostree';\nRepo.open();\n", 'device-agent/x.ts'],
     ["import { OtaError } from '../common/errors.js';\nimport { z } from 'zod';\nimport { CompactSign } from 'jose';\nnew OtaError(z, CompactSign);\n", 'contract/x.ts'],
     ["import { OtaError } from '../../common/errors.js';\nimport { f } from '../fields.js';\nnew OtaError(f);\n", 'contract/documents/x.ts'],
+    ["import { Repo } from '../node-ostree/index.js';\nimport { OtaError } from '../common/errors.js';\nimport { readSigned } from '../contract/index.js';\nnew OtaError(Repo, readSigned);\n", 'bundle/x.ts'],
+    ["import { openBundle } from '../../bundle/index.js';\nopenBundle();\n", 'host-tools/verify/x.ts'],
+    ["import { openBundle } from '../../bundle/index.js';\nopenBundle();\n", 'device-agent/update/x.ts'],
   ])('allows %j in %s', async (code, path) => {
     expect(await ruleIds(code, path)).toEqual([]);
   });

@@ -9,11 +9,10 @@ import { fsReason } from '../../common/fs-errors.js';
 import { generateDelta, pull, Repo } from '../../node-ostree/index.js';
 import { TarWriter } from '../../node-ostree/tar-writer.js';
 import { loadTrustedKeys, readSigned, type ReleaseManifest } from '../../contract/index.js';
-import { BUNDLE_FORMAT, BUNDLE_FORMAT_VERSION, BUNDLE_MEMBERS, type BundleHeader } from './format.js';
+import { BUNDLE_FORMAT, BUNDLE_FORMAT_VERSION, BUNDLE_MEMBERS, checkDeltaParts, readSuperblock, type BundleHeader, type Superblock } from '../../bundle/index.js';
 import { requirePublished } from '../publish/published-dir.js';
 import { findRelease } from './published-dir.js';
 import { deltaDir } from '../publish/delta.js';
-import { checkDeltaParts, readSuperblock, type Superblock } from './static-delta.js';
 
 /**
  * `ota bundle`: one file holding a release's signed manifest and a static delta (from an earlier

@@ -5,7 +5,7 @@ import { OtaError } from '../../common/errors.js';
 import type { EventSink } from '../../common/events.js';
 import { pull, Repo, verifyCommitEd25519 } from '../../node-ostree/index.js';
 import { loadTrustedKeys, readSigned, type ReleaseManifest, type TrustedKeys } from '../../contract/index.js';
-import { applyBundle, checkBundleParts, openBundle, type Bundle } from '../bundle/read.js';
+import { applyBundle, checkBundleParts, openBundle, type Bundle } from '../../bundle/index.js';
 
 /**
  * `ota verify FILE.otab --key PUB` (docs/releases.md, "Bundles"): the manifest verifies with the

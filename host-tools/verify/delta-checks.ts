@@ -2,7 +2,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { decodeVariant, type GVariantValue, type Repo } from '../../node-ostree/index.js';
 import { deltaDir } from '../publish/delta.js';
-import { checkDeltaParts, readSuperblock, sha256, type Superblock } from '../bundle/static-delta.js';
+import { checkDeltaParts, readSuperblock, sha256, type Superblock } from '../../bundle/index.js';
 
 /**
  * Every static delta under repo/deltas/ (docs/releases.md, "Verifying"): its superblock decodes

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 // README.md and docs/ are read top to bottom by newcomers, and code comments cite docs/ pages by
 // section: a renamed page or heading must not leave a reference dangling.
 const root = join(dirname(fileURLToPath(import.meta.url)), '../..');
-const sourceDirs = ['contract', 'host-tools', 'device-agent', 'node-ostree', 'bootloader', 'common', 'bench', 'test', 'scripts'];
+const sourceDirs = ['contract', 'bundle', 'host-tools', 'device-agent', 'node-ostree', 'bootloader', 'common', 'bench', 'test', 'scripts'];
 
 function walk(dir: string, keep: (p: string) => boolean, out: string[] = []): string[] {
   if (!existsSync(dir)) return out;
@@ -33,7 +33,7 @@ function headings(markdown: string): Set<string> {
 }
 
 const markdownFiles = [join(root, 'README.md'), ...walk(join(root, 'docs'), (p) => p.endsWith('.md'))].concat(
-  ['bootloader', 'boards', 'device-agent'].map((d) => join(root, d, 'README.md')).filter(existsSync),
+  ['bootloader', 'boards', 'bundle', 'device-agent'].map((d) => join(root, d, 'README.md')).filter(existsSync),
 );
 
 describe('documentation links', () => {

@@ -1,8 +1,8 @@
 import { open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { decodeSuperblock, sha256, type Superblock } from '../../node-ostree/index.js';
+import { decodeSuperblock, sha256, type Superblock } from '../node-ostree/index.js';
 
-export { decodeSuperblock, sha256, type DeltaFallback, type DeltaPart, type Superblock } from '../../node-ostree/index.js';
+export { decodeSuperblock, sha256, type DeltaFallback, type DeltaPart, type Superblock } from '../node-ostree/index.js';
 
 /**
  * The check of a static delta's files against its superblock (decoded in node-ostree, which the

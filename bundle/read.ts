@@ -3,9 +3,9 @@ import { mkdir, mkdtemp, open, rm, type FileHandle } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { OtaError } from '../../common/errors.js';
-import { fsReason } from '../../common/fs-errors.js';
-import { applyDeltaOffline, type Repo } from '../../node-ostree/index.js';
+import { OtaError } from '../common/errors.js';
+import { fsReason } from '../common/fs-errors.js';
+import { applyDeltaOffline, type Repo } from '../node-ostree/index.js';
 import { BUNDLE_MEMBERS, bundleHeaderSchema, MAX_HEADER_BYTES, MAX_MANIFEST_BYTES, MAX_SUPERBLOCK_BYTES, type BundleHeader } from './format.js';
 import { decodeSuperblock, type Superblock } from './static-delta.js';
 import { listTarMembers, type TarMember } from './tar-read.js';
@@ -13,8 +13,8 @@ import { listTarMembers, type TarMember } from './tar-read.js';
 /**
  * The read side of a bundle, for `ota verify` and for the device agent's offline install: open
  * it (structure, header, manifest text, superblock), check its parts, and apply its delta to a
- * repository (docs/releases.md, "Bundles"). It imports only common/ and node-ostree/, so it can
- * move to a module both halves share.
+ * repository (docs/releases.md, "Bundles"). It imports only common/ and node-ostree/, so both halves
+ * share it (bundle/index.ts).
  *
  * Trust: the caller verifies `manifestJws` (contract's readSigned) and compares the manifest's
  * commit with `bundle.commit`, which is the SHA-256 of the commit object in the superblock; the

@@ -1,5 +1,5 @@
 import type { FileHandle } from 'node:fs/promises';
-import { OtaError } from '../../common/errors.js';
+import { OtaError } from '../common/errors.js';
 
 /**
  * Reads the member table of an uncompressed ustar archive without extracting it: each member's
