@@ -86,6 +86,15 @@ const topLevel = {
   sysroot: absolutePath,
   /** Where the state record and the lock live. */
   stateDir: absolutePath,
+  /**
+   * The kernel command line whose `ostree=` names the running deployment when libostree finds none booted (a
+   * sysroot in a folder: the stand-in boot writes what the bootloader would pass).
+   */
+  kernelCommandLine: absolutePath,
+  /** The argv that asks the system to reboot (run through common/exec.ts, never a shell). */
+  rebootCommand: z.array(z.string().min(1).max(4096)).min(1).max(64),
+  /** How often the daemon checks the group's release, each wait jittered by ±10%; 0: never. */
+  pollIntervalSeconds: z.number().int().nonnegative().max(7 * 24 * 3600),
   bootloader: bootloaderConfigSchema,
   health: healthConfigSchema,
   policy: policyConfigSchema,
@@ -119,6 +128,9 @@ export const BUILT_IN_DEFAULTS: AgentConfigLayer = {
   osname: 'debian',
   sysroot: '/',
   stateDir: '/var/lib/ota',
+  kernelCommandLine: '/proc/cmdline',
+  rebootCommand: ['systemctl', 'reboot'],
+  pollIntervalSeconds: 3600,
   health: {
     checkTimeoutSeconds: 60,
     // greenboot's default waits up to an hour for units; five minutes bounds a bad update's stay.

@@ -73,6 +73,36 @@ bootloader:
     expect(config.bootloader).not.toHaveProperty('bootlimit');
   });
 
+  it('gives the daemon keys their defaults: /proc/cmdline, systemctl reboot, an hourly poll', async () => {
+    await put('usr/lib/ota/agent.yaml', IMAGE);
+    await put('etc/ota/agent.yaml', 'deviceId: gw-1\n');
+    const { config } = await loadAgentConfig({ root });
+    expect(config.kernelCommandLine).toBe('/proc/cmdline');
+    expect(config.rebootCommand).toEqual(['systemctl', 'reboot']);
+    expect(config.pollIntervalSeconds).toBe(3600);
+  });
+
+  it('takes the daemon keys from a layer, the reboot command replaced whole', async () => {
+    await put('usr/lib/ota/agent.yaml', `${IMAGE}rebootCommand: [/sbin/reboot, -f]\n`);
+    await put('etc/ota/agent.yaml', 'deviceId: gw-1\nkernelCommandLine: /run/ota/cmdline\nrebootCommand: [/usr/local/bin/stand-in-reboot]\npollIntervalSeconds: 0\n');
+    const { config } = await loadAgentConfig({ root });
+    expect(config.kernelCommandLine).toBe('/run/ota/cmdline');
+    expect(config.rebootCommand).toEqual(['/usr/local/bin/stand-in-reboot']);
+    expect(config.pollIntervalSeconds).toBe(0);
+  });
+
+  it('refuses an empty reboot command, a negative poll interval and a relative command line path', async () => {
+    await put('usr/lib/ota/agent.yaml', IMAGE);
+    await put('etc/ota/agent.yaml', 'deviceId: gw-1\nrebootCommand: []\n');
+    const empty = await otaRejection(loadAgentConfig({ root }));
+    expect(empty.message).toContain(`"rebootCommand"`);
+    expect(empty.message).toContain(`${join(root, 'etc/ota/agent.yaml')}:2`);
+    await put('etc/ota/agent.yaml', 'deviceId: gw-1\npollIntervalSeconds: -5\n');
+    expect((await otaRejection(loadAgentConfig({ root }))).message).toContain(`"pollIntervalSeconds"`);
+    await put('etc/ota/agent.yaml', 'deviceId: gw-1\nkernelCommandLine: proc/cmdline\n');
+    expect((await otaRejection(loadAgentConfig({ root }))).message).toContain(`"kernelCommandLine": an absolute path`);
+  });
+
   it('names the file and line of an unknown key, with a suggestion', async () => {
     await put('usr/lib/ota/agent.yaml', IMAGE);
     await put('etc/ota/agent.yaml', 'deviceId: gw-1\n\npolicy:\n  reboot: auto\n  rebot: manual\n');
