@@ -1,11 +1,15 @@
 import { z } from 'zod';
 import { bytes, commit, header, id, text, time, version } from '../fields.js';
 
-/** Where a device is in an update (docs/contract.md, "Status"). */
+/**
+ * Where a device is in an update (docs/contract.md, "Status"). `downloaded` waits to be applied:
+ * downloaded only, or outside the maintenance window.
+ */
 export const UPDATE_PHASES = [
   'idle',
   'checking',
   'downloading',
+  'downloaded',
   'staging',
   'staged',
   'rebooting',

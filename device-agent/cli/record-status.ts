@@ -13,15 +13,14 @@ import type { State } from '../engine/states.js';
 export type RecordRead = { record: AgentRecord } | { error: { code: string; message: string; at: Date } };
 
 /**
- * The contract's phase for each state of the machine. downloaded (waiting to be applied) has no
- * phase of its own in the contract: it stays downloading until it is applied. awaitingReboot is
- * staged: deployed and armed, the reboot not yet done. reporting tells how the update ended.
+ * The contract's phase for each state of the machine. awaitingReboot is staged: deployed and
+ * armed, the reboot not yet done. reporting tells how the update ended.
  */
 const PHASE: Readonly<Record<Exclude<State, 'reporting'>, UpdatePhase>> = {
   idle: 'idle',
   checking: 'checking',
   downloading: 'downloading',
-  downloaded: 'downloading',
+  downloaded: 'downloaded',
   deploying: 'staging',
   arming: 'staging',
   rebooting: 'rebooting',

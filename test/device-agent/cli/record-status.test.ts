@@ -32,7 +32,7 @@ describe('updateStatus', () => {
   it("follows the machine's states to the contract's phases", () => {
     expect(updateStatus({ record: started() }, NOW)).toMatchObject({ phase: 'checking', updateId: 'poll-7' });
     expect(phaseAfter(['updateAvailable'])).toBe('downloading');
-    expect(phaseAfter(['updateAvailable', 'applyLater'])).toBe('downloading');
+    expect(phaseAfter(['updateAvailable', 'applyLater'])).toBe('downloaded');
     expect(phaseAfter(['updateAvailable', 'downloaded'])).toBe('staging');
     expect(phaseAfter(['updateAvailable', 'downloaded', 'deployed'])).toBe('staging');
     expect(phaseAfter(['updateAvailable', 'downloaded', 'deployed', 'armed'])).toBe('rebooting');
