@@ -1,4 +1,4 @@
-import { access } from 'node:fs/promises';
+import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { OtaError } from '../../common/errors.js';
 import { versionProblem } from '../../contract/index.js';
@@ -6,7 +6,7 @@ import { Repo, Sysroot, readCommit } from '../../node-ostree/index.js';
 import { bootloaderBackendFor } from '../config/bootloader.js';
 import type { AgentConfig } from '../config/schema.js';
 import { StateStore } from '../engine/store.js';
-import type { RecordRead } from './record-status.js';
+import { parseDownloadProgress, PROGRESS_FILE, type DownloadProgress, type RecordRead } from './record-status.js';
 import { statusDocument, type BootloaderInfo, type DeploymentInfo, type DeviceStatus } from './status.js';
 
 /**
@@ -26,8 +26,9 @@ export async function readDeviceStatus(config: AgentConfig, options: ReadStatusO
   const deployments = await readDeployments(config.sysroot);
   const bootloader = await readBootloader(config);
   const record = await readRecord(config.stateDir, options.now);
-  const status = statusDocument({ deviceId: config.deviceId, agentVersion: options.agentVersion, now: options.now, deployments, record });
-  return { status, deployments, bootloader, record };
+  const progress = await readProgress(config.stateDir);
+  const status = statusDocument({ deviceId: config.deviceId, agentVersion: options.agentVersion, now: options.now, deployments, record, progress });
+  return { status, deployments, bootloader, record, progress };
 }
 
 /** The sysroot's deployments with their commits' versions. */
@@ -89,5 +90,14 @@ async function readRecord(stateDir: string, now: Date): Promise<RecordRead> {
     // A bad record is what status is for: the hint of the store's error sends people here.
     if (e instanceof OtaError) return { error: { code: e.code, message: e.message, at: now } };
     throw e;
+  }
+}
+
+/** The download's progress file; missing or unreadable is no progress, never an error. */
+async function readProgress(stateDir: string): Promise<DownloadProgress | null> {
+  try {
+    return parseDownloadProgress(await readFile(join(stateDir, PROGRESS_FILE), 'utf8'));
+  } catch {
+    return null;
   }
 }

@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import { LIMITS, type Status, type UpdatePhase } from '../../contract/index.js';
 import { resultOf, type AgentRecord, type UpdateResult } from '../engine/record.js';
 import type { State } from '../engine/states.js';
@@ -33,7 +34,38 @@ const PHASE: Readonly<Record<Exclude<State, 'reporting'>, UpdatePhase>> = {
 
 const ENDED: Readonly<Record<UpdateResult, UpdatePhase>> = { committed: 'committed', 'rolled-back': 'rolled-back', refused: 'failed', failed: 'failed' };
 
-export function updateStatus(read: RecordRead, now: Date): Pick<Status, 'phase' | 'updateId' | 'progress' | 'lastError'> {
+/**
+ * `<stateDir>/progress.json`, which the agent rewrites (at most once a second) while it downloads
+ * and removes when the download ends (docs/agent.md, "Local CLI"). Not the contract's: only the
+ * agent and its status read it.
+ */
+export const PROGRESS_FILE = 'progress.json';
+
+export const downloadProgressSchema = z.strictObject({
+  updateId: z.string().min(1).max(128),
+  doneBytes: z.number().int().nonnegative(),
+  totalBytes: z.number().int().nonnegative().nullable(),
+  at: z.iso.datetime({ offset: true }),
+});
+
+export type DownloadProgress = z.infer<typeof downloadProgressSchema>;
+
+/** The progress file's text as progress, or null for anything else: a torn or foreign file is simply no progress. */
+export function parseDownloadProgress(text: string): DownloadProgress | null {
+  try {
+    const r = downloadProgressSchema.safeParse(JSON.parse(text));
+    return r.success ? r.data : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The update's phase, id, progress and last error. `progress` counts only while the record says
+ * downloading and names the same update: a file left by an earlier update (a kill before its
+ * removal) is not this one's.
+ */
+export function updateStatus(read: RecordRead, now: Date, progress: DownloadProgress | null = null): Pick<Status, 'phase' | 'updateId' | 'progress' | 'lastError'> {
   if ('error' in read) {
     // An unreadable record: the agent cannot say where it is, and says why.
     return { phase: 'failed', updateId: null, progress: null, lastError: { code: read.error.code, message: clip(read.error.message), at: read.error.at.toISOString() } };
@@ -45,7 +77,8 @@ export function updateStatus(read: RecordRead, now: Date): Pick<Status, 'phase' 
     last === null || last.result === 'committed'
       ? null
       : { code: `update-${last.result}`, message: clip(`update ${last.id}${last.version === null ? '' : ` (${last.version})`}: ${last.reason ?? last.result}`), at: last.at };
-  return { phase, updateId: record.update?.id ?? null, progress: null, lastError };
+  const current = progress !== null && record.state === 'downloading' && record.update?.id === progress.updateId;
+  return { phase, updateId: record.update?.id ?? null, progress: current ? { doneBytes: progress.doneBytes, totalBytes: progress.totalBytes } : null, lastError };
 }
 
 function clip(text: string): string {

@@ -1,6 +1,7 @@
 import { API_VERSION, type DeploymentRef, type Status } from '../../contract/index.js';
 import type { BootEntry, BootState } from '../../bootloader/index.js';
-import { updateStatus, type RecordRead } from './record-status.js';
+import { formatBytes } from '../../common/units.js';
+import { updateStatus, type DownloadProgress, type RecordRead } from './record-status.js';
 
 /**
  * What `ota-agent status` shows, as data (docs/agent.md, "Local CLI"): the contract's status
@@ -32,6 +33,8 @@ export interface DeviceStatus {
   bootloader: BootloaderInfo;
   /** The engine's state record, or why it could not be read. */
   record: RecordRead;
+  /** The download's progress file, when there is a readable one. */
+  progress: DownloadProgress | null;
 }
 
 /**
@@ -56,6 +59,7 @@ export interface StatusInput {
   now: Date;
   deployments: DeploymentInfo[];
   record: RecordRead;
+  progress?: DownloadProgress | null;
 }
 
 /** The status document: the deployments from the sysroot, the update from the state record. */
@@ -67,7 +71,7 @@ export function statusDocument(input: StatusInput): Status {
     agentVersion: input.agentVersion,
     updatedAt: input.now.toISOString(),
     deployments: contractDeployments(input.deployments),
-    ...updateStatus(input.record, input.now),
+    ...updateStatus(input.record, input.now, input.progress ?? null),
   };
 }
 
@@ -88,6 +92,8 @@ export function statusLines(s: DeviceStatus): string[] {
     lines.push(`bootloader ${b.kind} (${b.where}): next boot entry ${b.primary}, bootcount ${b.state.bootcount}/${b.state.bootlimit}, ${flags.join(', ')}`);
   }
   lines.push(...recordLines(s.record));
+  const p = s.status.progress;
+  if (p !== null) lines.push(`  downloaded ${formatBytes(p.doneBytes)}${p.totalBytes === null ? '' : ` of ${formatBytes(p.totalBytes)}`}`);
   if (s.status.lastError !== null) lines.push(`last error: ${s.status.lastError.code}: ${s.status.lastError.message} (${s.status.lastError.at})`);
   return lines;
 }

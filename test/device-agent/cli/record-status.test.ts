@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseDocument } from '../../../contract/index.js';
-import { updateStatus } from '../../../device-agent/cli/record-status.js';
+import { parseDownloadProgress, updateStatus } from '../../../device-agent/cli/record-status.js';
 import { statusDocument } from '../../../device-agent/cli/status.js';
 import { applyTransition, beginUpdate, initialRecord, type AgentRecord, type UpdatePatch } from '../../../device-agent/engine/record.js';
 import type { AgentEvent } from '../../../device-agent/engine/states.js';
@@ -69,5 +69,28 @@ describe('updateStatus', () => {
     expect(s.phase).toBe('failed');
     expect(s.lastError?.code).toBe('ERR_OTA_STATE');
     expect(s.lastError?.message).toHaveLength(2048);
+  });
+
+  it("shows the progress file's counts while this update downloads, and only then", () => {
+    const file = (id: string) => parseDownloadProgress(JSON.stringify({ updateId: id, doneBytes: 4096, totalBytes: 10000, at: '2026-03-01T10:04:59.000Z' }));
+    const downloading = walk(started(), ['updateAvailable']);
+    expect(updateStatus({ record: downloading }, NOW, file('poll-7')).progress).toEqual({ doneBytes: 4096, totalBytes: 10000 });
+    expect(published(downloading)).toMatchObject({ phase: 'downloading', progress: null });
+    // A file another update left behind (killed before removing it) is not this update's.
+    expect(updateStatus({ record: downloading }, NOW, file('poll-6')).progress).toBeNull();
+    expect(updateStatus({ record: walk(started(), ['updateAvailable', 'applyLater']) }, NOW, file('poll-7')).progress).toBeNull();
+    expect(updateStatus({ record: initialRecord() }, NOW, file('poll-7')).progress).toBeNull();
+  });
+});
+
+describe('parseDownloadProgress', () => {
+  it('reads a whole file, with an unknown total as null', () => {
+    expect(parseDownloadProgress('{"updateId":"poll-7","doneBytes":0,"totalBytes":null,"at":"2026-03-01T10:00:00Z"}')).toEqual({ updateId: 'poll-7', doneBytes: 0, totalBytes: null, at: '2026-03-01T10:00:00Z' });
+  });
+
+  it('a torn, foreign or out-of-range file is no progress, never an error', () => {
+    for (const text of ['', '{"updateId":"poll-7","doneBytes":10', 'null', '[]', '{"updateId":"poll-7","doneBytes":-1,"totalBytes":null,"at":"2026-03-01T10:00:00Z"}', '{"updateId":"poll-7","doneBytes":1,"totalBytes":2,"at":"2026-03-01T10:00:00Z","extra":1}', '{"updateId":"poll-7","doneBytes":1,"totalBytes":2}']) {
+      expect(parseDownloadProgress(text)).toBeNull();
+    }
   });
 });

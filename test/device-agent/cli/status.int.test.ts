@@ -181,6 +181,26 @@ describe('ota-agent status', () => {
     }
   });
 
+  it("shows the download's progress from <stateDir>/progress.json; a missing or malformed file is no progress", async () => {
+    const store = new StateStore({ dir: join(tmp, 'state') });
+    const at = new Date('2026-03-01T11:00:00.000Z');
+    await store.save(applyTransition(beginUpdate(initialRecord(), { id: 'release-1.2', at }), { event: 'updateAvailable', to: 'downloading', at, patch: { version: '1.2' } }), at);
+    const file = join(tmp, 'state/progress.json');
+    try {
+      expect(parseDocument('Status', (await agent('status', '--json')).out).progress).toBeNull();
+      await writeFile(file, JSON.stringify({ updateId: 'release-1.2', doneBytes: 1536, totalBytes: 3 * 1024 * 1024, at: at.toISOString() }));
+      expect(parseDocument('Status', (await agent('status', '--json')).out).progress).toEqual({ doneBytes: 1536, totalBytes: 3 * 1024 * 1024 });
+      expect((await agent('status')).out.split('\n').at(-1)).toBe('  downloaded 1.5 KiB of 3.0 MiB');
+      await writeFile(file, '{"updateId": "release-1.2", "doneBy');
+      const r = await agent('status', '--json');
+      expect(r.code).toBe(0);
+      expect(parseDocument('Status', r.out)).toMatchObject({ phase: 'downloading', progress: null });
+    } finally {
+      await rm(file, { force: true });
+      await rm(store.path);
+    }
+  });
+
   it('an unreadable state record is phase failed with ERR_OTA_STATE; the deployments are still shown', async () => {
     const path = join(tmp, 'state/state.json');
     await mkdir(join(tmp, 'state'), { recursive: true });
