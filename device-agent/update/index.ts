@@ -1,7 +1,8 @@
 /**
  * The device-side effects of an update, as plain async functions the agent's state handlers call
  * (docs/agent.md, "Applying an update"): preflight (refuse before downloading), download (delta
- * or pull by checksum, then the commit's signature), deployUpdate, prune, renderGrub.
+ * or pull by checksum, then the commit's signature), installFromBundle (the same from an offline
+ * bundle, with bundleRefusal for preflight), deployUpdate, prune, renderGrub.
  *
  * @example
  * const plan = await preflight({ jws, trusted, sysroot, device, downloadDir });
@@ -12,4 +13,5 @@ export { preflight, checkRelease, chooseSource, refusalError, type PreflightInpu
 export { download, type DownloadInput, type DownloadOptions, type DownloadResult } from './download.js';
 export { deployUpdate, prune, pruneSelection, renderGrub, type DeployInput, type GrubTarget } from './deploy.js';
 export { currentDeployment, runningDeployment, type CurrentCommit } from './current.js';
+export { bundleRefusal, bundleRefusalError, installFromBundle, type BundleExpectation, type BundleRefusal, type InstallFromBundleInput, type InstallFromBundleResult } from './bundle.js';
 export { updateSteps, type DeviceUpdateContext } from './steps.js';
