@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { EXIT, formatError, OtaError } from '../../common/errors.js';
+import { registerCompletion } from './commands/completion.js';
 import { registerHealth } from './commands/health.js';
 import { registerStatus } from './commands/status.js';
 import { errorDocument, printJson, wantsJson } from '../../common/cli-json.js';
@@ -41,6 +42,8 @@ export async function main(argv: string[], io: AgentCliIo = defaultIo): Promise<
   const state: RunState = { exitCode: 0 };
   registerStatus(program, io);
   registerHealth(program, io, state);
+  // Last: completion and man read the whole tree when they run, so their place is only their place in --help.
+  registerCompletion(program, io);
   try {
     await program.parseAsync(argv);
     return state.exitCode;

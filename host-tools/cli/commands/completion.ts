@@ -1,33 +1,27 @@
 import type { Command } from 'commander';
-import { OtaError } from '../../../common/errors.js';
-import { commandTree } from '../command-tree.js';
-import { bashCompletion, zshCompletion } from '../completion.js';
-import { manPage } from '../man-page.js';
+import type { ManPageFacts } from '../../../common/cli/man-page.js';
+import { registerCompletionCommands } from '../../../common/cli/register.js';
 import type { CliIo } from '../io.js';
-import { packageVersion } from '../../../common/package-version.js';
 
-/**
- * `ota completion bash|zsh` and `ota man`: generated from the command tree as it is when they
- * run, so every registered command, subcommand and option is in them.
- */
+/** What ota(1) says beyond its command tree. */
+export const OTA_PAGE: ManPageFacts = {
+  name: 'ota',
+  exitCodes: [
+    ['0', 'success'],
+    ['1', 'the work failed (a download, a signature, a build step)'],
+    ['2', 'bad usage or input: an unknown option, a missing file, malformed YAML, an unknown package'],
+    ['3', '`ota lock --check`: the lockfile no longer satisfies the manifest'],
+  ],
+  environment: [
+    ['OTA_CACHE_DIR', 'the download and index cache of `ota lock` and `ota build` (else $XDG_CACHE_HOME/ota, else ~/.cache/ota); --cache-dir wins over it'],
+    ['XDG_CACHE_HOME', 'the cache is $XDG_CACHE_HOME/ota when OTA_CACHE_DIR is not set'],
+    ['http_proxy, https_proxy, no_proxy', 'proxies for archive and deb downloads, as apt uses them'],
+    ['CI', 'when set, progress is printed as plain lines, never redrawn in place'],
+  ],
+  seeAlso: ['ostree (1)', 'apt (8)', 'multistrap (1)'],
+};
+
+/** `ota completion bash|zsh` and `ota man` (common/cli/register.ts). */
 export function registerCompletion(program: Command, io: CliIo): void {
-  program
-    .command('completion')
-    .description('print a shell completion script (bash: source <(ota completion bash))')
-    .argument('<shell>', 'bash or zsh')
-    .action((shell: string) => {
-      const tree = commandTree(program);
-      if (shell === 'bash') io.out(bashCompletion(tree).replace(/\n$/, ''));
-      else if (shell === 'zsh') io.out(zshCompletion(tree).replace(/\n$/, ''));
-      else throw new OtaError('ERR_OTA_USAGE', `no completion for the shell "${shell}"`, { hint: 'give bash or zsh' });
-    });
-  program
-    .command('man')
-    .description('print the manual page ota(1) in roff (ota man > ota.1; man -l ota.1)')
-    .action(async () => {
-      // SOURCE_DATE_EPOCH, as reproducible builds set it, fixes the page's date.
-      const epoch = Number(process.env.SOURCE_DATE_EPOCH);
-      const date = (Number.isFinite(epoch) && process.env.SOURCE_DATE_EPOCH ? new Date(epoch * 1000) : new Date()).toISOString().slice(0, 10);
-      io.out(manPage(commandTree(program), { version: await packageVersion(), date }).replace(/\n$/, ''));
-    });
+  registerCompletionCommands(program, { out: io.out, facts: OTA_PAGE });
 }

@@ -1,8 +1,9 @@
 import type { Command } from 'commander';
 
 /**
- * The `ota` command tree as plain data, read from commander's own definitions: what the shell
- * completion scripts and the man page are generated from, so neither can drift from `--help`.
+ * A command tree (`ota`'s, `ota-agent`'s) as plain data, read from commander's own definitions:
+ * what the shell completion scripts and the man page are generated from, so neither can drift
+ * from `--help`.
  *
  * @example
  * const tree = commandTree(program);
@@ -27,7 +28,7 @@ export interface ArgumentSpec {
 
 export interface CommandSpec {
   name: string;
-  /** Names from the top: `['import', 'multistrap']`; empty for `ota` itself. */
+  /** Names from the top: `['import', 'multistrap']`; empty for the program itself. */
   path: string[];
   description: string;
   /** commander's usage line without the name: `[options] <manifest>`. */
