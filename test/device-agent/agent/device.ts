@@ -22,7 +22,8 @@ import { writeUbootEnvText } from '../../../bootloader/uboot/env-text.js';
 import { bootloaderBackendFor } from '../../../device-agent/config/bootloader.js';
 import type { BootloaderConfig } from '../../../device-agent/config/schema.js';
 import { removeTree } from '../../helpers/ostree-cli.js';
-import { BOARD, device as deploy10, publisher, serve, type Publisher, type Release, type StaticServer } from '../update/harness.js';
+import { pull, Repo, type Sysroot } from '../../../node-ostree/index.js';
+import { BOARD, device as deploy10, OS, REF, publisher, serve, type Publisher, type Release, type StaticServer } from '../update/harness.js';
 
 /** What publishes releases and serves them: one per test file (beforeAll). */
 export interface Fleet {
@@ -54,6 +55,8 @@ export interface DeviceOptions {
   dir: string;
   /** The release running (and deployed) at the start; default `1.0`. */
   running?: string;
+  /** Releases deployed before it, oldest first (the last of them is the rollback deployment). */
+  before?: string[];
   bootloader?: 'uboot' | 'grub';
   /** The board in the image's configuration (default: the board the releases are built for). */
   board?: string;
@@ -88,8 +91,13 @@ export async function makeDevice(f: Fleet, options: DeviceOptions): Promise<Devi
   const running = f.releases[options.running ?? '1.0'];
   if (!running) throw new Error(`the fleet has no release ${options.running ?? '1.0'}`);
   const root = join(dir, 'root');
-  const sr = await deploy10(dir, f.publisher.pub, running);
-  sr.close();
+  const [first, ...rest] = [...(options.before ?? []).map((v) => f.releases[v]!), running];
+  const sr = await deploy10(dir, f.publisher.pub, first!);
+  try {
+    for (const r of rest) await pullAndDeploy(sr, f.publisher.pub, r);
+  } finally {
+    sr.close();
+  }
   const sysroot = join(dir, 'sysroot');
   const bootloader = await writeBootloader(dir, sysroot, options.bootloader ?? 'uboot');
   const d: Device = {
@@ -110,6 +118,19 @@ export async function makeDevice(f: Fleet, options: DeviceOptions): Promise<Devi
   const entries = await readOstreeBlsEntries(join(sysroot, 'boot'));
   await writeFile(d.cmdline, `${entries[0]!.options}\n`);
   return d;
+}
+
+/** What the agent's download and deploy leave: the commit in the repository under the ref, deployed as the default. */
+async function pullAndDeploy(sr: Sysroot, pub: string, r: Release): Promise<void> {
+  const repo = await Repo.open(join(sr.path, 'ostree/repo'));
+  try {
+    await pull(repo, join(pub, 'repo'), { refs: [r.commit] });
+    repo.setRef(REF, r.commit);
+  } finally {
+    repo.close();
+  }
+  await sr.load();
+  await sr.deploy(OS, r.commit, { refspec: REF, retain: true });
 }
 
 async function writeBootloader(dir: string, sysroot: string, kind: 'uboot' | 'grub'): Promise<BootloaderConfig> {
@@ -149,6 +170,8 @@ async function writeConfig(d: Device, f: Fleet, options: DeviceOptions): Promise
     bootloader: d.bootloader,
     kernelCommandLine: d.cmdline,
     rebootCommand: [join(d.dir, 'stand-in-reboot')],
+    // The scenarios start every update themselves: `daemon --once` then only resumes.
+    pollIntervalSeconds: 0,
     health: {
       checkTimeoutSeconds: 30,
       deadlineSeconds: 60,

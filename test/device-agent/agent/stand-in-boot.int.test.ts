@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { armForUpgrade } from '../../../bootloader/index.js';
+import { loadAgentConfig } from '../../../device-agent/config/load.js';
 import { renderGrub } from '../../../device-agent/update/deploy.js';
 import { pull, Repo, Sysroot } from '../../../node-ostree/index.js';
 import { ostree } from '../../helpers/ostree-cli.js';
@@ -92,6 +93,13 @@ describe('the stand-in boot (test harness) against the real boot entries and boo
     const b = await standInBoot(d);
     expect(b.entry).toMatchObject({ index: 0, commit: null, cmdline: before.trim() });
     expect(b.started).toBe(false);
+  });
+
+  it("the device's configuration loads through the real layers, naming the stand-ins", async () => {
+    const d = await newDevice('grub');
+    const { config, files } = await loadAgentConfig({ root: d.root });
+    expect(files).toEqual([join(d.root, 'usr/lib/ota/agent.yaml'), join(d.root, 'etc/ota/agent.yaml')]);
+    expect(config).toMatchObject({ sysroot: d.sysroot, stateDir: d.stateDir, kernelCommandLine: d.cmdline, rebootCommand: [join(d.dir, 'stand-in-reboot')], bootloader: d.bootloader, group: 'lab' });
   });
 
   it('a boot clears the stand-in reboot requests', async () => {
