@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { armForUpgrade } from '../../../bootloader/index.js';
+import { bootedFromCommandLine } from '../../../device-agent/agent/booted.js';
 import { loadAgentConfig } from '../../../device-agent/config/load.js';
 import { renderGrub } from '../../../device-agent/update/deploy.js';
 import { pull, Repo, Sysroot } from '../../../node-ostree/index.js';
@@ -77,7 +78,11 @@ describe('the stand-in boot (test harness) against the real boot entries and boo
       }
       expect(await adminStatus(d)).toEqual([B, A]);
       const boots = [];
-      for (let i = 0; i < BOOTLIMIT + 2; i++) boots.push(await standInBoot(d, { kernelBoots: (e) => e.commit !== B }));
+      for (let i = 0; i < BOOTLIMIT + 2; i++) {
+        boots.push(await standInBoot(d, { kernelBoots: (e) => e.commit !== B }));
+        // The agent reads the same command line to the same deployment (device-agent/agent/booted.ts).
+        expect((await bootedFromCommandLine({ sysroot: d.sysroot, cmdlinePath: d.cmdline }))?.checksum).toBe(boots.at(-1)!.entry.commit);
+      }
       expect(boots.map((b) => b.entry.commit)).toEqual([B, B, B, A, A]);
       expect(boots.map((b) => b.started)).toEqual([false, false, false, true, true]);
       expect(boots.map((b) => b.state.bootcount)).toEqual([1, 2, 3, 4, 4]);
