@@ -17,15 +17,34 @@ export interface LibostreeVersion {
   release: number;
 }
 
-export function libostreeVersion(): LibostreeVersion {
+/** The library's file name, as the dynamic linker finds it. */
+export const LIBOSTREE = 'libostree-1.so.1';
+
+export function libostreeVersion(library: string = LIBOSTREE): LibostreeVersion {
   // koffi too is loaded only now, as node-ostree/ffi/libs.ts does, so importing this costs nothing.
   const koffi = createRequire(import.meta.url)('koffi') as typeof KoffiModule;
-  const lib = koffi.load('libostree-1.so.1');
+  const lib = koffi.load(library);
   const atLeast = lib.func('int ostree_check_version(unsigned int year, unsigned int release)') as (y: number, r: number) => number;
   // libostree's versions are YEAR.RELEASE since 2017.1, with at most a few dozen releases a year.
   const year = lastTrue(2017, 2100, (y) => atLeast(y, 0) !== 0);
   const release = lastTrue(0, 99, (r) => atLeast(year, r) !== 0);
   return { version: `${year}.${release}`, year, release };
+}
+
+/**
+ * libostree's version, or why there is none: `ota --version` and `ota-agent --version` answer on
+ * a machine without the library too, since that is exactly what they are run to diagnose.
+ *
+ * @example
+ * probeLibostree(); // { version: '2022.7', note: null }
+ * probeLibostree('libmissing.so.1'); // { version: null, note: 'libmissing.so.1 could not be loaded: ...' }
+ */
+export function probeLibostree(library: string = LIBOSTREE): { version: string | null; note: string | null } {
+  try {
+    return { version: libostreeVersion(library).version, note: null };
+  } catch (e) {
+    return { version: null, note: `${library} could not be loaded: ${e instanceof Error ? e.message : String(e)}` };
+  }
 }
 
 /** The largest n in [lo, hi] with ok(n), for a predicate that is true up to some point (ok(lo) is assumed). */

@@ -1,4 +1,5 @@
 import { packageVersion } from '../../common/package-version.js';
+import { probeLibostree } from '../../node-ostree/version.js';
 
 /**
  * What `ota-agent --version` reports: the agent's version (the package's), Node's, and the
@@ -15,16 +16,7 @@ export interface AgentVersionReport {
 }
 
 export async function agentVersionReport(): Promise<AgentVersionReport> {
-  let version: string | null = null;
-  let note: string | null = null;
-  try {
-    // Loaded only here: the version search loads libostree and nothing else of node-ostree.
-    const { libostreeVersion } = await import('../../node-ostree/version.js');
-    version = libostreeVersion().version;
-  } catch (e) {
-    note = `libostree-1.so.1 could not be loaded: ${e instanceof Error ? e.message : String(e)}`;
-  }
-  return { agent: await packageVersion(), node: process.versions.node, libostree: { version, note } };
+  return { agent: await packageVersion(), node: process.versions.node, libostree: probeLibostree() };
 }
 
 export function agentVersionLines(r: AgentVersionReport): string[] {

@@ -1,5 +1,6 @@
 import { packageVersion } from '../../common/package-version.js';
 import { run } from '../../common/exec.js';
+import { probeLibostree } from '../../node-ostree/version.js';
 
 /**
  * What `ota --version` reports: ota's own version, and the libostree it runs against with that
@@ -28,14 +29,9 @@ export interface VersionReport {
 
 export async function versionReport(): Promise<VersionReport> {
   const ota = await packageVersion();
-  let version: string | null = null;
-  let note: string | null = null;
-  try {
-    const { libostreeVersion } = await import('../../node-ostree/version.js');
-    version = libostreeVersion().version;
-  } catch (e) {
-    note = `libostree-1.so.1 could not be loaded: ${e instanceof Error ? e.message : String(e)}`;
-  }
+  const probe = probeLibostree();
+  const version = probe.version;
+  let note = probe.note;
   let features: string[] | null = null;
   if (version !== null) {
     const cli = await ostreeProgram();
