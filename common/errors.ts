@@ -41,6 +41,8 @@ export type OtaErrorCode =
   // the device agent (docs/agent.md): its configuration, its state record and transitions
   | 'ERR_OTA_AGENT_CONFIG'
   | 'ERR_OTA_STATE'
+  // something asked for by name is not there (a release version at the remote)
+  | 'ERR_OTA_NOT_FOUND'
   // a release it will not apply (docs/agent.md, "Applying an update")
   | 'ERR_OTA_REFUSED'
   // the contract: keys, signed and unsigned documents (docs/contract.md, "What readSigned checks")

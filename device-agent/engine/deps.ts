@@ -13,7 +13,7 @@
  *   clock: { now: () => new Date() }, reboot: () => systemctlReboot(), emit: (e) => journal(e) };
  */
 import type { BootloaderBackend } from '../../bootloader/index.js';
-import type { ReleaseManifest } from '../../contract/index.js';
+import type { Intent } from './record.js';
 import type { AgentEvent, State } from './states.js';
 
 /** One deployment as the handlers see it (a subset of node-ostree's Deployment). */
@@ -39,28 +39,57 @@ export interface SysrootView {
   undeploy(index: number): Promise<void>;
 }
 
-/** What preflight decided about a release (the refusals change nothing on the device). */
+/** What the steps need from the record to start again from it (docs/agent.md, "Applying an update"). */
+export interface UpdateTarget {
+  intent: Intent;
+  /** The signed release; null for a rollback (and for an upgrade before checking fetched it). */
+  releaseJws: string | null;
+  /** The offline bundle, absolute (install only). */
+  bundlePath: string | null;
+  /** Rollback only: a deployment at or below the floor is allowed. */
+  belowFloor: boolean;
+  /** The device's accepted floor (AgentRecord.floor). */
+  floor: string | null;
+  /** The commit running when the update began (the engine's view: bootedCommit()). */
+  fromCommit: string | null;
+  /** Known from checking on: the commit to deploy. */
+  toCommit: string | null;
+}
+
+/** What a go verdict names (a rollback has no manifest, so not the whole ReleaseManifest). */
+export interface UpdateTargetInfo {
+  ref: string;
+  version: string | null;
+  commit: string;
+  minVersion: string | null;
+}
+
+/** What preflight decided (the refusals change nothing on the device). */
 export type PreflightVerdict =
-  | { verdict: 'go'; release: ReleaseManifest }
-  /** The release is the commit running now: nothing to do, and nothing to report. */
-  | { verdict: 'upToDate'; release: ReleaseManifest }
+  | { verdict: 'go'; target: UpdateTargetInfo; releaseJws: string | null }
+  /** The target is the commit running now: nothing to do, and nothing to report. */
+  | { verdict: 'upToDate'; target: UpdateTargetInfo }
   /** Not for this device, below the floor, too big for the disk...: the message says which and why. */
   | { verdict: 'refused'; reason: string };
 
-/** The device-side effects of an update (update/), each able to start again from the signed release. */
+/** The device-side effects of an update (update/), each able to start again from the record's target. */
 export interface UpdateSteps {
-  /** The signed release to consider when the trigger brought none: from the remote's published directory. */
+  /** The group's signed release: `<remote>/groups/<group>/release.jws`. */
   fetchRelease(): Promise<string>;
-  /** Verifies the release (signature, board, arch, floor, version, disk space) against the running system. */
-  preflight(releaseJws: string): Promise<PreflightVerdict>;
-  /** Fetches the release's commit into the sysroot's repository; resumes what an earlier run left. */
-  download(releaseJws: string): Promise<void>;
-  /** Deploys the downloaded commit as the next default (staged on a booted system); renders grub.cfg on GRUB boards. */
-  deploy(releaseJws: string): Promise<{ commit: string }>;
+  /** A named version's signed release: `<remote>/releases/<ref>/<version>.jws`. */
+  fetchVersion(ref: string, version: string): Promise<string>;
+  /** Verifies the target (signature, board, arch, floor, version, disk space; a rollback's deployment) against the running system. */
+  preflight(t: UpdateTarget): Promise<PreflightVerdict>;
+  /** Brings the commit into the sysroot's repository (resuming what an earlier run left); a rollback fetches nothing. */
+  download(t: UpdateTarget): Promise<void>;
+  /** Makes the commit the next default (a rollback: its existing deployment); renders grub.cfg on GRUB boards. */
+  deploy(t: UpdateTarget): Promise<{ commit: string }>;
   /** After OSTree's boot order changed on a rollback: grub.cfg rendered again on GRUB boards, nothing on U-Boot. */
   renderBootConfig(): Promise<void>;
   /** Removes deployments beyond the booted one and one rollback. */
   prune(): Promise<void>;
+  /** Removes download leftovers (`<downloadDir>/<commit>/`) of every commit but `keep`. */
+  cleanDownloads(keep: string | null): Promise<void>;
 }
 
 /** One check's result as the engine reads it (health/'s CheckResult has these and more). */

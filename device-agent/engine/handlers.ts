@@ -6,7 +6,8 @@
  * A handler that throws is the event `failed`, with the error's message as the detail (machine.ts).
  */
 import { armForUpgrade, clearRollback, markGood, requestRollback } from '../../bootloader/index.js';
-import type { AgentDeps, HealthView } from './deps.js';
+import { compareVersions } from '../../contract/index.js';
+import type { AgentDeps, HealthView, UpdateTarget } from './deps.js';
 import { resultOf, type UpdatePatch, type UpdateRecord } from './record.js';
 import type { AgentEvent, State } from './states.js';
 
@@ -14,39 +15,54 @@ export interface HandlerResult {
   event: AgentEvent;
   detail?: string;
   patch?: UpdatePatch;
+  /** The device's new floor (AgentRecord.floor); only committing raises it. */
+  floor?: string;
 }
 
-export type Handler = (update: UpdateRecord, deps: AgentDeps) => Promise<HandlerResult>;
+/** The handler's view of the device beyond the update: the floor it accepted (AgentRecord.floor). */
+export interface DeviceView {
+  floor: string | null;
+}
 
-/** The release the record must hold from downloading on; its absence is a bug in the table or the record. */
-function releaseOf(update: UpdateRecord): string {
-  if (update.releaseJws === null) throw new Error(`update ${update.id} has no release past checking, this is a bug`);
+export type Handler = (update: UpdateRecord, deps: AgentDeps, device: DeviceView) => Promise<HandlerResult>;
+
+/** What the update steps start again from: the record's update and the device's floor. */
+export function targetOf(update: UpdateRecord, device: DeviceView): UpdateTarget {
+  const { intent, releaseJws, bundlePath, belowFloor, fromCommit, toCommit } = update;
+  return { intent, releaseJws, bundlePath, belowFloor, floor: device.floor, fromCommit, toCommit };
+}
+
+/** The signed release checking considers: the group's for an upgrade; deploy and install brought theirs; a rollback has none. */
+async function releaseFor(update: UpdateRecord, deps: AgentDeps): Promise<string | null> {
+  if (update.intent === 'rollback') return null;
+  if (update.intent === 'upgrade') return update.releaseJws ?? (await deps.update.fetchRelease());
+  if (update.releaseJws === null) throw new Error(`update ${update.id} (${update.intent}) began without its release, this is a bug`);
   return update.releaseJws;
 }
 
-async function checking(update: UpdateRecord, deps: AgentDeps): Promise<HandlerResult> {
-  const jws = update.releaseJws ?? (await deps.update.fetchRelease());
-  const v = await deps.update.preflight(jws);
-  if (v.verdict === 'refused') return { event: 'refused', detail: v.reason };
-  if (v.verdict === 'upToDate') return { event: 'upToDate', detail: `${v.release.ref} ${v.release.version} is running` };
+async function checking(update: UpdateRecord, deps: AgentDeps, device: DeviceView): Promise<HandlerResult> {
+  const releaseJws = await releaseFor(update, deps);
   const fromCommit = await deps.sysroot.bootedCommit();
-  const { ref, version, commit } = v.release;
+  const v = await deps.update.preflight({ ...targetOf(update, device), releaseJws, fromCommit });
+  if (v.verdict === 'refused') return { event: 'refused', detail: v.reason };
+  if (v.verdict === 'upToDate') return { event: 'upToDate', detail: `${v.target.ref} ${v.target.version ?? v.target.commit.slice(0, 12)} is running` };
+  const { ref, version, commit, minVersion } = v.target;
   return {
     event: 'updateAvailable',
-    detail: `${ref} ${version} (${commit.slice(0, 12)})`,
-    patch: { releaseJws: jws, ref, version, toCommit: commit, fromCommit },
+    detail: `${ref} ${version ?? '(no version)'} (${commit.slice(0, 12)})`,
+    patch: { releaseJws: v.releaseJws, ref, version, toCommit: commit, fromCommit, minVersion },
   };
 }
 
-async function downloading(update: UpdateRecord, deps: AgentDeps): Promise<HandlerResult> {
-  await deps.update.download(releaseOf(update));
+async function downloading(update: UpdateRecord, deps: AgentDeps, device: DeviceView): Promise<HandlerResult> {
+  await deps.update.download(targetOf(update, device));
   if (update.downloadOnly) return { event: 'applyLater', detail: 'download only' };
   if (!deps.policy.mayApply(deps.clock.now())) return { event: 'applyLater', detail: 'outside the maintenance window' };
   return { event: 'downloaded' };
 }
 
-async function deploying(update: UpdateRecord, deps: AgentDeps): Promise<HandlerResult> {
-  const { commit } = await deps.update.deploy(releaseOf(update));
+async function deploying(update: UpdateRecord, deps: AgentDeps, device: DeviceView): Promise<HandlerResult> {
+  const { commit } = await deps.update.deploy(targetOf(update, device));
   if (update.toCommit !== null && commit !== update.toCommit) {
     throw new Error(`deployed ${commit} but the release names ${update.toCommit}`);
   }
@@ -102,12 +118,15 @@ async function verifying(update: UpdateRecord, deps: AgentDeps): Promise<Handler
   return { event: 'failed', detail: `booted commit ${booted ?? 'unknown'} is neither the update nor the previous one`, patch: { rollbackReason: 'failed' } };
 }
 
-async function committing(update: UpdateRecord, deps: AgentDeps): Promise<HandlerResult> {
+async function committing(update: UpdateRecord, deps: AgentDeps, device: DeviceView): Promise<HandlerResult> {
   const booted = await deps.sysroot.bootedCommit();
   if (booted !== update.toCommit) return { event: 'failed', detail: `not committing: ${booted ?? 'an unknown commit'} runs, not the update`, patch: { rollbackReason: 'failed' } };
   await deps.bootloader.setState(markGood(await deps.bootloader.getState()));
   await deps.update.prune();
-  return { event: 'committed' };
+  await deps.update.cleanDownloads(null);
+  // The floor only rises: a release that raised it is one the device may never go below again.
+  const raised = update.minVersion !== null && (device.floor === null || compareVersions(update.minVersion, device.floor) > 0);
+  return raised && update.minVersion !== null ? { event: 'committed', floor: update.minVersion, detail: `floor ${update.minVersion}` } : { event: 'committed' };
 }
 
 /**
@@ -139,6 +158,8 @@ async function rollingBack(update: UpdateRecord, deps: AgentDeps): Promise<Handl
 
 async function reporting(update: UpdateRecord, deps: AgentDeps): Promise<HandlerResult> {
   const r = resultOf(update, deps.clock.now());
+  // Leftovers of a cut download matter only while its update runs; a new update starts from its own.
+  if (r.result !== 'committed') await deps.update.cleanDownloads(null);
   const message = `update ${update.id}${r.version === null ? '' : ` (${r.version})`}: ${r.result}${r.reason === null ? '' : `: ${r.reason}`}`;
   deps.emit({ phase: 'agent', updateId: update.id, state: 'reporting', event: 'reported', message, level: r.result === 'committed' ? 'info' : 'warning' });
   return { event: 'reported', detail: r.result };

@@ -12,7 +12,7 @@
  */
 import { OtaError } from '../../common/errors.js';
 import type { AgentDeps } from './deps.js';
-import { HANDLERS, type HandlerResult } from './handlers.js';
+import { HANDLERS, type DeviceView, type HandlerResult } from './handlers.js';
 import { applyTransition, beginUpdate, markResumed, type AgentRecord, type BeginOptions, type RollbackReason, type UpdateRecord } from './record.js';
 import { isResting, type AgentEvent, type State } from './states.js';
 import type { StateStore } from './store.js';
@@ -88,7 +88,7 @@ export class AgentMachine {
       if (this.stopsIn(record.state)) return record;
       const update = record.update;
       if (update === null) throw new Error(`state ${record.state} without an update in the record, this is a bug`);
-      const result = await this.handle(record.state, update);
+      const result = await this.handle(record.state, update, { floor: record.floor });
       record = await this.save(this.transition(record, result));
     }
     return record;
@@ -100,11 +100,11 @@ export class AgentMachine {
     return (action === 'rerun' || action === 'booted') && this.options.shouldStop?.() === true;
   }
 
-  private async handle(state: State, update: UpdateRecord): Promise<HandlerResult> {
+  private async handle(state: State, update: UpdateRecord, device: DeviceView): Promise<HandlerResult> {
     const handler = HANDLERS[state];
     if (handler === undefined) throw new Error(`no handler for working state ${state}, this is a bug`);
     try {
-      return await handler(update, this.options.deps);
+      return await handler(update, this.options.deps, device);
     } catch (e) {
       return { event: 'failed', detail: e instanceof Error ? e.message : String(e) };
     }
@@ -117,7 +117,7 @@ export class AgentMachine {
     const patch = to === 'rollingBack' && record.update?.rollbackReason === null && result.patch?.rollbackReason === undefined && reason !== undefined
       ? { ...result.patch, rollbackReason: reason }
       : result.patch;
-    const next = applyTransition(record, { event: result.event, to, at: this.options.deps.clock.now(), detail: result.detail, patch });
+    const next = applyTransition(record, { event: result.event, to, at: this.options.deps.clock.now(), detail: result.detail, patch, ...(result.floor === undefined ? {} : { floor: result.floor }) });
     const { deps } = this.options;
     const message = `${record.state} → ${to} on ${result.event}${result.detail === undefined ? '' : `: ${result.detail}`}`;
     deps.emit({ phase: 'agent', updateId: record.update?.id ?? null, state: to, event: result.event, message, level: to === 'rollingBack' ? 'warning' : 'info' });

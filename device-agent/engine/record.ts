@@ -48,6 +48,13 @@ export type UpdateResult = (typeof RESULTS)[number];
 /** Log marks that are not events of the table: a restart that resumed the update, the loop breaker. */
 export const LOG_MARKS = ['begin', 'resume', 'stateLoop'] as const;
 
+/**
+ * What started an update (docs/agent.md, "The state machine"): the group's release, a named version, the
+ * deployment after the booted one, or an offline bundle.
+ */
+export const INTENTS = ['upgrade', 'deploy', 'rollback', 'install'] as const;
+export type Intent = (typeof INTENTS)[number];
+
 const detail = text;
 const count = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
 
@@ -72,6 +79,14 @@ export const updateSchema = z.strictObject({
   toCommit: commit.nullable(),
   /** Stop after downloading (`ota-agent upgrade --download-only`, or the policy). */
   downloadOnly: z.boolean(),
+  // The defaults read records written before these fields existed: such an update was an upgrade.
+  intent: z.enum(INTENTS).default('upgrade'),
+  /** The offline bundle (install only): an absolute path. */
+  bundlePath: z.string().min(1).max(4096).startsWith('/').nullable().default(null),
+  /** A rollback to a deployment at or below the floor was allowed (`ota-agent rollback --below-floor`). */
+  belowFloor: z.boolean().default(false),
+  /** The release's minVersion, known from checking on: committing raises the device's floor to it. */
+  minVersion: version.nullable().default(null),
   /** Starts of the agent that worked on this update: 1, plus one per restart that resumed it. */
   attempt: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
   /** Saves of the record during this update (the loop breaker counts them). */
@@ -99,6 +114,8 @@ export const agentRecordSchema = z.strictObject({
   state: z.enum(STATES),
   update: updateSchema.nullable(),
   lastResult: lastResultSchema.nullable(),
+  /** The highest minVersion of any release this device committed: preflight refuses anything at or below it. */
+  floor: version.nullable().default(null),
 });
 
 export type AgentRecord = z.infer<typeof agentRecordSchema>;
@@ -107,11 +124,11 @@ export type LastResult = z.infer<typeof lastResultSchema>;
 export type LogEntry = z.infer<typeof logEntrySchema>;
 
 /** Fields a handler may set on the update record (what it learned: the release, the commits, a reason). */
-export type UpdatePatch = Partial<Pick<UpdateRecord, 'releaseJws' | 'version' | 'ref' | 'fromCommit' | 'toCommit' | 'rollbackReason'>>;
+export type UpdatePatch = Partial<Pick<UpdateRecord, 'releaseJws' | 'version' | 'ref' | 'fromCommit' | 'toCommit' | 'minVersion' | 'rollbackReason'>>;
 
 /** A device that has never updated: idle, nothing in progress, no result. */
 export function initialRecord(): AgentRecord {
-  return { apiVersion: API_VERSION, kind: 'AgentState', state: 'idle', update: null, lastResult: null };
+  return { apiVersion: API_VERSION, kind: 'AgentState', state: 'idle', update: null, lastResult: null, floor: null };
 }
 
 export interface BeginOptions {
@@ -119,6 +136,12 @@ export interface BeginOptions {
   at: Date;
   releaseJws?: string;
   downloadOnly?: boolean;
+  /** Default 'upgrade'. */
+  intent?: Intent;
+  /** The offline bundle, absolute (install only). */
+  bundlePath?: string;
+  /** Rollback only: allow a deployment at or below the floor. */
+  belowFloor?: boolean;
 }
 
 /** Starts an update from idle: the record enters checking with a fresh update whose log says so. */
@@ -134,6 +157,10 @@ export function beginUpdate(record: AgentRecord, options: BeginOptions): AgentRe
     fromCommit: null,
     toCommit: null,
     downloadOnly: options.downloadOnly ?? false,
+    intent: options.intent ?? 'upgrade',
+    bundlePath: options.bundlePath ?? null,
+    belowFloor: options.belowFloor ?? false,
+    minVersion: null,
     attempt: 1,
     saves: 0,
     startedAt: options.at.toISOString(),
@@ -149,6 +176,8 @@ export interface TransitionOptions {
   at: Date;
   detail?: string;
   patch?: UpdatePatch;
+  /** The device's new floor (committing: raised to the release's minVersion). */
+  floor?: string | null;
 }
 
 /**
@@ -156,12 +185,13 @@ export interface TransitionOptions {
  * ends the update: it becomes the last result (an update that was only up to date leaves no result).
  */
 export function applyTransition(record: AgentRecord, t: TransitionOptions): AgentRecord {
-  if (record.update === null) return { ...record, state: t.to };
+  const base = t.floor === undefined ? record : { ...record, floor: t.floor };
+  if (base.update === null) return { ...base, state: t.to };
   const entry: LogEntry = { at: t.at.toISOString(), state: t.to, event: t.event, ...(t.detail === undefined ? {} : { detail: clip(t.detail) }) };
-  const update: UpdateRecord = { ...record.update, ...t.patch, log: [...record.update.log, entry].slice(-MAX_LOG_ENTRIES) };
-  if (t.to !== 'idle') return { ...record, state: t.to, update };
-  if (t.event === 'upToDate') return { ...record, state: 'idle', update: null };
-  return { ...record, state: 'idle', update: null, lastResult: resultOf(update, t.at) };
+  const update: UpdateRecord = { ...base.update, ...t.patch, log: [...base.update.log, entry].slice(-MAX_LOG_ENTRIES) };
+  if (t.to !== 'idle') return { ...base, state: t.to, update };
+  if (t.event === 'upToDate') return { ...base, state: 'idle', update: null };
+  return { ...base, state: 'idle', update: null, lastResult: resultOf(update, t.at) };
 }
 
 /** The record after a restart that resumes the update in the state it was in. */

@@ -17,13 +17,18 @@ export function runningDeployment(sysroot: Sysroot): Deployment | undefined {
   return list.find((d) => d.role === 'booted') ?? list[0];
 }
 
-export async function currentDeployment(sysroot: Sysroot): Promise<CurrentCommit | null> {
-  const d = runningDeployment(sysroot);
+/**
+ * The running deployment with its version. `running` is the caller's answer to "which commit runs" where it
+ * knows better than libostree (the agent's view of a sysroot in a directory, docs/agent.md, "Applying an update").
+ */
+export async function currentDeployment(sysroot: Sysroot, running?: string | null): Promise<CurrentCommit | null> {
+  const d = running == null ? runningDeployment(sysroot) : sysroot.deployments().find((x) => x.checksum === running);
   if (!d) return null;
   return { commit: d.checksum, version: await commitVersion(sysroot, d.checksum), deployment: d };
 }
 
-async function commitVersion(sysroot: Sysroot, checksum: string): Promise<string | null> {
+/** The `version` metadata of a commit in the sysroot's repository; null for a commit without one (a local build). */
+export async function commitVersion(sysroot: Sysroot, checksum: string): Promise<string | null> {
   return withRepo(sysroot, (repo) => {
     const v = readCommit(repo, checksum).metadata.get('version')?.value;
     return typeof v === 'string' ? v : null;

@@ -14,7 +14,7 @@ import type { Sysroot } from '../../node-ostree/index.js';
  * @example
  * const plan = await preflight({ jws, trusted, sysroot, device: { board: 'rpi4', arch: 'arm64' }, downloadDir });
  */
-export type RefusalReason = 'board' | 'arch' | 'floor' | 'version' | 'current' | 'disk';
+export type RefusalReason = 'board' | 'arch' | 'floor' | 'version' | 'current' | 'disk' | 'no-rollback' | 'bundle';
 
 export interface DeviceIdentity {
   board: string;
@@ -40,6 +40,8 @@ export interface PreflightOptions {
   allowDowngrade?: boolean;
   /** Bytes that must stay free once the update is on disk (default 0). */
   reserveBytes?: number;
+  /** The commit running now when the caller knows it (the agent's view); default: libostree's booted or default deployment. */
+  running?: string | null;
   now?: Date;
 }
 
@@ -91,7 +93,7 @@ export function chooseSource(release: ReleaseManifest, current: CurrentCommit | 
   return { source, neededBytes: source.bytes + release.unpackedBytes + reserveBytes };
 }
 
-function highest(versions: (string | null)[]): string | null {
+export function highest(versions: (string | null)[]): string | null {
   return versions.reduce<string | null>((a, v) => (v === null ? a : a === null || compareVersions(v, a) > 0 ? v : a), null);
 }
 
@@ -103,7 +105,7 @@ export function refusalError(r: Refusal): OtaError {
 export async function preflight(input: PreflightInput): Promise<UpdatePlan> {
   const opts = input.options ?? {};
   const { doc: release, kid } = await readSigned('release', input.jws.trim(), input.trusted, opts.now ? { now: opts.now } : {});
-  const current = await currentDeployment(input.sysroot);
+  const current = await currentDeployment(input.sysroot, opts.running);
   const refusal = checkRelease(release, input.device, current, opts);
   if (refusal) throw refusalError(refusal);
   const { source, neededBytes } = chooseSource(release, current, opts.reserveBytes);

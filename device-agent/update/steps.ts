@@ -1,22 +1,25 @@
+import { readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { OtaError } from '../../common/errors.js';
 import type { EventSink } from '../../common/events.js';
 import { fetchBytes } from '../../common/http.js';
-import { readSigned, type TrustedKeys } from '../../contract/index.js';
-import type { Sysroot } from '../../node-ostree/index.js';
-import type { PreflightVerdict, UpdateSteps } from '../engine/deps.js';
-import { currentDeployment } from './current.js';
+import { compareVersions, readSigned, type TrustedKeys } from '../../contract/index.js';
+import type { Deployment, Sysroot } from '../../node-ostree/index.js';
+import type { PreflightVerdict, UpdateSteps, UpdateTarget } from '../engine/deps.js';
+import { commitVersion, currentDeployment, runningDeployment } from './current.js';
 import { deployUpdate, prune, renderGrub, type GrubTarget } from './deploy.js';
 import { download } from './download.js';
-import { chooseSource, preflight, type DeviceIdentity, type PreflightOptions, type UpdatePlan } from './preflight.js';
+import { chooseSource, preflight, refusalError, type DeviceIdentity, type PreflightOptions, type Refusal, type UpdatePlan } from './preflight.js';
 
 /**
  * The update functions bound to one device, as the engine's UpdateSteps
- * (docs/agent.md, "Applying an update"): each step starts again from the signed release the record keeps, so a step re-run
+ * (docs/agent.md, "Applying an update"): each step starts again from the target the record keeps, so a step re-run
  * after a restart finds its work done (a downloaded commit, a deployment already made) rather
  * than doing it twice.
  *
  * @example
- * const update = updateSteps({ sysroot, trusted, device: { board, arch }, remote, group, osname: 'debian', downloadDir });
+ * const update = updateSteps({ sysroot, trusted, device: { board, arch }, remote, group, osname: 'debian', downloadDir,
+ *   reserveBytes: config.health.minFreeDiskBytes });
  */
 export interface DeviceUpdateContext {
   sysroot: Sysroot;
@@ -28,56 +31,150 @@ export interface DeviceUpdateContext {
   osname: string;
   downloadDir: string;
   grub?: GrubTarget;
-  preflight?: PreflightOptions;
+  /**
+   * Bytes that must stay free once the update is on disk: the health check's minFreeDiskBytes, since an update
+   * that leaves less would fail its own check after the reboot.
+   */
+  reserveBytes?: number;
+  /** Preflight's clock (for the release's expiry); tests only. */
+  now?: Date;
   onEvent?: EventSink;
 }
 
 export function updateSteps(ctx: DeviceUpdateContext): UpdateSteps {
+  const base = ctx.remote.replace(/\/+$/, '');
   return {
     async fetchRelease() {
-      return (await fetchBytes(`${ctx.remote.replace(/\/+$/, '')}/groups/${encodeURIComponent(ctx.group)}/release.jws`)).toString('utf8').trim();
+      return (await fetchBytes(`${base}/groups/${encodeURIComponent(ctx.group)}/release.jws`)).toString('utf8').trim();
     },
-    preflight: (jws) => verdict(ctx, jws),
-    async download(jws) {
-      await download({ plan: await planOf(ctx, jws), remote: ctx.remote, sysroot: ctx.sysroot, trusted: ctx.trusted, downloadDir: ctx.downloadDir, options: ctx.onEvent ? { onEvent: ctx.onEvent } : {} });
+    async fetchVersion(ref, version) {
+      const url = `${base}/releases/${ref.split('/').map(encodeURIComponent).join('/')}/${encodeURIComponent(version)}.jws`;
+      const got = await fetchBytes(url, { allowMissing: true });
+      if (got === undefined) throw new OtaError('ERR_OTA_NOT_FOUND', `no release ${version} of ${ref} at ${ctx.remote}`, { hint: `\`ota published\` on the publishing host lists the versions of ${ref}` });
+      return got.toString('utf8').trim();
     },
-    async deploy(jws) {
-      const { doc } = await readSigned('release', jws.trim(), ctx.trusted);
-      await ctx.sysroot.load();
-      // Deployed already (the step was cut after libostree wrote it): the default is this commit.
-      const first = ctx.sysroot.deployments()[0];
-      if (first?.checksum === doc.commit && first.role !== 'booted') return { commit: doc.commit };
-      const d = await deployUpdate({ sysroot: ctx.sysroot, osname: ctx.osname, commit: doc.commit, refspec: doc.ref, ...(ctx.grub ? { grub: ctx.grub } : {}) });
-      return { commit: d.checksum };
+    preflight: (t) => (t.intent === 'rollback' ? rollbackVerdict(ctx, t) : verdict(ctx, t)),
+    async download(t) {
+      if (t.intent === 'rollback') return;
+      if (t.intent === 'install') throw new Error('install from a bundle is not wired yet');
+      const plan = await planOf(ctx, t);
+      await download({ plan, remote: ctx.remote, sysroot: ctx.sysroot, trusted: ctx.trusted, downloadDir: ctx.downloadDir, options: ctx.onEvent ? { onEvent: ctx.onEvent } : {} });
     },
+    deploy: (t) => (t.intent === 'rollback' ? makeDefault(ctx, t) : deployRelease(ctx, t)),
     async renderBootConfig() {
       if (ctx.grub) await renderGrub(ctx.sysroot, ctx.grub);
     },
     async prune() {
       await prune(ctx.sysroot, ctx.grub ? { grub: ctx.grub } : {});
     },
+    cleanDownloads: (keep) => cleanDownloads(ctx.downloadDir, keep),
+  };
+}
+
+function jwsOf(t: UpdateTarget): string {
+  if (t.releaseJws === null) throw new Error(`an ${t.intent} without its release past checking, this is a bug`);
+  return t.releaseJws.trim();
+}
+
+function preflightOptions(ctx: DeviceUpdateContext, t: UpdateTarget): PreflightOptions {
+  return {
+    floor: t.floor,
+    // deploy VERSION and install FILE name their version on purpose: a downgrade is allowed, never below the floor.
+    allowDowngrade: t.intent !== 'upgrade',
+    reserveBytes: ctx.reserveBytes ?? 0,
+    running: t.fromCommit,
+    ...(ctx.now ? { now: ctx.now } : {}),
   };
 }
 
 /** The refusals as the engine's verdicts; anything else (an unreadable sysroot, say) is a failure and throws. */
-async function verdict(ctx: DeviceUpdateContext, jws: string): Promise<PreflightVerdict> {
+async function verdict(ctx: DeviceUpdateContext, t: UpdateTarget): Promise<PreflightVerdict> {
+  const jws = jwsOf(t);
   try {
-    const plan = await preflight({ jws, trusted: ctx.trusted, sysroot: ctx.sysroot, device: ctx.device, downloadDir: ctx.downloadDir, ...(ctx.preflight ? { options: ctx.preflight } : {}) });
-    return { verdict: 'go', release: plan.release };
+    await ctx.sysroot.load();
+    const { release } = await preflight({ jws, trusted: ctx.trusted, sysroot: ctx.sysroot, device: ctx.device, downloadDir: ctx.downloadDir, options: preflightOptions(ctx, t) });
+    return { verdict: 'go', target: infoOf(release), releaseJws: jws };
   } catch (e) {
     if (!(e instanceof OtaError)) throw e;
     if (e.code === 'ERR_OTA_REFUSED' && e.details[0] === 'reason: current') {
-      return { verdict: 'upToDate', release: (await readSigned('release', jws.trim(), ctx.trusted)).doc };
+      return { verdict: 'upToDate', target: infoOf((await readSigned('release', jws, ctx.trusted, ctx.now ? { now: ctx.now } : {})).doc) };
     }
     if (e.code === 'ERR_OTA_REFUSED' || e.code.startsWith('ERR_OTA_JWS_')) return { verdict: 'refused', reason: e.message };
     throw e;
   }
 }
 
-/** The plan download works from, made again from the release: no checks (preflight passed them before this update started). */
-async function planOf(ctx: DeviceUpdateContext, jws: string): Promise<UpdatePlan> {
-  const { doc: release, kid } = await readSigned('release', jws.trim(), ctx.trusted);
+function infoOf(r: { ref: string; version: string; commit: string; minVersion: string | null }): { ref: string; version: string; commit: string; minVersion: string | null } {
+  return { ref: r.ref, version: r.version, commit: r.commit, minVersion: r.minVersion };
+}
+
+/**
+ * A rollback's target: the first deployment in boot order whose commit is not the running one. Its version is
+ * the commit's `version` metadata; a commit without one (a local build) has nothing to compare with the floor.
+ */
+async function rollbackVerdict(ctx: DeviceUpdateContext, t: UpdateTarget): Promise<PreflightVerdict> {
   await ctx.sysroot.load();
-  const current = await currentDeployment(ctx.sysroot);
-  return { release, kid, current, ...chooseSource(release, current, ctx.preflight?.reserveBytes) };
+  const list = ctx.sysroot.deployments();
+  const running = t.fromCommit ?? runningDeployment(ctx.sysroot)?.checksum ?? null;
+  const target = list.find((d) => d.checksum !== running);
+  const refused = (r: Refusal): PreflightVerdict => ({ verdict: 'refused', reason: refusalError(r).message });
+  if (target === undefined) {
+    return refused({ reason: 'no-rollback', message: `no deployment to roll back to: the ${list.length} deployment(s) all run ${running?.slice(0, 12) ?? 'an unknown commit'}`, hint: 'a rollback needs an earlier deployment on disk; `ota-agent deploy VERSION` fetches one' });
+  }
+  const version = await commitVersion(ctx.sysroot, target.checksum);
+  if (version !== null && t.floor !== null && !t.belowFloor && compareVersions(version, t.floor) <= 0) {
+    return refused({ reason: 'floor', message: `the rollback deployment ${target.checksum.slice(0, 12)} (${version}) is at or below the anti-rollback floor ${t.floor}`, hint: 'as root on the device, `ota-agent rollback --below-floor` goes there anyway' });
+  }
+  return { verdict: 'go', target: { ref: originRef(target) ?? target.checksum, version, commit: target.checksum, minVersion: null }, releaseJws: null };
+}
+
+/** The ref of a deployment's origin (`refspec=remote:ref`), or null when it was deployed by checksum. */
+function originRef(d: Deployment): string | null {
+  const spec = /^refspec=(.+)$/m.exec(d.origin)?.[1]?.trim();
+  if (spec === undefined) return null;
+  const ref = spec.slice(spec.indexOf(':') + 1);
+  return /^[0-9a-f]{64}$/.test(ref) ? null : ref;
+}
+
+async function deployRelease(ctx: DeviceUpdateContext, t: UpdateTarget): Promise<{ commit: string }> {
+  const { doc } = await readSigned('release', jwsOf(t), ctx.trusted, ctx.now ? { now: ctx.now } : {});
+  await ctx.sysroot.load();
+  // Deployed already (the step was cut after libostree wrote it): the default is this commit.
+  const first = ctx.sysroot.deployments()[0];
+  if (first?.checksum === doc.commit && first.checksum !== t.fromCommit && first.role !== 'booted') return { commit: doc.commit };
+  const d = await deployUpdate({ sysroot: ctx.sysroot, osname: ctx.osname, commit: doc.commit, refspec: doc.ref, ...(ctx.grub ? { grub: ctx.grub } : {}) });
+  return { commit: d.checksum };
+}
+
+/** A rollback deploys nothing: the existing deployment becomes OSTree's default (run again, it already is). */
+async function makeDefault(ctx: DeviceUpdateContext, t: UpdateTarget): Promise<{ commit: string }> {
+  if (t.toCommit === null) throw new Error('a rollback without its target past checking, this is a bug');
+  await ctx.sysroot.load();
+  const d = ctx.sysroot.deployments().find((x) => x.checksum === t.toCommit);
+  if (d === undefined) throw new OtaError('ERR_OTA_STATE', `the rollback deployment ${t.toCommit.slice(0, 12)} is gone from ${ctx.sysroot.path}`, { hint: 'something else removed it (`ostree admin undeploy`); `ota-agent status` shows what is left' });
+  if (d.index !== 0) await ctx.sysroot.setDefault(d.index);
+  if (ctx.grub) await renderGrub(ctx.sysroot, ctx.grub);
+  return { commit: d.checksum };
+}
+
+/** The plan download works from, made again from the release: no checks (preflight passed them before this update started). */
+async function planOf(ctx: DeviceUpdateContext, t: UpdateTarget): Promise<UpdatePlan> {
+  const { doc: release, kid } = await readSigned('release', jwsOf(t), ctx.trusted, ctx.now ? { now: ctx.now } : {});
+  await ctx.sysroot.load();
+  const current = await currentDeployment(ctx.sysroot, t.fromCommit);
+  return { release, kid, current, ...chooseSource(release, current, ctx.reserveBytes) };
+}
+
+/** Download leftovers are directories named by commit; nothing else in the directory is touched. */
+async function cleanDownloads(dir: string, keep: string | null): Promise<void> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw e;
+  }
+  for (const name of names) {
+    if (name !== keep && /^[0-9a-f]{64}$/.test(name)) await rm(join(dir, name), { recursive: true, force: true });
+  }
 }

@@ -9,7 +9,6 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ubootBackend } from '../../../bootloader/index.js';
-import type { ReleaseManifest } from '../../../contract/index.js';
 import { AgentMachine } from '../../../device-agent/engine/machine.js';
 import { StateStore } from '../../../device-agent/engine/store.js';
 import { sysrootView } from '../../../device-agent/engine/sysroot-view.js';
@@ -23,7 +22,7 @@ const text = async (name: string) => (await readFile(join(dir, name), 'utf8').ca
 const target = await text('target');
 const sr = await Sysroot.open(join(dir, 'sysroot'));
 await sr.load();
-const release = { ref: 'os', version: '1.1', commit: target } as ReleaseManifest;
+const release = { ref: 'os', version: '1.1', commit: target, minVersion: null };
 const machine = new AgentMachine({
   store: new StateStore({ dir: join(dir, 'state') }),
   deps: {
@@ -31,11 +30,13 @@ const machine = new AgentMachine({
     bootloader: ubootBackend({ envPath: join(dir, 'ota.env') }),
     update: {
       fetchRelease: async () => 'h.p.s',
-      preflight: async () => ({ verdict: 'go', release }),
+      fetchVersion: async () => 'h.p.s',
+      preflight: async () => ({ verdict: 'go', target: release, releaseJws: 'h.p.s' }),
       download: async () => {}, // the commit is already in the sysroot's repository
       deploy: async () => ({ commit: (await sr.deploy('debian', target)).checksum }),
       renderBootConfig: async () => {},
       prune: async () => void (await prune(sr)),
+      cleanDownloads: async () => {},
     },
     health: { run: async () => ((await text('health')) === 'ok' ? HEALTHY : UNHEALTHY) },
     policy: { reboot: 'auto', mayApply: () => true },

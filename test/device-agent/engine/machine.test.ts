@@ -6,7 +6,7 @@ import { OtaError } from '../../../common/errors.js';
 import { AgentMachine } from '../../../device-agent/engine/machine.js';
 import type { AgentRecord } from '../../../device-agent/engine/record.js';
 import { StateStore } from '../../../device-agent/engine/store.js';
-import { A, B, DEADLINE, UNHEALTHY, recordingDevice, type RecordingDevice } from './recording-device.js';
+import { A, B, DEADLINE, RELEASE, UNHEALTHY, recordingDevice, type RecordingDevice } from './recording-device.js';
 
 let dir: string;
 beforeEach(async () => {
@@ -41,7 +41,7 @@ describe('the machine, unit test of the table with a recording dependencies obje
       'awaitingReboot:rebootRequested', 'awaitingReboot:resume', 'verifying:booted', 'committing:healthy', 'reporting:committed', 'idle:reported',
     ]);
     expect(r.lastResult).toMatchObject({ result: 'committed', reason: null, fromCommit: A, toCommit: B, version: '1.1' });
-    expect(dev.calls).toEqual(['fetchRelease', 'download', 'deploy', 'reboot', 'boot b', 'health', 'prune']);
+    expect(dev.calls).toEqual(['fetchRelease', 'download', 'deploy', 'reboot', 'boot b', 'health', 'prune', 'cleanDownloads all']);
     expect(dev.booted).toBe(B);
     expect(await dev.bootloader.getState()).toEqual({ bootcount: 0, upgradeAvailable: false, rollback: false, bootlimit: 3 });
   });
@@ -57,7 +57,7 @@ describe('the machine, unit test of the table with a recording dependencies obje
     ]);
     expect(r.lastResult).toMatchObject({ result: 'rolled-back', reason: 'unhealthy' });
     expect(r.lastResult?.log.find((e) => e.event === 'unhealthy')?.detail).toContain('unit:app.service failed');
-    expect(dev.calls.slice(3)).toEqual(['reboot', 'boot b', 'health', 'reboot', 'boot a', 'undeploy b', 'renderBootConfig']);
+    expect(dev.calls.slice(3)).toEqual(['reboot', 'boot b', 'health', 'reboot', 'boot a', 'undeploy b', 'renderBootConfig', 'cleanDownloads all']);
     expect(dev.booted).toBe(A);
     expect(dev.deployments).toEqual([A]);
     expect(await dev.bootloader.getState()).toEqual({ bootcount: 0, upgradeAvailable: false, rollback: false, bootlimit: 3 });
@@ -92,13 +92,13 @@ describe('the machine, unit test of the table with a recording dependencies obje
     const r = await machineFor(dev).check({ id: 'u1' });
     expect(chain(r)).toEqual(['checking:begin', 'reporting:refused', 'idle:reported']);
     expect(r.lastResult).toMatchObject({ result: 'refused', reason: dev.verdict.reason });
-    expect(dev.calls).toEqual(['fetchRelease']);
+    expect(dev.calls).toEqual(['fetchRelease', 'cleanDownloads all']);
     expect(await dev.bootloader.getState()).toEqual({ bootcount: 0, upgradeAvailable: false, rollback: false, bootlimit: 3 });
   });
 
   it('leaves nothing behind when the release is already running', async () => {
     const dev = await recordingDevice(dir);
-    dev.verdict = { verdict: 'upToDate', release: dev.verdict.verdict === 'go' ? dev.verdict.release : (undefined as never) };
+    dev.verdict = { verdict: 'upToDate', target: RELEASE };
     const r = await machineFor(dev).check({ id: 'u1' });
     expect(r).toMatchObject({ state: 'idle', update: null, lastResult: null });
   });
@@ -135,6 +135,21 @@ describe('the machine, unit test of the table with a recording dependencies obje
     const done = await untilRest(dev, machine, again);
     expect(done.lastResult?.result).toBe('committed');
     expect(dev.booted).toBe(B);
+  });
+
+  it('raises the floor on commit to the release minVersion, and gives preflight the floor and the running commit', async () => {
+    const dev = await recordingDevice(dir);
+    dev.verdict = { verdict: 'go', target: { ...RELEASE, minVersion: '1.0' }, releaseJws: 'from-preflight' };
+    const machine = machineFor(dev);
+    const r = await untilRest(dev, machine, await machine.check({ id: 'u1' }));
+    expect(r.floor).toBe('1.0');
+    expect(r.lastResult?.log.find((e) => e.event === 'committed')?.detail).toBe('floor 1.0');
+    expect(dev.targets).toEqual([{ intent: 'upgrade', releaseJws: 'header.payload-1.1.signature', bundlePath: null, belowFloor: false, floor: null, fromCommit: A, toCommit: null }]);
+    dev.verdict = { verdict: 'upToDate', target: RELEASE };
+    await machine.check({ id: 'u2' });
+    expect(dev.targets[1]).toMatchObject({ floor: '1.0', fromCommit: B });
+    // and it is on disk, for the next start
+    expect((await new StateStore({ dir: join(dir, 'state') }).load()).floor).toBe('1.0');
   });
 
   it('refuses apply when nothing waits, and check while an update is in progress', async () => {

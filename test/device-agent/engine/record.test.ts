@@ -29,7 +29,7 @@ function walk(record: AgentRecord, events: AgentEvent[], patch = {}): AgentRecor
 describe('the state record', () => {
   it('starts idle with nothing in progress, and the schema accepts it', () => {
     const r = initialRecord();
-    expect(r).toEqual({ apiVersion: 'deb-ota/v1', kind: 'AgentState', state: 'idle', update: null, lastResult: null });
+    expect(r).toEqual({ apiVersion: 'deb-ota/v1', kind: 'AgentState', state: 'idle', update: null, lastResult: null, floor: null });
     expect(agentRecordSchema.parse(r)).toEqual(r);
   });
 
@@ -40,6 +40,30 @@ describe('the state record', () => {
     expect(agentRecordSchema.safeParse({ ...r, state: 'sleeping' }).success).toBe(false);
     expect(agentRecordSchema.safeParse({ ...r, apiVersion: 'deb-ota/v2' }).success).toBe(false);
     expect(agentRecordSchema.safeParse({ ...r, update: { ...r.update, fromCommit: 'abc' } }).success).toBe(false);
+  });
+
+  it('reads a record written before intent, bundlePath, belowFloor, minVersion and floor existed, with their defaults', () => {
+    const r = beginUpdate(initialRecord(), { id: 'u1', at: at(0) });
+    const { intent, bundlePath, belowFloor, minVersion, ...oldUpdate } = r.update!;
+    const { floor, ...old } = { ...r, update: oldUpdate };
+    expect([intent, bundlePath, belowFloor, minVersion, floor]).toEqual(['upgrade', null, false, null, null]);
+    expect(agentRecordSchema.parse(old)).toEqual(r);
+  });
+
+  it('begins an update with its intent, bundle and below-floor permission', () => {
+    const r = beginUpdate(initialRecord(), { id: 'install-1.2', at: at(0), intent: 'install', bundlePath: '/tmp/u.otabundle', releaseJws: 'h.p.s' });
+    expect(r.update).toMatchObject({ intent: 'install', bundlePath: '/tmp/u.otabundle', belowFloor: false, releaseJws: 'h.p.s' });
+    expect(beginUpdate(initialRecord(), { id: 'rb', at: at(0), intent: 'rollback', belowFloor: true }).update).toMatchObject({ intent: 'rollback', belowFloor: true, releaseJws: null });
+    expect(agentRecordSchema.safeParse({ ...r, update: { ...r.update, bundlePath: 'relative.otabundle' } }).success).toBe(false);
+    expect(agentRecordSchema.safeParse({ ...r, update: { ...r.update, intent: 'sideload' } }).success).toBe(false);
+  });
+
+  it('sets the floor only when a transition names one', () => {
+    const r = beginUpdate(initialRecord(), { id: 'u1', at: at(0) });
+    expect(applyTransition(r, { event: 'updateAvailable', to: 'downloading', at: at(1) }).floor).toBeNull();
+    const raised = applyTransition(r, { event: 'updateAvailable', to: 'downloading', at: at(1), floor: '1.1' });
+    expect(raised.floor).toBe('1.1');
+    expect(applyTransition(raised, { event: 'downloaded', to: 'arming', at: at(2) }).floor).toBe('1.1');
   });
 
   it('begins an update only from idle', () => {

@@ -8,15 +8,14 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { nextBoot, ubootBackend, type BootloaderBackend } from '../../../bootloader/index.js';
-import type { ReleaseManifest } from '../../../contract/index.js';
 import type { State } from '../../../device-agent/engine/states.js';
-import type { AgentDeps, DeploymentInfo, EngineEvent, HealthView, PreflightVerdict } from '../../../device-agent/engine/deps.js';
+import type { AgentDeps, DeploymentInfo, EngineEvent, HealthView, PreflightVerdict, UpdateTarget, UpdateTargetInfo } from '../../../device-agent/engine/deps.js';
 
 export const A = 'a'.repeat(64);
 export const B = 'b'.repeat(64);
 export const JWS = 'header.payload-1.1.signature';
 
-export const RELEASE = { ref: 'gateway/stable', version: '1.1', commit: B } as ReleaseManifest;
+export const RELEASE: UpdateTargetInfo = { ref: 'gateway/stable', version: '1.1', commit: B, minVersion: null };
 
 export const HEALTHY: HealthView = { ok: true, deadlineHit: false, required: [{ name: 'unit:sshd.service', status: 'passed', detail: 'active' }], wanted: [] };
 export const UNHEALTHY: HealthView = { ok: false, deadlineHit: false, required: [{ name: 'unit:app.service', status: 'failed', detail: 'failed' }], wanted: [] };
@@ -28,6 +27,8 @@ export interface RecordingDevice {
   /** Every call to a side effect, in order: `download`, `deploy`, `reboot`, `undeploy <commit>`, ... */
   calls: string[];
   events: EngineEvent[];
+  /** What preflight was asked, in order. */
+  targets: UpdateTarget[];
   /** Deployment checksums in OSTree's boot order. */
   deployments: string[];
   booted: string;
@@ -51,10 +52,11 @@ export async function recordingDevice(dir: string, options: { reboot?: 'auto' | 
     bootloader,
     calls: [],
     events: [],
+    targets: [],
     deployments: [A],
     booted: A,
     rebootPending: false,
-    verdict: { verdict: 'go', release: RELEASE },
+    verdict: { verdict: 'go', target: RELEASE, releaseJws: JWS },
     health: HEALTHY,
     panics: null,
     boot: async () => {
@@ -84,7 +86,8 @@ export async function recordingDevice(dir: string, options: { reboot?: 'auto' | 
       },
       update: {
         fetchRelease: async () => (dev.calls.push('fetchRelease'), JWS),
-        preflight: async () => dev.verdict,
+        fetchVersion: async (ref, version) => (dev.calls.push(`fetchVersion ${ref} ${version}`), JWS),
+        preflight: async (t) => (dev.targets.push(t), dev.verdict),
         download: async () => void dev.calls.push('download'),
         deploy: async () => {
           dev.calls.push('deploy');
@@ -97,6 +100,7 @@ export async function recordingDevice(dir: string, options: { reboot?: 'auto' | 
           dev.calls.push('prune');
           dev.deployments = dev.deployments.slice(0, 2);
         },
+        cleanDownloads: async (keep) => void dev.calls.push(`cleanDownloads ${keep ?? 'all'}`),
       },
       health: { run: async () => (dev.calls.push('health'), dev.health) },
       policy: { reboot: options.reboot ?? 'auto', mayApply: () => options.mayApply ?? true },

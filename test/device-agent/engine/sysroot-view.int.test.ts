@@ -55,7 +55,7 @@ function deps(health: HealthView): AgentDeps {
   return {
     sysroot: sysrootView(sr, { bootedCommit: async () => booted }),
     bootloader: bl,
-    update: { fetchRelease: unused, preflight: unused, download: unused, deploy: unused, renderBootConfig: async () => {}, prune: async () => void (await prune(sr)) },
+    update: { fetchRelease: unused, fetchVersion: unused, preflight: unused, download: unused, deploy: unused, renderBootConfig: async () => {}, prune: async () => void (await prune(sr)), cleanDownloads: async () => {} },
     health: { run: async () => health },
     policy: { reboot: 'auto', mayApply: () => true },
     clock: { now: () => new Date('2026-01-01T00:00:00Z') },

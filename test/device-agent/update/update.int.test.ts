@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OtaError } from '../../../common/errors.js';
 import { generateSigningKey, loadTrustedKeys, type TrustedKeys } from '../../../contract/index.js';
 import { deployUpdate, download, preflight, prune, updateSteps, type PreflightOptions } from '../../../device-agent/update/index.js';
+import type { UpdateTarget } from '../../../device-agent/engine/deps.js';
 import { ed25519PrivateKey, generateDelta, Repo, signCommitEd25519, staticDeltaPath, type Sysroot } from '../../../node-ostree/index.js';
 import { ostree, removeTree } from '../../helpers/ostree-cli.js';
 import { BOARD, device, hashTree, OS, partialReaches, publisher, REF, serve, type Release, type StaticServer } from './harness.js';
@@ -269,23 +270,32 @@ describe('damaged downloads are refused', () => {
 });
 
 describe('as the engine calls them (updateSteps)', () => {
+  const upgrade = (releaseJws: string | null, fromCommit: string | null = null): UpdateTarget => ({ intent: 'upgrade', releaseJws, bundlePath: null, belowFloor: false, floor: null, fromCommit, toCommit: null });
+
   it('fetch the group release, preflight, download, deploy once, prune; refusals as verdicts', async () => {
     const { sysroot, downloadDir } = await device10();
     const ctx = { sysroot, trusted, device: identity, remote: srv.url, group: 'lab', osname: OS, downloadDir };
     const steps = updateSteps(ctx);
     const jws12 = await steps.fetchRelease();
     expect(jws12).toBe((await jws('1.2')).trim());
-    expect(await steps.preflight(jws12)).toMatchObject({ verdict: 'go', release: { version: '1.2', commit: rel['1.2']!.commit } });
-    expect(await updateSteps({ ...ctx, device: { ...identity, arch: 'arm64' } }).preflight(jws12)).toEqual({ verdict: 'refused', reason: expect.stringMatching(/\(arch\).*is for amd64, this device is arm64/) as unknown });
-    expect(await steps.preflight(await jws('1.0'))).toMatchObject({ verdict: 'upToDate', release: { version: '1.0' } });
+    expect(await steps.fetchVersion(REF, '1.1')).toBe((await jws('1.1')).trim());
+    await expect(steps.fetchVersion(REF, '9.9')).rejects.toMatchObject({ code: 'ERR_OTA_NOT_FOUND', message: `no release 9.9 of ${REF} at ${srv.url}` });
+    expect(await steps.preflight(upgrade(jws12))).toEqual({ verdict: 'go', target: { ref: REF, version: '1.2', commit: rel['1.2']!.commit, minVersion: null }, releaseJws: jws12 });
+    expect(await updateSteps({ ...ctx, device: { ...identity, arch: 'arm64' } }).preflight(upgrade(jws12))).toEqual({ verdict: 'refused', reason: expect.stringMatching(/\(arch\).*is for amd64, this device is arm64/) as unknown });
+    expect(await steps.preflight(upgrade(await jws('1.0')))).toMatchObject({ verdict: 'upToDate', target: { version: '1.0' } });
+    expect(await steps.preflight({ ...upgrade(jws12), floor: '1.2' })).toMatchObject({ verdict: 'refused', reason: expect.stringContaining('(floor)') as unknown });
+    const s = await statfs(sysroot.path);
+    expect(await updateSteps({ ...ctx, reserveBytes: 2 * s.bavail * s.bsize }).preflight(upgrade(jws12))).toMatchObject({ verdict: 'refused', reason: expect.stringContaining('(disk)') as unknown });
 
-    await steps.download(jws12);
-    expect(await steps.deploy(jws12)).toEqual({ commit: rel['1.2']!.commit });
+    await steps.download(upgrade(jws12));
+    expect(await steps.deploy(upgrade(jws12))).toEqual({ commit: rel['1.2']!.commit });
     // Run again, as after a restart between the deploy and the record's save: no second deployment.
-    expect(await steps.deploy(jws12)).toEqual({ commit: rel['1.2']!.commit });
+    expect(await steps.deploy(upgrade(jws12))).toEqual({ commit: rel['1.2']!.commit });
     expect(sysroot.deployments().map((d) => d.checksum)).toEqual([rel['1.2']!.commit, rel['1.0']!.commit]);
     await steps.prune();
     expect(sysroot.deployments().map((d) => d.checksum)).toEqual([rel['1.2']!.commit, rel['1.0']!.commit]);
-    expect(await steps.preflight(jws12)).toMatchObject({ verdict: 'upToDate' });
+    expect(await steps.preflight(upgrade(jws12))).toMatchObject({ verdict: 'upToDate' });
+    // The engine's view of what runs wins over the sysroot's default: a device still on 1.0 would take 1.2.
+    expect(await steps.preflight(upgrade(jws12, rel['1.0']!.commit))).toMatchObject({ verdict: 'go' });
   }, 60_000);
 });
