@@ -34,6 +34,8 @@ export interface InstallFromBundleInput {
   trusted: TrustedKeys;
   expect: BundleExpectation;
   onEvent?: EventSink;
+  /** The clock the manifest's expiry is checked against (default: now); the engine passes its own. */
+  now?: Date;
 }
 
 export interface InstallFromBundleResult {
@@ -90,7 +92,7 @@ export async function installFromBundle(input: InstallFromBundleInput): Promise<
   const bundle = await openBundle(input.bundlePath);
   const refusal = bundleRefusal(bundle, input.expect);
   if (refusal) throw bundleRefusalError(refusal);
-  const { doc: release } = await readSigned('release', bundle.manifestJws, input.trusted).catch((e: unknown) => {
+  const { doc: release } = await readSigned('release', bundle.manifestJws, input.trusted, input.now ? { now: input.now } : {}).catch((e: unknown) => {
     throw withContext(e, `the manifest in ${bundle.path}`);
   });
   if (release.commit !== bundle.commit) {

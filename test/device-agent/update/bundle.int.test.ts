@@ -203,11 +203,13 @@ describe('installing from a bundle', () => {
     expect(await signedBy(sysroot, rel['1.1']!.commit, trusted)).toBe(true);
   });
 
-  it('refuses a bundle whose manifest no trusted key signed, before writing anything', async () => {
+  it('refuses a bundle whose manifest no trusted key signed, or that expired, before writing anything', async () => {
     const sysroot = await device10();
     const before = await hashTree(sysroot.path);
     const e = await rejection(installFromBundle({ bundlePath: file.delta!, sysroot, trusted: await loadTrustedKeys({ keys: [(await generateSigningKey()).publicJwk] }), expect: expect11 }));
     expect(e.code).toMatch(/^ERR_OTA_JWS_/);
+    const late = await rejection(installFromBundle({ bundlePath: file.delta!, sysroot, trusted, expect: expect11, now: new Date('2100-01-01T00:00:00Z') }));
+    expect(late.code).toBe('ERR_OTA_JWS_EXPIRED');
     expect(await hashTree(sysroot.path)).toEqual(before);
   });
 });
