@@ -78,7 +78,7 @@ export async function openAgent(config: AgentConfig, options: OpenAgentOptions =
     downloadDir: downloadDir(config),
     ...grubOf(config),
     // An update that leaves less free space than the health check requires would fail that check after the reboot.
-    preflight: { reserveBytes: config.health.minFreeDiskBytes },
+    reserveBytes: config.health.minFreeDiskBytes,
     onEvent: emit,
   });
   const deps: AgentDeps = {
