@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -185,22 +184,5 @@ export async function partialReaches(dest: string, bytes: number): Promise<void>
   throw new Error(`no partial file of ${dest} reached ${bytes} bytes`);
 }
 
-/** Every file under `dir` with the SHA-256 of its content (symlinks and others by kind): to prove nothing changed. */
-export async function hashTree(dir: string): Promise<Map<string, string>> {
-  const out = new Map<string, string>();
-  const walk = async (d: string): Promise<void> => {
-    for (const e of await readdir(d, { withFileTypes: true }).catch(() => [])) {
-      const p = join(d, e.name);
-      if (e.isDirectory()) {
-        out.set(`${relative(dir, p)}/`, '');
-        await walk(p);
-      } else if (e.isFile()) {
-        const h = createHash('sha256');
-        for await (const c of createReadStream(p) as AsyncIterable<Buffer>) h.update(c);
-        out.set(relative(dir, p), h.digest('hex'));
-      } else out.set(relative(dir, p), 'other');
-    }
-  };
-  await walk(dir);
-  return out;
-}
+/** Re-exported for this harness's tests (test/helpers/tree-snapshot.ts holds it). */
+export { hashTree } from '../../helpers/tree-snapshot.js';

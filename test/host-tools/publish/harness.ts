@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { generateKeys } from '../../../host-tools/keys/generate.js';
 import { commitDirectory, encodeMetadata, GVariantValue, Repo } from '../../../node-ostree/index.js';
 
@@ -68,21 +68,7 @@ export async function releaseKey(dir: string, options: { gpg?: boolean } = {}): 
   return { dir, kid: r.kid, publicRaw: Buffer.from(jwks.keys[0]!.x, 'base64url') };
 }
 
-/** Every file under `dir` with the sha256 of its content (symlinks by target): to prove nothing changed. */
-export async function hashTree(dir: string): Promise<Map<string, string>> {
-  const out = new Map<string, string>();
-  const walk = async (d: string): Promise<void> => {
-    for (const e of await readdir(d, { withFileTypes: true }).catch(() => [])) {
-      const p = join(d, e.name);
-      if (e.isDirectory()) {
-        out.set(`${relative(dir, p)}/`, '');
-        await walk(p);
-      } else if (e.isFile()) out.set(relative(dir, p), createHash('sha256').update(await readFile(p)).digest('hex'));
-      else out.set(relative(dir, p), 'other');
-    }
-  };
-  await walk(dir);
-  return out;
-}
+/** Re-exported for this harness's tests (test/helpers/tree-snapshot.ts holds it). */
+export { hashTree } from '../../helpers/tree-snapshot.js';
 
 export const noise = (n: number): Buffer => randomBytes(n);
