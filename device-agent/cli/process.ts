@@ -1,19 +1,14 @@
+import { ignoreClosedPipes } from '../../common/cli/closed-pipe.js';
 import { main } from './main.js';
 
 /**
- * Runs `ota-agent` as the process's own program (bin/ota-agent.js). A reader that stops early
- * (`ota-agent status | head -1`) closes the pipe: further output is dropped instead of the run
- * dying on an unhandled EPIPE.
+ * Runs `ota-agent` as the process's own program (bin/ota-agent.js); a reader that stops early
+ * (`ota-agent status | head -1`) is not an error (common/cli/closed-pipe.ts).
  *
  * @example
  * await runAsProcess(); // in bin/ota-agent.js
  */
 export async function runAsProcess(argv: string[] = process.argv): Promise<void> {
-  for (const stream of [process.stdout, process.stderr]) {
-    stream.on('error', (e: NodeJS.ErrnoException) => {
-      if (e.code === 'EPIPE' || e.code === 'ERR_STREAM_DESTROYED') return;
-      throw e;
-    });
-  }
+  ignoreClosedPipes();
   process.exitCode = await main(argv);
 }

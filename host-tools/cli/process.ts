@@ -1,19 +1,14 @@
+import { ignoreClosedPipes } from '../../common/cli/closed-pipe.js';
 import { main } from './main.js';
 
 /**
- * Runs `ota` as the process's own program (bin/ota.js). A reader that stops early
- * (`ota diff A B | head`) closes the pipe: further output is dropped and the run ends as it
- * would have, instead of dying on an unhandled EPIPE with a stack trace.
+ * Runs `ota` as the process's own program (bin/ota.js); a reader that stops early is not an
+ * error (common/cli/closed-pipe.ts).
  *
  * @example
  * await runAsProcess(); // in bin/ota.js
  */
 export async function runAsProcess(argv: string[] = process.argv): Promise<void> {
-  for (const stream of [process.stdout, process.stderr]) {
-    stream.on('error', (e: NodeJS.ErrnoException) => {
-      if (e.code === 'EPIPE' || e.code === 'ERR_STREAM_DESTROYED') return;
-      throw e;
-    });
-  }
+  ignoreClosedPipes();
   process.exitCode = await main(argv);
 }
