@@ -61,23 +61,24 @@ async function downloading(update: UpdateRecord, deps: AgentDeps, device: Device
   return { event: 'downloaded' };
 }
 
+/** Arms the counter before anything is deployed (transitions.ts): fixed values, so a re-run changes nothing. */
+async function arming(_update: UpdateRecord, deps: AgentDeps): Promise<HandlerResult> {
+  const state = await deps.bootloader.setState(armForUpgrade(await deps.bootloader.getState()));
+  return { event: 'armed', detail: `bootlimit ${state.bootlimit}` };
+}
+
+/** Deploys the commit (a rollback: makes its deployment the default), then checks it is the next to boot. */
 async function deploying(update: UpdateRecord, deps: AgentDeps, device: DeviceView): Promise<HandlerResult> {
   const { commit } = await deps.update.deploy(targetOf(update, device));
   if (update.toCommit !== null && commit !== update.toCommit) {
-    throw new Error(`deployed ${commit} but the release names ${update.toCommit}`);
+    throw new Error(`deployed ${commit} but the update names ${update.toCommit}`);
+  }
+  const list = await deps.sysroot.deployments();
+  const target = list.find((d) => d.checksum === commit);
+  if (target === undefined || (target.index !== 0 && !target.staged)) {
+    return { event: 'failed', detail: `the deployment of ${commit.slice(0, 12)} is not the next to boot`, patch: { rollbackReason: 'failed' } };
   }
   return { event: 'deployed', detail: commit.slice(0, 12), patch: { toCommit: commit } };
-}
-
-/** Arms the counter for a deployment that exists; after a power cut an unfinalized staged one does not. */
-async function arming(update: UpdateRecord, deps: AgentDeps): Promise<HandlerResult> {
-  const list = await deps.sysroot.deployments();
-  const target = list.find((d) => d.checksum === update.toCommit);
-  if (target === undefined || (target.index !== 0 && !target.staged)) {
-    return { event: 'failed', detail: `the deployment of ${update.toCommit?.slice(0, 12) ?? '(none)'} is not the next to boot`, patch: { rollbackReason: 'failed' } };
-  }
-  const state = await deps.bootloader.setState(armForUpgrade(await deps.bootloader.getState()));
-  return { event: 'armed', detail: `bootlimit ${state.bootlimit}` };
 }
 
 async function rebooting(update: UpdateRecord, deps: AgentDeps): Promise<HandlerResult> {
@@ -141,12 +142,8 @@ async function rollingBack(update: UpdateRecord, deps: AgentDeps): Promise<Handl
     await bl.setState(requestRollback(await bl.getState()));
     return { event: 'rollbackRebootNeeded', detail: 'the update runs: rebooting into the previous deployment' };
   }
-  // One at a time, reading the list again: indices shift with each removal.
-  for (let left = (await deps.sysroot.deployments()).length; left > 0; left--) {
-    const stale = (await deps.sysroot.deployments()).find((d) => d.checksum === update.toCommit && d.checksum !== booted);
-    if (stale === undefined) break;
-    await deps.sysroot.undeploy(stale.index);
-  }
+  // A rollback's target was on disk before the update began: only a deployment the update wrote is removed.
+  if (update.intent !== 'rollback') await removeDeployments(deps, update.toCommit, booted);
   const list = await deps.sysroot.deployments();
   const previous = list.find((d) => d.checksum === booted);
   if (previous !== undefined && previous.index !== 0) await deps.sysroot.setDefault(previous.index);
@@ -154,6 +151,15 @@ async function rollingBack(update: UpdateRecord, deps: AgentDeps): Promise<Handl
   const state = await bl.getState();
   if (state.rollback || state.upgradeAvailable) await bl.setState(clearRollback({ ...state, upgradeAvailable: false }));
   return { event: 'rolledBack', detail: `back on ${booted?.slice(0, 12) ?? 'the previous deployment'}` };
+}
+
+/** Removes every deployment of `commit` but the booted one, one at a time: indices shift with each removal. */
+async function removeDeployments(deps: AgentDeps, commit: string | null, booted: string | null): Promise<void> {
+  for (let left = (await deps.sysroot.deployments()).length; left > 0; left--) {
+    const stale = (await deps.sysroot.deployments()).find((d) => d.checksum === commit && d.checksum !== booted);
+    if (stale === undefined) return;
+    await deps.sysroot.undeploy(stale.index);
+  }
 }
 
 async function reporting(update: UpdateRecord, deps: AgentDeps): Promise<HandlerResult> {
@@ -169,8 +175,8 @@ async function reporting(update: UpdateRecord, deps: AgentDeps): Promise<Handler
 export const HANDLERS: Readonly<Partial<Record<State, Handler>>> = {
   checking,
   downloading,
-  deploying,
   arming,
+  deploying,
   rebooting,
   verifying,
   committing,

@@ -15,7 +15,7 @@ import { EVENTS, STATES, type AgentEvent, type State } from './states.js';
 
 /**
  * Saves of the record allowed per update before the agent calls it a loop. The longest path the table allows
- * without a crash (check, download, apply later, deploy, arm, reboot, verify, roll back, reboot again, verify,
+ * without a crash (check, download, apply later, arm, deploy, reboot, verify, roll back, reboot again, verify,
  * roll back, report) is 14 saves; every restart of the agent adds one. Mender stops at 28 for a table
  * of the same length; we allow 40 so that a device whose agent is restarted a few times per boot during an
  * update (the bootloader allows up to 10 boots) is not cut short, while a crash loop still ends in minutes.

@@ -17,10 +17,10 @@ export const STATES = [
   'downloading',
   /** Resting: downloaded, waiting to be applied (download-only policy or outside the maintenance window). */
   'downloaded',
-  /** Deploying the commit: staged on a booted system, plain in a test sysroot. */
-  'deploying',
-  /** The bootloader's armForUpgrade: count boots of the new deployment. */
+  /** The bootloader's armForUpgrade: count boots of the deployment about to be written. */
   'arming',
+  /** Deploying the commit: staged on a booted system, plain in a test sysroot; a rollback's existing deployment made the default. */
+  'deploying',
   /** Asking for the reboot (or not, with the manual reboot policy). */
   'rebooting',
   /** Resting: a reboot was asked for or is left to a person; the next start verifies. */

@@ -4,7 +4,7 @@
  * an update can take is readable here, and a missing edge is an error, not a silent stop.
  *
  * @example
- * nextState('downloading', 'downloaded'); // 'deploying'
+ * nextState('downloading', 'downloaded'); // 'arming'
  */
 import { OtaError } from '../../common/errors.js';
 import type { AgentEvent, State } from './states.js';
@@ -19,16 +19,18 @@ export const TRANSITIONS: readonly Transition[] = [
   ['checking', 'refused', 'reporting'],
   ['checking', 'failed', 'reporting'],
   // Downloading only adds objects to the repository; nothing points at them yet.
-  ['downloading', 'downloaded', 'deploying'],
+  ['downloading', 'downloaded', 'arming'],
   ['downloading', 'applyLater', 'downloaded'],
   ['downloading', 'failed', 'reporting'],
-  ['downloaded', 'apply', 'deploying'],
-  // From the first deploy on, anything that goes wrong goes back to the previous deployment.
-  ['deploying', 'deployed', 'arming'],
+  ['downloaded', 'apply', 'arming'],
+  // Armed before the deploy: a deployment may boot the moment it is written (a sysroot that is not booted, a
+  // GRUB board), and it must never boot with nothing counting. From arming on, anything that goes wrong goes
+  // back to the previous deployment.
+  ['arming', 'armed', 'deploying'],
+  ['arming', 'failed', 'rollingBack'],
+  ['deploying', 'deployed', 'rebooting'],
   ['deploying', 'failed', 'rollingBack'],
   ['deploying', 'interrupted', 'rollingBack'],
-  ['arming', 'armed', 'rebooting'],
-  ['arming', 'failed', 'rollingBack'],
   ['rebooting', 'rebootRequested', 'awaitingReboot'],
   ['rebooting', 'rebootDeferred', 'awaitingReboot'],
   ['rebooting', 'booted', 'verifying'],
@@ -54,12 +56,13 @@ export const TRANSITIONS: readonly Transition[] = [
  * What the agent does on start with the state it finds in the record:
  * - `rest`: nothing (a resting state).
  * - `rerun`: run the state's handler again. Only for states whose work is idempotent: checking and verifying
- *   only read; downloading resumes its partial files; arming writes fixed values (and fails when the
- *   deployment it arms for is gone); committing, rollingBack and reporting look at the sysroot and the
- *   bootloader before they change anything.
+ *   only read; downloading resumes its partial files; arming writes fixed values (nothing is deployed yet);
+ *   committing, rollingBack and reporting look at the sysroot and the bootloader before they change anything.
  * - `booted`: the work of the state continues after a boot (rebooting, awaitingReboot); verifying finds
  *   out whether the boot happened and returns notRebooted when it did not.
- * - `interrupted`: killed mid-way through work that is not safe to repeat (deploying): roll back.
+ * - `interrupted`: killed mid-way through work that is not safe to repeat (deploying): roll back. A cut after
+ *   arming boots the old default with the counter armed; rollingBack on the previous deployment removes any
+ *   partial deployment and clears the flags.
  */
 export type ResumeAction = 'rest' | 'rerun' | 'booted' | 'interrupted';
 

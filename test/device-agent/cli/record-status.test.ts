@@ -34,23 +34,23 @@ describe('updateStatus', () => {
     expect(phaseAfter(['updateAvailable'])).toBe('downloading');
     expect(phaseAfter(['updateAvailable', 'applyLater'])).toBe('downloaded');
     expect(phaseAfter(['updateAvailable', 'downloaded'])).toBe('staging');
-    expect(phaseAfter(['updateAvailable', 'downloaded', 'deployed'])).toBe('staging');
-    expect(phaseAfter(['updateAvailable', 'downloaded', 'deployed', 'armed'])).toBe('rebooting');
-    expect(phaseAfter(['updateAvailable', 'downloaded', 'deployed', 'armed', 'rebootDeferred'])).toBe('staged');
-    expect(phaseAfter(['updateAvailable', 'downloaded', 'deployed', 'armed', 'rebootRequested', 'booted'])).toBe('verifying');
-    expect(phaseAfter(['updateAvailable', 'downloaded', 'deployed', 'armed', 'rebootRequested', 'booted', 'healthy'])).toBe('verifying');
-    expect(phaseAfter(['updateAvailable', 'downloaded', 'deployed', 'armed', 'rebootRequested', 'booted', 'unhealthy'])).toBe('rolling-back');
+    expect(phaseAfter(['updateAvailable', 'downloaded', 'armed'])).toBe('staging');
+    expect(phaseAfter(['updateAvailable', 'downloaded', 'armed', 'deployed'])).toBe('rebooting');
+    expect(phaseAfter(['updateAvailable', 'downloaded', 'armed', 'deployed', 'rebootDeferred'])).toBe('staged');
+    expect(phaseAfter(['updateAvailable', 'downloaded', 'armed', 'deployed', 'rebootRequested', 'booted'])).toBe('verifying');
+    expect(phaseAfter(['updateAvailable', 'downloaded', 'armed', 'deployed', 'rebootRequested', 'booted', 'healthy'])).toBe('verifying');
+    expect(phaseAfter(['updateAvailable', 'downloaded', 'armed', 'deployed', 'rebootRequested', 'booted', 'unhealthy'])).toBe('rolling-back');
   });
 
   it('in reporting, the phase says how the update ended', () => {
-    const toVerify: AgentEvent[] = ['updateAvailable', 'downloaded', 'deployed', 'armed', 'rebootRequested', 'booted'];
+    const toVerify: AgentEvent[] = ['updateAvailable', 'downloaded', 'armed', 'deployed', 'rebootRequested', 'booted'];
     expect(phaseAfter([...toVerify, 'healthy', 'committed'])).toBe('committed');
     expect(phaseAfter([...toVerify, 'fellBack', 'rolledBack'])).toBe('rolled-back');
     expect(phaseAfter(['refused'])).toBe('failed');
   });
 
   it('after a rollback the device is idle and its last error names the update and the reason', () => {
-    const r = walk(walk(started(), ['updateAvailable', 'downloaded', 'deployed', 'armed', 'rebootRequested', 'booted'], { version: '1.1' }), ['unhealthy', 'rolledBack', 'reported'], { rollbackReason: 'unhealthy' });
+    const r = walk(walk(started(), ['updateAvailable', 'downloaded', 'armed', 'deployed', 'rebootRequested', 'booted'], { version: '1.1' }), ['unhealthy', 'rolledBack', 'reported'], { rollbackReason: 'unhealthy' });
     expect(published(r)).toMatchObject({
       phase: 'idle',
       updateId: null,
@@ -59,7 +59,7 @@ describe('updateStatus', () => {
   });
 
   it('a committed update leaves no error', () => {
-    const r = walk(started(), ['updateAvailable', 'downloaded', 'deployed', 'armed', 'rebootRequested', 'booted', 'healthy', 'committed', 'reported']);
+    const r = walk(started(), ['updateAvailable', 'downloaded', 'armed', 'deployed', 'rebootRequested', 'booted', 'healthy', 'committed', 'reported']);
     expect(r.lastResult?.result).toBe('committed');
     expect(published(r)).toMatchObject({ phase: 'idle', lastError: null });
   });

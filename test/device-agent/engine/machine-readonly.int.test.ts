@@ -52,7 +52,7 @@ describe('the machine on a state store that turns read-only (root: tmpfs remount
         const onDisk = await store.load();
         expect(onDisk).toEqual(lastSaved);
         // the work of the state on disk ran (it was saved first); nothing after it did
-        const expectedCalls = { checking: ['fetchRelease'], downloading: ['fetchRelease', 'download'], deploying: ['fetchRelease', 'download', 'deploy'], arming: ['fetchRelease', 'download', 'deploy'], rebooting: ['fetchRelease', 'download', 'deploy', 'reboot'] } as Record<string, string[]>;
+        const expectedCalls = { checking: ['fetchRelease'], downloading: ['fetchRelease', 'download'], arming: ['fetchRelease', 'download'], deploying: ['fetchRelease', 'download', 'deploy'], rebooting: ['fetchRelease', 'download', 'deploy', 'reboot'] } as Record<string, string[]>;
         expect(callsAtFailure, `state on disk: ${onDisk.state}`).toEqual(expectedCalls[onDisk.state]);
         if (onDisk.state === 'arming') expect((await dev.bootloader.getState()).upgradeAvailable).toBe(true);
 

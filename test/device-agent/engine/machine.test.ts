@@ -37,7 +37,7 @@ describe('the machine, unit test of the table with a recording dependencies obje
     const machine = machineFor(dev);
     const r = await untilRest(dev, machine, await machine.check({ id: 'u1' }));
     expect(chain(r)).toEqual([
-      'checking:begin', 'downloading:updateAvailable', 'deploying:downloaded', 'arming:deployed', 'rebooting:armed',
+      'checking:begin', 'downloading:updateAvailable', 'arming:downloaded', 'deploying:armed', 'rebooting:deployed',
       'awaitingReboot:rebootRequested', 'awaitingReboot:resume', 'verifying:booted', 'committing:healthy', 'reporting:committed', 'idle:reported',
     ]);
     expect(r.lastResult).toMatchObject({ result: 'committed', reason: null, fromCommit: A, toCommit: B, version: '1.1' });
@@ -113,7 +113,7 @@ describe('the machine, unit test of the table with a recording dependencies obje
     await expect(machine.check({ id: 'u2' })).rejects.toThrow(OtaError);
     const r = await untilRest(dev, machine, await machine.apply());
     expect(r.lastResult?.result).toBe('committed');
-    expect(chain(r).slice(2, 4)).toEqual(['downloaded:applyLater', 'deploying:apply']);
+    expect(chain(r).slice(2, 4)).toEqual(['downloaded:applyLater', 'arming:apply']);
   });
 
   it('waits outside the maintenance window', async () => {

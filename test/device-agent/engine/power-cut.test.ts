@@ -85,6 +85,17 @@ async function expectConsistent(dev: RecordingDevice, final: AgentRecord, what: 
   expect(await dev.bootloader.getState(), what).toEqual({ bootcount: 0, upgradeAvailable: false, rollback: false, bootlimit: 3 });
 }
 
+/** Records, at each deploy, whether the bootloader counts boots: a deployment may boot as soon as it is written. */
+function armedAtDeploy(dev: RecordingDevice): boolean[] {
+  const seen: boolean[] = [];
+  const deploy = dev.deps.update.deploy;
+  dev.deps.update.deploy = async (t) => {
+    seen.push((await dev.bootloader.getState()).upgradeAvailable);
+    return deploy(t);
+  };
+  return seen;
+}
+
 describe('a power cut before any side effect (unit test of the table with recording dependencies; the cut boots the device)', () => {
   it('a full update ends committed on B or rolled back on A, never anything else', async () => {
     const clean = await withPowerCut(await recordingDevice(dir), 0);
@@ -92,9 +103,11 @@ describe('a power cut before any side effect (unit test of the table with record
     for (let k = 1; k <= clean.steps; k++) {
       await rm(join(dir, 'state'), { recursive: true, force: true });
       const dev = await recordingDevice(dir);
+      const armed = armedAtDeploy(dev);
       const { final, cut } = await withPowerCut(dev, k);
       expect(cut).toBe(true);
       await expectConsistent(dev, final, `power cut before side effect ${k}`);
+      expect(armed.every(Boolean), `the counter armed at every deploy (cut before side effect ${k})`).toBe(true);
     }
   });
 

@@ -74,23 +74,23 @@ describe('the state record', () => {
   });
 
   it('logs every transition in order and applies the handler patch', () => {
-    const r = walk(beginUpdate(initialRecord(), { id: 'u1', at: at(0) }), ['updateAvailable', 'downloaded', 'deployed'], {
+    const r = walk(beginUpdate(initialRecord(), { id: 'u1', at: at(0) }), ['updateAvailable', 'downloaded', 'armed'], {
       version: '1.1',
       fromCommit: A,
       toCommit: B,
     });
-    expect(r.state).toBe('arming');
+    expect(r.state).toBe('deploying');
     expect(r.update?.toCommit).toBe(B);
     expect(r.update?.log.map((e) => [e.state, e.event])).toEqual([
       ['checking', 'begin'],
       ['downloading', 'updateAvailable'],
-      ['deploying', 'downloaded'],
-      ['arming', 'deployed'],
+      ['arming', 'downloaded'],
+      ['deploying', 'armed'],
     ]);
   });
 
   it('turns a finished update into the last result: committed', () => {
-    const events: AgentEvent[] = ['updateAvailable', 'downloaded', 'deployed', 'armed', 'rebootRequested', 'booted', 'healthy', 'committed', 'reported'];
+    const events: AgentEvent[] = ['updateAvailable', 'downloaded', 'armed', 'deployed', 'rebootRequested', 'booted', 'healthy', 'committed', 'reported'];
     const r = walk(beginUpdate(initialRecord(), { id: 'u1', at: at(0) }), events, { version: '1.1', fromCommit: A, toCommit: B });
     expect(r.state).toBe('idle');
     expect(r.update).toBeNull();
@@ -100,7 +100,7 @@ describe('the state record', () => {
 
   it('turns a finished update into the last result: rolled back with its reason, refused with its message', () => {
     let r = beginUpdate(initialRecord(), { id: 'u1', at: at(0) });
-    r = walk(r, ['updateAvailable', 'downloaded', 'deployed', 'armed', 'rebootRequested', 'booted']);
+    r = walk(r, ['updateAvailable', 'downloaded', 'armed', 'deployed', 'rebootRequested', 'booted']);
     r = applyTransition(r, { event: 'unhealthy', to: 'rollingBack', at: at(9), patch: { rollbackReason: 'unhealthy' }, detail: 'unit x failed' });
     r = walk(r, ['rolledBack', 'reported']);
     expect(r.lastResult).toMatchObject({ result: 'rolled-back', reason: 'unhealthy' });

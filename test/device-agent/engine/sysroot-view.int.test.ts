@@ -68,7 +68,7 @@ function deps(health: HealthView): AgentDeps {
 async function savedBeforeReboot(store: StateStore): Promise<void> {
   const at = new Date('2026-01-01T00:00:00Z');
   let r: AgentRecord = beginUpdate(initialRecord(), { id: 'u1', at, releaseJws: 'h.p.s' });
-  const events: AgentEvent[] = ['updateAvailable', 'downloaded', 'deployed', 'armed', 'rebootRequested'];
+  const events: AgentEvent[] = ['updateAvailable', 'downloaded', 'armed', 'deployed', 'rebootRequested'];
   for (const event of events) r = applyTransition(r, { event, to: nextState(r.state, event), at, patch: { fromCommit: A, toCommit: B, version: '1.1', ref: 'os' } });
   await store.save(r, at);
   await bl.setState(armForUpgrade(await bl.getState()));

@@ -49,26 +49,29 @@ describe('the transition table', () => {
     }
   });
 
-  it('keeps the safety order: after deploying, idle only through committing or rollingBack', () => {
-    const withoutEnds = reachable('deploying', ['committing', 'rollingBack']);
+  it('keeps the safety order: arming before deploying; after arming, idle only through committing or rollingBack', () => {
+    // A deployment may boot as soon as it is written: the counter must be armed by then.
+    expect(TRANSITIONS.filter(([, , to]) => to === 'deploying').map(([from, event]) => `${from} ${event}`)).toEqual(['arming armed']);
+    expect(TRANSITIONS.filter(([, , to]) => to === 'arming').map(([from]) => from).sort()).toEqual(['downloaded', 'downloading']);
+    const withoutEnds = reachable('arming', ['committing', 'rollingBack']);
     expect(withoutEnds.has('idle')).toBe(false);
     expect(withoutEnds.has('reporting')).toBe(false);
     // and a commit needs a verification first: committing is reached only from verifying
     expect(TRANSITIONS.filter(([, , to]) => to === 'committing').map(([from]) => from)).toEqual(['verifying']);
   });
 
-  it('rolls back anything that fails once a deployment may exist', () => {
-    for (const s of ['deploying', 'arming', 'rebooting', 'verifying', 'committing'] as const) {
+  it('rolls back anything that fails once the bootloader is armed', () => {
+    for (const s of ['arming', 'deploying', 'rebooting', 'verifying', 'committing'] as const) {
       expect(nextState(s, 'failed'), s).toBe('rollingBack');
     }
   });
 
   it('follows the happy path', () => {
     const path: State[] = ['idle'];
-    for (const e of ['check', 'updateAvailable', 'downloaded', 'deployed', 'armed', 'rebootRequested', 'booted', 'healthy', 'committed', 'reported'] as const) {
+    for (const e of ['check', 'updateAvailable', 'downloaded', 'armed', 'deployed', 'rebootRequested', 'booted', 'healthy', 'committed', 'reported'] as const) {
       path.push(nextState(path.at(-1) as State, e));
     }
-    expect(path).toEqual(['idle', 'checking', 'downloading', 'deploying', 'arming', 'rebooting', 'awaitingReboot', 'verifying', 'committing', 'reporting', 'idle']);
+    expect(path).toEqual(['idle', 'checking', 'downloading', 'arming', 'deploying', 'rebooting', 'awaitingReboot', 'verifying', 'committing', 'reporting', 'idle']);
   });
 
   it('throws an OtaError naming the state and the accepted events for a missing edge', () => {
@@ -95,7 +98,8 @@ describe('what the agent does on start (RESUME)', () => {
     }
   });
 
-  it('never re-runs deploying (not idempotent): it rolls back', () => {
+  it('never re-runs deploying (not idempotent): it rolls back; arming writes fixed values and runs again', () => {
+    expect(RESUME.arming).toBe('rerun');
     expect(RESUME.deploying).toBe('interrupted');
     expect(nextState('deploying', 'interrupted')).toBe('rollingBack');
   });
