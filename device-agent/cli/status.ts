@@ -1,5 +1,6 @@
 import { API_VERSION, type DeploymentRef, type Status } from '../../contract/index.js';
 import type { BootEntry, BootState } from '../../bootloader/index.js';
+import type { UpdateRecord } from '../engine/record.js';
 import { formatBytes } from '../../common/units.js';
 import { updateStatus, type DownloadProgress, type RecordRead } from './record-status.js';
 
@@ -100,11 +101,23 @@ export function statusLines(s: DeviceStatus): string[] {
 
 function recordLines(read: RecordRead): string[] {
   if ('error' in read) return [`state record: unreadable: ${read.error.message}`];
-  const { update, lastResult, state } = read.record;
-  const lines = [update === null ? `update: none (${state})` : `update: ${update.id}${update.version === null ? '' : ` (${update.version})`}, state ${state}, attempt ${update.attempt}, since ${update.startedAt}`];
+  const { update, lastResult, state, floor } = read.record;
+  const lines = [update === null ? `update: none (${state})` : `update: ${update.id}${update.version === null ? '' : ` (${update.version})`}, ${intentText(update)}, state ${state}, attempt ${update.attempt}, since ${update.startedAt}`];
   if (update !== null && update.rollbackReason !== null) lines.push(`  rolling back: ${update.rollbackReason}`);
   if (lastResult !== null) {
     lines.push(`last update: ${lastResult.id}${lastResult.version === null ? '' : ` (${lastResult.version})`} ${lastResult.result} at ${lastResult.at}${lastResult.reason === null ? '' : `: ${lastResult.reason}`}`);
   }
+  if (floor !== null) lines.push(`anti-rollback floor: ${floor} (the highest minVersion of a release this device committed)`);
   return lines;
+}
+
+/** What the update was asked to do (docs/agent.md, "Local CLI"), with the options that change it. */
+export function intentText(update: Pick<UpdateRecord, 'intent' | 'bundlePath' | 'belowFloor' | 'downloadOnly'>): string {
+  const what = {
+    upgrade: "upgrade to the group's release",
+    deploy: 'deploy a named version',
+    rollback: `roll back to the previous deployment${update.belowFloor ? ', below the floor allowed' : ''}`,
+    install: `install the bundle ${update.bundlePath ?? '(unknown)'}`,
+  }[update.intent];
+  return update.downloadOnly ? `${what}, download only` : what;
 }

@@ -175,7 +175,7 @@ describe('ota-agent status', () => {
       const doc = parseDocument('Status', (await agent('status', '--json')).out);
       expect(doc).toMatchObject({ phase: 'downloading', updateId: 'release-1.2', lastError: null });
       const text = (await agent('status')).out.split('\n');
-      expect(text.at(-1)).toBe('update: release-1.2 (1.2), state downloading, attempt 1, since 2026-03-01T11:00:00.000Z');
+      expect(text.at(-1)).toBe("update: release-1.2 (1.2), upgrade to the group's release, state downloading, attempt 1, since 2026-03-01T11:00:00.000Z");
     } finally {
       await rm(store.path);
     }

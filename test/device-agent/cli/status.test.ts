@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseDocument } from '../../../contract/index.js';
-import { initialRecord } from '../../../device-agent/engine/record.js';
-import { contractDeployments, statusDocument, type DeploymentInfo } from '../../../device-agent/cli/status.js';
+import { beginUpdate, initialRecord, type AgentRecord } from '../../../device-agent/engine/record.js';
+import { contractDeployments, statusDocument, statusLines, type DeploymentInfo } from '../../../device-agent/cli/status.js';
 
 // The contract's three deployments from OSTree's list. A booted system cannot be made in a temp
 // dir (libostree finds the booted deployment only when the sysroot is `/`), so its role lists are
@@ -53,5 +53,31 @@ describe('contractDeployments', () => {
   it('makes a document the contract accepts', () => {
     const s = statusDocument({ deviceId: 'gw-1', agentVersion: '0.1.0', now: new Date('2026-01-01T00:00:00Z'), deployments: [d(0, 'booted', '1.1')], record: { record: initialRecord() } });
     expect(parseDocument('Status', JSON.stringify(s))).toEqual(s);
+  });
+});
+
+describe('statusLines: the update and what it was asked to do', () => {
+  const AT = new Date('2026-03-01T10:00:00.000Z');
+  const lines = (record: AgentRecord) =>
+    statusLines({
+      status: statusDocument({ deviceId: 'gw-1', agentVersion: '0.1.0', now: AT, deployments: [], record: { record } }),
+      deployments: [],
+      bootloader: { kind: 'uboot', where: '/boot/ota.env', error: 'not read here' },
+      record: { record },
+      progress: null,
+    }).filter((l) => l.startsWith('update:') || l.startsWith('anti-rollback'));
+  const begun = (options: Omit<Parameters<typeof beginUpdate>[1], 'at'>) => beginUpdate(initialRecord(), { ...options, at: AT });
+
+  it('names the intent of each verb, with its bundle, its floor override and download-only', () => {
+    const since = `since ${AT.toISOString()}`;
+    expect(lines(begun({ id: 'poll-1', downloadOnly: true }))).toEqual([`update: poll-1, upgrade to the group's release, download only, state checking, attempt 1, ${since}`]);
+    expect(lines(begun({ id: 'deploy-1.0', intent: 'deploy' }))).toEqual([`update: deploy-1.0, deploy a named version, state checking, attempt 1, ${since}`]);
+    expect(lines(begun({ id: 'rollback-9', intent: 'rollback', belowFloor: true }))).toEqual([`update: rollback-9, roll back to the previous deployment, below the floor allowed, state checking, attempt 1, ${since}`]);
+    expect(lines(begun({ id: 'install-1.2', intent: 'install', bundlePath: '/media/usb/gw-1.2.otab' }))).toEqual([`update: install-1.2, install the bundle /media/usb/gw-1.2.otab, state checking, attempt 1, ${since}`]);
+  });
+
+  it("shows the device's anti-rollback floor once it has one", () => {
+    expect(lines({ ...initialRecord(), floor: '1.1' })).toEqual(['update: none (idle)', 'anti-rollback floor: 1.1 (the highest minVersion of a release this device committed)']);
+    expect(lines(initialRecord())).toEqual(['update: none (idle)']);
   });
 });
