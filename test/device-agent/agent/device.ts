@@ -22,6 +22,7 @@ import { writeUbootEnvText } from '../../../bootloader/uboot/env-text.js';
 import { bootloaderBackendFor } from '../../../device-agent/config/bootloader.js';
 import type { BootloaderConfig } from '../../../device-agent/config/schema.js';
 import { removeTree } from '../../helpers/ostree-cli.js';
+import { standInBoot } from './stand-in-boot.js';
 import { pull, Repo, type Sysroot } from '../../../node-ostree/index.js';
 import { BOARD, device as deploy10, OS, REF, publisher, serve, type Publisher, type Release, type StaticServer } from '../update/harness.js';
 
@@ -114,9 +115,8 @@ export async function makeDevice(f: Fleet, options: DeviceOptions): Promise<Devi
   await writeConfig(d, f, options);
   await writeChecks(root, options.checks ?? {});
   await writeStandInReboot(d);
-  // The device runs 1.0: the kernel command line its bootloader passed names that deployment.
-  const entries = await readOstreeBlsEntries(join(sysroot, 'boot'));
-  await writeFile(d.cmdline, `${entries[0]!.options}\n`);
+  // The device has booted what it runs (nothing is armed, so nothing counts).
+  await standInBoot(d);
   return d;
 }
 

@@ -7,15 +7,20 @@
  * 2. the entry: OSTree's BLS entry 0 or 1 from `<sysroot>/boot/loader/entries` on U-Boot boards;
  *    on GRUB boards the `deb-ota-N` menu entry of the grub.cfg the agent rendered, so a grub.cfg
  *    left stale after a deploy boots what it says, as GRUB would;
- * 3. the kernel command line that entry passes (`ostree=/ostree/boot.N/<os>/<bootcsum>/<serial>`),
- *    written to the file the configuration's `kernelCommandLine` names, where the agent reads it.
+ * 3. the kernel command line that entry passes, written to the file the configuration's
+ *    `kernelCommandLine` names, where the agent reads it. The stand-in plays the initramfs's
+ *    ostree-prepare-root too: it resolves `ostree=/ostree/boot.N/<os>/<bootcsum>/<serial>` at boot,
+ *    while the boot version the bootloader read is current, and passes the deployment it found
+ *    (`ostree=/ostree/deploy/<os>/deploy/<checksum>.<serial>`). The `boot.N` path is only good at
+ *    boot: the next deploy swaps OSTree's boot version and removes or reuses it, while a real
+ *    system keeps running the deployment it mounted (libostree then finds it by its root's inode).
  *
  * A kernel that "panics" is a boot after which the agent is not started: `kernelBoots` says which. A
  * command line whose `ostree=` leads nowhere (a stale grub.cfg after OSTree swapped its boot
  * version) never starts either: the initramfs's ostree-prepare-root finds no deployment to mount.
  */
 import { readFile, realpath, rm, writeFile } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { join, relative } from 'node:path';
 import { nextBoot, readOstreeBlsEntries, type BootEntry, type BootState } from '../../../bootloader/index.js';
 import type { Device } from './device.js';
 
@@ -46,24 +51,37 @@ export async function standInBoot(d: Device, options: StandInBootOptions = {}): 
   const bls = await readOstreeBlsEntries(join(d.sysroot, 'boot'));
   const decision = nextBoot(await d.backend.getState(), bls.length > 1);
   if (decision.saved) await d.backend.setState(decision.state);
-  const cmdline = d.bootloader.kind === 'grub' ? await grubCommandLine(d.bootloader.configPath, decision.entry) : bls[decision.entry]!.options;
+  const passed = d.bootloader.kind === 'grub' ? await grubCommandLine(d.bootloader.configPath, decision.entry) : bls[decision.entry]!.options;
+  const deployment = await deploymentOfCommandLine(d.sysroot, passed).catch(() => null);
+  const cmdline = deployment === null ? passed : passed.replace(/(^|\s)ostree=\S+/, `$1ostree=/${deployment}`);
   await writeFile(d.cmdline, `${cmdline}\n`);
-  const commit = await commitOfCommandLine(d.sysroot, cmdline).catch(() => null);
+  const commit = deployment === null ? null : commitOfDeployment(deployment);
   const entry = { index: decision.entry, commit, cmdline };
   return { entry, state: decision.state, started: commit !== null && (options.kernelBoots?.(entry) ?? true) };
 }
 
 /**
  * The deployment a kernel command line boots, as ostree-prepare-root finds it: `ostree=` names a
- * symlink under the sysroot that leads to `ostree/deploy/<os>/deploy/<checksum>.<serial>`.
+ * symlink under the sysroot that leads to `ostree/deploy/<os>/deploy/<checksum>.<serial>`
+ * (returned relative to the sysroot).
  */
-export async function commitOfCommandLine(sysroot: string, cmdline: string): Promise<string> {
+async function deploymentOfCommandLine(sysroot: string, cmdline: string): Promise<string> {
   const arg = /(?:^|\s)ostree=(\S+)/.exec(cmdline)?.[1];
   if (!arg) throw new Error(`no ostree= in the kernel command line ${JSON.stringify(cmdline)}`);
-  const target = basename(await realpath(join(sysroot, arg)));
-  const m = /^([0-9a-f]{64})\.\d+$/.exec(target);
-  if (!m) throw new Error(`${arg} does not lead to a deployment (${target})`);
+  const target = relative(await realpath(sysroot), await realpath(join(sysroot, arg)));
+  commitOfDeployment(target);
+  return target;
+}
+
+function commitOfDeployment(path: string): string {
+  const m = /^ostree\/deploy\/[^/]+\/deploy\/([0-9a-f]{64})\.\d+$/.exec(path);
+  if (!m) throw new Error(`${path} is not a deployment`);
   return m[1]!;
+}
+
+/** The commit of the deployment a kernel command line boots (the stand-in boot's, or the bootloader's at boot). */
+export async function commitOfCommandLine(sysroot: string, cmdline: string): Promise<string> {
+  return commitOfDeployment(await deploymentOfCommandLine(sysroot, cmdline));
 }
 
 /** The options of grub.cfg's `deb-ota-N` entry (bootloader/grub/config.ts quotes each word); GRUB's fallback when it has none. */
