@@ -3,11 +3,12 @@ import { join } from 'node:path';
 import { OtaError } from '../../common/errors.js';
 import { versionProblem } from '../../contract/index.js';
 import { Repo, Sysroot, readCommit } from '../../node-ostree/index.js';
+import { bootedFromCommandLine, type BootedDeployment } from '../agent/booted.js';
 import { bootloaderBackendFor } from '../config/bootloader.js';
 import type { AgentConfig } from '../config/schema.js';
 import { StateStore } from '../engine/store.js';
 import { parseDownloadProgress, PROGRESS_FILE, type DownloadProgress, type RecordRead } from './record-status.js';
-import { statusDocument, type BootloaderInfo, type DeploymentInfo, type DeviceStatus } from './status.js';
+import { statusDocument, withBooted, type BootloaderInfo, type DeploymentInfo, type DeviceStatus } from './status.js';
 
 /**
  * Reads the device as it is: the deployments from the real sysroot through libostree (with each
@@ -23,12 +24,28 @@ export interface ReadStatusOptions {
 }
 
 export async function readDeviceStatus(config: AgentConfig, options: ReadStatusOptions): Promise<DeviceStatus> {
-  const deployments = await readDeployments(config.sysroot);
+  const listed = await readDeployments(config.sysroot);
+  const boot = listed.some((d) => d.role === 'booted') ? { booted: null, note: null } : await readCommandLine(config);
+  const deployments = withBooted(listed, boot.booted);
   const bootloader = await readBootloader(config);
   const record = await readRecord(config.stateDir, options.now);
   const progress = await readProgress(config.stateDir);
   const status = statusDocument({ deviceId: config.deviceId, agentVersion: options.agentVersion, now: options.now, deployments, record, progress });
-  return { status, deployments, bootloader, record, progress };
+  return { status, deployments, bootloader, record, progress, bootNote: boot.note };
+}
+
+/**
+ * What the kernel command line says runs, as the agent reads it when libostree finds nothing
+ * booted (a sysroot in a folder). An `ostree=` that names no deployment is shown, not fatal:
+ * status is where a person goes to find out what is wrong.
+ */
+async function readCommandLine(config: AgentConfig): Promise<{ booted: BootedDeployment | null; note: string | null }> {
+  try {
+    return { booted: await bootedFromCommandLine({ sysroot: config.sysroot, cmdlinePath: config.kernelCommandLine }), note: null };
+  } catch (e) {
+    if (e instanceof OtaError) return { booted: null, note: e.message };
+    throw e;
+  }
 }
 
 /** The sysroot's deployments with their commits' versions. */

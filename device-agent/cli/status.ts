@@ -26,6 +26,22 @@ export interface DeploymentInfo {
   pinned: boolean;
 }
 
+/**
+ * The deployments as a booted system's libostree would list them, when libostree found nothing
+ * booted but the kernel command line names a deployment (docs/agent.md, "Local CLI"): the named
+ * one is booted, the default before it (of the same OS) pending, the first after it rollback.
+ * This is the engine's own view of what runs, so status and agent agree in a folder sysroot too.
+ */
+export function withBooted(deployments: DeploymentInfo[], booted: { osname: string; checksum: string; serial: number } | null): DeploymentInfo[] {
+  if (booted === null || deployments.some((d) => d.role === 'booted')) return deployments;
+  const at = deployments.find((d) => d.osname === booted.osname && d.checksum === booted.checksum && d.serial === booted.serial);
+  if (at === undefined) return deployments;
+  const same = deployments.filter((d) => d.osname === at.osname).sort((a, b) => a.index - b.index);
+  const pending = same.find((d) => d.index < at.index);
+  const rollback = same.find((d) => d.index > at.index);
+  return deployments.map((d) => ({ ...d, role: d === at ? 'booted' : d === pending ? 'pending' : d === rollback ? 'rollback' : 'other' }));
+}
+
 export type BootloaderInfo = { kind: 'uboot' | 'grub'; where: string } & ({ state: BootState; primary: BootEntry } | { error: string });
 
 export interface DeviceStatus {
@@ -36,6 +52,8 @@ export interface DeviceStatus {
   record: RecordRead;
   /** The download's progress file, when there is a readable one. */
   progress: DownloadProgress | null;
+  /** Why the kernel command line's `ostree=` named no deployment of the sysroot, or null. */
+  bootNote?: string | null;
 }
 
 /**
@@ -86,6 +104,7 @@ export function statusLines(s: DeviceStatus): string[] {
     lines.push(`${mark} ${d.index} ${d.osname} ${d.checksum}.${d.serial}${tags.length > 0 ? ` (${tags.join(', ')})` : ''}`);
     lines.push(`      version ${d.version ?? '(none)'}`);
   }
+  if (s.bootNote) lines.push(`booted deployment unknown: ${s.bootNote}`);
   const b = s.bootloader;
   if ('error' in b) lines.push(`bootloader ${b.kind} (${b.where}): unreadable: ${b.error}`);
   else {

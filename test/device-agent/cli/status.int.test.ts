@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -198,6 +198,34 @@ describe('ota-agent status', () => {
     } finally {
       await rm(file, { force: true });
       await rm(store.path);
+    }
+  });
+
+  it("shows as booted the deployment the kernel command line's ostree= names, as the agent finds what runs", async () => {
+    const dir = join(sysroot, 'boot/loader/entries');
+    const entries = await Promise.all((await readdir(dir)).map(async (f) => readFile(join(dir, f), 'utf8')));
+    // ostree names entries so the default sorts last; its `version` line is the reverse of the boot order.
+    const [second] = entries.sort((a, b) => Number(/^version (\d+)/m.exec(a)![1]) - Number(/^version (\d+)/m.exec(b)![1]));
+    const cmdline = join(tmp, 'cmdline');
+    await mkdir(join(root, 'etc/ota/agent.d'), { recursive: true });
+    await writeFile(join(root, 'etc/ota/agent.d/70-cmdline.yaml'), `kernelCommandLine: ${cmdline}\n`);
+    try {
+      // Entry 1 (1.0) booted, as after a bootloader fallback: the default 1.1 is pending, nothing after 1.0.
+      await writeFile(cmdline, `${/^options (.*)$/m.exec(second!)![1]}\n`);
+      expect(parseDocument('Status', (await agent('status', '--json')).out).deployments).toEqual({
+        booted: { version: '1.0', commit: commits[0]!.checksum },
+        staged: { version: '1.1', commit: commits[1]!.checksum },
+        rollback: null,
+      });
+      expect((await agent('status')).out.split('\n')).toContain(`* 1 debian ${commits[0]!.checksum}.0 (booted)`);
+      // An ostree= that leads to no deployment is said, and the rest still shown.
+      await writeFile(cmdline, 'root=LABEL=root ostree=/ostree/boot.9/debian/nothing/0\n');
+      const r = await agent('status');
+      expect(r.code).toBe(0);
+      expect(r.out).toMatch(/^booted deployment unknown: ostree=\/ostree\/boot\.9\/debian\/nothing\/0 names no deployment/m);
+      expect(parseDocument('Status', (await agent('status', '--json')).out).deployments.booted).toBeNull();
+    } finally {
+      await rm(join(root, 'etc/ota/agent.d/70-cmdline.yaml'));
     }
   });
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseDocument } from '../../../contract/index.js';
 import { beginUpdate, initialRecord, type AgentRecord } from '../../../device-agent/engine/record.js';
-import { contractDeployments, statusDocument, statusLines, type DeploymentInfo } from '../../../device-agent/cli/status.js';
+import { contractDeployments, statusDocument, statusLines, withBooted, type DeploymentInfo } from '../../../device-agent/cli/status.js';
 
 // The contract's three deployments from OSTree's list. A booted system cannot be made in a temp
 // dir (libostree finds the booted deployment only when the sysroot is `/`), so its role lists are
@@ -79,5 +79,27 @@ describe('statusLines: the update and what it was asked to do', () => {
   it("shows the device's anti-rollback floor once it has one", () => {
     expect(lines({ ...initialRecord(), floor: '1.1' })).toEqual(['update: none (idle)', 'anti-rollback floor: 1.1 (the highest minVersion of a release this device committed)']);
     expect(lines(initialRecord())).toEqual(['update: none (idle)']);
+  });
+});
+
+describe('withBooted: a folder sysroot whose kernel command line names the running deployment', () => {
+  const folder = () => [d(0, 'pending', '1.2'), d(1, 'other', '1.1'), d(2, 'other', '1.0')];
+  const id = (n: number) => ({ osname: 'debian', checksum: C(n + 1), serial: 0 });
+
+  it("gives OSTree's roles around the named one: the default before it pending, the next after it rollback", () => {
+    expect(withBooted(folder(), id(1)).map((x) => x.role)).toEqual(['pending', 'booted', 'rollback']);
+    expect(contractDeployments(withBooted(folder(), id(1)))).toEqual({
+      booted: { version: '1.1', commit: C(2) },
+      staged: { version: '1.2', commit: C(1) },
+      rollback: { version: '1.0', commit: C(3) },
+    });
+    expect(withBooted(folder(), id(0)).map((x) => x.role)).toEqual(['booted', 'rollback', 'other']);
+  });
+
+  it("changes nothing when libostree found a booted one, when nothing is named, or when the name matches no deployment", () => {
+    const booted = [d(0, 'booted', '1.2'), d(1, 'rollback', '1.1')];
+    expect(withBooted(booted, id(1))).toEqual(booted);
+    expect(withBooted(folder(), null)).toEqual(folder());
+    expect(withBooted(folder(), { ...id(1), serial: 1 })).toEqual(folder());
   });
 });
