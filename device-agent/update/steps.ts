@@ -6,6 +6,8 @@ import { fetchBytes } from '../../common/http.js';
 import { compareVersions, readSigned, type TrustedKeys } from '../../contract/index.js';
 import type { Deployment, Sysroot } from '../../node-ostree/index.js';
 import type { PreflightVerdict, UpdateSteps, UpdateTarget } from '../engine/deps.js';
+import { openBundle } from '../../bundle/index.js';
+import { bundleRefusal, bundleRefusalError, installFromBundle } from './bundle.js';
 import { commitVersion, currentDeployment, runningDeployment } from './current.js';
 import { deployUpdate, prune, renderGrub, type GrubTarget } from './deploy.js';
 import { download } from './download.js';
@@ -53,10 +55,10 @@ export function updateSteps(ctx: DeviceUpdateContext): UpdateSteps {
       if (got === undefined) throw new OtaError('ERR_OTA_NOT_FOUND', `no release ${version} of ${ref} at ${ctx.remote}`, { hint: `\`ota published\` on the publishing host lists the versions of ${ref}` });
       return got.toString('utf8').trim();
     },
-    preflight: (t) => (t.intent === 'rollback' ? rollbackVerdict(ctx, t) : verdict(ctx, t)),
+    preflight: (t) => (t.intent === 'rollback' ? rollbackVerdict(ctx, t) : t.intent === 'install' ? installVerdict(ctx, t) : verdict(ctx, t)),
     async download(t) {
       if (t.intent === 'rollback') return;
-      if (t.intent === 'install') throw new Error('install from a bundle is not wired yet');
+      if (t.intent === 'install') return installBundle(ctx, t);
       const plan = await planOf(ctx, t);
       await download({ plan, remote: ctx.remote, sysroot: ctx.sysroot, trusted: ctx.trusted, downloadDir: ctx.downloadDir, options: ctx.onEvent ? { onEvent: ctx.onEvent } : {} });
     },
@@ -104,6 +106,30 @@ async function verdict(ctx: DeviceUpdateContext, t: UpdateTarget): Promise<Prefl
   }
 }
 
+/** An install's release must pass preflight, and the bundle must carry its commit from the running one (reason `bundle`). */
+async function installVerdict(ctx: DeviceUpdateContext, t: UpdateTarget): Promise<PreflightVerdict> {
+  const v = await verdict(ctx, t);
+  if (v.verdict !== 'go') return v;
+  const bundle = await openBundle(bundlePathOf(t));
+  const running = t.fromCommit ?? runningDeployment(ctx.sysroot)?.checksum ?? null;
+  const refusal = bundleRefusal(bundle, { commit: v.target.commit, fromCommit: running });
+  return refusal === null ? v : { verdict: 'refused', reason: bundleRefusalError(refusal).message };
+}
+
+async function installBundle(ctx: DeviceUpdateContext, t: UpdateTarget): Promise<void> {
+  if (t.toCommit === null) throw new Error('an install without its commit past checking, this is a bug');
+  await ctx.sysroot.load();
+  await installFromBundle({
+    bundlePath: bundlePathOf(t), sysroot: ctx.sysroot, trusted: ctx.trusted, expect: { commit: t.toCommit, fromCommit: t.fromCommit },
+    ...(ctx.onEvent ? { onEvent: ctx.onEvent } : {}), ...(ctx.now ? { now: ctx.now } : {}),
+  });
+}
+
+function bundlePathOf(t: UpdateTarget): string {
+  if (t.bundlePath === null) throw new Error('an install without its bundle, this is a bug');
+  return t.bundlePath;
+}
+
 function infoOf(r: { ref: string; version: string; commit: string; minVersion: string | null }): { ref: string; version: string; commit: string; minVersion: string | null } {
   return { ref: r.ref, version: r.version, commit: r.commit, minVersion: r.minVersion };
 }
@@ -117,7 +143,8 @@ async function rollbackVerdict(ctx: DeviceUpdateContext, t: UpdateTarget): Promi
   const list = ctx.sysroot.deployments();
   const running = t.fromCommit ?? runningDeployment(ctx.sysroot)?.checksum ?? null;
   const target = list.find((d) => d.checksum !== running);
-  const refused = (r: Refusal): PreflightVerdict => ({ verdict: 'refused', reason: refusalError(r).message });
+  // The verdict carries one line: the hint goes with it, as the person who asked for the rollback reads it.
+  const refused = (r: Refusal): PreflightVerdict => ({ verdict: 'refused', reason: `${refusalError(r).message}; ${r.hint}` });
   if (target === undefined) {
     return refused({ reason: 'no-rollback', message: `no deployment to roll back to: the ${list.length} deployment(s) all run ${running?.slice(0, 12) ?? 'an unknown commit'}`, hint: 'a rollback needs an earlier deployment on disk; `ota-agent deploy VERSION` fetches one' });
   }
