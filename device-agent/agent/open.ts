@@ -45,6 +45,10 @@ export interface Agent {
   machine: AgentMachine;
   store: StateStore;
   steps: UpdateSteps;
+  /** libostree's sysroot the agent works on (its deployments, their origins). */
+  sysroot: Sysroot;
+  /** The commit running now, as the engine sees it (libostree's booted deployment, or the command line's). */
+  bootedCommit(): Promise<string | null>;
   /** Releases libostree's sysroot; the progress file's last write is awaited by `settled`. */
   close(): void;
   /** Resolves once the progress file's writes begun so far are done. */
@@ -93,7 +97,15 @@ export async function openAgent(config: AgentConfig, options: OpenAgentOptions =
   };
   const store = new StateStore({ dir: config.stateDir });
   const machine = new AgentMachine({ store, deps, ...(options.onSaved ? { onSaved: options.onSaved } : {}), ...(options.shouldStop ? { shouldStop: options.shouldStop } : {}) });
-  return { machine, store, steps, close: () => sysroot.close(), settled: () => progress.settled() };
+  return {
+    machine,
+    store,
+    steps,
+    sysroot,
+    bootedCommit: () => deps.sysroot.bootedCommit(),
+    close: () => sysroot.close(),
+    settled: () => progress.settled(),
+  };
 }
 
 /**

@@ -1,7 +1,12 @@
 import { Command, CommanderError } from 'commander';
 import { EXIT, formatError, OtaError } from '../../common/errors.js';
 import { registerCompletion } from './commands/completion.js';
+import { registerDaemon } from './commands/daemon.js';
+import { registerDeploy } from './commands/deploy.js';
 import { registerHealth } from './commands/health.js';
+import { registerInstall } from './commands/install.js';
+import { registerRollback } from './commands/rollback.js';
+import { registerUpgrade } from './commands/upgrade.js';
 import { registerStatus } from './commands/status.js';
 import { errorDocument, printJson, wantsJson } from '../../common/cli-json.js';
 import { packageVersion } from '../../common/package-version.js';
@@ -42,6 +47,11 @@ export async function main(argv: string[], io: AgentCliIo = defaultIo): Promise<
   const state: RunState = { exitCode: 0 };
   registerStatus(program, io);
   registerHealth(program, io, state);
+  registerUpgrade(program, io, state);
+  registerRollback(program, io, state);
+  registerDeploy(program, io, state);
+  registerInstall(program, io, state);
+  registerDaemon(program, io);
   // Last: completion and man read the whole tree when they run, so their place is only their place in --help.
   registerCompletion(program, io);
   try {
