@@ -1,0 +1,142 @@
+import { mkdtemp, readFile, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hashTree } from '../../helpers/tree-snapshot.js';
+import { fleet, makeDevice, removeDevices, type Device, type Fleet } from '../agent/device.js';
+import { adminStatus, bootedCommit, chain, otaAgent, rebootRequests, record, startOtaAgent } from '../agent/run-agent.js';
+import { standInBoot } from '../agent/stand-in-boot.js';
+
+// The verbs through the real `ota-agent` process (`--root`), on a real sysroot running 1.0, with releases the
+// real `ota publish` made, served on 127.0.0.1. The reboot is a stand-in script that records the request.
+
+let tmp: string;
+let f: Fleet;
+let n = 0;
+
+beforeAll(async () => {
+  tmp = await mkdtemp(join(tmpdir(), 'ota-verbs-'));
+  f = await fleet(tmp, ['1.0', '1.1']);
+}, 180_000);
+
+afterAll(async () => {
+  await f?.close();
+  if (tmp) await removeDevices(tmp);
+});
+
+const newDevice = (o: Omit<Parameters<typeof makeDevice>[1], 'dir'> = {}) => makeDevice(f, { dir: join(tmp, `d${n++}`), ...o });
+const exists = (p: string) => stat(p).then(() => true, () => false);
+
+/** The device's files that an update would change: the sysroot and the agent's state dir. */
+async function snapshot(d: Device): Promise<Map<string, string>[]> {
+  return [await hashTree(d.sysroot), await hashTree(d.stateDir)];
+}
+
+describe('ota-agent upgrade --check', () => {
+  it('exits 0 when an update is available, and changes nothing', async () => {
+    const d = await newDevice();
+    const before = await snapshot(d);
+    const requests = f.server.requests.length;
+    const r = await otaAgent(d, 'upgrade', '--check');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`update available: fx/amd64 1.1 (${f.releases['1.1']!.commit.slice(0, 12)})`);
+    expect(await snapshot(d)).toEqual(before);
+    expect(await exists(join(d.stateDir, 'state.json'))).toBe(false);
+    // only the group's release was read: nothing was downloaded
+    expect(f.server.requests.slice(requests).map((q) => q.path)).toEqual(['/groups/lab/release.jws']);
+  });
+
+  it('exits 77 when the device runs the release', async () => {
+    const d = await newDevice({ running: '1.1' });
+    const r = await otaAgent(d, 'upgrade', '--check');
+    expect(r.code, r.stderr).toBe(77);
+    expect(r.stdout).toContain('up to date: fx/amd64 1.1 is running');
+  });
+
+  it('exits 1 with the reason when the release is refused, and --json prints the status document', async () => {
+    const d = await newDevice({ board: 'otherboard' });
+    const before = await snapshot(d);
+    const r = await otaAgent(d, 'upgrade', '--check', '--json');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/refused: .*board/);
+    expect(JSON.parse(r.stdout)).toMatchObject({ kind: 'Status', phase: 'idle', updateId: null });
+    expect(await snapshot(d)).toEqual(before);
+  });
+});
+
+describe('ota-agent upgrade', () => {
+  it('runs the update to awaitingReboot and asks the stand-in reboot; daemon --once then commits it', async () => {
+    const d = await newDevice();
+    const r = await otaAgent(d, 'upgrade');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('1.1 is deployed; a reboot was requested');
+    const rec = await record(d);
+    expect(rec.state).toBe('awaitingReboot');
+    const steps = chain(rec.update!.log);
+    expect(steps.slice(0, 2)).toEqual(['checking:begin', 'downloading:updateAvailable']);
+    expect(steps.at(-1)).toBe('awaitingReboot:rebootRequested');
+    expect(await rebootRequests(d)).toBe(1);
+
+    const boot = await standInBoot(d);
+    expect(boot.entry.commit).toBe(f.releases['1.1']!.commit);
+    const daemon = await otaAgent(d, 'daemon', '--once');
+    expect(daemon.code, daemon.stderr).toBe(0);
+    // the journal: sd-daemon priority prefixes on stderr
+    expect(daemon.stderr).toMatch(/^<6>.*verifying → committing on healthy/m);
+    const done = await record(d);
+    expect(done.state).toBe('idle');
+    expect(done.lastResult).toMatchObject({ result: 'committed', toCommit: f.releases['1.1']!.commit });
+    expect(chain(done.lastResult!.log)).toContain('awaitingReboot:resume');
+    expect((await adminStatus(d))[0]).toBe(f.releases['1.1']!.commit);
+    expect(await bootedCommit(d)).toBe(f.releases['1.1']!.commit);
+  });
+
+  it('--download-only stops in downloaded without a reboot; upgrade then applies it', async () => {
+    const d = await newDevice();
+    const first = await otaAgent(d, 'upgrade', '--download-only', '--json');
+    expect(first.code, first.stderr).toBe(0);
+    expect(JSON.parse(first.stdout)).toMatchObject({ kind: 'Status', phase: expect.stringMatching(/^download/) });
+    expect((await record(d)).state).toBe('downloaded');
+    expect(await rebootRequests(d)).toBe(0);
+    expect(await adminStatus(d)).toEqual([d.running.commit]);
+    const requests = f.server.requests.length;
+    const second = await otaAgent(d, 'upgrade');
+    expect(second.code, second.stderr).toBe(0);
+    const rec = await record(d);
+    expect(rec.state).toBe('awaitingReboot');
+    expect(chain(rec.update!.log)).toContain('downloaded:applyLater');
+    // applying downloads nothing again
+    expect(f.server.requests.length).toBe(requests);
+    expect(await rebootRequests(d)).toBe(1);
+    expect((await adminStatus(d))[0]).toBe(f.releases['1.1']!.commit);
+  });
+
+  it('refuses a verb while another process holds the lock, naming it, and changes nothing', async () => {
+    const d = await newDevice();
+    // The first upgrade's delta part stops part-way and is held open until the test lets it go.
+    const cut = f.server.cutOnce('/0', 1000);
+    const first = startOtaAgent(d, 'upgrade');
+    try {
+      await until(async () => (await readFile(join(d.stateDir, 'agent.lock'), 'utf8').catch(() => '')).trim() === String(first.pid) && (await record(d)).state === 'downloading');
+      const second = await otaAgent(d, 'rollback', '--json');
+      expect(second.code).toBe(1);
+      expect(JSON.parse(second.stdout)).toMatchObject({ error: { code: 'ERR_OTA_STATE', exitCode: 1 } });
+      expect(second.stderr).toContain(`another ota-agent (pid ${first.pid})`);
+      expect((await record(d)).update?.id).toMatch(/^upgrade-/);
+    } finally {
+      cut.drop();
+    }
+    const end = await first.exited;
+    expect(end.code, end.stderr).toBe(0);
+    expect((await record(d)).state).toBe('awaitingReboot');
+  });
+});
+
+/** Polls `cond` until it holds (a condition, not a time: the bound only stops a broken test). */
+async function until(cond: () => Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 6000; i++) {
+    if (await cond()) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error('the condition never held');
+}
