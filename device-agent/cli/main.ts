@@ -1,5 +1,5 @@
-import { Command, CommanderError } from 'commander';
-import { EXIT, formatError, OtaError } from '../../common/errors.js';
+import { Command } from 'commander';
+import { asksVersion, failureExitCode } from '../../common/cli/outcome.js';
 import { registerCompletion } from './commands/completion.js';
 import { registerDaemon } from './commands/daemon.js';
 import { registerDeploy } from './commands/deploy.js';
@@ -8,7 +8,7 @@ import { registerInstall } from './commands/install.js';
 import { registerRollback } from './commands/rollback.js';
 import { registerUpgrade } from './commands/upgrade.js';
 import { registerStatus } from './commands/status.js';
-import { errorDocument, printJson, wantsJson } from '../../common/cli-json.js';
+import { printJson } from '../../common/cli-json.js';
 import { packageVersion } from '../../common/package-version.js';
 import { agentVersionLines, agentVersionReport } from './version.js';
 
@@ -58,23 +58,8 @@ export async function main(argv: string[], io: AgentCliIo = defaultIo): Promise<
     await program.parseAsync(argv);
     return state.exitCode;
   } catch (e) {
-    if (e instanceof CommanderError) {
-      // commander has already printed its message (or the help text).
-      if (e.exitCode === 0) return 0;
-      if (wantsJson(argv)) printJson(io.out, errorDocument(new OtaError('ERR_OTA_USAGE', e.message.replace(/^error: /, '')), EXIT.usage));
-      return EXIT.usage;
-    }
-    io.err(`${formatError(e)}\n`);
-    const code = e instanceof OtaError ? e.exitCode : EXIT.failure;
-    if (wantsJson(argv)) printJson(io.out, errorDocument(e, code));
-    return code;
+    return failureExitCode(e, { argv, out: io.out, printError: (m) => io.err(`${m}\n`) });
   }
-}
-
-/** `ota-agent --version` (or `-V`), alone or with `--json`: answered before the command tree is built. */
-function asksVersion(argv: string[]): boolean {
-  const args = argv.slice(2);
-  return args.some((a) => a === '-V' || a === '--version') && args.every((a) => a === '-V' || a === '--version' || a === '--json');
 }
 
 async function printVersion(out: (line: string) => void, json: boolean): Promise<number> {

@@ -1,5 +1,5 @@
-import { Command, CommanderError } from 'commander';
-import { EXIT, formatError, OtaError } from '../../common/errors.js';
+import { Command } from 'commander';
+import { asksVersion, failureExitCode } from '../../common/cli/outcome.js';
 import { withTrace } from '../../common/events.js';
 import { registerAnnounce } from './commands/announce.js';
 import { registerBuild } from './commands/build.js';
@@ -15,7 +15,7 @@ import { registerServe } from './commands/serve.js';
 import { registerPublish } from './commands/publish.js';
 import { registerLog } from './commands/log.js';
 import { registerVerify } from './commands/verify.js';
-import { errorDocument, printJson, wantsJson } from '../../common/cli-json.js';
+import { printJson } from '../../common/cli-json.js';
 import { packageVersion } from '../../common/package-version.js';
 import { versionLines, versionReport } from './version.js';
 import type { CliIo } from './io.js';
@@ -55,23 +55,8 @@ export async function main(argv: string[], out: (line: string) => void = (l) => 
     await withTrace(reporter.event, () => program.parseAsync(argv));
     return 0;
   } catch (e) {
-    if (e instanceof CommanderError) {
-      // commander has already printed its message (or the help / version text).
-      if (e.exitCode === 0) return 0;
-      if (wantsJson(argv)) printJson(out, errorDocument(new OtaError('ERR_OTA_USAGE', e.message.replace(/^error: /, '')), EXIT.usage));
-      return EXIT.usage;
-    }
-    reporter.line(formatError(e));
-    const code = e instanceof OtaError ? e.exitCode : EXIT.failure;
-    if (wantsJson(argv)) printJson(out, errorDocument(e, code));
-    return code;
+    return failureExitCode(e, { argv, out, printError: (m) => reporter.line(m) });
   }
-}
-
-/** `ota --version` (or `-V`), alone or with `--json`: answered before the command tree is built. */
-function asksVersion(argv: string[]): boolean {
-  const args = argv.slice(2);
-  return args.some((a) => a === '-V' || a === '--version') && args.every((a) => a === '-V' || a === '--version' || a === '--json');
 }
 
 async function printVersion(out: (line: string) => void, json: boolean): Promise<number> {
