@@ -89,8 +89,13 @@ export async function recordingDevice(dir: string, options: { reboot?: 'auto' | 
         fetchVersion: async (ref, version) => (dev.calls.push(`fetchVersion ${ref} ${version}`), JWS),
         preflight: async (t) => (dev.targets.push(t), dev.verdict),
         download: async () => void dev.calls.push('download'),
-        deploy: async () => {
+        deploy: async (t) => {
           dev.calls.push('deploy');
+          if (t.intent === 'rollback' && t.toCommit !== null) {
+            // a rollback deploys nothing: its deployment, already on disk, becomes the default
+            dev.deployments = [t.toCommit, ...dev.deployments.filter((c) => c !== t.toCommit)];
+            return { commit: t.toCommit };
+          }
           // a plain deploy, as in a sysroot that is a directory: the new one first, the running one kept
           dev.deployments = [B, ...dev.deployments.filter((c) => c !== B)];
           return { commit: B };
@@ -112,6 +117,14 @@ export async function recordingDevice(dir: string, options: { reboot?: 'auto' | 
       emit: (e) => void dev.events.push(e),
     },
   };
+  return dev;
+}
+
+/** The device after it committed B: B runs and is the default, A is the rollback; preflight offers A for a rollback. */
+export function committedOnB(dev: RecordingDevice): RecordingDevice {
+  dev.deployments = [B, A];
+  dev.booted = B;
+  dev.verdict = { verdict: 'go', target: { ref: RELEASE.ref, version: '1.0', commit: A, minVersion: null }, releaseJws: null };
   return dev;
 }
 

@@ -10,7 +10,7 @@ import type { AgentEvent } from '../../../device-agent/engine/states.js';
 import { StateStore } from '../../../device-agent/engine/store.js';
 import { sysrootView } from '../../../device-agent/engine/sysroot-view.js';
 import { nextState } from '../../../device-agent/engine/transitions.js';
-import { prune } from '../../../device-agent/update/index.js';
+import { prune, updateSteps } from '../../../device-agent/update/index.js';
 import { Sysroot } from '../../../node-ostree/index.js';
 import { makeTwoDeploymentSysroot } from '../../bootloader/ostree-sysroot.js';
 import { ostree, removeTree } from '../../helpers/ostree-cli.js';
@@ -64,6 +64,15 @@ function deps(health: HealthView): AgentDeps {
   };
 }
 
+/**
+ * The real update steps for a rollback, which reads and changes only the sysroot: no remote is reached and no
+ * release verified, so the trusted keys are empty and the remote's port is closed.
+ */
+function rollbackDeps(health: HealthView): AgentDeps {
+  const update = updateSteps({ sysroot: sr, trusted: { byKid: new Map() }, device: { board: 'b', arch: 'amd64' }, remote: 'http://127.0.0.1:9', group: 'g', osname: 'debian', downloadDir: join(tmp, 'download') });
+  return { ...deps(health), update };
+}
+
 /** The record as the agent left it on A, having deployed B and asked for the reboot. */
 async function savedBeforeReboot(store: StateStore): Promise<void> {
   const at = new Date('2026-01-01T00:00:00Z');
@@ -90,6 +99,39 @@ describe('the engine on a real sysroot (ostree admin deploy), real U-Boot env, s
     expect(r.lastResult).toMatchObject({ result: 'committed', fromCommit: A, toCommit: B });
     expect(await bl.getState()).toEqual({ bootcount: 0, upgradeAvailable: false, rollback: false, bootlimit: 3 });
     expect(await adminStatus()).toEqual([B, A]);
+  });
+
+  it('rollback intent: A, after the booted B, is made the default, boots, is committed; both kept, ostree admin status agrees', async () => {
+    await boot();
+    expect(booted).toBe(B);
+    const store = new StateStore({ dir: join(tmp, 'state') });
+    const machine = new AgentMachine({ store, deps: rollbackDeps(HEALTHY) });
+    const waiting = await machine.check({ id: 'rollback-1', intent: 'rollback' });
+    expect(waiting.state).toBe('awaitingReboot');
+    expect(await adminStatus()).toEqual([A, B]);
+    expect(await bl.getState()).toMatchObject({ upgradeAvailable: true });
+    await boot();
+    expect(booted).toBe(A);
+    const r = await machine.resume();
+    // The test commits carry no version metadata (a local build): nothing to compare with a floor, so allowed.
+    expect(r.lastResult).toMatchObject({ result: 'committed', fromCommit: B, toCommit: A, version: null });
+    expect(await bl.getState()).toEqual({ bootcount: 0, upgradeAvailable: false, rollback: false, bootlimit: 3 });
+    expect(await adminStatus()).toEqual([A, B]);
+  });
+
+  it('rollback intent whose target fails its checks: back on B, neither deployment removed, ostree admin status agrees', async () => {
+    await boot();
+    const store = new StateStore({ dir: join(tmp, 'state') });
+    const machine = new AgentMachine({ store, deps: rollbackDeps(UNHEALTHY) });
+    let r = await machine.check({ id: 'rollback-1', intent: 'rollback' });
+    while (r.state === 'awaitingReboot') {
+      await boot();
+      r = await machine.resume();
+    }
+    expect(r.lastResult).toMatchObject({ result: 'rolled-back', reason: 'unhealthy' });
+    expect(booted).toBe(B);
+    expect(await adminStatus()).toEqual([B, A]);
+    expect(await bl.getState()).toEqual({ bootcount: 0, upgradeAvailable: false, rollback: false, bootlimit: 3 });
   });
 
   it('rolls back an unhealthy update: reboot into A, B undeployed, flags cleared, ostree admin status agrees', async () => {
