@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import type { ManPageFacts } from '../../../common/cli/man-page.js';
 import { registerCompletionCommands } from '../../../common/cli/register.js';
 import type { AgentCliIo } from '../main.js';
+import { EXIT_UP_TO_DATE } from './upgrade.js';
 
 /** What ota-agent(1) says beyond its command tree (docs/agent.md, "Local CLI" and "Configuration"). */
 export const OTA_AGENT_PAGE: ManPageFacts = {
@@ -10,7 +11,7 @@ export const OTA_AGENT_PAGE: ManPageFacts = {
     ['0', 'success: the update committed, is downloaded or awaits its reboot; the checks passed'],
     ['1', 'the work failed: an update refused, failed or rolled back, a required health check failed, another run holds the lock'],
     ['2', 'bad usage or configuration: an unknown option, an unknown or missing key in agent.yaml'],
-    ['77', '`ota-agent upgrade --check`: the device is up to date'],
+    [String(EXIT_UP_TO_DATE), '`ota-agent upgrade --check`: the device is up to date'],
   ],
   files: [
     ['/usr/lib/ota/agent.yaml', 'the configuration the image ships (board, arch, remote, bootloader)'],
