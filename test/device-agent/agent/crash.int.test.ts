@@ -1,0 +1,142 @@
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { start } from '../../../common/exec.js';
+import { LOOP_ROLLBACK_SAVES, MAX_STATE_SAVES } from '../../../device-agent/engine/record.js';
+import type { State } from '../../../device-agent/engine/states.js';
+import { RESUME } from '../../../device-agent/engine/transitions.js';
+import { removeTree } from '../../helpers/ostree-cli.js';
+import { fleet, makeDevice, removeDevices, type Device, type DeviceOptions, type Fleet } from './device.js';
+import { adminStatus, bootedCommit, chain, IDLE_BOOT_STATE, rebootRequests, record } from './run-agent.js';
+import { standInBoot } from './stand-in-boot.js';
+
+// Crash tests through the whole agent (openAgent from the device's configuration, real downloads
+// from the static server, a real sysroot and U-Boot env): the agent process SIGKILLs itself right
+// after save N of the record, for every N of a full update and of one whose checks fail, and is
+// started again (after a stand-in boot when it asked for a reboot) until it rests; and once killed
+// after every save, until the loop breaker ends the update. Each run asserts the exact chain, the
+// booted commit (the new one or the old one, never a third) and that `ostree admin status` agrees.
+
+const REPO = join(import.meta.dirname, '../../..');
+const CHILD = join(import.meta.dirname, 'crash-agent.ts');
+const FAILING_CHECK = { required: { '50-app': '#!/bin/sh\necho "app: no answer" >&2\nexit 1\n' } };
+
+let tmp: string;
+let f: Fleet;
+let n = 0;
+
+beforeAll(async () => {
+  tmp = await mkdtemp(join(tmpdir(), 'ota-agent-crash-'));
+  f = await fleet(tmp, ['1.0', '1.1']);
+}, 120_000);
+
+afterAll(async () => {
+  await f?.close();
+  if (tmp) await removeDevices(tmp);
+});
+
+/** Starts the agent process again and again (a stand-in boot whenever it asked for a reboot) until it rests in idle. */
+async function runToRest(d: Device, maxRuns: number): Promise<{ kills: number }> {
+  let kills = 0;
+  for (let i = 0, mode = 'check'; i < maxRuns; i++, mode = 'resume') {
+    const { code, signal, stdout, stderr } = await start('crash agent', [process.execPath, '--import', 'tsx', CHILD, d.root, d.dir, mode], { cwd: REPO }).exited;
+    if (signal === 'SIGKILL') kills++;
+    else if (code !== 0) throw new Error(`the agent exited ${code}: ${stderr}`);
+    else if (stdout.trim() === 'idle') return { kills };
+    if ((await rebootRequests(d)) > 0) await standInBoot(d);
+  }
+  throw new Error(`the agent did not come to rest in ${maxRuns} starts`);
+}
+
+/**
+ * The exact log of an update killed once right after the save that wrote `at` log entries in `state`,
+ * from the log of the same update run without a kill (RESUME in engine/transitions.ts).
+ */
+function expectedChain(clean: string[], state: State, at: number): string[] {
+  const [head, rest] = [clean.slice(0, at), clean.slice(at)];
+  switch (RESUME[state]) {
+    case 'rest':
+      return clean;
+    case 'interrupted':
+      return [...head, `${state}:resume`, 'rollingBack:interrupted', 'reporting:rolledBack', 'idle:reported'];
+    case 'booted':
+      // awaitingReboot is resumed on every start anyway; rebooting finds it was not rebooted and reboots.
+      return state === 'awaitingReboot' ? clean : [...head, `${state}:resume`, 'verifying:booted', 'rebooting:notRebooted', ...rest];
+    case 'rerun':
+      return [...head, `${state}:resume`, ...rest];
+  }
+}
+
+interface Variant {
+  name: string;
+  options: Omit<DeviceOptions, 'dir'>;
+  /** The result and reason when nothing interrupted the deploy. */
+  result: 'committed' | 'rolled-back';
+  reason: string | null;
+}
+
+const VARIANTS: Variant[] = [
+  { name: 'a full update', options: {}, result: 'committed', reason: null },
+  { name: 'an update whose required check fails', options: { checks: FAILING_CHECK }, result: 'rolled-back', reason: 'unhealthy' },
+];
+
+async function crashDevice(options: Omit<DeviceOptions, 'dir'>, killAt: string): Promise<Device> {
+  const d = await makeDevice(f, { dir: join(tmp, `device-${n++}`), ...options });
+  await writeFile(join(d.dir, 'kill-at'), killAt);
+  return d;
+}
+
+/** The device at rest after the update ended `result`: the booted commit, OSTree's list, the bootloader's flags. */
+async function expectAtRest(d: Device, result: string, label: string): Promise<void> {
+  const [A, B] = [f.releases['1.0']!.commit, f.releases['1.1']!.commit];
+  const committed = result === 'committed';
+  expect(await bootedCommit(d), label).toBe(committed ? B : A);
+  expect(await adminStatus(d), label).toEqual(committed ? [B, A] : [A]);
+  expect(await d.backend.getState(), label).toEqual(IDLE_BOOT_STATE);
+}
+
+describe('the whole agent SIGKILLed after each save (real downloads, real sysroot, stand-in reboot and boot)', () => {
+  for (const v of VARIANTS) {
+    it(`${v.name}: killed once after save N, for every N, ends with the exact chain`, async () => {
+      const clean = await crashDevice(v.options, '');
+      expect(await runToRest(clean, 10)).toEqual({ kills: 0 });
+      const cleanRecord = (await record(clean)).lastResult!;
+      expect(cleanRecord).toMatchObject({ result: v.result, reason: v.reason });
+      const cleanLog = chain(cleanRecord.log);
+      await expectAtRest(clean, v.result, 'clean');
+      const saves = Number(await readFile(join(clean.dir, 'saves'), 'utf8'));
+      await removeTree(clean.dir);
+
+      for (let k = 1; k < saves; k++) {
+        const d = await crashDevice(v.options, String(k));
+        expect(await runToRest(d, 12), `killed after save ${k}`).toEqual({ kills: 1 });
+        const [state, at] = (await readFile(join(d.dir, 'killed-in'), 'utf8')).split(' ') as [State, string];
+        const label = `killed after save ${k} (${state}, ${at} log entries)`;
+        const last = (await record(d)).lastResult!;
+        const expected = expectedChain(cleanLog, state, Number(at));
+        expect(chain(last.log), label).toEqual(expected);
+        const interrupted = expected.includes('rollingBack:interrupted');
+        expect(last, label).toMatchObject(interrupted ? { result: 'rolled-back', reason: 'interrupted' } : { result: v.result, reason: v.reason });
+        await expectAtRest(d, last.result, label);
+        await removeTree(d.dir);
+      }
+    });
+  }
+
+  it('killed after every save: the loop breaker rolls back, then gives up with a failed result; 1.0 still runs', async () => {
+    const d = await crashDevice({}, 'every');
+    const saves = MAX_STATE_SAVES + LOOP_ROLLBACK_SAVES + 1;
+    expect(await runToRest(d, saves + 1)).toEqual({ kills: saves });
+    const last = (await record(d)).lastResult!;
+    expect(last).toMatchObject({ result: 'failed', reason: expect.stringMatching(/^state-loop/) });
+    // Every start resumed and was killed before any handler ran: the update never left checking.
+    expect(chain(last.log)).toEqual([
+      'checking:begin',
+      ...Array<string>(MAX_STATE_SAVES).fill('checking:resume'),
+      'rollingBack:stateLoop',
+      ...Array<string>(LOOP_ROLLBACK_SAVES).fill('rollingBack:resume'),
+    ]);
+    await expectAtRest(d, 'failed', 'killed after every save');
+  });
+});
