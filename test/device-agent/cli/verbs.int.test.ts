@@ -132,6 +132,62 @@ describe('ota-agent upgrade', () => {
   });
 });
 
+describe('ota-agent deploy and rollback', () => {
+  it('deploy VERSION goes back to an older release of the running ref, to awaitingReboot', async () => {
+    const d = await newDevice({ running: '1.1', before: ['1.0'] });
+    const r = await otaAgent(d, 'deploy', '1.0', '--json');
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ kind: 'Status', phase: 'staged', updateId: 'deploy-1.0' });
+    const rec = await record(d);
+    expect(rec.update).toMatchObject({ intent: 'deploy', toCommit: f.releases['1.0']!.commit, fromCommit: f.releases['1.1']!.commit });
+    expect((await adminStatus(d))[0]).toBe(f.releases['1.0']!.commit);
+    expect(await rebootRequests(d)).toBe(1);
+  });
+
+  it('deploy of a version the remote does not have is ERR_OTA_NOT_FOUND and changes nothing', async () => {
+    const d = await newDevice();
+    const before = await snapshot(d);
+    const r = await otaAgent(d, 'deploy', '9.9', '--json');
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.stdout)).toMatchObject({ error: { code: 'ERR_OTA_NOT_FOUND', message: `no release 9.9 of fx/amd64 at ${f.server.url}` } });
+    expect(await snapshot(d)).toEqual(before);
+  });
+
+  it('rollback makes the deployment after the running one the default and asks for the reboot', async () => {
+    const d = await newDevice({ running: '1.1', before: ['1.0'] });
+    const r = await otaAgent(d, 'rollback');
+    expect(r.code, r.stderr).toBe(0);
+    const rec = await record(d);
+    expect(rec.state).toBe('awaitingReboot');
+    expect(rec.update).toMatchObject({ intent: 'rollback', toCommit: f.releases['1.0']!.commit });
+    expect((await adminStatus(d))[0]).toBe(f.releases['1.0']!.commit);
+  });
+
+  it('rollback with nothing to go back to is refused (exit 1) with the reason', async () => {
+    const d = await newDevice();
+    const r = await otaAgent(d, 'rollback');
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/^rollback-\d+: refused: .*no deployment to roll back to/m);
+    expect((await record(d)).lastResult).toMatchObject({ result: 'refused' });
+    expect(await adminStatus(d)).toEqual([d.running.commit]);
+  });
+});
+
+describe('ota-agent daemon', () => {
+  it('waits while resting and exits 0 on SIGTERM', async () => {
+    const d = await newDevice();
+    const daemon = startOtaAgent(d, 'daemon');
+    let err = '';
+    daemon.onStderr((t) => (err += t));
+    await until(async () => err.includes('ota-agent daemon: device gw-0001'));
+    daemon.kill('SIGTERM');
+    const end = await daemon.exited;
+    expect(end.code, end.stderr).toBe(0);
+    expect(end.stderr).toMatch(/^<6>stopped by a signal$/m);
+    expect((await record(d)).state).toBe('idle');
+  });
+});
+
 /** Polls `cond` until it holds (a condition, not a time: the bound only stops a broken test). */
 async function until(cond: () => Promise<boolean>): Promise<void> {
   for (let i = 0; i < 6000; i++) {
