@@ -2,6 +2,7 @@ import { mkdtemp, readFile, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RESUME } from '../../../device-agent/engine/transitions.js';
 import { hashTree } from '../../helpers/tree-snapshot.js';
 import { fleet, makeDevice, removeDevices, type Device, type Fleet } from '../agent/device.js';
 import { adminStatus, bootedCommit, chain, otaAgent, rebootRequests, record, startOtaAgent } from '../agent/run-agent.js';
@@ -185,6 +186,30 @@ describe('ota-agent daemon', () => {
     expect(end.code, end.stderr).toBe(0);
     expect(end.stderr).toMatch(/^<6>stopped by a signal$/m);
     expect((await record(d)).state).toBe('idle');
+  });
+
+  it('on SIGTERM during a poll\'s download, stops where a restart continues; daemon --once then goes on', async () => {
+    const d = await newDevice({ etc: { pollIntervalSeconds: 3600 } });
+    const cut = f.server.cutOnce('/0', 1000);
+    const daemon = startOtaAgent(d, 'daemon');
+    try {
+      await until(async () => (await record(d)).state === 'downloading');
+      daemon.kill('SIGTERM');
+    } finally {
+      cut.drop();
+    }
+    const end = await daemon.exited;
+    expect(end.code, end.stderr).toBe(0);
+    const stopped = await record(d);
+    expect(['rerun', 'booted']).toContain(RESUME[stopped.state]);
+    expect(stopped.update?.id).toMatch(/^poll-\d+$/);
+    expect(await rebootRequests(d)).toBe(0);
+    const again = await otaAgent(d, 'daemon', '--once');
+    expect(again.code, again.stderr).toBe(0);
+    const rec = await record(d);
+    expect(rec.state).toBe('awaitingReboot');
+    expect(chain(rec.update!.log)).toContain(`${stopped.state}:resume`);
+    expect(chain(rec.update!.log).some((s) => s.startsWith('rollingBack'))).toBe(false);
   });
 });
 
