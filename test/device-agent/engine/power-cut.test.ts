@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AgentDeps } from '../../../device-agent/engine/deps.js';
 import { AgentMachine } from '../../../device-agent/engine/machine.js';
-import type { AgentRecord } from '../../../device-agent/engine/record.js';
+import type { AgentRecord, BeginOptions } from '../../../device-agent/engine/record.js';
 import { StateStore } from '../../../device-agent/engine/store.js';
-import { A, B, UNHEALTHY, recordingDevice, type RecordingDevice } from './recording-device.js';
+import { A, B, UNHEALTHY, committedOnB, recordingDevice, type RecordingDevice } from './recording-device.js';
 
 let dir: string;
 beforeEach(async () => {
@@ -48,7 +48,7 @@ function cutBefore(deps: AgentDeps, cutAt: number): { deps: AgentDeps; steps: ()
 }
 
 /** Runs an update with a power cut before side effect `cutAt`: the cut stops the agent and boots the device. */
-async function withPowerCut(dev: RecordingDevice, cutAt: number): Promise<{ final: AgentRecord; steps: number; cut: boolean }> {
+async function withPowerCut(dev: RecordingDevice, cutAt: number, begin: Omit<BeginOptions, 'at'> = { id: 'u1' }): Promise<{ final: AgentRecord; steps: number; cut: boolean }> {
   const { deps, steps, off, on } = cutBefore(dev.deps, cutAt);
   const real = new StateStore({ dir: join(dir, 'state') });
   const store = {
@@ -59,7 +59,7 @@ async function withPowerCut(dev: RecordingDevice, cutAt: number): Promise<{ fina
   };
   const machine = new AgentMachine({ store, deps });
   let cut = false;
-  let step: () => Promise<AgentRecord> = () => machine.check({ id: 'u1' });
+  let step: () => Promise<AgentRecord> = () => machine.check(begin);
   for (let i = 0; i < 50; i++) {
     try {
       const r = await step();
@@ -121,6 +121,25 @@ describe('a power cut before any side effect (unit test of the table with record
       const { final } = await withPowerCut(dev, k);
       await expectConsistent(dev, final, `power cut before side effect ${k}`);
       expect(final.lastResult?.result).toBe('rolled-back');
+    }
+  });
+
+  it('a rollback to the deployment after the booted one ends on it, or back on the booted one, both kept', async () => {
+    const rollback = { id: 'rollback-1', intent: 'rollback' } as const;
+    const clean = await withPowerCut(committedOnB(await recordingDevice(dir)), 0, rollback);
+    expect(clean.final.lastResult?.result).toBe('committed');
+    for (let k = 1; k <= clean.steps; k++) {
+      await rm(join(dir, 'state'), { recursive: true, force: true });
+      const dev = committedOnB(await recordingDevice(dir));
+      const armed = armedAtDeploy(dev);
+      const { final } = await withPowerCut(dev, k, rollback);
+      const what = `power cut before side effect ${k}`;
+      const result = final.lastResult?.result;
+      expect(['committed', 'rolled-back'], what).toContain(result);
+      expect(dev.booted, what).toBe(result === 'committed' ? A : B);
+      expect(dev.deployments, what).toEqual(result === 'committed' ? [A, B] : [B, A]);
+      expect(await dev.bootloader.getState(), what).toEqual({ bootcount: 0, upgradeAvailable: false, rollback: false, bootlimit: 3 });
+      expect(armed.every(Boolean), what).toBe(true);
     }
   });
 });
