@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RESUME } from '../../../device-agent/engine/transitions.js';
+import { ota } from '../../helpers/cli.js';
 import { hashTree } from '../../helpers/tree-snapshot.js';
 import { fleet, makeDevice, removeDevices, type Device, type Fleet } from '../agent/device.js';
 import { adminStatus, bootedCommit, chain, otaAgent, rebootRequests, record, startOtaAgent } from '../agent/run-agent.js';
@@ -171,6 +172,32 @@ describe('ota-agent deploy and rollback', () => {
     expect(r.stdout).toMatch(/^rollback-\d+: refused: .*no deployment to roll back to/m);
     expect((await record(d)).lastResult).toMatchObject({ result: 'refused' });
     expect(await adminStatus(d)).toEqual([d.running.commit]);
+  });
+});
+
+describe('ota-agent install', () => {
+  it('installs from a bundle without the network, to awaitingReboot', async () => {
+    const file = join(tmp, 'fx-1.1-from-1.0.otab');
+    const b = await ota('bundle', '--to', f.publisher.pub, '--version', '1.1', '--from', '1.0', '-o', file);
+    expect(b.code, b.err).toBe(0);
+    const d = await newDevice();
+    const requests = f.server.requests.length;
+    const r = await otaAgent(d, 'install', file);
+    expect(r.code, r.stderr).toBe(0);
+    const rec = await record(d);
+    expect(rec.state).toBe('awaitingReboot');
+    expect(rec.update).toMatchObject({ id: 'install-1.1', intent: 'install', bundlePath: file, toCommit: f.releases['1.1']!.commit });
+    expect((await adminStatus(d))[0]).toBe(f.releases['1.1']!.commit);
+    expect(f.server.requests.length).toBe(requests);
+  });
+
+  it('refuses a file that is not a bundle before anything changes', async () => {
+    const d = await newDevice();
+    const before = await snapshot(d);
+    const r = await otaAgent(d, 'install', join(d.root, 'etc/ota/agent.yaml'), '--json');
+    expect(r.code).not.toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ error: { code: 'ERR_OTA_BUNDLE', exitCode: r.code } });
+    expect(await snapshot(d)).toEqual(before);
   });
 });
 
