@@ -113,13 +113,20 @@ describe('ota-agent upgrade', () => {
     expect((await adminStatus(d))[0]).toBe(f.releases['1.1']!.commit);
   });
 
-  it('refuses a verb while another process holds the lock, naming it, and changes nothing', async () => {
+  it('refuses a verb while another holds the lock, naming it; status shows the download\'s progress meanwhile', async () => {
     const d = await newDevice();
     // The first upgrade's delta part stops part-way and is held open until the test lets it go.
     const cut = f.server.cutOnce('/0', 1000);
     const first = startOtaAgent(d, 'upgrade');
     try {
       await until(async () => (await readFile(join(d.stateDir, 'agent.lock'), 'utf8').catch(() => '')).trim() === String(first.pid) && (await record(d)).state === 'downloading');
+      // Meanwhile status shows the download's progress from progress.json.
+      await until(() => exists(join(d.stateDir, 'progress.json')));
+      const status = await otaAgent(d, 'status', '--json');
+      const doc = JSON.parse(status.stdout) as { phase: string; updateId: string; progress: { doneBytes: number; totalBytes: number } };
+      expect(doc).toMatchObject({ phase: 'downloading', updateId: (await record(d)).update!.id });
+      expect(doc.progress.doneBytes).toBeGreaterThan(0);
+      expect(doc.progress.totalBytes).toBeGreaterThan(doc.progress.doneBytes);
       const second = await otaAgent(d, 'rollback', '--json');
       expect(second.code).toBe(1);
       expect(JSON.parse(second.stdout)).toMatchObject({ error: { code: 'ERR_OTA_STATE', exitCode: 1 } });
@@ -131,6 +138,7 @@ describe('ota-agent upgrade', () => {
     const end = await first.exited;
     expect(end.code, end.stderr).toBe(0);
     expect((await record(d)).state).toBe('awaitingReboot');
+    expect(await exists(join(d.stateDir, 'progress.json'))).toBe(false);
   });
 });
 
