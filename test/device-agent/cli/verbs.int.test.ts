@@ -1,6 +1,6 @@
-import { mkdtemp, readFile, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RESUME } from '../../../device-agent/engine/transitions.js';
 import { ota } from '../../helpers/cli.js';
@@ -221,6 +221,30 @@ describe('ota-agent daemon', () => {
     expect(end.code, end.stderr).toBe(0);
     expect(end.stderr).toMatch(/^<6>stopped by a signal$/m);
     expect((await record(d)).state).toBe('idle');
+  });
+
+  it('--once applies a download that waited for the maintenance window once the window allows it', async () => {
+    const d = await newDevice();
+    // A one-hour window that starts two hours from now (UTC): the update must wait.
+    const hhmm = (h: number) => `${String((new Date().getUTCHours() + h) % 24).padStart(2, '0')}:00`;
+    const dropIn = join(d.root, 'etc/ota/agent.d/50-window.yaml');
+    await mkdir(dirname(dropIn), { recursive: true });
+    await writeFile(dropIn, `policy:\n  maintenanceWindow: { start: "${hhmm(2)}", end: "${hhmm(3)}" }\n`);
+    const first = await otaAgent(d, 'upgrade');
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stdout).toContain('outside the maintenance window');
+    expect((await record(d)).state).toBe('downloaded');
+    const waiting = await otaAgent(d, 'daemon', '--once');
+    expect(waiting.code, waiting.stderr).toBe(0);
+    expect((await record(d)).state).toBe('downloaded');
+    // Now the window is all day (start equal to end).
+    await writeFile(dropIn, 'policy:\n  maintenanceWindow: { start: "00:00", end: "00:00" }\n');
+    const applied = await otaAgent(d, 'daemon', '--once');
+    expect(applied.code, applied.stderr).toBe(0);
+    const rec = await record(d);
+    expect(rec.state).toBe('awaitingReboot');
+    expect(chain(rec.update!.log)).toContain('downloaded:applyLater');
+    expect(await rebootRequests(d)).toBe(1);
   });
 
   it('on SIGTERM during a poll\'s download, stops where a restart continues; daemon --once then goes on', async () => {
