@@ -1,6 +1,7 @@
 /**
- * A whole device in a temp dir for the agent's scenario and crash tests (docs/agent.md, "Joining the
- * parts"): everything the agent reads is real, and only what sits at a process boundary is a stand-in.
+ * A whole device in a temp dir for the agent's scenario and crash tests
+ * (docs/agent.md, "Joining the parts"): everything the agent reads is real, and only what sits at a
+ * process boundary is a stand-in.
  *
  * - a real OSTree sysroot running release 1.0, pulled from a published directory that the real
  *   `ota keys generate` and `ota publish` made (update/harness.ts), served over HTTP on 127.0.0.1;
