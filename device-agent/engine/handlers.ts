@@ -124,7 +124,7 @@ async function committing(update: UpdateRecord, deps: AgentDeps, device: DeviceV
   if (booted !== update.toCommit) return { event: 'failed', detail: `not committing: ${booted ?? 'an unknown commit'} runs, not the update`, patch: { rollbackReason: 'failed' } };
   await deps.bootloader.setState(markGood(await deps.bootloader.getState()));
   await deps.update.prune();
-  await deps.update.cleanDownloads(null);
+  await cleanDownloads(update, deps, ['reporting', 'committed']);
   // The floor only rises: a release that raised it is one the device may never go below again.
   const raised = update.minVersion !== null && (device.floor === null || compareVersions(update.minVersion, device.floor) > 0);
   return raised && update.minVersion !== null ? { event: 'committed', floor: update.minVersion, detail: `floor ${update.minVersion}` } : { event: 'committed' };
@@ -162,12 +162,25 @@ async function removeDeployments(deps: AgentDeps, commit: string | null, booted:
   }
 }
 
+/**
+ * Leftovers only waste space: failing to remove them is a warning, never a reason to roll back or fail. The
+ * warning names the edge the handler is about to take.
+ */
+async function cleanDownloads(update: UpdateRecord, deps: AgentDeps, [state, event]: [State, AgentEvent]): Promise<void> {
+  try {
+    await deps.update.cleanDownloads(null);
+  } catch (e) {
+    const message = `could not remove download leftovers: ${e instanceof Error ? e.message : String(e)}`;
+    deps.emit({ phase: 'agent', updateId: update.id, state, event, message, level: 'warning' });
+  }
+}
+
 async function reporting(update: UpdateRecord, deps: AgentDeps): Promise<HandlerResult> {
   const r = resultOf(update, deps.clock.now());
-  // Leftovers of a cut download matter only while its update runs; a new update starts from its own.
-  if (r.result !== 'committed') await deps.update.cleanDownloads(null);
   const message = `update ${update.id}${r.version === null ? '' : ` (${r.version})`}: ${r.result}${r.reason === null ? '' : `: ${r.reason}`}`;
   deps.emit({ phase: 'agent', updateId: update.id, state: 'reporting', event: 'reported', message, level: r.result === 'committed' ? 'info' : 'warning' });
+  // Leftovers of a cut download matter only while its update runs; a new update starts from its own.
+  if (r.result !== 'committed') await cleanDownloads(update, deps, ['idle', 'reported']);
   return { event: 'reported', detail: r.result };
 }
 

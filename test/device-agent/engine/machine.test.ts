@@ -152,6 +152,18 @@ describe('the machine, unit test of the table with a recording dependencies obje
     expect((await new StateStore({ dir: join(dir, 'state') }).load()).floor).toBe('1.0');
   });
 
+  it('commits, and reports a refusal, even when download leftovers cannot be removed: a warning, nothing more', async () => {
+    const dev = await recordingDevice(dir);
+    dev.deps.update.cleanDownloads = () => Promise.reject(new Error('EACCES: permission denied, rmdir'));
+    const machine = machineFor(dev);
+    const r = await untilRest(dev, machine, await machine.check({ id: 'u1' }));
+    expect(r.lastResult?.result).toBe('committed');
+    expect(dev.booted).toBe(B);
+    dev.verdict = { verdict: 'refused', reason: 'update refused (arch): not for this device' };
+    expect((await machine.check({ id: 'u2' })).lastResult?.result).toBe('refused');
+    expect(dev.events.filter((e) => e.level === 'warning' && e.message.includes('leftovers')).map((e) => `${e.state}:${e.event}`)).toEqual(['reporting:committed', 'idle:reported']);
+  });
+
   it('refuses apply when nothing waits, and check while an update is in progress', async () => {
     const dev = await recordingDevice(dir);
     const machine = machineFor(dev);
