@@ -1,6 +1,6 @@
 /**
  * The whole agent as a separate process for the crash tests: `node --import tsx crash-agent.ts ROOT DIR
- * check|resume`. It loads the device's configuration under ROOT and opens the agent as the daemon does
+ * check|resume` (crash.int.test.ts runs it bundled, the same code in one file). It loads the device's configuration under ROOT and opens the agent as the daemon does
  * (`openAgent`), with the one hook the tests add: after save N (DIR/kill-at, counted across processes in
  * DIR/saves; `every` for all of them) it writes what it saved to DIR/killed-in (`<state> <log length>`)
  * and SIGKILLs itself. `check` starts an update as a poll does; `resume` is the daemon's start. It prints
