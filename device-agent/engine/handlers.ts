@@ -153,10 +153,17 @@ async function rollingBack(update: UpdateRecord, deps: AgentDeps): Promise<Handl
   return { event: 'rolledBack', detail: `back on ${booted?.slice(0, 12) ?? 'the previous deployment'}` };
 }
 
-/** Removes every deployment of `commit` but the booted one, one at a time: indices shift with each removal. */
+/**
+ * Removes the deployments of `commit` the update wrote, one at a time (indices shift with each removal). A
+ * deploy goes ahead of the booted deployment in boot order, so one of the same commit behind it was on disk
+ * before (deploy VERSION of the rollback deployment's version) and is kept. When the booted deployment is not
+ * in the list, every deployment of `commit` goes.
+ */
 async function removeDeployments(deps: AgentDeps, commit: string | null, booted: string | null): Promise<void> {
   for (let left = (await deps.sysroot.deployments()).length; left > 0; left--) {
-    const stale = (await deps.sysroot.deployments()).find((d) => d.checksum === commit && d.checksum !== booted);
+    const list = await deps.sysroot.deployments();
+    const ahead = list.find((d) => d.checksum === booted)?.index ?? Number.POSITIVE_INFINITY;
+    const stale = list.find((d) => d.checksum === commit && d.checksum !== booted && d.index < ahead);
     if (stale === undefined) return;
     await deps.sysroot.undeploy(stale.index);
   }

@@ -111,6 +111,18 @@ describe('intents, unit test of the table with a recording dependencies object',
     }
   });
 
+  it('deploy VERSION of the rollback deployment\'s commit, failing its checks: only the deployment it wrote is removed', async () => {
+    const dev = await recordingDevice(dir);
+    dev.deployments = [A, B]; // A runs, B (the version asked for) is its rollback already
+    dev.health = UNHEALTHY;
+    const { final } = await runKilled(dev, { id: 'deploy-1.1', intent: 'deploy', releaseJws: JWS });
+    expect(final.lastResult).toMatchObject({ result: 'rolled-back', reason: 'unhealthy' });
+    expect(dev.calls.filter((c) => c.startsWith('undeploy'))).toEqual(['undeploy b']);
+    expect(dev.booted).toBe(A);
+    expect(dev.deployments).toEqual([A, B]);
+    expect(await dev.bootloader.getState()).toEqual(CLEAR);
+  });
+
   it('an upgrade begun with a release (an announcement) does not fetch the group release either', async () => {
     const dev = await recordingDevice(dir);
     await runKilled(dev, { id: 'u1', releaseJws: JWS });

@@ -96,8 +96,8 @@ export async function recordingDevice(dir: string, options: { reboot?: 'auto' | 
             dev.deployments = [t.toCommit, ...dev.deployments.filter((c) => c !== t.toCommit)];
             return { commit: t.toCommit };
           }
-          // a plain deploy, as in a sysroot that is a directory: the new one first, the running one kept
-          dev.deployments = [B, ...dev.deployments.filter((c) => c !== B)];
+          // a plain deploy, as in a sysroot that is a directory: the new one first, every other one kept
+          dev.deployments = [B, ...dev.deployments];
           return { commit: B };
         },
         renderBootConfig: async () => void dev.calls.push('renderBootConfig'),
