@@ -2,6 +2,7 @@ import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseDocument } from '../../../contract/index.js';
 import { fleet, makeDevice, removeDevices, type Device, type Fleet } from './device.js';
 import { adminStatus, bootedCommit, chain, CHAINS, IDLE_BOOT_STATE, otaAgent, rebootRequests, record } from './run-agent.js';
 import { standInBoot } from './stand-in-boot.js';
@@ -57,9 +58,13 @@ const clock = (hours: number) => new Date(Date.now() + hours * 3600_000).toISOSt
 describe('the policy (stand-in reboot and stand-in boot)', () => {
   it('upgrade --download-only rests downloaded; upgrade then applies without fetching again', async () => {
     const d = await makeDevice(f, { dir: join(tmp, `device-${n++}`) });
-    const dl = await otaAgent(d, 'upgrade', '--download-only');
+    const dl = await otaAgent(d, 'upgrade', '--download-only', '--json');
     expect(dl.code, dl.stderr).toBe(0);
     await expectDownloaded(d);
+    // --json prints the contract's status document after the run: downloaded, waiting to apply.
+    const status = parseDocument('Status', dl.stdout);
+    expect(status).toMatchObject({ phase: 'downloaded', updateId: expect.stringMatching(/^upgrade-\d+$/), progress: null, lastError: null });
+    expect(status.deployments.rollback).toBeNull();
     f.server.requests.length = 0;
     const apply = await otaAgent(d, 'upgrade');
     expect(apply.code, apply.stderr).toBe(0);

@@ -17,10 +17,13 @@ let tmp: string;
 let f: Fleet;
 let n = 0;
 const commit = (v: string) => f.releases[v]!.commit;
+const LATEST = '1.3';
 
 beforeAll(async () => {
   tmp = await mkdtemp(join(tmpdir(), 'ota-agent-verbs-'));
   f = await fleet(tmp, ['1.0', '1.1', '1.2']);
+  // The group's release: devices that commit it may no longer run anything at or below 1.1.
+  await f.publish(LATEST, '--min-version', '1.1');
 }, 120_000);
 
 afterAll(async () => {
@@ -87,10 +90,10 @@ describe("ota-agent's verbs (stand-in reboot and stand-in boot)", () => {
   it('a second verb while an upgrade runs is refused, naming the holder; the upgrade goes on', async () => {
     const d = await makeDevice(f, { dir: join(tmp, `device-${n++}`) });
     // Hold the upgrade mid-download: the server sends part of a delta part and waits.
-    const part = `/repo/${staticDeltaPath(commit('1.0'), commit('1.2'))}/0`;
+    const part = `/repo/${staticDeltaPath(commit('1.0'), commit(LATEST))}/0`;
     const cutter = f.server.cutOnce(part, 10_000);
     const upgrade = startOtaAgent(d, 'upgrade');
-    await partialReaches(join(d.stateDir, 'download', commit('1.2'), '0'), 10_000);
+    await partialReaches(join(d.stateDir, 'download', commit(LATEST), '0'), 10_000);
     const stateBefore = await readFile(join(d.stateDir, 'state.json'));
     for (const verb of [['rollback'], ['upgrade'], ['deploy', '1.1']]) {
       const second = await otaAgent(d, ...verb, '--json');
@@ -102,6 +105,24 @@ describe("ota-agent's verbs (stand-in reboot and stand-in boot)", () => {
     const done = await upgrade.exited;
     expect(done.code, done.stderr).toBe(0);
     expect((await record(d)).state).toBe('awaitingReboot');
-    expect(await adminStatus(d)).toEqual([commit('1.2'), commit('1.0')]);
+    expect(await adminStatus(d)).toEqual([commit(LATEST), commit('1.0')]);
+  });
+
+  it('rollback below the floor a committed release set is refused; --below-floor allows it', async () => {
+    const d = await makeDevice(f, { dir: join(tmp, `device-${n++}`), before: ['1.0'], running: '1.1' });
+    await verbToCommit(d, '1.1', LATEST, 'upgrade');
+    expect(await adminStatus(d)).toEqual([commit(LATEST), commit('1.1')]);
+    const before = await hashTree(d.sysroot);
+
+    const refused = await otaAgent(d, 'rollback');
+    expect(refused.code).toBe(1);
+    const r = await record(d);
+    expect(r.lastResult).toMatchObject({ result: 'refused', reason: expect.stringMatching(/floor/) });
+    expect(chain(r.lastResult!.log)).toEqual(CHAINS.refused);
+    expect(await hashTree(d.sysroot)).toEqual(before);
+    expect(await rebootRequests(d)).toBe(0);
+
+    await verbToCommit(d, LATEST, '1.1', 'rollback', '--below-floor');
+    expect(await adminStatus(d)).toEqual([commit('1.1'), commit(LATEST)]);
   });
 });
