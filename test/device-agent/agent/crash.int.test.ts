@@ -4,12 +4,12 @@ import { join } from 'node:path';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { start } from '../../../common/exec.js';
-import { LOOP_ROLLBACK_SAVES, MAX_STATE_SAVES } from '../../../device-agent/engine/record.js';
+import { LOOP_ROLLBACK_SAVES, MAX_LOG_ENTRIES, MAX_STATE_SAVES } from '../../../device-agent/engine/record.js';
 import type { State } from '../../../device-agent/engine/states.js';
 import { RESUME } from '../../../device-agent/engine/transitions.js';
 import { removeTree } from '../../helpers/ostree-cli.js';
-import { fleet, makeDevice, removeDevices, type Device, type DeviceOptions, type Fleet } from './device.js';
-import { adminStatus, bootedCommit, chain, IDLE_BOOT_STATE, rebootRequests, record } from './run-agent.js';
+import { BOOTLIMIT, fleet, makeDevice, removeDevices, type Device, type DeviceOptions, type Fleet } from './device.js';
+import { adminStatus, bootedCommit, chain, CHAINS, IDLE_BOOT_STATE, rebootRequests, record } from './run-agent.js';
 import { standInBoot } from './stand-in-boot.js';
 
 // Crash tests through the whole agent (openAgent from the device's configuration, real downloads
@@ -44,10 +44,10 @@ afterAll(async () => {
   if (tmp) await removeDevices(tmp);
 });
 
-/** Starts the agent process again and again (a stand-in boot whenever it asked for a reboot) until it rests in idle. */
-async function runToRest(d: Device, maxRuns: number): Promise<{ kills: number }> {
+/** Starts the agent process (a check, then resumes) again and again, with a stand-in boot whenever it asked for a reboot, until it rests in idle. */
+async function runToRest(d: Device, maxRuns: number, first: 'check' | 'resume' = 'check'): Promise<{ kills: number }> {
   let kills = 0;
-  for (let i = 0, mode = 'check'; i < maxRuns; i++, mode = 'resume') {
+  for (let i = 0, mode = first; i < maxRuns; i++, mode = 'resume') {
     const { code, signal, stdout, stderr } = await start('crash agent', [process.execPath, CHILD, d.root, d.dir, mode], { cwd: REPO }).exited;
     if (signal === 'SIGKILL') kills++;
     else if (code !== 0) throw new Error(`the agent exited ${code}: ${stderr}`);
@@ -146,5 +146,29 @@ describe('the whole agent SIGKILLed after each save (real downloads, real sysroo
       ...Array<string>(LOOP_ROLLBACK_SAVES).fill('rollingBack:resume'),
     ]);
     await expectAtRest(d, 'failed', 'killed after every save');
+  });
+
+  it("the new deployment's agent killed after every save: the loop breaker gives up, the bootloader falls back to 1.0", async () => {
+    const d = await crashDevice({}, 'on-update');
+    const [A, B] = [f.releases['1.0']!.commit, f.releases['1.1']!.commit];
+    await runToRest(d, MAX_STATE_SAVES + LOOP_ROLLBACK_SAVES + 2);
+    const last = (await record(d)).lastResult!;
+    expect(last).toMatchObject({ result: 'failed', reason: expect.stringMatching(/^state-loop/) });
+    // From the boot into 1.1 on, every start resumed and died before any handler ran.
+    const onB = MAX_STATE_SAVES - CHAINS.toReboot.length;
+    const full = [...CHAINS.toReboot, 'awaitingReboot:resume', 'verifying:booted', ...Array<string>(onB).fill('verifying:resume'), 'rollingBack:stateLoop', ...Array<string>(LOOP_ROLLBACK_SAVES).fill('rollingBack:resume')];
+    expect(chain(last.log)).toEqual(full.slice(-MAX_LOG_ENTRIES));
+    // Still on 1.1 with the counter armed, one boot counted: nothing reboots a device whose agent only crashes.
+    expect(await bootedCommit(d)).toBe(B);
+    expect(await d.backend.getState()).toEqual({ ...IDLE_BOOT_STATE, upgradeAvailable: true, bootcount: 1 });
+    // Whatever reboots it next (a person, a watchdog), the counter runs out and 1.0 boots, where the agent rests.
+    const boots = [];
+    for (let i = 1; i < BOOTLIMIT + 1; i++) boots.push((await standInBoot(d)).entry.commit);
+    expect(boots).toEqual([B, B, A]);
+    expect(await runToRest(d, 1, 'resume')).toEqual({ kills: 0 });
+    expect(await bootedCommit(d)).toBe(A);
+    // No third deployment; OSTree's default is still 1.1 and the rollback flag holds the device on 1.0.
+    expect(await adminStatus(d)).toEqual([B, A]);
+    expect(await d.backend.getState()).toEqual({ ...IDLE_BOOT_STATE, bootcount: BOOTLIMIT + 1, rollback: true });
   });
 });
