@@ -1,12 +1,12 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { start } from '../../../common/exec.js';
 import { LOOP_ROLLBACK_SAVES, MAX_LOG_ENTRIES, MAX_STATE_SAVES } from '../../../device-agent/engine/record.js';
 import type { State } from '../../../device-agent/engine/states.js';
 import { RESUME } from '../../../device-agent/engine/transitions.js';
+import { bundledChild } from '../../helpers/bundled-child.js';
 import { removeTree } from '../../helpers/ostree-cli.js';
 import { BOOTLIMIT, fleet, makeDevice, removeDevices, type Device, type DeviceOptions, type Fleet } from './device.js';
 import { adminStatus, bootedCommit, chain, CHAINS, IDLE_BOOT_STATE, rebootRequests, record } from './run-agent.js';
@@ -20,12 +20,8 @@ import { standInBoot } from './stand-in-boot.js';
 // booted commit (the new one or the old one, never a third) and that `ostree admin status` agrees.
 
 const REPO = join(import.meta.dirname, '../../..');
-/**
- * The child, bundled once from crash-agent.ts: these tests start it some 150 times, and a start
- * through tsx's loader costs about a second more than one of the same code as one file. It lives
- * under node_modules/.cache so that its packages (koffi, zod, ...) resolve from the repository.
- */
-const CHILD = join(REPO, 'node_modules/.cache/deb-ota-tests', `crash-agent-${process.pid}.mjs`);
+/** The child, bundled once (test/helpers/bundled-child.ts): these tests start it some 200 times. */
+let child: string;
 const FAILING_CHECK = { required: { '50-app': '#!/bin/sh\necho "app: no answer" >&2\nexit 1\n' } };
 
 let tmp: string;
@@ -33,13 +29,12 @@ let f: Fleet;
 let n = 0;
 
 beforeAll(async () => {
-  await build({ entryPoints: [join(import.meta.dirname, 'crash-agent.ts')], bundle: true, platform: 'node', format: 'esm', packages: 'external', outfile: CHILD, logLevel: 'warning' });
+  child = await bundledChild(join(import.meta.dirname, 'crash-agent.ts'));
   tmp = await mkdtemp(join(tmpdir(), 'ota-agent-crash-'));
   f = await fleet(tmp, ['1.0', '1.1']);
 }, 120_000);
 
 afterAll(async () => {
-  await rm(CHILD, { force: true });
   await f?.close();
   if (tmp) await removeDevices(tmp);
 });
@@ -48,7 +43,7 @@ afterAll(async () => {
 async function runToRest(d: Device, maxRuns: number, first: 'check' | 'resume' = 'check'): Promise<{ kills: number }> {
   let kills = 0;
   for (let i = 0, mode = first; i < maxRuns; i++, mode = 'resume') {
-    const { code, signal, stdout, stderr } = await start('crash agent', [process.execPath, CHILD, d.root, d.dir, mode], { cwd: REPO }).exited;
+    const { code, signal, stdout, stderr } = await start('crash agent', [process.execPath, child, d.root, d.dir, mode], { cwd: REPO }).exited;
     if (signal === 'SIGKILL') kills++;
     else if (code !== 0) throw new Error(`the agent exited ${code}: ${stderr}`);
     else if (stdout.trim() === 'idle') return { kills };

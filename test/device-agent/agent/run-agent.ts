@@ -8,14 +8,20 @@ import { join } from 'node:path';
 import { run, start, type Started } from '../../../common/exec.js';
 import type { AgentRecord, LogEntry } from '../../../device-agent/engine/record.js';
 import { StateStore } from '../../../device-agent/engine/store.js';
+import { bundledChild } from '../../helpers/bundled-child.js';
 import { ostree } from '../../helpers/ostree-cli.js';
 import type { Device } from './device.js';
 import { commitOfCommandLine } from './stand-in-boot.js';
 
 const REPO = join(import.meta.dirname, '../../..');
-/** bin/ota-agent.js runs the compiled dist/; this runs the same entry point from the sources. */
-const CLI = join(REPO, 'test/helpers/ota-agent-cli.ts');
 const ANY_EXIT = Array.from({ length: 256 }, (_, i) => i);
+
+/**
+ * bin/ota-agent.js runs the compiled dist/; this runs the same entry point (test/helpers/ota-agent-cli.ts)
+ * from the sources, bundled once per test file (test/helpers/bundled-child.ts).
+ */
+const CLI = join(REPO, 'test/helpers/ota-agent-cli.ts');
+const cli = () => bundledChild(CLI);
 
 export interface AgentRun {
   code: number;
@@ -23,16 +29,16 @@ export interface AgentRun {
   stderr: string;
 }
 
-const argv = (d: Device, args: string[]) => [process.execPath, '--import', 'tsx', CLI, '--root', d.root, ...args];
+const argv = async (d: Device, args: string[]) => [process.execPath, await cli(), '--root', d.root, ...args];
 
 /** `ota-agent --root <device root> ARGS...` to its end, whatever its exit code. */
 export async function otaAgent(d: Device, ...args: string[]): Promise<AgentRun> {
-  return run(`ota-agent ${args[0] ?? ''}`, argv(d, args), { cwd: REPO, okCodes: ANY_EXIT });
+  return run(`ota-agent ${args[0] ?? ''}`, await argv(d, args), { cwd: REPO, okCodes: ANY_EXIT });
 }
 
-/** The same, running beside the test (to kill it, or to try a second command while it runs). */
+/** The same, running beside the test (to kill it, or to try a second command while it runs), through tsx. */
 export function startOtaAgent(d: Device, ...args: string[]): Started {
-  return start(`ota-agent ${args[0] ?? ''}`, argv(d, args), { cwd: REPO });
+  return start(`ota-agent ${args[0] ?? ''}`, [process.execPath, '--import', 'tsx', CLI, '--root', d.root, ...args], { cwd: REPO });
 }
 
 /** The agent's state record, read as the agent reads it on start. */
