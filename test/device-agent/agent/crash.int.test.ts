@@ -97,6 +97,8 @@ async function expectAtRest(d: Device, result: string, label: string): Promise<v
   expect(await bootedCommit(d), label).toBe(committed ? B : A);
   expect(await adminStatus(d), label).toEqual(committed ? [B, A] : [A]);
   expect(await d.backend.getState(), label).toEqual(IDLE_BOOT_STATE);
+  // And it boots what it runs.
+  expect((await standInBoot(d)).entry.commit, label).toBe(committed ? B : A);
 }
 
 describe('the whole agent SIGKILLed after each save (real downloads, real sysroot, stand-in reboot and boot)', () => {

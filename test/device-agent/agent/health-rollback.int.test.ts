@@ -46,19 +46,23 @@ async function failingUpdate(options: Omit<DeviceOptions, 'dir'>): Promise<Devic
 }
 
 describe('health checks that fail roll the update back (stand-in reboot and stand-in boot)', () => {
-  it('a required check that fails: rolled back to 1.0 with reason unhealthy; ostree admin status agrees', async () => {
-    const d = await failingUpdate({ checks: { required: { '50-app': '#!/bin/sh\necho "app: no answer on :8080" >&2\nexit 1\n' } } });
-    const A = f.releases['1.0']!.commit;
-    const r = await record(d);
-    expect(r.state).toBe('idle');
-    expect(r.lastResult).toMatchObject({ result: 'rolled-back', reason: 'unhealthy', fromCommit: A, toCommit: f.releases['1.1']!.commit });
-    expect(chain(r.lastResult!.log)).toEqual([...CHAINS.toReboot, ...ROLLBACK_ASKED, ...CHAINS.rolledBack]);
-    // Every failure is named: the script and the last line it wrote.
-    expect(r.lastResult!.log.find((e) => e.event === 'unhealthy')?.detail).toMatch(/50-app.*no answer on :8080/);
-    expect(await bootedCommit(d)).toBe(A);
-    expect(await adminStatus(d)).toEqual([A]);
-    expect(await d.backend.getState()).toEqual(IDLE_BOOT_STATE);
-  });
+  for (const kind of ['uboot', 'grub'] as const) {
+    it(`${kind}: a required check that fails: rolled back to 1.0 with reason unhealthy; ostree admin status agrees`, async () => {
+      const d = await failingUpdate({ bootloader: kind, checks: { required: { '50-app': '#!/bin/sh\necho "app: no answer on :8080" >&2\nexit 1\n' } } });
+      const A = f.releases['1.0']!.commit;
+      const r = await record(d);
+      expect(r.state).toBe('idle');
+      expect(r.lastResult).toMatchObject({ result: 'rolled-back', reason: 'unhealthy', fromCommit: A, toCommit: f.releases['1.1']!.commit });
+      expect(chain(r.lastResult!.log)).toEqual([...CHAINS.toReboot, ...ROLLBACK_ASKED, ...CHAINS.rolledBack]);
+      // Every failure is named: the script and the last line it wrote.
+      expect(r.lastResult!.log.find((e) => e.event === 'unhealthy')?.detail).toMatch(/50-app.*no answer on :8080/);
+      expect(await bootedCommit(d)).toBe(A);
+      expect(await adminStatus(d)).toEqual([A]);
+      expect(await d.backend.getState()).toEqual(IDLE_BOOT_STATE);
+      // The boot config was rendered again after the rollback: the next boot is 1.0's, counting nothing.
+      expect((await standInBoot(d)).entry).toMatchObject({ index: 0, commit: A });
+    });
+  }
 
   it('a required check that hangs: killed at the health deadline, rolled back with reason deadline', async () => {
     const pidFile = join(tmp, `hang-${n}.pid`);
