@@ -82,3 +82,12 @@ export const CHAINS = {
   /** A release refused by preflight: nothing changed. */
   refused: ['checking:begin', 'reporting:refused', 'idle:reported'],
 } as const;
+
+/** Resolves once `condition` holds, looking every 20 ms (a file appeared, a record changed); fails after `what` never did. */
+export async function until(what: string, condition: () => Promise<boolean> | boolean): Promise<void> {
+  for (let i = 0; i < 6000; i++) {
+    if (await condition()) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`${what} never happened`);
+}
