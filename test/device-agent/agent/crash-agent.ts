@@ -1,38 +1,63 @@
 /**
  * The whole agent as a separate process for the crash tests: `node --import tsx crash-agent.ts ROOT DIR
- * check|resume` (crash.int.test.ts runs it bundled, the same code in one file). It loads the device's configuration under ROOT and opens the agent as the daemon does
- * (`openAgent`), with the one hook the tests add: after save N (DIR/kill-at, counted across processes in
- * DIR/saves; `every` for all of them; `on-update` for every save made while the update's commit runs, as
- * an agent that crashes on the new deployment) it writes what it saved to DIR/killed-in (`<state> <log
- * length>`) and SIGKILLs itself. `check` starts an update as a poll does; `resume` is the daemon's start. It prints
- * the state it rests in.
+ * check|resume` (crash.int.test.ts runs it bundled, the same code in one file). It loads the device's
+ * configuration under ROOT and opens the agent as the daemon does (`openAgent`), with the hooks the tests
+ * add. DIR/kill-at says when the process SIGKILLs itself, having written to DIR/killed-in the state of the
+ * last record saved and the length of its log (`<state> <log length>`):
+ * - `N`: right after save N (counted across processes in DIR/saves);
+ * - `every`: after every save;
+ * - `on-update`: after every save made while the update's commit runs (an agent that crashes there);
+ * - `work:N`: right after the Nth state's work, before the record says so (counted across processes in
+ *   DIR/works): the engine emits each transition before saving it, so this is a power cut between a side
+ *   effect and its record.
+ * `check` starts an update as a poll does; `resume` is the daemon's start. It prints the state it rests in.
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { openAgent } from '../../../device-agent/agent/open.js';
+import { openAgent, type AgentOutEvent } from '../../../device-agent/agent/open.js';
 import { loadAgentConfig } from '../../../device-agent/config/load.js';
 import type { AgentRecord } from '../../../device-agent/engine/record.js';
+import { EVENTS } from '../../../device-agent/engine/states.js';
 
 const [root, dir, mode] = process.argv.slice(2);
 if (!root || !dir || (mode !== 'check' && mode !== 'resume')) throw new Error('usage: crash-agent.ts ROOT DIR check|resume');
-const text = async (name: string) => (await readFile(join(dir, name), 'utf8').catch(() => '')).trim();
+const text = (name: string) => {
+  try {
+    return readFileSync(join(dir, name), 'utf8').trim();
+  } catch {
+    return '';
+  }
+};
+const count = (name: string) => {
+  const n = Number(text(name) || '0') + 1;
+  writeFileSync(join(dir, name), String(n));
+  return n;
+};
+const killAt = text('kill-at');
+let lastSaved: AgentRecord | null = null;
 
-async function killNow(record: AgentRecord, saves: number): Promise<boolean> {
-  const killAt = await text('kill-at');
-  if (killAt === 'on-update') return record.update?.toCommit != null && (await agent.bootedCommit()) === record.update.toCommit;
-  return killAt === 'every' || saves === Number(killAt);
+function die(): never {
+  writeFileSync(join(dir!, 'killed-in'), `${lastSaved?.state} ${lastSaved?.update?.log.length ?? 0}`);
+  process.kill(process.pid, 'SIGKILL');
+  throw new Error('SIGKILL did not end the process');
 }
 
 async function onSaved(record: AgentRecord): Promise<void> {
-  const saves = Number((await text('saves')) || '0') + 1;
-  await writeFile(join(dir!, 'saves'), String(saves));
-  if (!(await killNow(record, saves))) return;
-  await writeFile(join(dir!, 'killed-in'), `${record.state} ${record.update?.log.length ?? 0}`);
-  process.kill(process.pid, 'SIGKILL');
+  lastSaved = record;
+  const saves = count('saves');
+  if (killAt === 'every' || saves === Number(killAt)) die();
+  if (killAt === 'on-update' && record.update?.toCommit != null && (await agent.bootedCommit()) === record.update.toCommit) die();
+}
+
+/** A transition of the table (not a resume or loop-breaker mark): the state's work is done, its record not yet saved. */
+function emit(e: AgentOutEvent): void {
+  if (e.phase !== 'agent' || !(EVENTS as readonly string[]).includes(e.event)) return;
+  if (`work:${count('works')}` === killAt) die();
 }
 
 const { config } = await loadAgentConfig({ root });
-const agent = await openAgent(config, { onSaved });
+const agent = await openAgent(config, { onSaved, emit });
+lastSaved = await agent.store.load();
 try {
   const r = mode === 'check' ? await agent.machine.check({ id: 'crash-1' }) : await agent.machine.resume();
   process.stdout.write(`${r.state}\n`);

@@ -15,8 +15,9 @@ import { standInBoot } from './stand-in-boot.js';
 // Crash tests through the whole agent (openAgent from the device's configuration, real downloads
 // from the static server, a real sysroot and U-Boot env): the agent process SIGKILLs itself right
 // after save N of the record, for every N of a full update and of one whose checks fail, and is
-// started again (after a stand-in boot when it asked for a reboot) until it rests; and once killed
-// after every save, until the loop breaker ends the update. Each run asserts the exact chain, the
+// started again (after a stand-in boot when it asked for a reboot) until it rests; likewise after
+// the work of each state and before the record says so (a power cut between a side effect and its
+// record); and killed after every save, until the loop breaker ends the update. Each run asserts the exact chain, the
 // booted commit (the new one or the old one, never a third) and that `ostree admin status` agrees.
 
 const REPO = join(import.meta.dirname, '../../..');
@@ -53,10 +54,11 @@ async function runToRest(d: Device, maxRuns: number, first: 'check' | 'resume' =
 }
 
 /**
- * The exact log of an update killed once right after the save that wrote `at` log entries in `state`,
- * from the log of the same update run without a kill (RESUME in engine/transitions.ts).
+ * The exact log of an update killed once right after the save that wrote `at` log entries in `state`
+ * (or, `afterWork`, after that state's work and before its next save), from the log of the same update
+ * run without a kill (RESUME in engine/transitions.ts).
  */
-function expectedChain(clean: string[], state: State, at: number): string[] {
+function expectedChain(clean: string[], state: State, at: number, afterWork = false): string[] {
   const [head, rest] = [clean.slice(0, at), clean.slice(at)];
   switch (RESUME[state]) {
     case 'rest':
@@ -65,7 +67,9 @@ function expectedChain(clean: string[], state: State, at: number): string[] {
       return [...head, `${state}:resume`, 'rollingBack:interrupted', 'reporting:rolledBack', 'idle:reported'];
     case 'booted':
       // awaitingReboot is resumed on every start anyway; rebooting finds it was not rebooted and reboots.
-      return state === 'awaitingReboot' ? clean : [...head, `${state}:resume`, 'verifying:booted', 'rebooting:notRebooted', ...rest];
+      if (state === 'awaitingReboot') return clean;
+      if (afterWork) return [...head, `${state}:resume`, ...rest.slice(2)]; // the reboot it asked for happened: verifying goes on
+      return [...head, `${state}:resume`, 'verifying:booted', 'rebooting:notRebooted', ...rest];
     case 'rerun':
       return [...head, `${state}:resume`, ...rest];
   }
@@ -101,25 +105,27 @@ async function expectAtRest(d: Device, result: string, label: string): Promise<v
   expect((await standInBoot(d)).entry.commit, label).toBe(committed ? B : A);
 }
 
-describe('the whole agent SIGKILLed after each save (real downloads, real sysroot, stand-in reboot and boot)', () => {
-  for (const v of VARIANTS) {
-    it(`${v.name}: killed once after save N, for every N, ends with the exact chain`, async () => {
+describe('the whole agent SIGKILLed at each save and between each side effect and its save (real downloads, real sysroot, stand-in reboot and boot)', () => {
+  for (const [v, when] of VARIANTS.flatMap((v) => [[v, 'save'], [v, 'work']] as const)) {
+    const what = when === 'save' ? 'after save N' : "after the Nth state's work, before its save";
+    it(`${v.name}: killed once ${what}, for every N, ends with the exact chain`, async () => {
       const clean = await crashDevice(v.options, '');
       expect(await runToRest(clean, 10)).toEqual({ kills: 0 });
       const cleanRecord = (await record(clean)).lastResult!;
       expect(cleanRecord).toMatchObject({ result: v.result, reason: v.reason });
       const cleanLog = chain(cleanRecord.log);
       await expectAtRest(clean, v.result, 'clean');
-      const saves = Number(await readFile(join(clean.dir, 'saves'), 'utf8'));
+      // Every save but the last (idle: nothing left to resume); every state's work.
+      const points = Number(await readFile(join(clean.dir, when === 'save' ? 'saves' : 'works'), 'utf8')) - (when === 'save' ? 1 : 0);
       await removeTree(clean.dir);
 
-      for (let k = 1; k < saves; k++) {
-        const d = await crashDevice(v.options, String(k));
-        expect(await runToRest(d, 12), `killed after save ${k}`).toEqual({ kills: 1 });
+      for (let k = 1; k <= points; k++) {
+        const d = await crashDevice(v.options, when === 'save' ? String(k) : `work:${k}`);
+        expect(await runToRest(d, 12), `killed ${what}, N = ${k}`).toEqual({ kills: 1 });
         const [state, at] = (await readFile(join(d.dir, 'killed-in'), 'utf8')).split(' ') as [State, string];
-        const label = `killed after save ${k} (${state}, ${at} log entries)`;
+        const label = `killed ${what}, N = ${k} (${state}, ${at} log entries)`;
         const last = (await record(d)).lastResult!;
-        const expected = expectedChain(cleanLog, state, Number(at));
+        const expected = expectedChain(cleanLog, state, Number(at), when === 'work');
         expect(chain(last.log), label).toEqual(expected);
         const interrupted = expected.includes('rollingBack:interrupted');
         expect(last, label).toMatchObject(interrupted ? { result: 'rolled-back', reason: 'interrupted' } : { result: v.result, reason: v.reason });
