@@ -17,8 +17,9 @@ import { standInBoot } from './stand-in-boot.js';
 // after save N of the record, for every N of a full update and of one whose checks fail, and is
 // started again (after a stand-in boot when it asked for a reboot) until it rests; likewise after
 // the work of each state and before the record says so (a power cut between a side effect and its
-// record); and killed after every save, until the loop breaker ends the update. Each run asserts the exact chain, the
-// booted commit (the new one or the old one, never a third) and that `ostree admin status` agrees.
+// record); and killed after every save, until the loop breaker ends the update. Each run asserts
+// the exact chain, the booted commit (the new one or the old one, never a third) and that
+// `ostree admin status` agrees.
 
 const REPO = join(import.meta.dirname, '../../..');
 /** The child, bundled once (test/helpers/bundled-child.ts): these tests start it some 200 times. */
