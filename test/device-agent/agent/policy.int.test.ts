@@ -100,4 +100,32 @@ describe('the policy (stand-in reboot and stand-in boot)', () => {
     expect(await d.backend.getState()).toEqual({ ...IDLE_BOOT_STATE, upgradeAvailable: true });
     await bootAndCommit(d, expected);
   });
+
+  it('reboot: manual never waits for a person to roll back: a failed check asks for the reboot itself', async () => {
+    const failing = { required: { '50-app': '#!/bin/sh\necho "app: no answer" >&2\nexit 1\n' } };
+    const d = await makeDevice(f, { dir: join(tmp, `device-${n++}`), etc: { policy: { reboot: 'manual' } }, checks: failing });
+    const [A, B] = [f.releases['1.0']!.commit, f.releases['1.1']!.commit];
+    expect((await otaAgent(d, 'upgrade')).code).toBe(0);
+    expect(await rebootRequests(d)).toBe(0);
+    expect((await standInBoot(d)).entry.commit).toBe(B);
+    expect((await otaAgent(d, 'daemon', '--once')).code).toBe(0);
+    expect(await rebootRequests(d)).toBe(1);
+    expect((await standInBoot(d)).entry.commit).toBe(A);
+    expect((await otaAgent(d, 'daemon', '--once')).code).toBe(0);
+    const r = await record(d);
+    expect(r.lastResult).toMatchObject({ result: 'rolled-back', reason: 'unhealthy' });
+    expect(chain(r.lastResult!.log)).toEqual([
+      ...CHAINS.toReboot.slice(0, -1),
+      'awaitingReboot:rebootDeferred',
+      'awaitingReboot:resume',
+      'verifying:booted',
+      'rollingBack:unhealthy',
+      'rebooting:rollbackRebootNeeded',
+      'awaitingReboot:rebootRequested',
+      ...CHAINS.rolledBack,
+    ]);
+    expect(await bootedCommit(d)).toBe(A);
+    expect(await adminStatus(d)).toEqual([A]);
+    expect(await d.backend.getState()).toEqual(IDLE_BOOT_STATE);
+  });
 });
