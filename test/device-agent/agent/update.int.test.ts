@@ -2,6 +2,7 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseDocument } from '../../../contract/index.js';
 import { hashTree } from '../update/harness.js';
 import { fleet, makeDevice, removeDevices, type Fleet } from './device.js';
 import { adminStatus, bootedCommit, chain, CHAINS, IDLE_BOOT_STATE, otaAgent, rebootRequests, record } from './run-agent.js';
@@ -57,6 +58,10 @@ describe('a full update through ota-agent (stand-in reboot and stand-in boot)', 
       expect(await bootedCommit(d)).toBe(B);
       expect(await adminStatus(d)).toEqual([B, A]);
       expect(await d.backend.getState()).toEqual(IDLE_BOOT_STATE);
+      // ota-agent status tells the same story as ostree admin status and the boot.
+      const status = parseDocument('Status', (await otaAgent(d, 'status', '--json')).stdout);
+      expect(status).toMatchObject({ phase: 'idle', updateId: null, lastError: null });
+      expect(status.deployments).toEqual({ booted: { version: '1.1', commit: B }, staged: null, rollback: { version: '1.0', commit: A } });
       // It stays on 1.1 whatever boots next, and has nothing more to do.
       expect((await standInBoot(d)).entry.commit).toBe(B);
       expect((await otaAgent(d, 'upgrade', '--check')).code).toBe(77);
