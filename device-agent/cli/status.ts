@@ -120,13 +120,17 @@ export function statusLines(s: DeviceStatus): string[] {
 
 function recordLines(read: RecordRead): string[] {
   if ('error' in read) return [`state record: unreadable: ${read.error.message}`];
-  const { update, lastResult, state, floor } = read.record;
+  const { update, lastResult, state, floor, skippedReleases } = read.record;
   const lines = [update === null ? `update: none (${state})` : `update: ${update.id}${update.version === null ? '' : ` (${update.version})`}, ${intentText(update)}, state ${state}, attempt ${update.attempt}, since ${update.startedAt}`];
   if (update !== null && update.rollbackReason !== null) lines.push(`  rolling back: ${update.rollbackReason}`);
   if (lastResult !== null) {
     lines.push(`last update: ${lastResult.id}${lastResult.version === null ? '' : ` (${lastResult.version})`} ${lastResult.result} at ${lastResult.at}${lastResult.reason === null ? '' : `: ${lastResult.reason}`}`);
   }
   if (floor !== null) lines.push(`anti-rollback floor: ${floor} (the highest minVersion of a release this device committed)`);
+  if (skippedReleases.length > 0) {
+    lines.push("skipped releases (rolled back from; `ota-agent upgrade` skips them, `ota-agent deploy VERSION` tries one again):");
+    for (const s of [...skippedReleases].reverse()) lines.push(`  ${s.version ?? '(no version)'} ${s.commit}: ${s.reason} at ${s.at}`);
+  }
   return lines;
 }
 

@@ -8,7 +8,7 @@
 import { armForUpgrade, clearRollback, markGood, requestRollback } from '../../bootloader/index.js';
 import { compareVersions } from '../../contract/index.js';
 import type { AgentDeps, HealthView, UpdateTarget } from './deps.js';
-import { resultOf, type UpdatePatch, type UpdateRecord } from './record.js';
+import { resultOf, skippedRelease, skipText, type SkippedRelease, type UpdatePatch, type UpdateRecord } from './record.js';
 import type { AgentEvent, State } from './states.js';
 
 export interface HandlerResult {
@@ -19,9 +19,10 @@ export interface HandlerResult {
   floor?: string;
 }
 
-/** The handler's view of the device beyond the update: the floor it accepted (AgentRecord.floor). */
+/** The handler's view of the device beyond the update: the floor it accepted, the releases it rolled back from. */
 export interface DeviceView {
   floor: string | null;
+  skippedReleases: readonly SkippedRelease[];
 }
 
 export type Handler = (update: UpdateRecord, deps: AgentDeps, device: DeviceView) => Promise<HandlerResult>;
@@ -47,6 +48,9 @@ async function checking(update: UpdateRecord, deps: AgentDeps, device: DeviceVie
   if (v.verdict === 'refused') return { event: 'refused', detail: v.reason };
   if (v.verdict === 'upToDate') return { event: 'upToDate', detail: `${v.target.ref} ${v.target.version ?? v.target.commit.slice(0, 12)} is running` };
   const { ref, version, commit, minVersion } = v.target;
+  // The group's release that was rolled back is not tried again at every poll; a person may ask for it by name.
+  const skipped = update.intent === 'upgrade' ? skippedRelease(device.skippedReleases, commit) : undefined;
+  if (skipped !== undefined) return { event: 'upToDate', detail: `${ref} ${skipText(skipped)}` };
   return {
     event: 'updateAvailable',
     detail: `${ref} ${version ?? '(no version)'} (${commit.slice(0, 12)})`,

@@ -88,7 +88,7 @@ export class AgentMachine {
       if (this.stopsIn(record.state)) return record;
       const update = record.update;
       if (update === null) throw new Error(`state ${record.state} without an update in the record, this is a bug`);
-      const result = await this.handle(record.state, update, { floor: record.floor });
+      const result = await this.handle(record.state, update, { floor: record.floor, skippedReleases: record.skippedReleases });
       record = await this.save(this.transition(record, result));
     }
     return record;

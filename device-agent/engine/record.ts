@@ -108,6 +108,20 @@ export const lastResultSchema = z.strictObject({
   log: z.array(logEntrySchema).max(MAX_LOG_ENTRIES),
 });
 
+/**
+ * Commits remembered as rolled back from (docs/agent.md, "Skipped releases"): without them the group's release
+ * that just failed would be fetched and tried again at every poll, forever.
+ */
+export const MAX_SKIPPED = 16;
+
+export const skippedSchema = z.strictObject({
+  commit,
+  version: version.nullable(),
+  /** Why the update of this commit ended: its rollback reason. */
+  reason: detail,
+  at: time,
+});
+
 export const agentRecordSchema = z.strictObject({
   apiVersion: z.literal(API_VERSION),
   kind: z.literal('AgentState'),
@@ -116,19 +130,22 @@ export const agentRecordSchema = z.strictObject({
   lastResult: lastResultSchema.nullable(),
   /** The highest minVersion of any release this device committed: preflight refuses anything at or below it. */
   floor: version.nullable().default(null),
+  /** The last MAX_SKIPPED commits the device rolled back from, oldest first; an upgrade to one of them is skipped. */
+  skippedReleases: z.array(skippedSchema).max(MAX_SKIPPED).default([]),
 });
 
 export type AgentRecord = z.infer<typeof agentRecordSchema>;
 export type UpdateRecord = z.infer<typeof updateSchema>;
 export type LastResult = z.infer<typeof lastResultSchema>;
 export type LogEntry = z.infer<typeof logEntrySchema>;
+export type SkippedRelease = z.infer<typeof skippedSchema>;
 
 /** Fields a handler may set on the update record (what it learned: the release, the commits, a reason). */
 export type UpdatePatch = Partial<Pick<UpdateRecord, 'releaseJws' | 'version' | 'ref' | 'fromCommit' | 'toCommit' | 'minVersion' | 'rollbackReason'>>;
 
 /** A device that has never updated: idle, nothing in progress, no result. */
 export function initialRecord(): AgentRecord {
-  return { apiVersion: API_VERSION, kind: 'AgentState', state: 'idle', update: null, lastResult: null, floor: null };
+  return { apiVersion: API_VERSION, kind: 'AgentState', state: 'idle', update: null, lastResult: null, floor: null, skippedReleases: [] };
 }
 
 export interface BeginOptions {
@@ -191,7 +208,36 @@ export function applyTransition(record: AgentRecord, t: TransitionOptions): Agen
   const update: UpdateRecord = { ...base.update, ...t.patch, log: [...base.update.log, entry].slice(-MAX_LOG_ENTRIES) };
   if (t.to !== 'idle') return { ...base, state: t.to, update };
   if (t.event === 'upToDate') return { ...base, state: 'idle', update: null };
-  return { ...base, state: 'idle', update: null, lastResult: resultOf(update, t.at) };
+  return ended(base, update, resultOf(update, t.at));
+}
+
+/** The record once an update ended with `result`: idle, the result kept, the skipped releases brought up to date. */
+function ended(record: AgentRecord, update: UpdateRecord, result: LastResult): AgentRecord {
+  return { ...record, state: 'idle', update: null, lastResult: result, skippedReleases: rememberResult(record.skippedReleases, update, result) };
+}
+
+/**
+ * The skipped releases after an update ended (docs/agent.md, "Skipped releases"): the commit of an update that
+ * went back (any rollback reason but `interrupted`, a cut that says nothing about the release) is remembered,
+ * newest last, the oldest dropped past MAX_SKIPPED; a commit that was committed is forgotten, it proved good.
+ */
+export function rememberResult(list: readonly SkippedRelease[], update: UpdateRecord, result: LastResult): SkippedRelease[] {
+  const commit = update.toCommit;
+  if (commit === null || commit === update.fromCommit) return [...list];
+  const others = list.filter((s) => s.commit !== commit);
+  if (result.result === 'committed') return others;
+  if (update.rollbackReason === null || update.rollbackReason === 'interrupted') return [...list];
+  return [...others, { commit, version: update.version, reason: update.rollbackReason, at: result.at }].slice(-MAX_SKIPPED);
+}
+
+/** The entry that makes an upgrade to `commit` skip it, if any. */
+export function skippedRelease(list: readonly SkippedRelease[], commit: string): SkippedRelease | undefined {
+  return list.find((s) => s.commit === commit);
+}
+
+/** The one line that says why a release is skipped (the update's log, `ota-agent upgrade --check`, status). */
+export function skipText(s: SkippedRelease): string {
+  return `${s.version ?? '(no version)'} (${s.commit.slice(0, 12)}) skipped: rolled back from at ${s.at} (${s.reason})`;
 }
 
 /** The record after a restart that resumes the update in the state it was in. */
@@ -238,7 +284,7 @@ export function countSave(record: AgentRecord, at: Date): AgentRecord {
   const broken = update.rollbackReason === 'state-loop';
   if (update.saves > MAX_STATE_SAVES + LOOP_ROLLBACK_SAVES) {
     const failed = { ...resultOf(update, at), result: 'failed' as const, reason: `state-loop: more than ${MAX_STATE_SAVES + LOOP_ROLLBACK_SAVES} saves, the rollback did not finish` };
-    return { ...record, state: 'idle', update: null, lastResult: failed };
+    return ended(record, update, failed);
   }
   if (update.saves <= MAX_STATE_SAVES || broken) return { ...record, update };
   const entry: LogEntry = { at: at.toISOString(), state: 'rollingBack', event: 'stateLoop', detail: `more than ${MAX_STATE_SAVES} saves in state ${record.state}` };

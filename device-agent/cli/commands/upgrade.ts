@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { EXIT } from '../../../common/errors.js';
+import { skippedRelease, skipText } from '../../engine/record.js';
 import type { AgentCliIo, RunState } from '../main.js';
 import { driveVerb, printStatus, unixSeconds, verbConfig, verbLines, withAgent, type VerbContext } from '../verb.js';
 
@@ -9,7 +10,8 @@ export const EXIT_UP_TO_DATE = 77;
 /**
  * `ota-agent upgrade [--check] [--download-only] [--json]` (docs/agent.md, "Local CLI"): applies a download
  * that waits, or checks the group's release and runs the update. `--check` fetches and preflights only and
- * changes nothing: exit 0 when an update is available, 77 when up to date, 1 when refused.
+ * changes nothing: exit 0 when an update is available, 77 when up to date (or the release is one the device
+ * rolled back from), 1 when refused.
  */
 export function registerUpgrade(program: Command, io: AgentCliIo, state: RunState): void {
   program
@@ -39,7 +41,12 @@ async function checkOnly(ctx: VerbContext): Promise<void> {
     const releaseJws = await agent.steps.fetchRelease();
     const fromCommit = await agent.bootedCommit();
     const v = await agent.steps.preflight({ intent: 'upgrade', releaseJws, bundlePath: null, belowFloor: false, floor: record.floor, fromCommit, toCommit: null });
-    if (v.verdict === 'go') {
+    // As checking decides: a release the device rolled back from is not offered again.
+    const skipped = v.verdict === 'go' ? skippedRelease(record.skippedReleases, v.target.commit) : undefined;
+    if (v.verdict === 'go' && skipped !== undefined) {
+      show(`up to date: ${v.target.ref} ${skipText(skipped)}`);
+      ctx.state.exitCode = EXIT_UP_TO_DATE;
+    } else if (v.verdict === 'go') {
       show(`update available: ${v.target.ref} ${v.target.version ?? ''} (${v.target.commit.slice(0, 12)})`.replace('  ', ' '));
       ctx.state.exitCode = 0;
     } else if (v.verdict === 'upToDate') {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   LOOP_ROLLBACK_SAVES,
+  MAX_SKIPPED,
   MAX_STATE_SAVES,
   agentRecordSchema,
   applyTransition,
@@ -8,7 +9,10 @@ import {
   countSave,
   initialRecord,
   markResumed,
+  skippedRelease,
+  skipText,
   type AgentRecord,
+  type RollbackReason,
 } from '../../../device-agent/engine/record.js';
 import { nextState } from '../../../device-agent/engine/transitions.js';
 import type { AgentEvent } from '../../../device-agent/engine/states.js';
@@ -29,7 +33,7 @@ function walk(record: AgentRecord, events: AgentEvent[], patch = {}): AgentRecor
 describe('the state record', () => {
   it('starts idle with nothing in progress, and the schema accepts it', () => {
     const r = initialRecord();
-    expect(r).toEqual({ apiVersion: 'deb-ota/v1', kind: 'AgentState', state: 'idle', update: null, lastResult: null, floor: null });
+    expect(r).toEqual({ apiVersion: 'deb-ota/v1', kind: 'AgentState', state: 'idle', update: null, lastResult: null, floor: null, skippedReleases: [] });
     expect(agentRecordSchema.parse(r)).toEqual(r);
   });
 
@@ -42,11 +46,11 @@ describe('the state record', () => {
     expect(agentRecordSchema.safeParse({ ...r, update: { ...r.update, fromCommit: 'abc' } }).success).toBe(false);
   });
 
-  it('reads a record written before intent, bundlePath, belowFloor, minVersion and floor existed, with their defaults', () => {
+  it('reads a record written before intent, bundlePath, belowFloor, minVersion, floor and skippedReleases existed, with their defaults', () => {
     const r = beginUpdate(initialRecord(), { id: 'u1', at: at(0) });
     const { intent, bundlePath, belowFloor, minVersion, ...oldUpdate } = r.update!;
-    const { floor, ...old } = { ...r, update: oldUpdate };
-    expect([intent, bundlePath, belowFloor, minVersion, floor]).toEqual(['upgrade', null, false, null, null]);
+    const { floor, skippedReleases, ...old } = { ...r, update: oldUpdate };
+    expect([intent, bundlePath, belowFloor, minVersion, floor, skippedReleases]).toEqual(['upgrade', null, false, null, null, []]);
     expect(agentRecordSchema.parse(old)).toEqual(r);
   });
 
@@ -121,6 +125,46 @@ describe('the state record', () => {
     const r = markResumed(walk(beginUpdate(initialRecord(), { id: 'u1', at: at(0) }), ['updateAvailable']), at(5));
     expect(r.update?.attempt).toBe(2);
     expect(r.update?.log.at(-1)).toEqual({ at: at(5).toISOString(), state: 'downloading', event: 'resume' });
+  });
+});
+
+describe('skipped releases (rememberResult)', () => {
+  /** An update of B from A that went as far as `events`, with `reason` as its rollback reason. */
+  const ended = (reason: RollbackReason | null, events: AgentEvent[], start = initialRecord()): AgentRecord => {
+    const r = walk(beginUpdate(start, { id: 'u1', at: at(0) }), ['updateAvailable', 'downloaded', 'armed'], { version: '1.1', fromCommit: A, toCommit: B });
+    return walk({ ...r, update: { ...r.update!, rollbackReason: reason } }, events);
+  };
+
+  it('remembers the commit of an update that rolled back, with its version, reason and time', () => {
+    const r = ended('unhealthy', ['failed', 'rolledBack', 'reported']);
+    expect(r.lastResult?.result).toBe('rolled-back');
+    expect(r.skippedReleases).toEqual([{ commit: B, version: '1.1', reason: 'unhealthy', at: r.lastResult!.at }]);
+    expect(skippedRelease(r.skippedReleases, B)).toEqual(r.skippedReleases[0]);
+    expect(skippedRelease(r.skippedReleases, A)).toBeUndefined();
+    expect(skipText(r.skippedReleases[0]!)).toBe(`1.1 (${B.slice(0, 12)}) skipped: rolled back from at ${r.lastResult!.at} (unhealthy)`);
+  });
+
+  it('remembers a failed rollback and the loop breaker giving up, not a cut deploy (interrupted) nor a refusal', () => {
+    expect(ended('failed', ['failed', 'failed', 'reported']).skippedReleases.map((s) => s.reason)).toEqual(['failed']);
+    expect(ended('interrupted', ['interrupted', 'rolledBack', 'reported']).skippedReleases).toEqual([]);
+    const refused = walk(beginUpdate(initialRecord(), { id: 'u2', at: at(0) }), ['refused', 'reported']);
+    expect(refused.skippedReleases).toEqual([]);
+    const r = ended('state-loop', []);
+    const gaveUp = countSave({ ...r, state: 'rollingBack', update: { ...r.update!, saves: MAX_STATE_SAVES + LOOP_ROLLBACK_SAVES } }, at(9));
+    expect(gaveUp.skippedReleases).toMatchObject([{ commit: B, reason: 'state-loop' }]);
+  });
+
+  it('forgets a commit once an update of it commits, keeps one entry per commit and at most MAX_SKIPPED', () => {
+    const once = ended('unhealthy', ['failed', 'rolledBack', 'reported']);
+    const twice = ended('deadline', ['failed', 'rolledBack', 'reported'], once);
+    expect(twice.skippedReleases.map((s) => s.reason)).toEqual(['deadline']);
+    expect(ended(null, ['deployed', 'rebootRequested', 'booted', 'healthy', 'committed', 'reported'], twice).skippedReleases).toEqual([]);
+    const full = { ...initialRecord(), skippedReleases: Array.from({ length: MAX_SKIPPED }, (_, i) => ({ commit: i.toString(16).padStart(64, 'c'), version: null, reason: 'unhealthy', at: at(i).toISOString() })) };
+    const next = ended('unhealthy', ['failed', 'rolledBack', 'reported'], full).skippedReleases;
+    expect(next).toHaveLength(MAX_SKIPPED);
+    expect(next[0]!.commit).toBe(full.skippedReleases[1]!.commit);
+    expect(next.at(-1)!.commit).toBe(B);
+    expect(agentRecordSchema.safeParse({ ...full, skippedReleases: [...full.skippedReleases, next.at(-1)] }).success).toBe(false);
   });
 });
 
