@@ -1,29 +1,10 @@
 import { z } from 'zod';
 import { versionProblem } from '../common/dpkg-version.js';
+import { API_VERSION, ID_PATTERN, LIMITS } from './limits.js';
 
-/**
- * Field schemas every document shares. Devices' documents are untrusted input, so every string and
- * array has an upper bound (docs/contract.md, "Size limits"): a hostile or broken device cannot
- * make the fleet's readers hold megabytes per message.
- */
-export const LIMITS = {
-  /** Longest free-text field (a reason, an error message, a subject). */
-  textChars: 2048,
-  /** Longest identifier (device id, group, board, kid, nonce). */
-  idChars: 64,
-  versionChars: 128,
-  refChars: 255,
-  /** Packages in a release or an inventory: a full desktop has ~3000; 20000 leaves room. */
-  packages: 20_000,
-  deltas: 64,
-  disks: 32,
-  interfaces: 32,
-} as const;
-
-export const API_VERSION = 'deb-ota/v1';
-
-/** A device id, group or board: safe in an MQTT topic level and a file name (no `/`, `+`, `#`). */
-export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+// Field schemas every document shares, bounded by LIMITS (docs/contract.md, "Size limits"). The
+// constants live in limits.ts, which loads no zod; they are re-exported here for the schemas' readers.
+export { API_VERSION, ID_PATTERN, LIMITS } from './limits.js';
 
 export const id = z.string().min(1).max(LIMITS.idChars).regex(ID_PATTERN, 'letters, digits, ".", "_" and "-", starting with a letter or digit');
 export const text = z.string().max(LIMITS.textChars);

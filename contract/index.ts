@@ -38,3 +38,4 @@ export { statusSchema, UPDATE_PHASES, type Status, type UpdatePhase, type Deploy
 export { eventSchema, EVENT_TYPES, type DeviceEvent, type EventType } from './documents/event.js';
 export { telemetrySchema, type Telemetry } from './documents/telemetry.js';
 export { inventorySchema, type Inventory } from './documents/inventory.js';
+export { presenceSchema, type Presence } from './documents/presence.js';

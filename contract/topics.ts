@@ -1,5 +1,5 @@
 import { OtaError } from '../common/errors.js';
-import { ID_PATTERN, LIMITS } from './fields.js';
+import { ID_PATTERN, LIMITS } from './limits.js';
 
 /** The topic names of docs/contract.md, "MQTT topics (version 1)", under one prefix. */
 export interface Topics {

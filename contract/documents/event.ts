@@ -10,6 +10,8 @@ export const EVENT_TYPES = [
   'health-check-failed',
   'command-received',
   'command-refused',
+  'command-completed',
+  'command-failed',
   'booted',
 ] as const;
 

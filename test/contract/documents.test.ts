@@ -86,6 +86,15 @@ describe('documents', () => {
     if (!bad.ok) expect(bad.error.code).toBe('ERR_OTA_DOCUMENT');
   });
 
+  it('Presence: online is a boolean, connectedAt a time; the command outcomes are event types', async () => {
+    const presence = await golden('Presence');
+    expect(parseDocument('Presence', { ...presence, online: true }).online).toBe(true);
+    expect(refused('Presence', { ...presence, online: 'yes' }).message).toMatch(/online/);
+    expect(refused('Presence', { ...presence, connectedAt: null }).message).toMatch(/connectedAt/);
+    const event = await golden('Event');
+    for (const type of ['command-completed', 'command-failed']) expect(parseDocument('Event', { ...event, type }).type).toBe(type);
+  });
+
   it('accepts every command action, and belowFloor only with a version', async () => {
     const command = await golden('Command');
     for (const action of [{ type: 'update' }, { type: 'update', version: '2.0' }, { type: 'rollback' }, { type: 'reboot' }, { type: 'health-check' }, { type: 'report' }]) {

@@ -1,3 +1,5 @@
+import { join } from 'node:path';
+import { build } from 'esbuild';
 import { describe, expect, it } from 'vitest';
 import { OtaError } from '../../common/errors.js';
 import { topics } from '../../contract/index.js';
@@ -25,5 +27,24 @@ describe('topics', () => {
 
   it.each(['', 'a//b', '/ota', 'ota/', 'ota/+', '#'])('refuses the prefix %j', (prefix) => {
     expect(() => topics(prefix)).toThrow(OtaError);
+  });
+});
+
+// The device agent's long-lived daemon builds topic names and checks sizes and JWS headers without
+// loading zod (docs/contract.md, "Size limits"): these modules must stay free of it.
+describe('the zod-free corner of the contract', () => {
+  it.each(['topics.ts', 'limits.ts'])('bundling contract/%s pulls in no zod', async (file) => {
+    const result = await build({
+      entryPoints: [join(import.meta.dirname, '../../contract', file)],
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      write: false,
+      metafile: true,
+      logLevel: 'silent',
+    });
+    const inputs = Object.keys(result.metafile.inputs);
+    expect(inputs.some((i) => i.endsWith(`contract/${file}`))).toBe(true);
+    expect(inputs.filter((i) => /node_modules\/|contract\/(fields|kinds|documents)/.test(i))).toEqual([]);
   });
 });
