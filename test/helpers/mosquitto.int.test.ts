@@ -1,3 +1,6 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { run } from '../../common/exec.js';
 import { startMosquitto, subscribeOnce } from './mosquitto.js';
@@ -22,6 +25,24 @@ describe('startMosquitto (the test broker others reuse)', () => {
       expect(await subscribeOnce(broker.url, 't/y', { args: ['-u', 'fleet', '-P', 's3cret'] })).toEqual(['m']);
     } finally {
       await broker.stop();
+    }
+  });
+
+  it('started again on its port with its persistence folder, keeps what was retained', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ota-mosquitto-persist-'));
+    try {
+      const first = await startMosquitto({ persistenceDir: dir });
+      await run('mosquitto_pub', ['mosquitto_pub', '-h', '127.0.0.1', '-p', String(first.port), '-t', 't/z', '-m', 'kept', '-r', '-q', '1']);
+      await first.stop();
+      const again = await startMosquitto({ persistenceDir: dir, port: first.port });
+      try {
+        expect(again.port).toBe(first.port);
+        expect(await subscribeOnce(again.url, 't/z')).toEqual(['kept']);
+      } finally {
+        await again.stop();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });

@@ -20,6 +20,13 @@ export interface MosquittoOptions {
   tls?: { certFile: string; keyFile: string; clientCa?: string };
   /** Further lines for mosquitto.conf. */
   extraConfig?: string[];
+  /** Listen on this port (a broker started again where its clients look for it); default a free one. */
+  port?: number;
+  /**
+   * Keep sessions, their queued QoS 1 messages and retained messages in this folder (it must exist
+   * and outlive the broker): a broker stopped and started again with the same folder remembers them.
+   */
+  persistenceDir?: string;
 }
 
 export interface Mosquitto {
@@ -47,8 +54,8 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Mo
   const dir = await mkdtemp(join(tmpdir(), 'ota-mosquitto-'));
   // Another process may take the free port before mosquitto binds it: try a few ports.
   let lastError: unknown;
-  for (let i = 0; i < 5; i++) {
-    const port = await freePort();
+  for (let i = 0; i < (options.port === undefined ? 5 : 1); i++) {
+    const port = options.port ?? (await freePort());
     const conf = await writeConfig(dir, port, options);
     const child = start('mosquitto', ['mosquitto', '-c', conf]);
     let log = '';
@@ -72,7 +79,7 @@ async function writeConfig(dir: string, port: number, options: MosquittoOptions)
     // The tests run as root; mosquitto would otherwise switch to its own user and lose the temp dir.
     'user root',
     'per_listener_settings false',
-    'persistence false',
+    ...(options.persistenceDir === undefined ? ['persistence false'] : ['persistence true', `persistence_location ${options.persistenceDir}/`]),
     'log_dest stderr',
     'log_type error',
     'log_type warning',
