@@ -51,8 +51,14 @@ export function commandTree(cmd: Command, path: string[] = []): CommandSpec {
     usage: cmd.usage(),
     options: [...options, HELP],
     arguments: cmd.registeredArguments.map((a) => ({ name: a.name(), required: a.required, variadic: a.variadic, description: a.description })),
-    subcommands: cmd.commands.map((c) => commandTree(c, [...path, c.name()])),
+    // A hidden command (`ota-agent worker`, run by the daemon, not by people) stays out of --help, so out of these too.
+    subcommands: cmd.commands.filter((c) => !isHidden(c)).map((c) => commandTree(c, [...path, c.name()])),
   };
+}
+
+/** commander keeps `{ hidden: true }` in a field it does not type. */
+function isHidden(cmd: Command): boolean {
+  return (cmd as unknown as { _hidden?: boolean })._hidden === true;
 }
 
 /** Every command of the tree, the root first, parents before their children. */

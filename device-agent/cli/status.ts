@@ -138,7 +138,7 @@ function recordLines(read: RecordRead): string[] {
 export function intentText(update: Pick<UpdateRecord, 'intent' | 'bundlePath' | 'belowFloor' | 'downloadOnly'>): string {
   const what = {
     upgrade: "upgrade to the group's release",
-    deploy: 'deploy a named version',
+    deploy: `deploy a named version${update.belowFloor ? ', below the floor allowed' : ''}`,
     rollback: `roll back to the previous deployment${update.belowFloor ? ', below the floor allowed' : ''}`,
     install: `install the bundle ${update.bundlePath ?? '(unknown)'}`,
   }[update.intent];

@@ -46,7 +46,7 @@ export interface UpdateTarget {
   releaseJws: string | null;
   /** The offline bundle, absolute (install only). */
   bundlePath: string | null;
-  /** Rollback only: a deployment at or below the floor is allowed. */
+  /** Rollback and deploy: a deployment or release at or below the floor is allowed (a deploy's release minVersion still applies). */
   belowFloor: boolean;
   /** The device's accepted floor (AgentRecord.floor). */
   floor: string | null;

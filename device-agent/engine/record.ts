@@ -83,7 +83,10 @@ export const updateSchema = z.strictObject({
   intent: z.enum(INTENTS).default('upgrade'),
   /** The offline bundle (install only): an absolute path. */
   bundlePath: z.string().min(1).max(4096).startsWith('/').nullable().default(null),
-  /** A rollback to a deployment at or below the floor was allowed (`ota-agent rollback --below-floor`). */
+  /**
+   * A rollback to a deployment at or below the floor was allowed (`ota-agent rollback --below-floor`), or a deploy of
+   * a named version below it (a signed rollback command with `belowFloor: true`).
+   */
   belowFloor: z.boolean().default(false),
   /** The release's minVersion, known from checking on: committing raises the device's floor to it. */
   minVersion: version.nullable().default(null),
@@ -157,7 +160,7 @@ export interface BeginOptions {
   intent?: Intent;
   /** The offline bundle, absolute (install only). */
   bundlePath?: string;
-  /** Rollback only: allow a deployment at or below the floor. */
+  /** Rollback and deploy: allow a deployment or release at or below the floor. */
   belowFloor?: boolean;
 }
 

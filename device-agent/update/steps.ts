@@ -80,7 +80,8 @@ function jwsOf(t: UpdateTarget): string {
 
 function preflightOptions(ctx: DeviceUpdateContext, t: UpdateTarget): PreflightOptions {
   return {
-    floor: t.floor,
+    // A signed rollback command to a named version may go below the floor: the signature covers its belowFloor.
+    floor: t.intent === 'deploy' && t.belowFloor ? null : t.floor,
     // deploy VERSION and install FILE name their version on purpose: a downgrade is allowed, never below the floor.
     allowDowngrade: t.intent !== 'upgrade',
     reserveBytes: ctx.reserveBytes ?? 0,

@@ -99,6 +99,9 @@ describe('updateSteps by intent, on a real sysroot', () => {
     expect(await steps.preflight(target('deploy', down))).toMatchObject({ verdict: 'go', target: { version: '1.0' } });
     expect(await steps.preflight(target('upgrade', down))).toMatchObject({ verdict: 'refused', reason: expect.stringContaining('(version)') as unknown });
     expect(await steps.preflight(target('deploy', { ...down, floor: '1.0' }))).toMatchObject({ verdict: 'refused', reason: expect.stringContaining('(floor)') as unknown });
+    // A signed rollback command's belowFloor goes below the floor; an upgrade never does.
+    expect(await steps.preflight(target('deploy', { ...down, floor: '1.0', belowFloor: true }))).toMatchObject({ verdict: 'go', target: { version: '1.0' } });
+    expect(await steps.preflight(target('upgrade', { releaseJws: await jws('1.1'), floor: '1.1', belowFloor: true }))).toMatchObject({ verdict: 'refused', reason: expect.stringContaining('(floor)') as unknown });
   }, 60_000);
 
   it('install: the bundle must carry the release from the running commit; its commit lands under the ref', async () => {
