@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { connectError, refusedProtocolVersion } from '../../../host-tools/mqtt/connect-error.js';
+import { connectError, refusedProtocolVersion } from '../../../common/mqtt/connect-error.js';
 
 const ctx = { url: 'mqtts://broker.example:8883', timeoutSeconds: 7 };
 const withCode = (code: string | number, message = 'x') => Object.assign(new Error(message), { code });
