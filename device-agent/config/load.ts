@@ -2,7 +2,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { OtaError } from '../../common/errors.js';
 import { parseStrictYaml } from '../../common/strict-yaml.js';
-import { agentConfigLayerSchema, agentConfigSchema, BUILT_IN_DEFAULTS, type AgentConfig, type AgentConfigLayer } from './schema.js';
+import { agentConfigLayerSchema, agentConfigSchema, BUILT_IN_DEFAULTS, MQTT_DEFAULTS, type AgentConfig, type AgentConfigLayer } from './schema.js';
 
 /**
  * The agent's configuration, read in layers (docs/agent.md, "Configuration"): built-in defaults <
@@ -59,16 +59,19 @@ export async function loadAgentConfig(options: LoadConfigOptions = {}): Promise<
 }
 
 /**
- * Layers merged, later over earlier: top-level keys replace, `health` and `policy` merge key by
- * key, lists and the bootloader block are replaced whole.
+ * Layers merged, later over earlier: top-level keys replace, `health`, `policy` and `mqtt` merge
+ * key by key, lists and the bootloader block are replaced whole.
  */
 export function mergeLayers(layers: AgentConfigLayer[]): AgentConfigLayer {
   const out: AgentConfigLayer = {};
   for (const layer of layers) {
-    const { health, policy, ...rest } = layer;
+    const { health, policy, mqtt, ...rest } = layer;
     Object.assign(out, rest);
     if (health) out.health = { ...out.health, ...health };
     if (policy) out.policy = { ...out.policy, ...policy };
+    // The first layer that names a broker starts from MQTT_DEFAULTS; null removes the broker again.
+    if (mqtt === null) out.mqtt = null;
+    else if (mqtt) out.mqtt = { ...MQTT_DEFAULTS, ...out.mqtt, ...mqtt };
   }
   return out;
 }

@@ -71,6 +71,72 @@ export const policyConfigSchema = z.strictObject({
   downloadOnly: z.boolean(),
 });
 
+const fileOrNull = absolutePath.nullable();
+const mqttUrl = z.string().max(2048).regex(/^mqtts?:\/\/[^/]+\/?$/, 'mqtt://HOST[:PORT] or mqtts://HOST[:PORT]');
+const topicPrefix = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[^/+#\0]+(\/[^/+#\0]+)*$/, 'levels without "+", "#" or empty levels, separated by single slashes (ota, plant-3/ota)');
+/** Fractions of a second down to 0.05 let soak tests run thousands of cycles; 0 turns the timer off. */
+const telemetrySeconds = z.number().nonnegative().max(24 * 3600).refine((n) => n === 0 || n >= 0.05, '0 (off) or at least 0.05');
+
+/**
+ * The broker (docs/agent.md, "Configuration"): null (the default) means no broker, HTTP polling only.
+ * Merged key by key like health and policy; `url` is required once the block is there.
+ */
+const mqttObject = z.strictObject({
+  url: mqttUrl,
+  topicPrefix,
+  /** auto: MQTT 5, then 3.1.1 when the broker refuses 5. */
+  protocol: z.enum(['auto', '5', '3.1.1']),
+  /** PEM CA of the broker's certificate; null: the system's CAs. */
+  caFile: fileOrNull,
+  /** Client certificate and key for mutual TLS: both or neither. */
+  certFile: fileOrNull,
+  keyFile: fileOrNull,
+  username: z.string().min(1).max(256).nullable(),
+  /** A file holding the password, read at start: the password never sits in the YAML. */
+  passwordFile: fileOrNull,
+  keepaliveSeconds: z.number().int().min(5).max(3600),
+  /** MQTT 5's persistent session; on 3.1.1 clean: false alone keeps it. */
+  sessionExpirySeconds: z.number().int().nonnegative().max(0xffffffff),
+  reconnectMinSeconds: z.number().positive().max(3600),
+  reconnectMaxSeconds: z.number().positive().max(24 * 3600),
+  maxPayloadBytes: z.number().int().min(1024).max(4 * 1024 * 1024),
+  statusMinIntervalMs: z.number().int().nonnegative().max(3_600_000),
+  telemetryIntervalSeconds: telemetrySeconds,
+  /** Past this long without a broker, the relay polls over HTTP every awayPollSeconds. */
+  brokerAwaySeconds: z.number().positive().max(7 * 24 * 3600),
+  awayPollSeconds: z.number().positive().max(7 * 24 * 3600),
+});
+
+export const mqttConfigSchema = mqttObject
+  .refine((m) => (m.certFile === null) === (m.keyFile === null), { message: 'certFile and keyFile go together: give both or neither', path: ['keyFile'] })
+  .refine((m) => m.reconnectMinSeconds <= m.reconnectMaxSeconds, { message: 'reconnectMinSeconds must not exceed reconnectMaxSeconds', path: ['reconnectMinSeconds'] });
+
+const mqttLayerSchema = mqttObject.partial();
+
+/** Every key but the URL, as a device gets it when its files set only `mqtt.url`. */
+export const MQTT_DEFAULTS: Omit<MqttConfig, 'url'> = {
+  topicPrefix: 'ota',
+  protocol: 'auto',
+  caFile: null,
+  certFile: null,
+  keyFile: null,
+  username: null,
+  passwordFile: null,
+  keepaliveSeconds: 60,
+  sessionExpirySeconds: 7 * 24 * 3600,
+  reconnectMinSeconds: 1,
+  reconnectMaxSeconds: 300,
+  maxPayloadBytes: 4 * 1024 * 1024,
+  statusMinIntervalMs: 1000,
+  telemetryIntervalSeconds: 60,
+  brokerAwaySeconds: 300,
+  awayPollSeconds: 900,
+};
+
 const topLevel = {
   deviceId: deviceName,
   group: deviceName,
@@ -98,8 +164,7 @@ const topLevel = {
   bootloader: bootloaderConfigSchema,
   health: healthConfigSchema,
   policy: policyConfigSchema,
-  // MQTT (broker URL, credentials, topic prefix) comes here as one `mqtt` block when the agent
-  // talks to a broker; until then the key is unknown and refused like any other.
+  mqtt: mqttConfigSchema.nullable(),
 };
 
 export const agentConfigSchema = z.strictObject(topLevel);
@@ -107,6 +172,7 @@ export type AgentConfig = z.infer<typeof agentConfigSchema>;
 export type BootloaderConfig = z.infer<typeof bootloaderConfigSchema>;
 export type HealthConfig = z.infer<typeof healthConfigSchema>;
 export type PolicyConfig = z.infer<typeof policyConfigSchema>;
+export type MqttConfig = z.infer<typeof mqttConfigSchema>;
 export type MaintenanceWindow = z.infer<typeof maintenanceWindowSchema>;
 
 /**
@@ -117,9 +183,15 @@ export const agentConfigLayerSchema = z.strictObject({
   ...Object.fromEntries(Object.entries(topLevel).map(([k, v]) => [k, v.optional()])),
   health: healthConfigSchema.partial().optional(),
   policy: policyConfigSchema.partial().optional(),
+  mqtt: mqttLayerSchema.nullable().optional(),
 }) as unknown as z.ZodType<AgentConfigLayer>;
 
-export type AgentConfigLayer = Partial<Omit<AgentConfig, 'health' | 'policy'>> & { health?: Partial<HealthConfig>; policy?: Partial<PolicyConfig> };
+export type AgentConfigLayer = Partial<Omit<AgentConfig, 'health' | 'policy' | 'mqtt'>> & {
+  health?: Partial<HealthConfig>;
+  policy?: Partial<PolicyConfig>;
+  /** null in a layer removes the broker a lower layer set. */
+  mqtt?: Partial<MqttConfig> | null;
+};
 
 /** The built-in layer, under every file: what a device gets for each key it does not set. */
 export const BUILT_IN_DEFAULTS: AgentConfigLayer = {
@@ -142,4 +214,5 @@ export const BUILT_IN_DEFAULTS: AgentConfigLayer = {
     scriptRoots: ['/etc/ota/health', '/etc/greenboot/check'],
   },
   policy: { reboot: 'auto', maintenanceWindow: null, downloadOnly: false },
+  mqtt: null,
 };

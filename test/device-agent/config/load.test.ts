@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadAgentConfig } from '../../../device-agent/config/load.js';
-import { BUILT_IN_DEFAULTS } from '../../../device-agent/config/schema.js';
+import { BUILT_IN_DEFAULTS, MQTT_DEFAULTS } from '../../../device-agent/config/schema.js';
 import { inMaintenanceWindow } from '../../../device-agent/config/window.js';
 import { otaRejection } from '../../helpers/errors.js';
 
@@ -112,10 +112,49 @@ bootloader:
     expect(e.message).toBe(`unknown key "rebot" at policy (${join(root, 'etc/ota/agent.yaml')}:5); did you mean "reboot"?`);
   });
 
-  it('refuses an unknown top-level key such as mqtt, which has no meaning yet', async () => {
-    await put('etc/ota/agent.d/50-broker.yaml', 'mqtt:\n  url: mqtts://broker\n');
+  it('has no broker by default: mqtt is null, HTTP polling only', async () => {
+    await put('usr/lib/ota/agent.yaml', IMAGE);
+    await put('etc/ota/agent.yaml', 'deviceId: gw-1\n');
+    expect((await loadAgentConfig({ root })).config.mqtt).toBeNull();
+  });
+
+  it('fills the mqtt block from its defaults and merges it key by key across layers', async () => {
+    await put('usr/lib/ota/agent.yaml', `${IMAGE}mqtt:\n  url: mqtts://broker.example:8883\n  caFile: /usr/lib/ota/ca.pem\n`);
+    await put('etc/ota/agent.yaml', 'deviceId: gw-1\nmqtt:\n  username: gw-1\n  passwordFile: /etc/ota/mqtt.password\n  telemetryIntervalSeconds: 0.05\n');
+    const { config } = await loadAgentConfig({ root });
+    expect(config.mqtt).toEqual({
+      ...MQTT_DEFAULTS,
+      url: 'mqtts://broker.example:8883',
+      caFile: '/usr/lib/ota/ca.pem',
+      username: 'gw-1',
+      passwordFile: '/etc/ota/mqtt.password',
+      telemetryIntervalSeconds: 0.05,
+    });
+    expect(config.mqtt!.sessionExpirySeconds).toBe(604800);
+  });
+
+  it('lets a later layer remove the broker with mqtt: null', async () => {
+    await put('usr/lib/ota/agent.yaml', `${IMAGE}mqtt:\n  url: mqtt://broker.example\n`);
+    await put('etc/ota/agent.yaml', 'deviceId: gw-1\nmqtt: null\n');
+    expect((await loadAgentConfig({ root })).config.mqtt).toBeNull();
+  });
+
+  it('refuses an mqtt block without its url, with a bad scheme, or with half a client certificate', async () => {
+    await put('usr/lib/ota/agent.yaml', IMAGE);
+    await put('etc/ota/agent.yaml', 'deviceId: gw-1\nmqtt:\n  username: gw-1\n');
+    expect((await otaRejection(loadAgentConfig({ root }))).message).toContain('missing required key "mqtt.url"');
+    await put('etc/ota/agent.yaml', 'deviceId: gw-1\nmqtt:\n  url: https://broker.example\n');
+    expect((await otaRejection(loadAgentConfig({ root }))).message).toMatch(/^"mqtt\.url": mqtt:\/\/HOST/);
+    await put('etc/ota/agent.yaml', 'deviceId: gw-1\nmqtt:\n  url: mqtts://broker.example\n  certFile: /etc/ota/client.pem\n');
+    expect((await otaRejection(loadAgentConfig({ root }))).message).toContain('"mqtt.keyFile": certFile and keyFile go together');
+    await put('etc/ota/agent.yaml', 'deviceId: gw-1\nmqtt:\n  url: mqtts://broker.example\n  telemetryIntervalSeconds: 0.01\n');
+    expect((await otaRejection(loadAgentConfig({ root }))).message).toContain('"mqtt.telemetryIntervalSeconds": 0 (off) or at least 0.05');
+  });
+
+  it('names an unknown key inside the mqtt block with its file and line', async () => {
+    await put('etc/ota/agent.d/50-broker.yaml', 'mqtt:\n  url: mqtts://broker\n  pasword: x\n');
     const e = await otaRejection(loadAgentConfig({ root }));
-    expect(e.message).toContain(`unknown key "mqtt" at the top level (${join(root, 'etc/ota/agent.d/50-broker.yaml')}:1)`);
+    expect(e.message).toContain(`unknown key "pasword" at mqtt (${join(root, 'etc/ota/agent.d/50-broker.yaml')}:3)`);
   });
 
   it('names a bad value with its file and line', async () => {
