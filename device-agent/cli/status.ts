@@ -141,6 +141,7 @@ export function intentText(update: Pick<UpdateRecord, 'intent' | 'bundlePath' | 
     deploy: `deploy a named version${update.belowFloor ? ', below the floor allowed' : ''}`,
     rollback: `roll back to the previous deployment${update.belowFloor ? ', below the floor allowed' : ''}`,
     install: `install the bundle ${update.bundlePath ?? '(unknown)'}`,
+    repair: 'make the booted deployment the default again after an update that did not end (repair on start)',
   }[update.intent];
   return update.downloadOnly ? `${what}, download only` : what;
 }

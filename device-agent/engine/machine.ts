@@ -14,6 +14,7 @@ import { OtaError } from '../../common/errors.js';
 import type { AgentDeps } from './deps.js';
 import { HANDLERS, type DeviceView, type HandlerResult } from './handlers.js';
 import { applyTransition, beginUpdate, markResumed, type AgentRecord, type BeginOptions, type RollbackReason, type UpdateRecord } from './record.js';
+import { beginRepair, repairPlan, type RepairPlan } from './repair.js';
 import { isResting, type AgentEvent, type State } from './states.js';
 import type { StateStore } from './store.js';
 import { RESUME, nextState } from './transitions.js';
@@ -47,10 +48,31 @@ export class AgentMachine {
     await store.removeLeftovers();
     const record = await store.load();
     const action = RESUME[record.state];
-    if (action === 'rest') return record;
+    if (action === 'rest') return record.state === 'idle' ? this.repairIfNeeded(record) : record;
     deps.emit({ phase: 'agent', updateId: record.update?.id ?? null, state: record.state, event: 'resume', message: `resuming in ${record.state}: ${action}` });
     if (action === 'rerun') return this.run(await this.save(markResumed(record, deps.clock.now())));
     return this.run(await this.save(this.transition(markResumed(record, deps.clock.now()), { event: action })));
+  }
+
+  /**
+   * In idle on start: when the bootloader is armed or fell back while no update runs, the repair (repair.ts)
+   * runs the rolling-back path on the booted deployment. Not knowing is a warning, never a reason not to start.
+   */
+  private async repairIfNeeded(record: AgentRecord): Promise<AgentRecord> {
+    const { deps } = this.options;
+    let plan: RepairPlan | null;
+    try {
+      plan = repairPlan(record, await deps.bootloader.getState(), await deps.sysroot.bootedCommit());
+    } catch (e) {
+      deps.emit({ phase: 'agent', updateId: null, state: 'idle', event: 'resume', message: `cannot tell whether the boot order needs repair: ${e instanceof Error ? e.message : String(e)}`, level: 'warning' });
+      return record;
+    }
+    if (plan === null) return record;
+    const at = deps.clock.now();
+    const id = `repair-${Math.floor(at.getTime() / 1000)}`;
+    const to = nextState('idle', 'repair');
+    deps.emit({ phase: 'agent', updateId: id, state: to, event: 'repair', message: `idle → ${to} on repair: ${plan.detail}`, level: 'warning' });
+    return this.run(await this.save(beginRepair(record, plan, { id, at, to })));
   }
 
   /** Starts an update from idle (the `check` event); an OtaError when one is in progress. */

@@ -50,9 +50,9 @@ export const LOG_MARKS = ['begin', 'resume', 'stateLoop'] as const;
 
 /**
  * What started an update (docs/agent.md, "The state machine"): the group's release, a named version, the
- * deployment after the booted one, or an offline bundle.
+ * deployment after the booted one, an offline bundle, or the repair of the boot order on start (repair.ts).
  */
-export const INTENTS = ['upgrade', 'deploy', 'rollback', 'install'] as const;
+export const INTENTS = ['upgrade', 'deploy', 'rollback', 'install', 'repair'] as const;
 export type Intent = (typeof INTENTS)[number];
 
 const detail = text;

@@ -72,6 +72,8 @@ export const EVENTS = [
   'failed',
   /** On start: the agent was killed in a state that is not safe to run again. */
   'interrupted',
+  /** On start, in idle: the bootloader is armed or fell back while no update runs; the booted deployment is made the default again. */
+  'repair',
 ] as const;
 
 export type AgentEvent = (typeof EVENTS)[number];

@@ -50,6 +50,9 @@ export const TRANSITIONS: readonly Transition[] = [
   ['rollingBack', 'failed', 'reporting'],
   ['reporting', 'reported', 'idle'],
   ['reporting', 'failed', 'idle'],
+  // On start, the bootloader armed or fallen back while nothing runs (the loop breaker gave up): the rolling-back
+  // path makes the booted deployment the default again and clears the flags (repair.ts).
+  ['idle', 'repair', 'rollingBack'],
 ];
 
 /**

@@ -152,7 +152,7 @@ describe('the whole agent SIGKILLed at each save and between each side effect an
     await expectAtRest(d, 'failed', 'killed after every save');
   });
 
-  it("the new deployment's agent killed after every save: the loop breaker gives up, the bootloader falls back to 1.0", async () => {
+  it("the new deployment's agent killed after every save: the loop breaker gives up, the bootloader falls back to 1.0, the agent repairs", async () => {
     const d = await crashDevice({}, 'on-update');
     const [A, B] = [f.releases['1.0']!.commit, f.releases['1.1']!.commit];
     await runToRest(d, MAX_STATE_SAVES + LOOP_ROLLBACK_SAVES + 2);
@@ -169,10 +169,15 @@ describe('the whole agent SIGKILLed at each save and between each side effect an
     const boots = [];
     for (let i = 1; i < BOOTLIMIT + 1; i++) boots.push((await standInBoot(d)).entry.commit);
     expect(boots).toEqual([B, B, A]);
-    expect(await runToRest(d, 1, 'resume')).toEqual({ kills: 0 });
     expect(await bootedCommit(d)).toBe(A);
-    // No third deployment; OSTree's default is still 1.1 and the rollback flag holds the device on 1.0.
-    expect(await adminStatus(d)).toEqual([B, A]);
     expect(await d.backend.getState()).toEqual({ ...IDLE_BOOT_STATE, bootcount: BOOTLIMIT + 1, rollback: true });
+    // On that start the idle agent repairs (docs/agent.md, "Repair on start"): 1.1 removed, 1.0 the default,
+    // the flags cleared, and the result says why.
+    expect(await runToRest(d, 1, 'resume')).toEqual({ kills: 0 });
+    const repaired = await record(d);
+    expect(chain(repaired.lastResult!.log)).toEqual(['rollingBack:repair', 'reporting:rolledBack', 'idle:reported']);
+    expect(repaired.lastResult).toMatchObject({ result: 'rolled-back', reason: 'bootloader-fallback', fromCommit: A, toCommit: B });
+    expect(repaired.skippedReleases.map((s) => s.commit)).toEqual([B]);
+    await expectAtRest(d, 'rolled-back', 'repaired after the fallback');
   });
 });
