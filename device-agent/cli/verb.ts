@@ -93,5 +93,13 @@ export async function printStatus(ctx: VerbContext, config: AgentConfig): Promis
   printJson(ctx.io.out, s.status);
 }
 
+/** Longest update id the record and the status document take. */
+export const MAX_UPDATE_ID_CHARS = 128;
+
+/** `<verb>-<version>`, cut to MAX_UPDATE_ID_CHARS: a version may be 128 characters long, the id no longer. */
+export function updateId(verb: string, version: string): string {
+  return `${verb}-${version}`.slice(0, MAX_UPDATE_ID_CHARS);
+}
+
 /** The `<unix seconds>` part of an update id. */
 export const unixSeconds = (at: Date = new Date()) => Math.floor(at.getTime() / 1000);

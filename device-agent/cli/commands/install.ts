@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { openBundle } from '../../../bundle/index.js';
 import type { AgentCliIo, RunState } from '../main.js';
-import { driveVerb } from '../verb.js';
+import { driveVerb, updateId } from '../verb.js';
 
 /**
  * `ota-agent install FILE [--json]` (docs/agent.md, "Local CLI"): an update from an offline bundle made by
@@ -19,7 +19,7 @@ export function registerInstall(program: Command, io: AgentCliIo, state: RunStat
       const bundlePath = resolve(file);
       const bundle = await openBundle(bundlePath);
       await driveVerb({ program, io, state, json: opts.json === true }, (agent) =>
-        agent.machine.check({ id: `install-${bundle.header.version}`, intent: 'install', releaseJws: bundle.manifestJws, bundlePath }),
+        agent.machine.check({ id: updateId('install', bundle.header.version), intent: 'install', releaseJws: bundle.manifestJws, bundlePath }),
       );
     });
 }

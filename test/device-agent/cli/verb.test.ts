@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { verbOutcome } from '../../../device-agent/cli/verb.js';
+import { deployVersionProblem } from '../../../device-agent/cli/commands/deploy.js';
+import { updateId, verbOutcome } from '../../../device-agent/cli/verb.js';
+import { updateSchema } from '../../../device-agent/engine/record.js';
 import { applyTransition, beginUpdate, initialRecord, type AgentRecord } from '../../../device-agent/engine/record.js';
 import type { AgentEvent, State } from '../../../device-agent/engine/states.js';
 
@@ -41,5 +43,23 @@ describe('verbOutcome', () => {
     expect(verbOutcome(IDLE, IDLE)).toEqual({ exitCode: 0, line: 'up to date: nothing to do' });
     // an earlier update's result is not this run's
     expect(verbOutcome(refused, refused)).toEqual({ exitCode: 0, line: 'up to date: nothing to do' });
+  });
+});
+
+describe('update ids and deploy VERSION', () => {
+  it('cuts an id made from a long version to what the record takes', () => {
+    const long = `1.${'0'.repeat(126)}`;
+    expect(deployVersionProblem(long)).toBeNull();
+    const id = updateId('deploy', long);
+    expect(id).toHaveLength(128);
+    expect(updateSchema.shape.id.safeParse(id).success).toBe(true);
+    expect(updateId('install', '1.2')).toBe('install-1.2');
+  });
+
+  it('names what is wrong with VERSION: too long, blanks, not a Debian version', () => {
+    expect(deployVersionProblem(`1.${'0'.repeat(127)}`)).toBe('is longer than 128 characters (129)');
+    expect(deployVersionProblem('1.2 ')).toBe('has surrounding blanks');
+    expect(deployVersionProblem('v1.2')).toMatch(/^is not a Debian version: /);
+    expect(deployVersionProblem('2.0~rc1')).toBeNull();
   });
 });

@@ -163,6 +163,19 @@ describe('ota-agent deploy and rollback', () => {
     expect(await snapshot(d)).toEqual(before);
   });
 
+  it('deploy of a VERSION that is not a version, or is longer than 128 characters, is a usage error before anything is read', async () => {
+    const d = await newDevice();
+    const before = await snapshot(d);
+    f.server.requests.length = 0;
+    for (const bad of ['v1.1', `1.${'0'.repeat(127)}`]) {
+      const r = await otaAgent(d, 'deploy', bad, '--json');
+      expect(r.code, bad).toBe(2);
+      expect(JSON.parse(r.stdout), bad).toMatchObject({ error: { code: 'ERR_OTA_USAGE', message: expect.stringContaining('argument VERSION') } });
+    }
+    expect(f.server.requests).toEqual([]);
+    expect(await snapshot(d)).toEqual(before);
+  });
+
   it('rollback makes the deployment after the running one the default and asks for the reboot', async () => {
     const d = await newDevice({ running: '1.1', before: ['1.0'] });
     const r = await otaAgent(d, 'rollback');
