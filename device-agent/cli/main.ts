@@ -1,12 +1,14 @@
 import { Command } from 'commander';
 import { asksVersion, failureExitCode } from '../../common/cli/outcome.js';
 import { registerCompletion } from './commands/completion.js';
+import { registerConfig } from './commands/config.js';
 import { registerDaemon } from './commands/daemon.js';
 import { registerDeploy } from './commands/deploy.js';
 import { registerHealth } from './commands/health.js';
 import { registerInstall } from './commands/install.js';
 import { registerRollback } from './commands/rollback.js';
 import { registerUpgrade } from './commands/upgrade.js';
+import { registerWorker } from './commands/worker.js';
 import { registerStatus } from './commands/status.js';
 import { printJson } from '../../common/cli-json.js';
 import { packageVersion } from '../../common/package-version.js';
@@ -52,6 +54,8 @@ export async function main(argv: string[], io: AgentCliIo = defaultIo): Promise<
   registerDeploy(program, io, state);
   registerInstall(program, io, state);
   registerDaemon(program, io);
+  registerConfig(program, io);
+  registerWorker(program, io);
   // Last: completion and man read the whole tree when they run, so their place is only their place in --help.
   registerCompletion(program, io);
   try {

@@ -39,7 +39,7 @@ export function deployVersionProblem(version: string): string | null {
 }
 
 /** The ref the running deployment was deployed from: its origin's refspec, without a remote name. */
-async function runningRef(agent: Agent): Promise<string> {
+export async function runningRef(agent: Agent): Promise<string> {
   const booted = await agent.bootedCommit();
   await agent.sysroot.load();
   const d = agent.sysroot.deployments().find((x) => x.checksum === booted);

@@ -55,6 +55,13 @@ describe('ota-agent completion bash', () => {
     expect(await complete('sta')).toEqual(['status']);
   });
 
+  it("leaves out the daemon's hidden worker command, as --help does; the config verb is offered", async () => {
+    expect(await helpCommands()).not.toContain('worker');
+    expect(await complete('')).toContain('config');
+    expect(await complete('wor')).toEqual([]);
+    expect((await agent('completion', 'zsh')).out).not.toMatch(/\bworker\b/);
+  });
+
   it("offers a command's own options, and skips --root's value when finding the command", async () => {
     expect(await complete('status', '--')).toEqual(['--help', '--json']);
     expect(await complete('--root', 'status', 'sta')).toEqual(['status']);
@@ -92,6 +99,7 @@ describe('ota-agent man', () => {
     const text = rendered.stdout.replace(/\u2010\n\s*/g, '').replace(/\u2010|\u2212/g, '-');
     expect(text).toMatch(/^OTA-AGENT\(1\)/);
     for (const c of await helpCommands()) expect(text).toContain(`ota-agent ${c}`);
+    expect(text).not.toMatch(/\bworker\b/);
     for (const o of ['--root <dir>', '--json', '-V, --version']) expect(text).toContain(o);
     expect(text).toMatch(/EXIT STATUS[\s\S]*\b77\b[\s\S]*FILES[\s\S]*\/etc\/ota\/agent\.yaml[\s\S]*SEE ALSO/);
   });

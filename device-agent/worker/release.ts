@@ -1,0 +1,68 @@
+/**
+ * `ota-agent worker release` (docs/agent.md, "The worker protocol"): the group's retained release, as the relay
+ * received it, on stdin. It is verified with the trusted keys and put through the same preflight as a poll's
+ * release before anything is written: a refusal is one `refused` event and changes nothing; a release that is
+ * running, or one this device rolled back from, is nothing at all (the broker re-delivers it on every
+ * reconnect); a newer one starts an upgrade that uses this JWS instead of fetching the group's release again.
+ *
+ * @example
+ * await releaseJob(ctx, await readInput());
+ */
+import { OtaError } from '../../common/errors.js';
+import { loadTrustedKeys, readSigned } from '../../contract/index.js';
+import { skippedRelease } from '../engine/record.js';
+import { unixSeconds } from '../cli/verb.js';
+import { signedRefusal, withWorkerAgent, type WorkerContext } from './context.js';
+
+export async function releaseJob(ctx: WorkerContext, input: string | null): Promise<void> {
+  const jws = await verifiedRelease(ctx, input);
+  if (jws !== null) await withWorkerAgent(ctx, async (agent) => {
+    const record = await agent.store.load();
+    const fromCommit = await agent.bootedCommit();
+    const v = await agent.steps.preflight({ intent: 'upgrade', releaseJws: jws, bundlePath: null, belowFloor: false, floor: record.floor, fromCommit, toCommit: null });
+    if (v.verdict === 'refused') {
+      ctx.feed.event({ type: 'refused', updateId: null, reason: v.reason });
+      ctx.log('warning', `release refused: ${v.reason}`);
+      return;
+    }
+    if (v.verdict === 'upToDate') return;
+    const skipped = skippedRelease(record.skippedReleases, v.target.commit);
+    if (skipped !== undefined) {
+      ctx.log('info', `release ${v.target.version ?? v.target.commit}: skipped, this device rolled back from it`);
+      return;
+    }
+    if (record.state !== 'idle') {
+      // One update at a time: the next poll (or the next announcement) finds this release again.
+      ctx.log('info', `release ${v.target.version ?? v.target.commit}: not now, ${record.update?.id ?? 'an update'} is in ${record.state}`);
+      return;
+    }
+    await ctx.feed.status();
+    try {
+      await agent.machine.check({ id: `release-${unixSeconds(ctx.now())}`, intent: 'upgrade', releaseJws: jws, downloadOnly: ctx.config.policy.downloadOnly });
+    } catch (e) {
+      // A verb holding the lock, a failed save: the next tick finds the release again.
+      if (!(e instanceof OtaError)) throw e;
+      ctx.log('error', `release ${v.target.version ?? v.target.commit}: ${e.message}`);
+    }
+  });
+  ctx.lines.write({ type: 'done', nextWakeMs: null, polled: false });
+}
+
+/** The input when it is a release this device's keys signed; otherwise a `refused` event (untrusted) and null. */
+async function verifiedRelease(ctx: WorkerContext, input: string | null): Promise<string | null> {
+  const refuse = (reason: string) => {
+    ctx.feed.event({ type: 'refused', updateId: null, reason }, true);
+    ctx.log('warning', `release refused: ${reason}`);
+    return null;
+  };
+  if (input === null) return refuse('malformed: the release is not UTF-8');
+  const jws = input.trim();
+  try {
+    await readSigned('release', jws, await loadTrustedKeys(ctx.config.trustedKeys), { now: ctx.now() });
+    return jws;
+  } catch (e) {
+    const reason = signedRefusal(e);
+    if (reason === null) throw e;
+    return refuse(reason);
+  }
+}

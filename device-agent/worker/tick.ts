@@ -1,0 +1,74 @@
+/**
+ * `ota-agent worker tick` and `worker report` (docs/agent.md, "The worker protocol"). A tick is what
+ * `daemon --once` does, with the relay's memory of the last poll and its jitter: resume what the record names,
+ * then one decision of nextDaemonAction (a poll's check, an apply, or nothing), and `done` says when the next
+ * decision is due. `--poll` forces the check (the relay's HTTP fallback while the broker is away).
+ *
+ * @example
+ * await tickJob(ctx, { lastPollAt: null, jitter: 0, poll: false });
+ */
+import { OtaError } from '../../common/errors.js';
+import { nextDaemonAction, RECHECK_MS, type DaemonAction } from '../agent/daemon-plan.js';
+import type { Agent } from '../agent/open.js';
+import type { AgentRecord } from '../engine/record.js';
+import { reportInventory, withWorkerAgent, type WorkerContext } from './context.js';
+
+export interface TickOptions {
+  /** When the relay last had a poll done (a tick that printed `polled: true`); null: never. */
+  lastPollAt: Date | null;
+  /** In [-1, 1]: this interval's share of the poll jitter (the relay draws it). */
+  jitter: number;
+  /** Check the group's release now, whatever the interval says (when idle). */
+  poll: boolean;
+}
+
+/** The decision of a tick: forced to a check by `--poll` when idle, else the daemon's own. */
+export function tickAction(record: AgentRecord, ctx: Pick<WorkerContext, 'config'>, o: TickOptions & { now: Date }): DaemonAction {
+  if (o.poll && record.state === 'idle') return { kind: 'check', id: `poll-${Math.floor(o.now.getTime() / 1000)}` };
+  return nextDaemonAction({ record, config: ctx.config, now: o.now, lastPollAt: o.lastPollAt, jitter: o.jitter });
+}
+
+/** When the relay should tick again after this decision was carried out: a wait's time; a decision still due, a minute. */
+export function nextWakeMs(action: DaemonAction): number | null {
+  return action.kind === 'wait' ? action.ms : RECHECK_MS;
+}
+
+export async function tickJob(ctx: WorkerContext, o: TickOptions): Promise<void> {
+  await ctx.feed.status(true);
+  let polled = false;
+  let wake: number | null = RECHECK_MS;
+  await withWorkerAgent(ctx, async (agent) => {
+    if (!(await attempt(ctx, 'resuming', () => agent.machine.resume()))) return;
+    const action = tickAction(await agent.store.load(), ctx, { ...o, now: ctx.now() });
+    if (action.kind === 'check') polled = true;
+    if (!ctx.stopper.stopped) await carryOut(ctx, agent, action);
+    const after = tickAction(await agent.store.load(), ctx, { ...o, poll: false, lastPollAt: polled ? ctx.now() : o.lastPollAt, now: ctx.now() });
+    wake = nextWakeMs(after);
+    await reportInventory(ctx, agent, false);
+  });
+  ctx.lines.write({ type: 'done', nextWakeMs: wake, polled });
+}
+
+/** `worker report`: the status and the inventory, both printed whether they changed or not (a (re)connect). */
+export async function reportJob(ctx: WorkerContext): Promise<void> {
+  await ctx.feed.status(true);
+  await withWorkerAgent(ctx, (agent) => reportInventory(ctx, agent, true));
+  ctx.lines.write({ type: 'done', nextWakeMs: null, polled: false });
+}
+
+async function carryOut(ctx: WorkerContext, agent: Agent, action: DaemonAction): Promise<void> {
+  if (action.kind === 'check') await attempt(ctx, `poll ${action.id}`, () => agent.machine.check({ id: action.id, downloadOnly: ctx.config.policy.downloadOnly }));
+  else if (action.kind === 'apply') await attempt(ctx, 'applying the downloaded update', () => agent.machine.apply());
+}
+
+/** One drive of the machine; a failure is a journal line (the next tick tries again), reported as false. */
+async function attempt(ctx: WorkerContext, what: string, work: () => Promise<AgentRecord>): Promise<boolean> {
+  try {
+    const r = await work();
+    if (r.update !== null || r.state !== 'idle') ctx.log('info', `${what}: resting in ${r.state}`);
+    return true;
+  } catch (e) {
+    ctx.log(e instanceof OtaError && e.code === 'ERR_OTA_STATE' ? 'warning' : 'error', `${what}: ${e instanceof Error ? e.message : String(e)}`);
+    return false;
+  }
+}

@@ -1,0 +1,52 @@
+import { describe, expect, it } from 'vitest';
+import { inventoryDigest, parseDpkgStatus } from '../../../device-agent/worker/inventory.js';
+
+const STATUS = `Package: libc6
+Status: install ok installed
+Priority: optional
+Architecture: amd64
+Multi-Arch: same
+Version: 2.36-9+deb12u13
+Description: GNU C Library: Shared libraries
+ Contains the standard libraries.
+
+Package: removed-one
+Status: deinstall ok config-files
+Architecture: amd64
+Version: 1.0
+
+Package: Bad_Name
+Status: install ok installed
+Architecture: all
+Version: 1
+
+Package: badversion
+Status: install ok installed
+Architecture: all
+Version: not a version!
+
+Package: base-files
+Status: install ok installed
+Architecture: amd64
+Version: 12.4+deb12u5
+`;
+
+describe('parseDpkgStatus', () => {
+  it('lists installed packages in order, leaving out removed ones and stanzas the contract cannot carry', () => {
+    expect(parseDpkgStatus(STATUS)).toEqual([
+      { name: 'libc6', version: '2.36-9+deb12u13', arch: 'amd64' },
+      { name: 'base-files', version: '12.4+deb12u5', arch: 'amd64' },
+    ]);
+    expect(parseDpkgStatus('')).toEqual([]);
+  });
+});
+
+describe('inventoryDigest', () => {
+  it('changes with the commit or a package, not with the time it was read', () => {
+    const packages = parseDpkgStatus(STATUS);
+    const a = inventoryDigest({ commit: 'a'.repeat(64), packages });
+    expect(inventoryDigest({ commit: 'a'.repeat(64), packages: [...packages] })).toBe(a);
+    expect(inventoryDigest({ commit: 'b'.repeat(64), packages })).not.toBe(a);
+    expect(inventoryDigest({ commit: 'a'.repeat(64), packages: [{ ...packages[0]!, version: '2.36-9+deb12u14' }, packages[1]!] })).not.toBe(a);
+  });
+});

@@ -1,0 +1,55 @@
+/**
+ * The real `ota-agent worker <job>` as a separate process against a harness device (agent/device.ts), fed on
+ * stdin as the relay feeds it, its JSON lines read back; and signed inputs made with the contract's
+ * signDocument and the fleet's own release key (or a stranger's).
+ */
+import { join } from 'node:path';
+import { run } from '../../../common/exec.js';
+import { loadSigningKey, signDocument, type Command, type CommandAction, type CommandTarget, type SigningKey } from '../../../contract/index.js';
+import type { WorkerLine } from '../../../device-agent/worker/lines.js';
+import { bundledChild } from '../../helpers/bundled-child.js';
+import type { Device, Fleet } from '../agent/device.js';
+
+const REPO = join(import.meta.dirname, '../../..');
+const CLI = join(REPO, 'test/helpers/ota-agent-cli.ts');
+const ANY_EXIT = Array.from({ length: 256 }, (_, i) => i);
+
+export interface WorkerRun {
+  code: number;
+  lines: WorkerLine[];
+  stderr: string;
+}
+
+/** `ota-agent worker JOB --root <device root> ARGS...` with `input` on stdin, to its end. */
+export async function worker(d: Device, job: string, input: string | Buffer = '', ...args: string[]): Promise<WorkerRun> {
+  const argv = [process.execPath, await bundledChild(CLI), 'worker', job, '--root', d.root, ...args];
+  const r = await run(`ota-agent worker ${job}`, argv, { cwd: REPO, okCodes: ANY_EXIT, input });
+  const lines = r.stdout.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as WorkerLine);
+  return { code: r.code, lines, stderr: r.stderr };
+}
+
+/** The event lines, as `type` or `type:reason-prefix` when `withReason`. */
+export function events(r: WorkerRun): { type: string; reason: string | null; updateId: string | null; untrusted: boolean }[] {
+  return r.lines.flatMap((l) => (l.type === 'event' ? [{ type: l.doc.type, reason: l.doc.reason, updateId: l.doc.updateId, untrusted: l.untrusted }] : []));
+}
+
+/** The phases of the status lines, in order. */
+export function phases(r: WorkerRun): string[] {
+  return r.lines.flatMap((l) => (l.type === 'status' ? [l.doc.phase] : []));
+}
+
+/** The fleet's release key: what the devices trust. */
+export const releaseKey = (f: Fleet): Promise<SigningKey> => loadSigningKey(f.publisher.keyDir);
+
+export interface CommandOptions {
+  target?: CommandTarget;
+  now?: Date;
+  expiresInSeconds?: number;
+  nonce?: string;
+}
+
+/** A command for the harness's device (gw-0001), signed by `key`. */
+export async function signCommand(key: SigningKey, action: CommandAction, o: CommandOptions = {}): Promise<string> {
+  const doc: Command = { apiVersion: 'deb-ota/v1', kind: 'Command', target: o.target ?? { device: 'gw-0001' }, action, reason: 'test' };
+  return signDocument('command', doc, key, { ...(o.now ? { now: o.now } : {}), ...(o.expiresInSeconds ? { expiresInSeconds: o.expiresInSeconds } : {}), ...(o.nonce ? { nonce: o.nonce } : {}) });
+}
