@@ -9,6 +9,11 @@ export interface ReadSignedOptions {
   now?: Date;
   /** How far the signer's and reader's clocks may disagree (default DEFAULT_CLOCK_SKEW_SECONDS). */
   clockSkewSeconds?: number;
+  /**
+   * False for a document this reader accepted earlier and kept (docs/contract.md, "What readSigned checks"):
+   * everything is checked again but `exp`, which was checked when it was accepted. Default true.
+   */
+  checkExpiry?: boolean;
 }
 
 /** What a verified document says, and who signed it when. */
@@ -129,7 +134,7 @@ function checkClaims(kind: SignedKind, payload: Record<string, unknown>, opts: R
   if (jti !== undefined && (typeof jti !== 'string' || jti.length === 0 || jti.length > 128)) throw refuse('ERR_OTA_JWS_CLAIMS', kind, 'claims: jti is not a string of 1 to 128 characters');
   if (kind === 'command' && jti === undefined) throw refuse('ERR_OTA_JWS_CLAIMS', kind, 'claims: a command must carry a nonce (jti)');
   const at = (s: number) => new Date(s * 1000).toISOString();
-  if (now - skew >= exp) throw refuse('ERR_OTA_JWS_EXPIRED', kind, `expired at ${at(exp)} (now ${at(now)})`, kind === 'release' ? 'publish a new version (a published version is never signed again); check the clock if it should not have expired' : 'sign and send the command again; check the clock if it should not have expired');
+  if (opts.checkExpiry !== false && now - skew >= exp) throw refuse('ERR_OTA_JWS_EXPIRED', kind, `expired at ${at(exp)} (now ${at(now)})`, kind === 'release' ? 'publish a new version (a published version is never signed again); check the clock if it should not have expired' : 'sign and send the command again; check the clock if it should not have expired');
   const start = Math.max(iat, nbf ?? 0);
   if (start > now + skew) throw refuse('ERR_OTA_JWS_NOT_YET_VALID', kind, `not valid before ${at(start)} (now ${at(now)}, allowed skew ${skew} s)`, 'check the clocks of the signer and this machine');
   return { issuedAt: new Date(iat * 1000), expiresAt: new Date(exp * 1000), ...(typeof jti === 'string' ? { nonce: jti } : {}) };

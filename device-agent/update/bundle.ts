@@ -36,6 +36,8 @@ export interface InstallFromBundleInput {
   onEvent?: EventSink;
   /** The clock the manifest's expiry is checked against (default: now); the engine passes its own. */
   now?: Date;
+  /** The manifest's expiry was checked when the release was accepted (the engine's preflight): not again. */
+  expiryChecked?: boolean;
 }
 
 export interface InstallFromBundleResult {
@@ -92,7 +94,8 @@ export async function installFromBundle(input: InstallFromBundleInput): Promise<
   const bundle = await openBundle(input.bundlePath);
   const refusal = bundleRefusal(bundle, input.expect);
   if (refusal) throw bundleRefusalError(refusal);
-  const { doc: release } = await readSigned('release', bundle.manifestJws, input.trusted, input.now ? { now: input.now } : {}).catch((e: unknown) => {
+  const read = { ...(input.now ? { now: input.now } : {}), ...(input.expiryChecked ? { checkExpiry: false } : {}) };
+  const { doc: release } = await readSigned('release', bundle.manifestJws, input.trusted, read).catch((e: unknown) => {
     throw withContext(e, `the manifest in ${bundle.path}`);
   });
   if (release.commit !== bundle.commit) {

@@ -6,7 +6,7 @@ import { fetchBytes } from '../../common/http.js';
 import { compareVersions, readSigned, type TrustedKeys } from '../../contract/index.js';
 import type { Deployment, Sysroot } from '../../node-ostree/index.js';
 import type { PreflightVerdict, UpdateSteps, UpdateTarget } from '../engine/deps.js';
-import { openBundle } from '../../bundle/index.js';
+import { openBundle, type Bundle } from '../../bundle/index.js';
 import { bundleRefusal, bundleRefusalError, installFromBundle } from './bundle.js';
 import { commitVersion, currentDeployment, runningDeployment } from './current.js';
 import { deployUpdate, prune, renderGrub, type GrubTarget } from './deploy.js';
@@ -73,6 +73,15 @@ export function updateSteps(ctx: DeviceUpdateContext): UpdateSteps {
   };
 }
 
+/**
+ * The release preflight accepted, read again from the record for a later step: signature, key and schema are
+ * checked again, its expiry is not. It was checked when the release was accepted, and a download that waits
+ * to be applied (download only, outside the window) may wait past it.
+ */
+function readAccepted(ctx: DeviceUpdateContext, t: UpdateTarget): ReturnType<typeof readSigned<'release'>> {
+  return readSigned('release', jwsOf(t), ctx.trusted, { ...(ctx.now ? { now: ctx.now } : {}), checkExpiry: false });
+}
+
 function jwsOf(t: UpdateTarget): string {
   if (t.releaseJws === null) throw new Error(`an ${t.intent} without its release past checking, this is a bug`);
   return t.releaseJws.trim();
@@ -111,7 +120,14 @@ async function verdict(ctx: DeviceUpdateContext, t: UpdateTarget): Promise<Prefl
 async function installVerdict(ctx: DeviceUpdateContext, t: UpdateTarget): Promise<PreflightVerdict> {
   const v = await verdict(ctx, t);
   if (v.verdict !== 'go') return v;
-  const bundle = await openBundle(bundlePathOf(t));
+  // The file may have changed since `ota-agent install` opened it: one that no longer opens is refused, changing nothing.
+  let bundle: Bundle;
+  try {
+    bundle = await openBundle(bundlePathOf(t));
+  } catch (e) {
+    if (!(e instanceof OtaError)) throw e;
+    return { verdict: 'refused', reason: bundleRefusalError({ reason: 'bundle', message: e.message, hint: e.hint ?? 'make the bundle again with `ota bundle`' }).message };
+  }
   const running = t.fromCommit ?? runningDeployment(ctx.sysroot)?.checksum ?? null;
   const refusal = bundleRefusal(bundle, { commit: v.target.commit, fromCommit: running });
   return refusal === null ? v : { verdict: 'refused', reason: bundleRefusalError(refusal).message };
@@ -122,7 +138,7 @@ async function installBundle(ctx: DeviceUpdateContext, t: UpdateTarget): Promise
   await ctx.sysroot.load();
   await installFromBundle({
     bundlePath: bundlePathOf(t), sysroot: ctx.sysroot, trusted: ctx.trusted, expect: { commit: t.toCommit, fromCommit: t.fromCommit },
-    ...(ctx.onEvent ? { onEvent: ctx.onEvent } : {}), ...(ctx.now ? { now: ctx.now } : {}),
+    ...(ctx.onEvent ? { onEvent: ctx.onEvent } : {}), ...(ctx.now ? { now: ctx.now } : {}), expiryChecked: true,
   });
 }
 
@@ -165,7 +181,7 @@ function originRef(d: Deployment): string | null {
 }
 
 async function deployRelease(ctx: DeviceUpdateContext, t: UpdateTarget): Promise<{ commit: string }> {
-  const { doc } = await readSigned('release', jwsOf(t), ctx.trusted, ctx.now ? { now: ctx.now } : {});
+  const { doc } = await readAccepted(ctx, t);
   await ctx.sysroot.load();
   // Deployed already (the step was cut after libostree wrote it): the default is this commit.
   const first = ctx.sysroot.deployments()[0];
@@ -187,7 +203,7 @@ async function makeDefault(ctx: DeviceUpdateContext, t: UpdateTarget): Promise<{
 
 /** The plan download works from, made again from the release: no checks (preflight passed them before this update started). */
 async function planOf(ctx: DeviceUpdateContext, t: UpdateTarget): Promise<UpdatePlan> {
-  const { doc: release, kid } = await readSigned('release', jwsOf(t), ctx.trusted, ctx.now ? { now: ctx.now } : {});
+  const { doc: release, kid } = await readAccepted(ctx, t);
   await ctx.sysroot.load();
   const current = await currentDeployment(ctx.sysroot, t.fromCommit);
   return { release, kid, current, ...chooseSource(release, current, ctx.reserveBytes) };

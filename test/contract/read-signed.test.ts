@@ -143,6 +143,13 @@ describe('readSigned refuses, naming the check', () => {
     expect(e.message).toMatch(message);
   });
 
+  it('with checkExpiry: false, reads an expired document it accepted earlier, and still checks the rest', async () => {
+    const expired = forge(releaseHeader(), { ...release, iat: NOW_S - 7200, exp: NOW_S - 3600 });
+    expect((await readSigned('release', expired, trusted, { now: NOW, checkExpiry: false })).doc).toEqual(release);
+    const stranger = forge(releaseHeader(), { ...release, iat: NOW_S - 7200, exp: NOW_S - 3600 }, await generateSigningKey());
+    expect((await refusal(readSigned('release', stranger, trusted, { now: NOW, checkExpiry: false }))).code).toBe('ERR_OTA_JWS_SIGNATURE');
+  });
+
   it('refuses a release as a command', async () => {
     const jws = await signDocument('release', release, key, { now: NOW });
     expect((await refusal(readSigned('command', jws, trusted, { now: NOW }))).code).toBe('ERR_OTA_JWS_TYP');

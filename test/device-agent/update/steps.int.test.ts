@@ -131,6 +131,30 @@ describe('updateSteps by intent, on a real sysroot', () => {
     const t = target('install', { releaseJws: await jws('1.2'), bundlePath: bundles.later! });
     expect(await steps.preflight(t)).toMatchObject({ verdict: 'refused', reason: expect.stringMatching(/\(bundle\).*updates from version 1\.1/) as unknown });
     expect(await steps.preflight({ ...t, bundlePath: bundles.delta! })).toMatchObject({ verdict: 'refused', reason: expect.stringMatching(/\(bundle\).*the release names/) as unknown });
+    // A bundle that no longer opens (removed, or replaced by something else since `ota-agent install` opened it).
+    const notABundle = join(root, `not-a-bundle-${n}.otab`);
+    await writeFile(notABundle, 'not a tar archive\n');
+    for (const bundlePath of [notABundle, join(root, 'gone.otab')]) {
+      expect(await steps.preflight({ ...t, bundlePath }), bundlePath).toMatchObject({ verdict: 'refused', reason: expect.stringMatching(/^update refused \(bundle\): .*otab/) as unknown });
+    }
+  }, 60_000);
+
+  it('a release accepted before it expired still downloads, installs and deploys after its expiry', async () => {
+    const { sysroot, ctx } = await device10();
+    const t = target('upgrade', { releaseJws: await jws('1.1') });
+    expect(await updateSteps(ctx).preflight(t)).toMatchObject({ verdict: 'go' });
+    // Years later (download only, outside the window): checking would refuse it now, applying must not.
+    const later = updateSteps({ ...ctx, now: new Date(Date.now() + 10 * 365 * 86_400_000) });
+    expect(await later.preflight(t)).toMatchObject({ verdict: 'refused', reason: expect.stringContaining('expired') as unknown });
+    const accepted = { ...t, toCommit: rel['1.1']!.commit };
+    await later.download(accepted);
+    expect(await later.deploy(accepted)).toEqual({ commit: rel['1.1']!.commit });
+    expect(await commits(sysroot)).toEqual([rel['1.1']!.commit, rel['1.0']!.commit]);
+    const other = await device10();
+    const installed = target('install', { releaseJws: await jws('1.1'), bundlePath: bundles.delta!, toCommit: rel['1.1']!.commit });
+    const laterOther = updateSteps({ ...other.ctx, now: new Date(Date.now() + 10 * 365 * 86_400_000) });
+    await laterOther.download(installed);
+    expect(await laterOther.deploy(installed)).toEqual({ commit: rel['1.1']!.commit });
   }, 60_000);
 
   it('cleanDownloads removes the leftovers of every commit but the one kept, and nothing else', async () => {
