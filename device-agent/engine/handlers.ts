@@ -127,11 +127,25 @@ async function committing(update: UpdateRecord, deps: AgentDeps, device: DeviceV
   const booted = await deps.sysroot.bootedCommit();
   if (booted !== update.toCommit) return { event: 'failed', detail: `not committing: ${booted ?? 'an unknown commit'} runs, not the update`, patch: { rollbackReason: 'failed' } };
   await deps.bootloader.setState(markGood(await deps.bootloader.getState()));
-  await deps.update.prune();
+  // Marked good, the update is committed: from here on a failure is a warning, never a rollback.
+  const pruned = await prune(update, deps);
   await cleanDownloads(update, deps, ['reporting', 'committed']);
   // The floor only rises: a release that raised it is one the device may never go below again.
   const raised = update.minVersion !== null && (device.floor === null || compareVersions(update.minVersion, device.floor) > 0);
-  return raised && update.minVersion !== null ? { event: 'committed', floor: update.minVersion, detail: `floor ${update.minVersion}` } : { event: 'committed' };
+  const detail = [raised ? `floor ${update.minVersion}` : null, pruned].filter((d) => d !== null).join('; ');
+  return { event: 'committed', ...(raised && update.minVersion !== null ? { floor: update.minVersion } : {}), ...(detail === '' ? {} : { detail }) };
+}
+
+/** Prunes old deployments; a failure is a warning (emitted, and returned for the log), the next commit prunes again. */
+async function prune(update: UpdateRecord, deps: AgentDeps): Promise<string | null> {
+  try {
+    await deps.update.prune();
+    return null;
+  } catch (e) {
+    const message = `warning: could not prune old deployments: ${e instanceof Error ? e.message : String(e)}`;
+    deps.emit({ phase: 'agent', updateId: update.id, state: 'reporting', event: 'committed', message, level: 'warning' });
+    return message;
+  }
 }
 
 /**

@@ -164,6 +164,21 @@ describe('the machine, unit test of the table with a recording dependencies obje
     expect(dev.events.filter((e) => e.level === 'warning' && e.message.includes('leftovers')).map((e) => `${e.state}:${e.event}`)).toEqual(['reporting:committed', 'idle:reported']);
   });
 
+  it('commits when prune fails after markGood: a warning in the log, never a rollback', async () => {
+    const dev = await recordingDevice(dir);
+    dev.deps.update.prune = () => Promise.reject(new Error('ostree admin undeploy: Device or resource busy'));
+    const machine = machineFor(dev);
+    const r = await untilRest(dev, machine, await machine.check({ id: 'u1' }));
+    expect(r.lastResult).toMatchObject({ result: 'committed', reason: null, toCommit: B });
+    expect(r.lastResult?.log.find((e) => e.event === 'committed')?.detail).toMatch(/^warning: could not prune old deployments: .*busy/);
+    expect(chain(r).slice(-3)).toEqual(['committing:healthy', 'reporting:committed', 'idle:reported']);
+    expect(dev.booted).toBe(B);
+    expect(dev.deployments).toEqual([B, A]);
+    expect(dev.calls).not.toContain('undeploy b');
+    expect(await dev.bootloader.getState()).toEqual({ bootcount: 0, upgradeAvailable: false, rollback: false, bootlimit: 3 });
+    expect(dev.events.filter((e) => e.level === 'warning').map((e) => e.message)).toEqual([expect.stringContaining('could not prune')]);
+  });
+
   it('refuses apply when nothing waits, and check while an update is in progress', async () => {
     const dev = await recordingDevice(dir);
     const machine = machineFor(dev);
