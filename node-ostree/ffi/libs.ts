@@ -285,7 +285,19 @@ function transportFunctions({ ostree, glib }: Libraries) {
 function bind(koffi: Koffi) {
   const libs = loadLibraries(koffi);
   declareTypes(koffi);
+  printsToStderr(koffi, libs.glib);
   return { koffi, C: { ...glibFunctions(libs), ...ostreeFunctions(libs), ...sysrootFunctions(libs), ...transportFunctions(libs) } };
+}
+
+/**
+ * libostree g_print()s a few lines of its own ("Freed objects: ..." after a cleanup) to the C stdout, which is
+ * where our commands print their JSON (and the agent's workers their JSON lines): GLib's print handler sends
+ * them to stderr instead. koffi runs the callback on the main thread, also for calls made on its worker threads.
+ */
+function printsToStderr(koffi: Koffi, glib: LibraryHandle): void {
+  const handler = koffi.proto('void GPrintFunc(const char *string)');
+  const toStderr = koffi.register((text: string) => void process.stderr.write(text), koffi.pointer(handler));
+  glib.func('void *g_set_print_handler(GPrintFunc *func)')(toStderr);
 }
 
 let bound: ReturnType<typeof bind> | undefined;
