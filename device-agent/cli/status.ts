@@ -126,6 +126,8 @@ function recordLines(read: RecordRead): string[] {
   if (lastResult !== null) {
     lines.push(`last update: ${lastResult.id}${lastResult.version === null ? '' : ` (${lastResult.version})`} ${lastResult.result} at ${lastResult.at}${lastResult.reason === null ? '' : `: ${lastResult.reason}`}`);
   }
+  // Warnings of the update in progress, else of the last one: a wanted check that failed, a prune that failed.
+  for (const e of (update ?? lastResult)?.log ?? []) if (e.detail?.startsWith('warning: ')) lines.push(`  ${e.detail}`);
   if (floor !== null) lines.push(`anti-rollback floor: ${floor} (the highest minVersion of a release this device committed)`);
   if (skippedReleases.length > 0) {
     lines.push("skipped releases (rolled back from; `ota-agent upgrade` skips them, `ota-agent deploy VERSION` tries one again):");

@@ -17,6 +17,8 @@ export interface HandlerResult {
   patch?: UpdatePatch;
   /** The device's new floor (AgentRecord.floor); only committing raises it. */
   floor?: string;
+  /** The edge is logged as a warning (its detail starts with `warning:`): a wanted check failed, a prune failed. */
+  warning?: boolean;
 }
 
 /** The handler's view of the device beyond the update: the floor it accepted, the releases it rolled back from. */
@@ -106,8 +108,10 @@ async function verifying(update: UpdateRecord, deps: AgentDeps): Promise<Handler
     if (boot.rollback && update.rollbackReason !== null) return { event: 'notRebooted', detail: 'the rollback reboot has not happened' };
     const h = await deps.health.run();
     if (h.ok) {
-      const warned = h.wanted.filter((c) => c.status !== 'passed').map((c) => c.name);
-      return { event: 'healthy', detail: warned.length === 0 ? 'all checks passed' : `wanted checks failed: ${warned.join(', ')}` };
+      const warned = h.wanted.filter((c) => c.status !== 'passed').map((c) => `${c.name} ${c.status}: ${c.detail}`);
+      // A wanted check only warns (docs/agent.md, "Health checks"): in the events and in status.
+      if (warned.length > 0) return { event: 'healthy', detail: `warning: wanted checks failed: ${warned.join('; ')}`, warning: true };
+      return { event: 'healthy', detail: 'all checks passed' };
     }
     return { event: 'unhealthy', detail: failures(h), patch: { rollbackReason: h.deadlineHit ? 'deadline' : 'unhealthy' } };
   }
@@ -128,23 +132,22 @@ async function committing(update: UpdateRecord, deps: AgentDeps, device: DeviceV
   if (booted !== update.toCommit) return { event: 'failed', detail: `not committing: ${booted ?? 'an unknown commit'} runs, not the update`, patch: { rollbackReason: 'failed' } };
   await deps.bootloader.setState(markGood(await deps.bootloader.getState()));
   // Marked good, the update is committed: from here on a failure is a warning, never a rollback.
-  const pruned = await prune(update, deps);
+  const pruned = await prune(deps);
   await cleanDownloads(update, deps, ['reporting', 'committed']);
   // The floor only rises: a release that raised it is one the device may never go below again.
   const raised = update.minVersion !== null && (device.floor === null || compareVersions(update.minVersion, device.floor) > 0);
-  const detail = [raised ? `floor ${update.minVersion}` : null, pruned].filter((d) => d !== null).join('; ');
-  return { event: 'committed', ...(raised && update.minVersion !== null ? { floor: update.minVersion } : {}), ...(detail === '' ? {} : { detail }) };
+  const detail = [pruned, raised ? `floor ${update.minVersion}` : null].filter((d) => d !== null).join('; ');
+  const floor = raised && update.minVersion !== null ? { floor: update.minVersion } : {};
+  return { event: 'committed', ...floor, ...(detail === '' ? {} : { detail }), ...(pruned === null ? {} : { warning: true }) };
 }
 
-/** Prunes old deployments; a failure is a warning (emitted, and returned for the log), the next commit prunes again. */
-async function prune(update: UpdateRecord, deps: AgentDeps): Promise<string | null> {
+/** Prunes old deployments; a failure is a warning for the log, and the next commit prunes again. */
+async function prune(deps: AgentDeps): Promise<string | null> {
   try {
     await deps.update.prune();
     return null;
   } catch (e) {
-    const message = `warning: could not prune old deployments: ${e instanceof Error ? e.message : String(e)}`;
-    deps.emit({ phase: 'agent', updateId: update.id, state: 'reporting', event: 'committed', message, level: 'warning' });
-    return message;
+    return `warning: could not prune old deployments: ${e instanceof Error ? e.message : String(e)}`;
   }
 }
 

@@ -142,7 +142,7 @@ export class AgentMachine {
     const next = applyTransition(record, { event: result.event, to, at: this.options.deps.clock.now(), detail: result.detail, patch, ...(result.floor === undefined ? {} : { floor: result.floor }) });
     const { deps } = this.options;
     const message = `${record.state} → ${to} on ${result.event}${result.detail === undefined ? '' : `: ${result.detail}`}`;
-    deps.emit({ phase: 'agent', updateId: record.update?.id ?? null, state: to, event: result.event, message, level: to === 'rollingBack' ? 'warning' : 'info' });
+    deps.emit({ phase: 'agent', updateId: record.update?.id ?? null, state: to, event: result.event, message, level: to === 'rollingBack' || result.warning === true ? 'warning' : 'info' });
     return next;
   }
 

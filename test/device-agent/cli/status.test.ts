@@ -80,6 +80,17 @@ describe('statusLines: the update and what it was asked to do', () => {
     expect(lines({ ...initialRecord(), floor: '1.1' })).toEqual(['update: none (idle)', 'anti-rollback floor: 1.1 (the highest minVersion of a release this device committed)']);
     expect(lines(initialRecord())).toEqual(['update: none (idle)']);
   });
+
+  it('shows the last update\'s warnings and the skipped releases', () => {
+    const all = (record: AgentRecord) =>
+      statusLines({ status: statusDocument({ deviceId: 'gw-1', agentVersion: '0.1.0', now: AT, deployments: [], record: { record } }), deployments: [], bootloader: { kind: 'uboot', where: '/boot/ota.env', error: 'x' }, record: { record }, progress: null });
+    const log = [{ at: AT.toISOString(), state: 'committing' as const, event: 'healthy' as const, detail: 'warning: wanted checks failed: 50-sensors failed: exit 3' }];
+    const lastResult = { id: 'u1', version: '1.1', fromCommit: null, toCommit: null, result: 'committed' as const, reason: null, at: AT.toISOString(), log };
+    const skippedReleases = [{ commit: 'b'.repeat(64), version: '1.2', reason: 'unhealthy', at: AT.toISOString() }];
+    const text = all({ ...initialRecord(), lastResult, skippedReleases });
+    expect(text).toContain('  warning: wanted checks failed: 50-sensors failed: exit 3');
+    expect(text.slice(-2)).toEqual([expect.stringMatching(/^skipped releases/), `  1.2 ${'b'.repeat(64)}: unhealthy at ${AT.toISOString()}`]);
+  });
 });
 
 describe('withBooted: a folder sysroot whose kernel command line names the running deployment', () => {

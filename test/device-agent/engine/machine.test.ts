@@ -179,6 +179,16 @@ describe('the machine, unit test of the table with a recording dependencies obje
     expect(dev.events.filter((e) => e.level === 'warning').map((e) => e.message)).toEqual([expect.stringContaining('could not prune')]);
   });
 
+  it('commits when only a wanted check fails: a warning in the events and the log', async () => {
+    const dev = await recordingDevice(dir);
+    dev.health = { ...dev.health, wanted: [{ name: 'wanted.d/50-sensors', status: 'failed', detail: 'exit 3: no sensor on i2c-1' }] };
+    const machine = machineFor(dev);
+    const r = await untilRest(dev, machine, await machine.check({ id: 'u1' }));
+    expect(r.lastResult).toMatchObject({ result: 'committed', reason: null });
+    expect(r.lastResult?.log.find((e) => e.event === 'healthy')?.detail).toBe('warning: wanted checks failed: wanted.d/50-sensors failed: exit 3: no sensor on i2c-1');
+    expect(dev.events.filter((e) => e.level === 'warning').map((e) => `${e.state}:${e.event}`)).toEqual(['committing:healthy']);
+  });
+
   it('refuses apply when nothing waits, and check while an update is in progress', async () => {
     const dev = await recordingDevice(dir);
     const machine = machineFor(dev);
