@@ -22,10 +22,9 @@ export async function commandJob(ctx: WorkerContext, input: string | null): Prom
 }
 
 async function handleCommand(ctx: WorkerContext, input: string | null): Promise<void> {
-  const refuse = (reason: string, updateId: string | null = null) => {
-    ctx.feed.event({ type: 'command-refused', updateId, reason }, true);
-    ctx.log('warning', `command refused: ${reason}`);
-  };
+  // No journal line of its own: the relay journals untrusted events through its bad-input rate limit, so a
+  // flood of bad commands cannot fill the disk through the workers' stderr.
+  const refuse = (reason: string, updateId: string | null = null) => ctx.feed.event({ type: 'command-refused', updateId, reason }, true);
   if (input === null) return refuse('malformed: the command is not UTF-8');
   let verified: Verified<Command>;
   try {
