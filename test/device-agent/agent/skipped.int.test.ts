@@ -9,7 +9,7 @@ import { standInBoot } from './stand-in-boot.js';
 // A release the device rolled back from is not tried again at every poll
 // (docs/agent.md, "Skipped releases"), through the real `ota-agent` process with the stand-ins:
 // 1.1 fails its required check and rolls back; `upgrade --check`, `upgrade` and the daemon's poll then
-// leave it be; 1.2, published later, is applied as usual.
+// leave it be; 1.2, published later, is applied as usual, its failed wanted check only a warning.
 
 let tmp: string;
 let f: Fleet;
@@ -30,7 +30,11 @@ describe('a release rolled back from is skipped (stand-in reboot and stand-in bo
     await writeFile(broken, '');
     const d = await makeDevice(f, {
       dir: join(tmp, 'device'),
-      checks: { required: { '50-app': `#!/bin/sh\nif [ -e '${broken}' ]; then echo "app: no answer" >&2; exit 1; fi\n` } },
+      checks: {
+        required: { '50-app': `#!/bin/sh\nif [ -e '${broken}' ]; then echo "app: no answer" >&2; exit 1; fi\n` },
+        // Only a warning, in the journal and in status, when 1.2 commits.
+        wanted: { '60-sensors': '#!/bin/sh\necho "no sensor on i2c-1" >&2\nexit 3\n' },
+      },
     });
     const [A, B] = [f.releases['1.0']!.commit, f.releases['1.1']!.commit];
     expect((await otaAgent(d, 'upgrade')).code).toBe(0);
@@ -69,7 +73,10 @@ describe('a release rolled back from is skipped (stand-in reboot and stand-in bo
     const next = await otaAgent(d, 'upgrade');
     expect(next.code, next.stderr).toBe(0);
     expect((await standInBoot(d)).entry.commit).toBe(C);
-    expect((await otaAgent(d, 'daemon', '--once')).code).toBe(0);
+    const commit = await otaAgent(d, 'daemon', '--once');
+    expect(commit.code).toBe(0);
+    expect(commit.stderr).toMatch(/^<4>.*healthy: warning: wanted checks failed: .*60-sensors failed: .*no sensor on i2c-1$/m);
+    expect((await otaAgent(d, 'status')).stdout).toMatch(/^ {2}warning: wanted checks failed: .*60-sensors/m);
     const r = await record(d);
     expect(r.lastResult).toMatchObject({ result: 'committed', version: '1.2', fromCommit: A, toCommit: C });
     expect(r.lastResult!.log.map((e) => `${e.state}:${e.event}`)).toEqual([...CHAINS.toReboot, ...CHAINS.commit]);
