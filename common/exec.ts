@@ -229,3 +229,67 @@ function tailBuffer(limit: number): { push: (b: Buffer) => void; text: () => str
     text: () => Buffer.concat(chunks).subarray(-limit).toString('utf8'),
   };
 }
+
+export interface LinesOptions extends Pick<RunOptions, 'cwd' | 'env'> {
+  /** Written to the child's stdin, which is then closed. */
+  input: string;
+  /** Called with each line the child prints on stdout, without its newline. */
+  onLine: (line: string) => void;
+  /** A line longer than this is dropped, and `onLongLine` says so once per such line. */
+  maxLineBytes: number;
+  onLongLine: () => void;
+}
+
+export interface LinesChild {
+  pid: number;
+  kill(signal: NodeJS.Signals): void;
+  /** Settles when the child has exited and its stdout is read to the end; a failed start rejects. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/**
+ * A child that speaks JSON lines (the device agent's workers): its input on stdin, then EOF; its
+ * stdout read line by line as it comes; its stderr left to the caller's own (the journal).
+ *
+ * @example
+ * const c = startLines('worker tick', argv, { input: '', onLine: handle, maxLineBytes: 8 << 20, onLongLine: complain });
+ * const { code } = await c.exited;
+ */
+export function startLines(description: string, argv: string[], options: LinesOptions): LinesChild {
+  const [cmd, ...args] = argv;
+  if (!cmd) throw new Error(`startLines(${description}): empty argv, this is a bug`);
+  trace({ phase: 'exec', message: description, program: cmd, argv: [...argv] });
+  const child = spawn(cmd, args, { cwd: options.cwd, env: options.env ?? process.env, stdio: ['pipe', 'pipe', 'inherit'] });
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  let tooLong = false;
+  child.stdout.on('data', (chunk: Buffer) => {
+    let start = 0;
+    for (let nl = chunk.indexOf(10); nl !== -1; nl = chunk.indexOf(10, start)) {
+      if (!tooLong) options.onLine(Buffer.concat([...pending, chunk.subarray(start, nl)]).toString('utf8'));
+      pending = [];
+      pendingBytes = 0;
+      tooLong = false;
+      start = nl + 1;
+    }
+    if (tooLong || start === chunk.length) return;
+    pending.push(chunk.subarray(start));
+    pendingBytes += chunk.length - start;
+    if (pendingBytes > options.maxLineBytes) {
+      tooLong = true;
+      pending = [];
+      options.onLongLine();
+    }
+  });
+  // The last line may come without its newline.
+  child.stdout.on('end', () => {
+    if (!tooLong && pendingBytes > 0) options.onLine(Buffer.concat(pending).toString('utf8'));
+  });
+  child.stdin.on('error', () => {}); // a child that exits early closes its stdin; its exit code tells why
+  child.stdin.end(options.input);
+  const exited = new Promise<Awaited<LinesChild['exited']>>((resolve, reject) => {
+    child.on('error', (e) => reject(new OtaError('ERR_OTA_EXEC', `${description}: cannot run \`${cmd}\`: ${e.message}`, { cause: e })));
+    child.on('close', (code, signal) => resolve({ code, signal }));
+  });
+  return { pid: child.pid ?? -1, kill: (signal) => child.kill(signal), exited };
+}

@@ -1,0 +1,42 @@
+/**
+ * The relay's worker queue as data (docs/agent.md, "The daemon and its workers"): one worker at
+ * a time, and what waits. A new release replaces a waiting one (only the newest matters); a tick
+ * or a report already waiting absorbs another (a poll request is kept); commands wait in order;
+ * past `MAX_WAITING` jobs a command is refused `busy`, so a flood cannot grow the relay's memory.
+ *
+ * @example
+ * let q = emptyQueue();
+ * const r = admit(q, { kind: 'command', jws });
+ * if (r.refused) report('busy'); q = r.queue;
+ */
+export type Job =
+  | { kind: 'tick'; poll: boolean }
+  | { kind: 'release'; jws: string }
+  | { kind: 'command'; jws: string }
+  | { kind: 'report' };
+
+export interface Queue {
+  readonly waiting: readonly Job[];
+}
+
+export const MAX_WAITING = 16;
+
+export function emptyQueue(): Queue {
+  return { waiting: [] };
+}
+
+export function admit(q: Queue, job: Job): { queue: Queue; refused: Job | null } {
+  const same = q.waiting.findIndex((w) => w.kind === job.kind);
+  if (job.kind !== 'command' && same !== -1) {
+    const merged: Job = job.kind === 'tick' ? { kind: 'tick', poll: job.poll || (q.waiting[same] as { poll: boolean }).poll } : job;
+    return { queue: { waiting: q.waiting.map((w, i) => (i === same ? merged : w)) }, refused: null };
+  }
+  if (q.waiting.length >= MAX_WAITING) return { queue: q, refused: job };
+  return { queue: { waiting: [...q.waiting, job] }, refused: null };
+}
+
+/** The next job to run, and the queue without it. */
+export function take(q: Queue): { job: Job | null; queue: Queue } {
+  const [job, ...rest] = q.waiting;
+  return job === undefined ? { job: null, queue: q } : { job, queue: { waiting: rest } };
+}

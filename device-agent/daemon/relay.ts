@@ -1,0 +1,278 @@
+import { stat, watch } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { DeviceEvent } from '../../contract/documents/event.js';
+import type { Presence } from '../../contract/documents/presence.js';
+import { API_VERSION } from '../../contract/limits.js';
+import { topics, type Topics } from '../../contract/topics.js';
+import { MqttSession, type Publication } from '../../common/mqtt/session.js';
+import { precheckMessage, type PrecheckContext } from './precheck.js';
+import { Publisher, type LogLevel } from './publisher.js';
+import { admit, emptyQueue, take, type Job, type Queue } from './queue.js';
+import type { RelayConfig } from './relay-config.js';
+import { nextTick, type ScheduleState } from './schedule.js';
+import { startTelemetry } from './telemetry-loop.js';
+import { runWorker, type WorkerRun } from './worker-run.js';
+
+/**
+ * The relay (docs/agent.md, "The daemon and its workers"): the thin shell that wires the pure
+ * parts (pre-check, queue, outbox, limits, schedule) to mqtt.js, timers, child processes and
+ * fs.watch. It decides nothing about updates: workers do, one at a time.
+ *
+ * @example
+ * const relay = new Relay({ config, root: '/', agentVersion: '0.1.0', password, log });
+ * await relay.start();
+ * process.once('SIGTERM', () => void relay.stop());
+ */
+export interface RelayOptions {
+  config: RelayConfig;
+  /** The --root the workers get. */
+  root: string;
+  agentVersion: string;
+  password: string | undefined;
+  log: (level: LogLevel, text: string) => void;
+}
+
+/** How often state.json's mtime is looked at, beside fs.watch (which may miss a rename on some file systems). */
+const STATE_CHECK_MS = 60_000;
+
+export class Relay {
+  private readonly topics: Topics;
+  private session: MqttSession | null = null;
+  private readonly publisher: Publisher;
+  private queue: Queue = emptyQueue();
+  private running: WorkerRun | null = null;
+  private stopping = false;
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private wakeTimer: NodeJS.Timeout | null = null;
+  private readonly watcher = new AbortController();
+  private stopTelemetry: () => void = () => {};
+  private connectedAt = new Date().toISOString();
+  private lastRelease: string | null = null;
+  private lastPollAtMs: number | null = null;
+  private pollJitter = 2 * Math.random() - 1;
+  private stateMtimeMs: number | null = null;
+  private readonly sched: ScheduleState;
+  private readonly precheck: PrecheckContext;
+
+  constructor(private readonly o: RelayOptions) {
+    const c = o.config;
+    this.topics = topics(c.mqtt?.topicPrefix);
+    this.precheck = {
+      releaseTopic: this.topics.groupRelease(c.group),
+      commandTopic: this.topics.deviceCommands(c.deviceId),
+      maxPayloadBytes: c.mqtt?.maxPayloadBytes ?? 0,
+      trustedKids: c.trustedKids,
+    };
+    this.sched = {
+      wakeAtMs: null,
+      brokerAwaySinceMs: null,
+      lastAwayPollAtMs: null,
+      jitter: 2 * Math.random() - 1,
+      brokerAwayMs: (c.mqtt?.brokerAwaySeconds ?? 0) * 1000,
+      awayPollMs: (c.mqtt?.awayPollSeconds ?? 0) * 1000,
+    };
+    this.publisher = new Publisher({ session: () => this.session, topics: this.topics, device: c.deviceId, statusMinIntervalMs: c.mqtt?.statusMinIntervalMs ?? 1000, log: o.log, now: Date.now });
+  }
+
+  async start(): Promise<void> {
+    const m = this.o.config.mqtt;
+    if (m !== null) {
+      this.session = await this.openSession(m);
+      // Counted from the start: a broker that never answers is away like one that left.
+      this.sched.brokerAwaySinceMs = Date.now();
+      this.session.start();
+      this.stopTelemetry = startTelemetry({ config: this.o.config, intervalSeconds: m.telemetryIntervalSeconds, log: this.o.log, publish: (p) => this.publisher.live(p) });
+    }
+    this.stateMtimeMs = await this.stateMtime();
+    void this.watchState();
+    this.every(STATE_CHECK_MS, () => void this.checkState());
+    this.enqueue({ kind: 'tick', poll: false });
+  }
+
+  /** SIGTERM to the running worker, wait for it, presence offline, disconnect. */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.watcher.abort();
+    for (const t of this.timers) clearInterval(t);
+    if (this.wakeTimer !== null) clearTimeout(this.wakeTimer);
+    this.stopTelemetry();
+    this.publisher.stop();
+    if (this.running !== null) {
+      this.running.kill('SIGTERM');
+      await this.running.done;
+    }
+    await this.session?.stop(this.presence(false));
+  }
+
+  private openSession(m: NonNullable<RelayConfig['mqtt']>): Promise<MqttSession> {
+    const id = this.o.config.deviceId;
+    return MqttSession.open({
+      connect: {
+        url: m.url,
+        clientId: id,
+        protocol: m.protocol,
+        ...(m.caFile !== null ? { caFile: m.caFile } : {}),
+        ...(m.certFile !== null ? { certFile: m.certFile } : {}),
+        ...(m.keyFile !== null ? { keyFile: m.keyFile } : {}),
+        ...(m.username !== null ? { username: m.username } : {}),
+        ...(this.o.password !== undefined ? { password: this.o.password } : {}),
+      },
+      names: { url: 'mqtt.url', ca: 'mqtt.caFile', cert: 'mqtt.certFile', key: 'mqtt.keyFile' },
+      keepaliveSeconds: m.keepaliveSeconds,
+      sessionExpirySeconds: m.sessionExpirySeconds,
+      reconnect: { minMs: m.reconnectMinSeconds * 1000, maxMs: m.reconnectMaxSeconds * 1000 },
+      will: () => {
+        this.connectedAt = new Date().toISOString();
+        return this.presence(false);
+      },
+      subscriptions: [
+        { topic: this.precheck.releaseTopic, qos: 1 },
+        { topic: this.precheck.commandTopic, qos: 1 },
+      ],
+      handlers: {
+        onUp: (info) => this.onUp(info.protocol, info.sessionPresent),
+        onDown: (info) => this.onDown(info.error?.message ?? 'the connection closed', info.retryInMs),
+        onMessage: (topic, payload) => this.onMessage(topic, payload),
+      },
+    });
+  }
+
+  /** Presence; the offline copy is both the last will and what a clean stop publishes. */
+  private presence(online: boolean): Publication {
+    const doc: Presence = { apiVersion: API_VERSION, kind: 'Presence', device: this.o.config.deviceId, online, agentVersion: this.o.agentVersion, connectedAt: this.connectedAt };
+    return { topic: this.topics.deviceOnline(this.o.config.deviceId), payload: JSON.stringify(doc), qos: 1, retain: true };
+  }
+
+  private onUp(protocol: string, sessionPresent: boolean): void {
+    this.o.log(6, `connected to ${this.session!.url} over MQTT ${protocol}${sessionPresent ? ', session kept' : ''}`);
+    this.sched.brokerAwaySinceMs = null;
+    this.publisher.flush();
+    this.session!.publish(this.presence(true));
+    this.enqueue({ kind: 'report' });
+    this.reschedule();
+  }
+
+  private onDown(why: string, retryInMs: number): void {
+    this.sched.brokerAwaySinceMs ??= Date.now();
+    this.o.log(4, `MQTT broker ${this.session!.url}: ${why}; trying again in ${(retryInMs / 1000).toFixed(1)} s`);
+    this.reschedule();
+  }
+
+  private onMessage(topic: string, payload: Buffer): void {
+    const r = precheckMessage(topic, payload, this.precheck);
+    if (!r.ok) {
+      const type = r.kind === 'release' ? 'refused' : 'command-refused';
+      const reason = `${r.reason}: ${r.detail}`;
+      const line = `refused a message on ${topic}: ${reason}`;
+      if (r.kind === null) this.o.log(4, line);
+      else this.publisher.badInput(this.event(type, reason), line);
+      return;
+    }
+    // A retained release comes again on every reconnect; the one already handled is skipped.
+    if (r.kind === 'release' && r.jws === this.lastRelease) return;
+    this.enqueue({ kind: r.kind, jws: r.jws });
+  }
+
+  private event(type: DeviceEvent['type'], reason: string): DeviceEvent {
+    return { apiVersion: API_VERSION, kind: 'Event', device: this.o.config.deviceId, updateId: null, type, reason, time: new Date().toISOString() };
+  }
+
+  private enqueue(job: Job): void {
+    if (this.stopping) return;
+    const r = admit(this.queue, job);
+    this.queue = r.queue;
+    if (r.refused !== null) {
+      this.publisher.badInput(this.event('command-refused', 'busy: 16 jobs are waiting'), `refused a ${r.refused.kind}: busy, 16 jobs are waiting`);
+    }
+    this.pump();
+  }
+
+  private pump(): void {
+    if (this.running !== null || this.stopping) return;
+    const { job, queue } = take(this.queue);
+    this.queue = queue;
+    if (job === null) return;
+    if (job.kind === 'tick') {
+      this.sched.wakeAtMs = null;
+      if (job.poll) {
+        this.sched.lastAwayPollAtMs = Date.now();
+        this.sched.jitter = 2 * Math.random() - 1;
+      }
+    }
+    this.running = runWorker(job, {
+      root: this.o.root,
+      lastPollAtMs: this.lastPollAtMs,
+      jitter: this.pollJitter,
+      log: this.o.log,
+      onLine: (line) => {
+        if (line.type === 'status') this.publisher.status(line.doc);
+        else if (line.type === 'event') {
+          if (line.untrusted) this.publisher.badInput(line.doc, `refused: ${line.doc.reason ?? line.doc.type}`);
+          else this.publisher.event(line.doc);
+        } else if (line.type === 'inventory') this.publisher.inventory(line.doc);
+        else this.done(line.nextWakeMs, line.polled);
+      },
+    });
+    void this.running.done.then((ok) => this.finished(job, ok));
+  }
+
+  private done(nextWakeMs: number | null, polled: boolean): void {
+    this.sched.wakeAtMs = nextWakeMs === null ? null : Date.now() + nextWakeMs;
+    if (polled) {
+      this.lastPollAtMs = Date.now();
+      this.pollJitter = 2 * Math.random() - 1;
+    }
+  }
+
+  private async finished(job: Job, ok: boolean): Promise<void> {
+    this.running = null;
+    if (job.kind === 'release' && ok) this.lastRelease = job.jws;
+    // What our own worker wrote to state.json is no trigger; a verb's write after this is.
+    this.stateMtimeMs = await this.stateMtime();
+    if (job.kind === 'release' || job.kind === 'command') this.enqueue({ kind: 'tick', poll: false });
+    this.pump();
+    this.reschedule();
+  }
+
+  private reschedule(): void {
+    if (this.stopping) return;
+    if (this.wakeTimer !== null) clearTimeout(this.wakeTimer);
+    this.wakeTimer = null;
+    if (this.running !== null) return;
+    const d = nextTick(this.sched, Date.now());
+    if (d.tick) this.enqueue({ kind: 'tick', poll: d.poll });
+    else if (d.inMs !== null) this.wakeTimer = setTimeout(() => this.reschedule(), Math.min(d.inMs, 2 ** 31 - 1));
+  }
+
+  private every(ms: number, f: () => void): void {
+    this.timers.add(setInterval(f, ms));
+  }
+
+  private stateFile(): string {
+    return join(this.o.config.stateDir, 'state.json');
+  }
+
+  private async stateMtime(): Promise<number | null> {
+    return stat(this.stateFile()).then((s) => s.mtimeMs, () => null);
+  }
+
+  /** A change of state.json by someone else (a verb's download): tick, so it is applied in the window. */
+  private async checkState(): Promise<void> {
+    if (this.running !== null || this.stopping) return;
+    const m = await this.stateMtime();
+    if (m === this.stateMtimeMs) return;
+    this.stateMtimeMs = m;
+    this.enqueue({ kind: 'tick', poll: false });
+  }
+
+  private async watchState(): Promise<void> {
+    try {
+      for await (const e of watch(this.o.config.stateDir, { signal: this.watcher.signal })) {
+        if (e.filename === 'state.json') void this.checkState();
+      }
+    } catch (e) {
+      if ((e as Error).name !== 'AbortError') this.o.log(4, `cannot watch ${this.o.config.stateDir} (${(e as Error).message}); state.json is looked at once a minute`);
+    }
+  }
+}

@@ -1,0 +1,25 @@
+import { startLines, type LinesChild, type LinesOptions } from '../../common/exec.js';
+
+/**
+ * How the relay starts itself as a worker (docs/agent.md, "The daemon and its workers"): the same
+ * node, the same flags, the same entry script, `worker <job> --root <root> ...args`. The one place
+ * that names the command, so a test can point it at a stand-in: `OTA_AGENT_SELF`, a JSON array,
+ * replaces `[node, ...flags, script]`.
+ *
+ * @example
+ * const c = startSelf(['worker', 'tick', '--root', '/'], { input: '', onLine, maxLineBytes, onLongLine });
+ */
+export function selfArgv(args: readonly string[]): string[] {
+  const override = process.env.OTA_AGENT_SELF;
+  const prefix = override ? (JSON.parse(override) as string[]) : [process.execPath, ...process.execArgv, process.argv[1]!];
+  return [...prefix, ...args];
+}
+
+export function startSelf(args: readonly string[], options: LinesOptions): LinesChild {
+  return startLines(`ota-agent ${args.slice(0, 2).join(' ')}`, selfArgv(args), options);
+}
+
+/** The worker's argv for a job. */
+export function workerArgs(job: string, root: string, extra: readonly string[] = []): string[] {
+  return ['worker', job, '--root', root, ...extra];
+}
