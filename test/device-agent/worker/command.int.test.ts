@@ -7,7 +7,7 @@ import { hashTree, REF } from '../update/harness.js';
 import { fleet, makeDevice, removeDevices, type Device, type Fleet } from '../agent/device.js';
 import { adminStatus, bootedCommit, record, rebootRequests } from '../agent/run-agent.js';
 import { standInBoot } from '../agent/stand-in-boot.js';
-import { events, releaseKey, signCommand, worker, type WorkerRun } from './run-worker.js';
+import { events, releaseKey, signCommand, signRaw, worker, type WorkerRun } from './run-worker.js';
 
 // `ota-agent worker command` as the real process on a harness device, fed signed commands on stdin as
 // the relay feeds them (docs/agent.md, "The worker protocol"). The reboot and the boot are the
@@ -82,6 +82,7 @@ describe('worker command', () => {
       [await signCommand(key, { type: 'reboot' }, { now: past, expiresInSeconds: 60 }), 'expired'],
       [(await readFile(join(f.publisher.pub, 'releases', REF, '1.1.jws'), 'utf8')).trim(), 'typ'],
       [Buffer.from([0xc3, 0x28]), 'malformed'],
+      [await signRaw(key, 'command', { apiVersion: 'deb-ota/v1', kind: 'Command', target: { device: 'gw-0001' }, action: { type: 'format-disk' }, reason: null }), 'schema'],
       [await signCommand(key, { type: 'reboot' }, { target: { device: 'gw-9999' } }), 'not-for-this-device'],
       [await signCommand(key, { type: 'reboot' }, { target: { group: 'other' } }), 'not-for-this-device'],
     ];

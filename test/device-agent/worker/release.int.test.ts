@@ -7,7 +7,7 @@ import { hashTree, REF } from '../update/harness.js';
 import { fleet, makeDevice, removeDevices, type Fleet } from '../agent/device.js';
 import { adminStatus, bootedCommit, record, rebootRequests } from '../agent/run-agent.js';
 import { standInBoot } from '../agent/stand-in-boot.js';
-import { events, phases, releaseKey, signCommand, worker, type WorkerRun } from './run-worker.js';
+import { events, phases, releaseKey, signCommand, signRaw, worker, type WorkerRun } from './run-worker.js';
 
 // `ota-agent worker release|tick|report` as the real process on a harness device, fed the group's
 // release on stdin as the relay feeds it (docs/agent.md, "The worker protocol"). The reboot and the
@@ -92,6 +92,7 @@ describe('worker release, tick and report', () => {
       [await signCommand(key, { type: 'report' }), 'typ: '],
       [Buffer.from([0x65, 0xff, 0xfe, 0x2e]), 'malformed: '],
       ['not a jws', 'malformed: '],
+      [await signRaw(key, 'release', { ...manifest, unknownKey: 1 }), 'schema: '],
     ];
     const before = [await hashTree(d.dir), await adminStatus(d)];
     for (const [input, reason] of cases) {

@@ -4,8 +4,9 @@
  * signDocument and the fleet's own release key (or a stranger's).
  */
 import { join } from 'node:path';
+import { CompactSign } from 'jose';
 import { run } from '../../../common/exec.js';
-import { loadSigningKey, signDocument, type Command, type CommandAction, type CommandTarget, type SigningKey } from '../../../contract/index.js';
+import { JWS_TYP, loadSigningKey, signDocument, type Command, type CommandAction, type CommandTarget, type SigningKey } from '../../../contract/index.js';
 import type { WorkerLine } from '../../../device-agent/worker/lines.js';
 import { bundledChild } from '../../helpers/bundled-child.js';
 import type { Device, Fleet } from '../agent/device.js';
@@ -52,4 +53,14 @@ export interface CommandOptions {
 export async function signCommand(key: SigningKey, action: CommandAction, o: CommandOptions = {}): Promise<string> {
   const doc: Command = { apiVersion: 'deb-ota/v1', kind: 'Command', target: o.target ?? { device: 'gw-0001' }, action, reason: 'test' };
   return signDocument('command', doc, key, { ...(o.now ? { now: o.now } : {}), ...(o.expiresInSeconds ? { expiresInSeconds: o.expiresInSeconds } : {}), ...(o.nonce ? { nonce: o.nonce } : {}) });
+}
+
+/**
+ * A JWS signed by `key` around any payload, with the kind's header and fresh claims: what signDocument refuses
+ * to make (a document that breaks its schema: an unknown key, an unknown command).
+ */
+export async function signRaw(key: SigningKey, kind: 'release' | 'command', doc: object): Promise<string> {
+  const iat = Math.floor(Date.now() / 1000);
+  const payload = { ...doc, iat, nbf: iat, exp: iat + 600, ...(kind === 'command' ? { jti: `raw-${iat}-${Math.random()}` } : {}) };
+  return new CompactSign(new TextEncoder().encode(JSON.stringify(payload))).setProtectedHeader({ alg: 'EdDSA', typ: JWS_TYP[kind], kid: key.kid }).sign(key.privateKey);
 }
