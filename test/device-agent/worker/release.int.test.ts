@@ -3,11 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateSigningKey, loadTrustedKeys, readSigned, signDocument, type ReleaseManifest } from '../../../contract/index.js';
-import { hashTree, REF } from '../update/harness.js';
+import { staticDeltaPath } from '../../../node-ostree/index.js';
+import { hashTree, partialReaches, REF } from '../update/harness.js';
 import { fleet, makeDevice, removeDevices, type Fleet } from '../agent/device.js';
 import { adminStatus, bootedCommit, record, rebootRequests } from '../agent/run-agent.js';
 import { standInBoot } from '../agent/stand-in-boot.js';
-import { events, phases, releaseKey, signCommand, signRaw, worker, type WorkerRun } from './run-worker.js';
+import { events, parseLines, phases, releaseKey, signCommand, signRaw, startWorker, worker, type WorkerRun } from './run-worker.js';
 
 // `ota-agent worker release|tick|report` as the real process on a harness device, fed the group's
 // release on stdin as the relay feeds it (docs/agent.md, "The worker protocol"). The reboot and the
@@ -33,6 +34,8 @@ afterAll(async () => {
 /** Consecutive duplicates removed (progress lines repeat the phase). */
 const distinct = (xs: string[]) => xs.filter((x, i) => i === 0 || xs[i - 1] !== x);
 const last = (r: WorkerRun) => r.lines.at(-1);
+/** Bytes of the delta part sent before the test's cut. */
+const CUT = 20_000;
 
 describe('worker release, tick and report', () => {
   it('a valid release is applied from the JWS given (no fetch of the group release): phases, events, then commit and inventory', async () => {
@@ -45,6 +48,11 @@ describe('worker release, tick and report', () => {
     expect(id).toMatch(/^release-\d+$/);
     expect(events(r).map((e) => [e.type, e.updateId, e.untrusted])).toEqual(['downloading', 'staging', 'rebooting', 'staged'].map((type) => [type, id, false]));
     expect(events(r)[0]!.reason).toContain('1.1');
+    // The first fetch always makes a progress line (later ones at most once a second).
+    const progress = r.lines.flatMap((l) => (l.type === 'status' && l.doc.progress !== null ? [l.doc.progress] : []));
+    expect(progress.length).toBeGreaterThan(0);
+    expect(progress[0]!.doneBytes).toBeGreaterThan(0);
+    expect(progress[0]!.doneBytes).toBeLessThanOrEqual(progress[0]!.totalBytes!);
     expect(last(r)).toEqual({ type: 'done', nextWakeMs: null, polled: false });
     expect(f.server.requests.map((q) => q.path)).not.toContain('/groups/lab/release.jws');
     expect((await record(d)).state).toBe('awaitingReboot');
@@ -116,5 +124,30 @@ describe('worker release, tick and report', () => {
     expect(unknown.code).toBe(2);
     expect(unknown.lines).toEqual([]);
     expect(unknown.stderr).toContain('unknown job "dance"');
+  }, 90_000);
+
+  it('SIGTERM stops a tick where a restart continues: the download finishes, the next state is left to the next tick', async () => {
+    const d = await device();
+    const [A, B] = [commit('1.0'), commit('1.1')];
+    const part = `/repo/${staticDeltaPath(A, B)}/0`;
+    const cutter = f.server.cutOnce(part, CUT);
+    const w = await startWorker(d, 'tick', '--poll');
+    await partialReaches(join(d.stateDir, 'download', B, '0'), CUT);
+    w.kill('SIGTERM');
+    cutter.drop();
+    const ended = await w.exited;
+    expect(ended.code, ended.stderr).toBe(0);
+    const lines = parseLines(ended.stdout);
+    expect(lines.at(-1)).toEqual({ type: 'done', nextWakeMs: expect.any(Number) as unknown, polled: true });
+    expect(events({ code: 0, lines, stderr: '' }).map((e) => e.type)).toEqual(['downloading', 'staging']);
+    // The download (rerun-safe) finished within its retries; arming, also rerun-safe, waits for the next start.
+    expect((await record(d)).state).toBe('arming');
+    expect(await rebootRequests(d)).toBe(0);
+
+    const t = await worker(d, 'tick');
+    expect(t.code, t.stderr).toBe(0);
+    expect(events(t).map((e) => e.type)).toEqual(['rebooting', 'staged']);
+    expect((await record(d)).state).toBe('awaitingReboot');
+    expect(await rebootRequests(d)).toBe(1);
   }, 90_000);
 });

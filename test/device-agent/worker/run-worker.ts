@@ -5,7 +5,7 @@
  */
 import { join } from 'node:path';
 import { CompactSign } from 'jose';
-import { run } from '../../../common/exec.js';
+import { run, start, type Started } from '../../../common/exec.js';
 import { JWS_TYP, loadSigningKey, signDocument, type Command, type CommandAction, type CommandTarget, type SigningKey } from '../../../contract/index.js';
 import type { WorkerLine } from '../../../device-agent/worker/lines.js';
 import { bundledChild } from '../../helpers/bundled-child.js';
@@ -25,9 +25,16 @@ export interface WorkerRun {
 export async function worker(d: Device, job: string, input: string | Buffer = '', ...args: string[]): Promise<WorkerRun> {
   const argv = [process.execPath, await bundledChild(CLI), 'worker', job, '--root', d.root, ...args];
   const r = await run(`ota-agent worker ${job}`, argv, { cwd: REPO, okCodes: ANY_EXIT, input });
-  const lines = r.stdout.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as WorkerLine);
-  return { code: r.code, lines, stderr: r.stderr };
+  return { code: r.code, lines: parseLines(r.stdout), stderr: r.stderr };
 }
+
+/** The same, running beside the test (to signal it), with stdin closed: for the jobs that read none (tick, report). */
+export async function startWorker(d: Device, job: string, ...args: string[]): Promise<Started> {
+  return start(`ota-agent worker ${job}`, [process.execPath, await bundledChild(CLI), 'worker', job, '--root', d.root, ...args], { cwd: REPO });
+}
+
+/** A worker's stdout as its lines. */
+export const parseLines = (stdout: string): WorkerLine[] => stdout.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as WorkerLine);
 
 /** The event lines, as `type` or `type:reason-prefix` when `withReason`. */
 export function events(r: WorkerRun): { type: string; reason: string | null; updateId: string | null; untrusted: boolean }[] {
