@@ -101,7 +101,14 @@ export class StateStore {
             hint: 'one update at a time: wait for it (`ota-agent status`); if no such process runs, remove the lock file',
           });
         }
-        await unlink(path).catch(() => {});
+        // A stale lock that cannot go (a read-only state directory) is that, not another process taking it.
+        await unlink(path).catch((e: unknown) => {
+          if (isMissing(e)) return;
+          throw new OtaError('ERR_OTA_IO', `cannot take the agent's lock ${path}: the stale lock of pid ${pid} cannot be removed: ${fsReason(e)}`, {
+            hint: 'make the state directory writable, then restart the agent',
+            cause: e,
+          });
+        });
       }
     }
     throw new OtaError('ERR_OTA_STATE', `cannot take the agent's lock ${path}: another process keeps taking it`, { hint: 'run one ota-agent at a time' });

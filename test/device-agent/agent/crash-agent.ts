@@ -10,10 +10,13 @@
  * - `work:N`: right after the Nth state's work, before the record says so (counted across processes in
  *   DIR/works): the engine emits each transition before saving it, so this is a power cut between a side
  *   effect and its record.
+ * - `ro:N`: right after save N, the file system mounted at DIR/ro-mount (the state directory's tmpfs) is
+ *   remounted read-only, and the agent goes on until a write fails (readonly.int.test.ts).
  * `check` starts an update as a poll does; `resume` is the daemon's start. It prints the state it rests in.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { run } from '../../../common/exec.js';
 import { openAgent, type AgentOutEvent } from '../../../device-agent/agent/open.js';
 import { loadAgentConfig } from '../../../device-agent/config/load.js';
 import type { AgentRecord } from '../../../device-agent/engine/record.js';
@@ -46,6 +49,7 @@ async function onSaved(record: AgentRecord): Promise<void> {
   lastSaved = record;
   const saves = count('saves');
   if (killAt === 'every' || saves === Number(killAt)) die();
+  if (killAt === `ro:${saves}`) await run('remount the state directory read-only', ['mount', '-o', 'remount,ro', text('ro-mount')]);
   if (killAt === 'on-update' && record.update?.toCommit != null && (await agent.bootedCommit()) === record.update.toCommit) die();
 }
 

@@ -2,14 +2,13 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { start } from '../../../common/exec.js';
 import { LOOP_ROLLBACK_SAVES, MAX_LOG_ENTRIES, MAX_STATE_SAVES } from '../../../device-agent/engine/record.js';
 import type { State } from '../../../device-agent/engine/states.js';
-import { RESUME } from '../../../device-agent/engine/transitions.js';
 import { bundledChild } from '../../helpers/bundled-child.js';
 import { removeTree } from '../../helpers/ostree-cli.js';
 import { BOOTLIMIT, fleet, makeDevice, removeDevices, type Device, type DeviceOptions, type Fleet } from './device.js';
-import { adminStatus, bootedCommit, chain, CHAINS, IDLE_BOOT_STATE, rebootRequests, record } from './run-agent.js';
+import { expectedChain, runToRest as runAgentToRest } from './crash-run.js';
+import { adminStatus, bootedCommit, chain, CHAINS, IDLE_BOOT_STATE, record } from './run-agent.js';
 import { standInBoot } from './stand-in-boot.js';
 
 // Crash tests through the whole agent (openAgent from the device's configuration, real downloads
@@ -21,13 +20,13 @@ import { standInBoot } from './stand-in-boot.js';
 // the exact chain, the booted commit (the new one or the old one, never a third) and that
 // `ostree admin status` agrees.
 
-const REPO = join(import.meta.dirname, '../../..');
 /** The child, bundled once (test/helpers/bundled-child.ts): these tests start it some 200 times. */
 let child: string;
 const FAILING_CHECK = { required: { '50-app': '#!/bin/sh\necho "app: no answer" >&2\nexit 1\n' } };
 
 let tmp: string;
 let f: Fleet;
+const runToRest = (d: Device, maxRuns: number, first: 'check' | 'resume' = 'check') => runAgentToRest(child, d, { maxRuns, first });
 let n = 0;
 
 beforeAll(async () => {
@@ -40,41 +39,6 @@ afterAll(async () => {
   await f?.close();
   if (tmp) await removeDevices(tmp);
 });
-
-/** Starts the agent process (a check, then resumes) again and again, with a stand-in boot whenever it asked for a reboot, until it rests in idle. */
-async function runToRest(d: Device, maxRuns: number, first: 'check' | 'resume' = 'check'): Promise<{ kills: number }> {
-  let kills = 0;
-  for (let i = 0, mode = first; i < maxRuns; i++, mode = 'resume') {
-    const { code, signal, stdout, stderr } = await start('crash agent', [process.execPath, child, d.root, d.dir, mode], { cwd: REPO }).exited;
-    if (signal === 'SIGKILL') kills++;
-    else if (code !== 0) throw new Error(`the agent exited ${code}: ${stderr}`);
-    else if (stdout.trim() === 'idle') return { kills };
-    if ((await rebootRequests(d)) > 0) await standInBoot(d);
-  }
-  throw new Error(`the agent did not come to rest in ${maxRuns} starts`);
-}
-
-/**
- * The exact log of an update killed once right after the save that wrote `at` log entries in `state`
- * (or, `afterWork`, after that state's work and before its next save), from the log of the same update
- * run without a kill (RESUME in engine/transitions.ts).
- */
-function expectedChain(clean: string[], state: State, at: number, afterWork = false): string[] {
-  const [head, rest] = [clean.slice(0, at), clean.slice(at)];
-  switch (RESUME[state]) {
-    case 'rest':
-      return clean;
-    case 'interrupted':
-      return [...head, `${state}:resume`, 'rollingBack:interrupted', 'reporting:rolledBack', 'idle:reported'];
-    case 'booted':
-      // awaitingReboot is resumed on every start anyway; rebooting finds it was not rebooted and reboots.
-      if (state === 'awaitingReboot') return clean;
-      if (afterWork) return [...head, `${state}:resume`, ...rest.slice(2)]; // the reboot it asked for happened: verifying goes on
-      return [...head, `${state}:resume`, 'verifying:booted', 'rebooting:notRebooted', ...rest];
-    case 'rerun':
-      return [...head, `${state}:resume`, ...rest];
-  }
-}
 
 interface Variant {
   name: string;
