@@ -7,10 +7,11 @@
  * bin/ runs the compiled dist/ (`npm run build`), so the harness refuses to start when a source of
  * the agent is newer than its compiled file: a stale dist/ would test old code.
  */
-import { readdir, stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { start, type Started } from '../../../common/exec.js';
 import { makeDevice, type Device, type DeviceOptions, type Fleet } from '../agent/device.js';
+import { until } from '../agent/run-agent.js';
 
 const REPO = join(import.meta.dirname, '../../..');
 const BIN = join(REPO, 'bin/ota-agent.js');
@@ -40,6 +41,8 @@ export interface Relay {
   lines(pattern: RegExp): string[];
   /** SIGTERM, and its exit. */
   stop(): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Resolves once no worker runs (the relay has no child process). */
+  noWorker(): Promise<void>;
   /** SIGKILL (a power cut of the daemon alone), and its end. */
   kill(): Promise<void>;
   child: Started;
@@ -56,6 +59,7 @@ export async function startRelay(d: Device, ...args: string[]): Promise<Relay> {
     child,
     journal: () => journal,
     lines: (pattern) => journal.split('\n').filter((l) => pattern.test(l)),
+    noWorker: () => until('the relay has no worker', async () => (await readFile(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').catch(() => '')).trim() === ''),
     stop: async () => {
       child.kill('SIGTERM');
       const r = await child.exited;
