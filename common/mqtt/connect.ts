@@ -1,4 +1,5 @@
-import { connect, type IClientOptions, type MqttClient } from 'mqtt';
+import { createConnection, isIP } from 'node:net';
+import { MqttClient, type IClientOptions, type IStream } from 'mqtt';
 
 /**
  * One connection attempt over mqtt.js: the client once the broker accepted it (CONNACK), or the
@@ -8,9 +9,9 @@ import { connect, type IClientOptions, type MqttClient } from 'mqtt';
  * @example
  * const client = await connectOnce(url, { ...base, protocolVersion: 5 }, { timeoutSeconds: 10 });
  */
-export function connectOnce(url: string, opts: IClientOptions, o: { timeoutSeconds: number; setup?: (client: MqttClient) => void }): Promise<MqttClient> {
+export async function connectOnce(url: string, opts: IClientOptions, o: { timeoutSeconds: number; setup?: (client: MqttClient) => void }): Promise<MqttClient> {
+  const client = await leanClient(url, opts);
   return new Promise((resolve, reject) => {
-    const client = connect(url, opts);
     o.setup?.(client);
     let lastError: unknown;
     const finish = (e: unknown) => {
@@ -34,6 +35,38 @@ export function connectOnce(url: string, opts: IClientOptions, o: { timeoutSecon
       resolve(client);
     });
   });
+}
+
+/**
+ * An mqtt.js client over TCP or TLS only. mqtt.js's `connect()` loads its WebSocket transport (and
+ * TLS) on every connection whatever the URL says: 2 to 5 MB of a long-lived relay's RSS. The
+ * stream is made here the way its TCP and TLS builders make it, and TLS is loaded only for mqtts://.
+ */
+async function leanClient(url: string, opts: IClientOptions): Promise<MqttClient> {
+  const u = new URL(url);
+  const secure = u.protocol === 'mqtts:';
+  const host = u.hostname.replace(/^\[(.*)\]$/, '$1');
+  const port = u.port === '' ? (secure ? 8883 : 1883) : Number(u.port);
+  const options: IClientOptions = {
+    ...opts,
+    protocol: secure ? 'mqtts' : 'mqtt',
+    hostname: host,
+    port,
+    ...(opts.username === undefined && u.username !== '' ? { username: decodeURIComponent(u.username) } : {}),
+    ...(opts.password === undefined && u.password !== '' ? { password: decodeURIComponent(u.password) } : {}),
+  };
+  if (!secure) return new MqttClient(() => createConnection({ host, port }) as unknown as IStream, options);
+  const tls = await import('node:tls');
+  const tlsOptions = {
+    host,
+    port,
+    ...(isIP(host) === 0 ? { servername: host } : {}),
+    rejectUnauthorized: true,
+    ...(opts.ca !== undefined ? { ca: opts.ca as Buffer } : {}),
+    ...(opts.cert !== undefined ? { cert: opts.cert as Buffer } : {}),
+    ...(opts.key !== undefined ? { key: opts.key as Buffer } : {}),
+  };
+  return new MqttClient(() => tls.connect(tlsOptions) as unknown as IStream, options);
 }
 
 /**

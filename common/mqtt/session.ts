@@ -177,6 +177,9 @@ export class MqttSession {
       protocolVersion: level,
       clean: false,
       keepalive: this.o.keepaliveSeconds,
+      // mqtt-packet otherwise builds a Buffer for each of the 65536 two-byte numbers on the first
+      // packet: 8 MB of heap that stays, a sixth of the relay's budget, to save microseconds.
+      writeCache: false,
       will: { topic: will.topic, payload: Buffer.from(will.payload), qos: will.qos, retain: will.retain },
       ...(level === 5 ? { properties: { sessionExpiryInterval: this.o.sessionExpirySeconds } } : {}),
     };

@@ -1,8 +1,11 @@
 import { startLines, type LinesChild, type LinesOptions } from '../../common/exec.js';
+import { RELAY_NODE_FLAGS } from './node-flags.js';
 
 /**
  * How the relay starts itself as a worker (docs/agent.md, "The daemon and its workers"): the same
- * node, the same flags, the same entry script, `worker <job> --root <root> ...args`. The one place
+ * node, the same flags but the relay's own memory flags (RELAY_NODE_FLAGS: an interpreter-only
+ * worker would verify and deploy slower), the same entry script, `worker <job> --root <root>
+ * ...args`. The one place
  * that names the command, so a test can point it at a stand-in: `OTA_AGENT_SELF`, a JSON array,
  * replaces `[node, ...flags, script]`.
  *
@@ -11,7 +14,8 @@ import { startLines, type LinesChild, type LinesOptions } from '../../common/exe
  */
 export function selfArgv(args: readonly string[]): string[] {
   const override = process.env.OTA_AGENT_SELF;
-  const prefix = override ? (JSON.parse(override) as string[]) : [process.execPath, ...process.execArgv, process.argv[1]!];
+  const flags = process.execArgv.filter((f) => !RELAY_NODE_FLAGS.includes(f));
+  const prefix = override ? (JSON.parse(override) as string[]) : [process.execPath, ...flags, process.argv[1]!];
   return [...prefix, ...args];
 }
 
