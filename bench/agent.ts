@@ -14,6 +14,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadSigningKey } from '../contract/index.js';
+import { RELAY_NODE_FLAGS } from '../device-agent/daemon/node-flags.js';
 import { ota } from '../test/helpers/cli.js';
 import { GROUP } from '../test/device-agent/agent/device.js';
 import { REF } from '../test/device-agent/update/harness.js';
@@ -36,15 +37,6 @@ interface Figures {
   soak: SoakResult;
   stagedSeconds: number;
   cli: { pullSeconds: number; deploySeconds: number };
-}
-
-/** The flags the relay is started with, as its systemd unit starts it (device-agent/daemon/node-flags.ts). */
-async function relayNodeFlags(): Promise<string[]> {
-  const file = join(REPO, 'dist/device-agent/daemon/node-flags.js');
-  const mod = (await import(file)) as Record<string, unknown>;
-  const flags = Object.values(mod).find((v): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string'));
-  if (flags === undefined) throw new Error(`${file} exports no list of flags`);
-  return flags;
 }
 
 const mqttBase = (w: World) => ({ url: w.broker.url, reconnectMinSeconds: 0.1, reconnectMaxSeconds: 0.5 });
@@ -92,6 +84,7 @@ async function stagedPhase(w: World, flags: string[]): Promise<number> {
   await configureMqtt(w.agent, { ...mqttBase(w), telemetryIntervalSeconds: 60 });
   const obs = await observe(w.broker.url, DEVICE);
   const relay = startRelay(w.agent, flags);
+  if (process.env.BENCH_AGENT_JOURNAL === '1') relay.onStderr((t) => process.stdout.write(`    | ${t}`));
   try {
     await obs.until('the relay online with a status', (s) => s.onlines > 0 && s.lastStatus !== null, 60);
     await quiet(relay.pid, 3);
@@ -99,7 +92,11 @@ async function stagedPhase(w: World, flags: string[]): Promise<number> {
     const t0 = process.hrtime.bigint();
     const a = await ota('announce', '--broker', w.broker.url, '--group', GROUP, '--release', release, '--key', w.fleet.publisher.keyDir);
     if (a.code !== 0) throw new Error(`ota announce failed: ${a.err}`);
-    await obs.until('status staged for 1.1', (s) => ['staged', 'rebooting'].includes(s.lastStatus?.phase ?? '') && s.lastStatus?.updateId === '1.1', 120);
+    // The relay was idle: the first staged or rebooting status since is this update's.
+    await obs.until('status staged for 1.1', (s) => ['staged', 'rebooting'].includes(s.lastStatus?.phase ?? ''), 120).catch((e: unknown) => {
+      console.log(`  last status ${JSON.stringify(obs.seen.lastStatus)}, events ${JSON.stringify([...obs.seen.eventTypes])}`);
+      throw e;
+    });
     return Number(process.hrtime.bigint() - t0) / 1e9;
   } finally {
     await stopRelay(relay);
@@ -111,7 +108,7 @@ async function main(): Promise<void> {
   console.log('setting up: a publisher, two devices running 1.0, mosquitto on 127.0.0.1');
   const w = await makeWorld();
   try {
-    const flags = await relayNodeFlags();
+    const flags = [...RELAY_NODE_FLAGS];
     console.log(`  relay: node ${process.version} ${flags.join(' ')} bin/ota-agent.js daemon; broker ${w.broker.url}`);
     const { idle, mender } = await idlePhase(w, flags);
     const soaked = await soakPhase(w, flags);

@@ -69,6 +69,8 @@ export async function observe(url: string, device: string, prefix = 'ota'): Prom
   const waiters = new Set<() => void>();
   session.onMessage((topic, payload) => {
     const leaf = topic.slice(`${prefix}/devices/${device}/`.length);
+    // The commands topic is the bench's own signed commands (JWS, not JSON).
+    if (leaf === 'commands') return;
     seen.counts.set(leaf, (seen.counts.get(leaf) ?? 0) + 1);
     const doc = JSON.parse(payload.toString('utf8')) as Record<string, unknown>;
     if (leaf === 'online' && doc.online === true) seen.onlines++;
