@@ -55,4 +55,6 @@ switch (job) {
   default:
     process.exit(2);
 }
-print({ type: 'done', nextWakeMs: null, polled: args.includes('--poll') });
+// <root>/stand-in/wake-ms: the nextWakeMs a tick answers (default null: only on a trigger).
+const wake = job === 'tick' && existsSync(join(dir, 'wake-ms')) ? Number(readFileSync(join(dir, 'wake-ms'), 'utf8')) : null;
+print({ type: 'done', nextWakeMs: wake, polled: args.includes('--poll') });
