@@ -34,6 +34,7 @@ export interface RelayOptions {
 
 /** How often state.json's mtime is looked at, beside fs.watch (which may miss a rename on some file systems). */
 const STATE_CHECK_MS = 60_000;
+const RETRY_TICK_MS = 60_000;
 
 export class Relay {
   private readonly topics: Topics;
@@ -41,6 +42,8 @@ export class Relay {
   private readonly publisher: Publisher;
   private queue: Queue = emptyQueue();
   private running: WorkerRun | null = null;
+  private runningJob: Job | null = null;
+  private tickDone = false;
   private stopping = false;
   private readonly timers = new Set<NodeJS.Timeout>();
   private wakeTimer: NodeJS.Timeout | null = null;
@@ -169,8 +172,8 @@ export class Relay {
       else this.publisher.badInput(this.event(type, reason), line);
       return;
     }
-    // A retained release comes again on every reconnect; the one already handled is skipped.
-    if (r.kind === 'release' && r.jws === this.lastRelease) return;
+    // A retained release comes again on every reconnect; the one handled or being handled is skipped.
+    if (r.kind === 'release' && (r.jws === this.lastRelease || (this.runningJob?.kind === 'release' && this.runningJob.jws === r.jws))) return;
     this.enqueue({ kind: r.kind, jws: r.jws });
   }
 
@@ -193,6 +196,8 @@ export class Relay {
     const { job, queue } = take(this.queue);
     this.queue = queue;
     if (job === null) return;
+    this.runningJob = job;
+    this.tickDone = false;
     if (job.kind === 'tick') {
       this.sched.wakeAtMs = null;
       if (job.poll) {
@@ -218,6 +223,7 @@ export class Relay {
   }
 
   private done(nextWakeMs: number | null, polled: boolean): void {
+    this.tickDone = true;
     this.sched.wakeAtMs = nextWakeMs === null ? null : Date.now() + nextWakeMs;
     if (polled) {
       this.lastPollAtMs = Date.now();
@@ -227,7 +233,11 @@ export class Relay {
 
   private async finished(job: Job, ok: boolean): Promise<void> {
     this.running = null;
+    this.runningJob = null;
     if (job.kind === 'release' && ok) this.lastRelease = job.jws;
+    // A tick that failed without saying when to wake is tried again in a minute, as the in-process
+    // loop does: without a broker nothing else would ever start the next one.
+    if (job.kind === 'tick' && !this.tickDone) this.sched.wakeAtMs = Date.now() + RETRY_TICK_MS;
     // What our own worker wrote to state.json is no trigger; a verb's write after this is.
     this.stateMtimeMs = await this.stateMtime();
     if (job.kind === 'release' || job.kind === 'command') this.enqueue({ kind: 'tick', poll: false });
