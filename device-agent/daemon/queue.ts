@@ -10,7 +10,7 @@
  * if (r.refused) report('busy'); q = r.queue;
  */
 export type Job =
-  | { kind: 'tick'; poll: boolean }
+  | { kind: 'tick'; poll: boolean; afterStart?: boolean }
   | { kind: 'release'; jws: string }
   | { kind: 'command'; jws: string }
   | { kind: 'report' };
@@ -28,7 +28,8 @@ export function emptyQueue(): Queue {
 export function admit(q: Queue, job: Job): { queue: Queue; refused: Job | null } {
   const same = q.waiting.findIndex((w) => w.kind === job.kind);
   if (job.kind !== 'command' && same !== -1) {
-    const merged: Job = job.kind === 'tick' ? { kind: 'tick', poll: job.poll || (q.waiting[same] as { poll: boolean }).poll } : job;
+    const waiting = q.waiting[same] as { poll: boolean; afterStart?: boolean };
+    const merged: Job = job.kind === 'tick' ? { kind: 'tick', poll: job.poll || waiting.poll, ...(job.afterStart === true || waiting.afterStart === true ? { afterStart: true } : {}) } : job;
     return { queue: { waiting: q.waiting.map((w, i) => (i === same ? merged : w)) }, refused: null };
   }
   if (q.waiting.length >= MAX_WAITING) return { queue: q, refused: job };

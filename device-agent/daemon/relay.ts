@@ -89,7 +89,8 @@ export class Relay {
     this.stateMtimeMs = await this.stateMtime();
     void this.watchState();
     this.every(STATE_CHECK_MS, () => void this.checkState());
-    this.enqueue({ kind: 'tick', poll: false });
+    // The first tick may follow a boot: only it resumes an update waiting for its reboot.
+    this.enqueue({ kind: 'tick', poll: false, afterStart: true });
   }
 
   /** SIGTERM to the running worker, wait for it, presence offline, disconnect. */

@@ -33,7 +33,7 @@ export const MAX_LINE_BYTES = 8 * 1024 * 1024;
 export function jobArgs(job: Job, o: Pick<WorkerRunOptions, 'root' | 'lastPollAtMs' | 'jitter'>): { args: string[]; input: string } {
   switch (job.kind) {
     case 'tick': {
-      const extra = [...(o.lastPollAtMs !== null ? ['--last-poll', String(Math.round(o.lastPollAtMs))] : []), '--jitter', o.jitter.toFixed(6), ...(job.poll ? ['--poll'] : [])];
+      const extra = [...(o.lastPollAtMs !== null ? ['--last-poll', String(Math.round(o.lastPollAtMs))] : []), '--jitter', o.jitter.toFixed(6), ...(job.poll ? ['--poll'] : []), ...(job.afterStart === true ? ['--after-start'] : [])];
       return { args: workerArgs('tick', o.root, extra), input: '' };
     }
     case 'release':

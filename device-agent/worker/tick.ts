@@ -5,7 +5,7 @@
  * decision is due. `--poll` forces the check (the relay's HTTP fallback while the broker is away).
  *
  * @example
- * await tickJob(ctx, { lastPollAt: null, jitter: 0, poll: false });
+ * await tickJob(ctx, { lastPollAt: null, jitter: 0, poll: false, afterStart: true });
  */
 import { OtaError } from '../../common/errors.js';
 import { nextDaemonAction, RECHECK_MS, type DaemonAction } from '../agent/daemon-plan.js';
@@ -20,10 +20,23 @@ export interface TickOptions {
   jitter: number;
   /** Check the group's release now, whatever the interval says (when idle). */
   poll: boolean;
+  /** The relay's first tick since it started: the only one that may follow a boot. */
+  afterStart: boolean;
+}
+
+/**
+ * Whether a tick resumes what the record names. An update resting in awaitingReboot is resumed
+ * only by the first tick after the relay started (at boot): resuming it asks verifying whether
+ * the boot happened, and with no boot, for the reboot again; every later tick would do that
+ * again and add its saves, until the loop breaker rolled back an update that was only waiting
+ * for its reboot (docs/agent.md, "The loop breaker").
+ */
+export function resumesNow(record: Pick<AgentRecord, 'state'>, afterStart: boolean): boolean {
+  return afterStart || record.state !== 'awaitingReboot';
 }
 
 /** The decision of a tick: forced to a check by `--poll` when idle, else the daemon's own. */
-export function tickAction(record: AgentRecord, ctx: Pick<WorkerContext, 'config'>, o: TickOptions & { now: Date }): DaemonAction {
+export function tickAction(record: AgentRecord, ctx: Pick<WorkerContext, 'config'>, o: Omit<TickOptions, 'afterStart'> & { now: Date }): DaemonAction {
   if (o.poll && record.state === 'idle') return { kind: 'check', id: `poll-${Math.floor(o.now.getTime() / 1000)}` };
   return nextDaemonAction({ record, config: ctx.config, now: o.now, lastPollAt: o.lastPollAt, jitter: o.jitter });
 }
@@ -38,7 +51,7 @@ export async function tickJob(ctx: WorkerContext, o: TickOptions): Promise<void>
   let polled = false;
   let wake: number | null = RECHECK_MS;
   await withWorkerAgent(ctx, async (agent) => {
-    if (!(await attempt(ctx, 'resuming', () => agent.machine.resume()))) return;
+    if (resumesNow(await agent.store.load(), o.afterStart) && !(await attempt(ctx, 'resuming', () => agent.machine.resume()))) return;
     const action = tickAction(await agent.store.load(), ctx, { ...o, now: ctx.now() });
     if (action.kind === 'check') polled = true;
     if (!ctx.stopper.stopped) await carryOut(ctx, agent, action);

@@ -17,6 +17,7 @@ interface WorkerOpts {
   lastPoll?: string;
   jitter?: string;
   poll?: boolean;
+  afterStart?: boolean;
 }
 
 /**
@@ -32,6 +33,7 @@ export function registerWorker(program: Command, io: AgentCliIo): void {
     .option('--last-poll <unixms>', 'tick: when the last poll was made (Unix milliseconds)')
     .option('--jitter <j>', "tick: this interval's share of the poll jitter, in [-1, 1]")
     .option('--poll', "tick: check the group's release now")
+    .option('--after-start', "tick: the relay's first since it started: resume an update waiting for its reboot")
     .action(async (job: string, opts: WorkerOpts) => {
       if (!(WORKER_JOBS as readonly string[]).includes(job)) {
         throw new OtaError('ERR_OTA_USAGE', `worker: unknown job ${JSON.stringify(job)}`, { hint: `one of ${WORKER_JOBS.join(', ')}` });
@@ -54,7 +56,7 @@ export function registerWorker(program: Command, io: AgentCliIo): void {
 async function runJob(ctx: WorkerContext, job: string, opts: WorkerOpts): Promise<void> {
   switch (job) {
     case 'tick':
-      return tickJob(ctx, { lastPollAt: lastPoll(opts.lastPoll), jitter: jitter(opts.jitter), poll: opts.poll === true });
+      return tickJob(ctx, { lastPollAt: lastPoll(opts.lastPoll), jitter: jitter(opts.jitter), poll: opts.poll === true, afterStart: opts.afterStart === true });
     case 'release':
       return releaseJob(ctx, await readInput());
     case 'command':

@@ -24,6 +24,8 @@ describe('the worker queue', () => {
     expect(first.job).toEqual({ kind: 'tick', poll: true });
     expect(take(first.queue).job).toEqual({ kind: 'command', jws: 'a' });
     expect(take(emptyQueue()).job).toBeNull();
+    // The start's tick stays the start's when another tick joins it.
+    expect(admitAll([{ kind: 'tick', poll: false, afterStart: true }, { kind: 'tick', poll: true }]).q.waiting).toEqual([{ kind: 'tick', poll: true, afterStart: true }]);
   });
 
   it(`refuses commands past ${MAX_WAITING} waiting, but a newer release still replaces the waiting one`, () => {
@@ -122,6 +124,7 @@ describe('worker lines and arguments', () => {
   it('gives tick the last poll and jitter, and release and command their payload on stdin', () => {
     expect(jobArgs({ kind: 'tick', poll: true }, { root: '/r', lastPollAtMs: 1234, jitter: 0.5 })).toEqual({ args: ['worker', 'tick', '--root', '/r', '--last-poll', '1234', '--jitter', '0.500000', '--poll'], input: '' });
     expect(jobArgs({ kind: 'tick', poll: false }, { root: '/r', lastPollAtMs: null, jitter: 0 }).args).toEqual(['worker', 'tick', '--root', '/r', '--jitter', '0.000000']);
+    expect(jobArgs({ kind: 'tick', poll: false, afterStart: true }, { root: '/r', lastPollAtMs: null, jitter: 0 }).args).toEqual(['worker', 'tick', '--root', '/r', '--jitter', '0.000000', '--after-start']);
     expect(jobArgs({ kind: 'command', jws: 'a.b.c' }, { root: '/r', lastPollAtMs: null, jitter: 0 })).toEqual({ args: ['worker', 'command', '--root', '/r'], input: 'a.b.c' });
   });
 });

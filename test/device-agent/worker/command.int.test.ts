@@ -47,7 +47,7 @@ async function command(jws: string | Buffer): Promise<WorkerRun> {
 /** Boots what the update deployed (the stand-in boot) and lets a tick commit it. */
 async function bootAndCommit(to: string): Promise<void> {
   await standInBoot(d);
-  const t = await worker(d, 'tick');
+  const t = await worker(d, 'tick', '', '--after-start');
   expect(types(t)).toEqual(['verifying', 'committed']);
   expect(await bootedCommit(d)).toBe(commit(to));
 }

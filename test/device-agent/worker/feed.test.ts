@@ -3,7 +3,7 @@ import { applyTransition, beginUpdate, initialRecord, type AgentRecord } from '.
 import type { AgentEvent } from '../../../device-agent/engine/states.js';
 import { nextState } from '../../../device-agent/engine/transitions.js';
 import { eventForSave } from '../../../device-agent/worker/feed.js';
-import { nextWakeMs, tickAction } from '../../../device-agent/worker/tick.js';
+import { nextWakeMs, resumesNow, tickAction } from '../../../device-agent/worker/tick.js';
 import { RECHECK_MS } from '../../../device-agent/agent/daemon-plan.js';
 import { BUILT_IN_DEFAULTS, type AgentConfig } from '../../../device-agent/config/schema.js';
 
@@ -36,5 +36,14 @@ describe('tickAction and nextWakeMs', () => {
     expect(nextWakeMs({ kind: 'apply' })).toBe(RECHECK_MS);
     const busy = { ...beginUpdate(initialRecord(), { id: 'u1', at }), state: 'awaitingReboot' as const };
     expect(tickAction(busy, { config }, { lastPollAt: null, jitter: 0, poll: true, now: at })).toMatchObject({ kind: 'wait', ms: null });
+  });
+});
+
+describe('resumesNow', () => {
+  it('an update waiting for its reboot is resumed only by the first tick after the relay started', () => {
+    const waiting = { ...beginUpdate(initialRecord(), { id: 'u1', at }), state: 'awaitingReboot' as const };
+    expect(resumesNow(waiting, true)).toBe(true);
+    expect(resumesNow(waiting, false)).toBe(false);
+    for (const state of ['idle', 'downloading', 'arming', 'rebooting', 'verifying'] as const) expect(resumesNow({ state }, false)).toBe(true);
   });
 });
