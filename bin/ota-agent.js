@@ -9,7 +9,10 @@ const relay = rest[0] === 'daemon' && !args.some((a) => a === '--once' || a === 
 
 if (relay) {
   const { runRelay } = await import('../dist/device-agent/daemon/main.js');
-  process.exitCode = await runRelay(args);
+  // Exit once the relay has stopped: mqtt.js can leave a keepalive interval behind a client the
+  // broker dropped, which would hold the process for up to 1.5 keepalives (90 s by default, when
+  // systemd's stop timeout would SIGKILL it). stderr (a pipe, or the journal's socket) is written synchronously on Linux.
+  process.exit(await runRelay(args));
 } else {
   const { runAsProcess } = await import('../dist/device-agent/cli/process.js');
   await runAsProcess();
