@@ -11,7 +11,7 @@ import { observe, summary } from './observer.js';
 import { inOrder, online, phases, reboot, toReboot } from './scenario.js';
 import { announce, releaseFile } from './signing.js';
 
-// Issue 14's first proof through the real processes: the relay (`ota-agent daemon`) on a device
+// The MQTT proof through the real processes: the relay (`ota-agent daemon`) on a device
 // running 1.0 hears of 1.1 from `ota announce` on the broker, its workers apply it to the stand-in
 // reboot; after the stand-in boot the relay starts again and the update is committed. An observer
 // on the broker sees the retained status go through the phases, the events, presence and the

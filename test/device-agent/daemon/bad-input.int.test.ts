@@ -13,7 +13,7 @@ import { online } from './scenario.js';
 import { claims, command, operatorKey, publishRaw, releaseFile, releaseManifest, signRaw, tampered, TOPICS } from './signing.js';
 import { diskSnapshot } from './snapshot.js';
 
-// Bad input over MQTT never crashes the agent and never changes the device (issue 14, "Behaviour"):
+// Bad input over MQTT never crashes the agent and never changes the device:
 // each bad release and each bad command is reported as an event with its reason, and a flood of
 // them is rate-limited: the events and journal lines stay few and nothing is written to disk.
 // Everything is sent by a plain mqtt.js client: anyone who can publish on the broker can send it.

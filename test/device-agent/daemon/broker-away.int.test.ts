@@ -12,8 +12,8 @@ import { observe, summary } from './observer.js';
 import { online, phases } from './scenario.js';
 import { announce, releaseFile } from './signing.js';
 
-// When the broker goes away the device goes on over HTTP, and tells the broker when it returns
-// (issue 14, "Proof"): a broker stopped in the middle of an update's download (the static server
+// When the broker goes away the device goes on over HTTP, and tells the broker when it returns:
+// a broker stopped in the middle of an update's download (the static server
 // holds a delta part after 50,000 bytes until the broker is down); the last will when the relay is
 // SIGKILLed; and a broker that never answers, where the relay falls back to polling the group's
 // release over HTTP. The broker keeps its sessions in a persistence folder across its restart.
