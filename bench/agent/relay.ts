@@ -72,7 +72,12 @@ export async function observe(url: string, device: string, prefix = 'ota'): Prom
     // The commands topic is the bench's own signed commands (JWS, not JSON).
     if (leaf === 'commands') return;
     seen.counts.set(leaf, (seen.counts.get(leaf) ?? 0) + 1);
-    const doc = JSON.parse(payload.toString('utf8')) as Record<string, unknown>;
+    let doc: Record<string, unknown>;
+    try {
+      doc = JSON.parse(payload.toString('utf8')) as Record<string, unknown>;
+    } catch {
+      return; // not a document: counted, nothing more (a throw here would end the bench and leave the relay running)
+    }
     if (leaf === 'online' && doc.online === true) seen.onlines++;
     if (leaf === 'status') seen.lastStatus = { phase: String(doc.phase), updateId: (doc.updateId as string | null) ?? null };
     if (leaf === 'events') seen.eventTypes.set(String(doc.type), (seen.eventTypes.get(String(doc.type)) ?? 0) + 1);

@@ -29,6 +29,8 @@ export interface SoakResult {
   commandsCompleted: number;
   firstFloorKb: number;
   lastFloorKb: number;
+  /** The RSS floor of each tenth of the soak: a leak climbs to the end, a heap warming up levels off. */
+  floorsKb: number[];
   maxKb: number;
   settledKb: number;
 }
@@ -39,13 +41,20 @@ async function sendReport(o: SoakOptions): Promise<void> {
   await o.observer.session.publish(topics().deviceCommands(o.broker.device), jws, { qos: 1, retain: false });
 }
 
-/** A client with the device's id connects and leaves: the broker drops the relay's connection, which comes back. */
+/**
+ * A client with the device's id connects and leaves: the broker drops the relay's connection, which
+ * comes back. The relay then stays connected for a moment, so telemetry and statuses flow between
+ * take-overs (QoS 0 telemetry is not kept while disconnected).
+ */
 async function takeOver(o: SoakOptions): Promise<void> {
   const before = o.observer.seen.onlines;
   const thief = await connectBroker({ url: o.broker.url, clientId: o.broker.device });
   await thief.close();
   await o.observer.until('the relay back online after a take-over', (s) => s.onlines > before, 60);
+  await sleep(CONNECTED_MS);
 }
+
+const CONNECTED_MS = 500;
 
 export async function soak(o: SoakOptions): Promise<SoakResult> {
   const samples: { t: number; kb: number }[] = [];
@@ -84,6 +93,7 @@ export async function soak(o: SoakOptions): Promise<SoakResult> {
     telemetry: now.telemetry - start.telemetry,
     reconnects: now.onlines - start.onlines,
     commandsCompleted: now.completed - start.completed,
+    floorsKb: Array.from({ length: 10 }, (_v, i) => floor(i * tenth, i === 9 ? Infinity : (i + 1) * tenth)),
     firstFloorKb: floor(tenth, 2 * tenth),
     lastFloorKb: floor(o.seconds * 1000 - tenth, Infinity),
     maxKb: Math.max(...samples.map((s) => s.kb)),
