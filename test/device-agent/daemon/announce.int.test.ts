@@ -9,14 +9,15 @@ import { adminStatus, bootedCommit, IDLE_BOOT_STATE, record } from '../agent/run
 import { makeMqttDevice, startRelay } from './harness.js';
 import { observe, summary } from './observer.js';
 import { inOrder, online, phases, reboot, toReboot } from './scenario.js';
-import { announce, releaseFile } from './signing.js';
+import { announce, command, operatorKey, publishRaw, releaseFile, TOPICS } from './signing.js';
 
 // The MQTT proof through the real processes: the relay (`ota-agent daemon`) on a device
 // running 1.0 hears of 1.1 from `ota announce` on the broker, its workers apply it to the stand-in
 // reboot; after the stand-in boot the relay starts again and the update is committed. An observer
 // on the broker sees the retained status go through the phases, the events, presence and the
-// inventory. Once against Mosquitto (MQTT 5), once against `ota serve`'s embedded broker (aedes,
-// MQTT 3.1.1: the fallback), which then also serves the published directory over HTTP.
+// inventory; then a command, its replay and garbage. Once against Mosquitto (MQTT 5), once against
+// `ota serve`'s embedded broker (aedes, MQTT 3.1.1: the fallback), which then also serves the
+// published directory over HTTP.
 
 let tmp: string;
 let f: Fleet;
@@ -45,7 +46,7 @@ const brokers = () => [
 
 describe('a release announced over MQTT is applied (stand-in reboot and stand-in boot)', () => {
   for (const which of [0, 1]) {
-    it(`${which === 0 ? 'Mosquitto (MQTT 5)' : "ota serve's embedded broker (MQTT 3.1.1)"}: picked up, staged, committed after the boot`, async () => {
+    it(`${which === 0 ? 'Mosquitto (MQTT 5)' : "ota serve's embedded broker (MQTT 3.1.1)"}: picked up, staged, committed after the boot; a command, its replay, garbage`, async () => {
       const b = brokers()[which]!;
       const d = await makeMqttDevice(f, { dir: join(tmp, `device-${which}`), broker: b.url, etc: { remote: b.remote } });
       const [A, B] = [f.releases['1.0']!.commit, f.releases['1.1']!.commit];
@@ -87,6 +88,15 @@ describe('a release announced over MQTT is applied (stand-in reboot and stand-in
         expect(await bootedCommit(d)).toBe(B);
         expect(await adminStatus(d)).toEqual([B, A]);
         expect(await d.backend.getState()).toEqual(IDLE_BOOT_STATE);
+
+        // Commands travel this broker too: one done, the same bytes again refused, and garbage refused.
+        const report = await command(await operatorKey(f), { device: 'gw-0001' }, { type: 'report' });
+        const from2 = obs.seen.event.length;
+        await publishRaw(b.url, [{ topic: TOPICS.deviceCommands('gw-0001'), payload: report }]);
+        await obs.waitFor('event', (e) => e.type === 'command-completed', 'the report command completed', from2);
+        await publishRaw(b.url, [{ topic: TOPICS.deviceCommands('gw-0001'), payload: report }, { topic: TOPICS.groupRelease(GROUP), payload: 'garbage' }]);
+        expect((await obs.waitFor('event', (e) => e.type === 'command-refused', 'the replay refused', from2)).reason).toMatch(/^replayed/);
+        expect((await obs.waitFor('event', (e) => e.type === 'refused', 'the garbage refused', from2)).reason).toMatch(/^malformed/);
         expect(obs.invalid).toEqual([]);
       } finally {
         const end = await relay.stop();
