@@ -48,6 +48,8 @@ export class Relay {
   private readonly timers = new Set<NodeJS.Timeout>();
   private wakeTimer: NodeJS.Timeout | null = null;
   private readonly watcher = new AbortController();
+  /** The state folder did not exist when the watch began: watch again after the next worker. */
+  private watchMissing = false;
   private stopTelemetry: () => void = () => {};
   private connectedAt = new Date().toISOString();
   private lastRelease: string | null = null;
@@ -241,6 +243,8 @@ export class Relay {
     if (job.kind === 'tick' && !this.tickDone) this.sched.wakeAtMs = Date.now() + RETRY_TICK_MS;
     // What our own worker wrote to state.json is no trigger; a verb's write after this is.
     this.stateMtimeMs = await this.stateMtime();
+    // A new device's state folder appears with its first worker: watch it from then on.
+    if (this.watchMissing) void this.watchState();
     if (job.kind === 'release' || job.kind === 'command') this.enqueue({ kind: 'tick', poll: false });
     this.pump();
     this.reschedule();
@@ -278,12 +282,16 @@ export class Relay {
   }
 
   private async watchState(): Promise<void> {
+    this.watchMissing = false;
+    if (this.stopping) return;
     try {
       for await (const e of watch(this.o.config.stateDir, { signal: this.watcher.signal })) {
         if (e.filename === 'state.json') void this.checkState();
       }
     } catch (e) {
-      if ((e as Error).name !== 'AbortError') this.o.log(4, `cannot watch ${this.o.config.stateDir} (${(e as Error).message}); state.json is looked at once a minute`);
+      // No state folder yet (a new device): the first worker makes it, and finished() watches again.
+      this.watchMissing = (e as NodeJS.ErrnoException).code === 'ENOENT';
+      if ((e as Error).name !== 'AbortError' && !this.watchMissing) this.o.log(4, `cannot watch ${this.o.config.stateDir} (${(e as Error).message}); state.json is looked at once a minute`);
     }
   }
 }

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { staticDeltaPath } from '../../../node-ostree/index.js';
 import { freePort, startMosquitto, type Mosquitto } from '../../helpers/mosquitto.js';
 import { fleet, GROUP, removeDevices, type Fleet } from '../agent/device.js';
-import { adminStatus, chain, CHAINS, rebootRequests, record, until } from '../agent/run-agent.js';
+import { adminStatus, chain, CHAINS, otaAgent, rebootRequests, record, until } from '../agent/run-agent.js';
 import { partialReaches } from '../update/harness.js';
 import { makeMqttDevice, startRelay, type Relay } from './harness.js';
 import { observe, summary } from './observer.js';
@@ -87,7 +87,7 @@ describe('the broker away', () => {
     await obs.close();
   });
 
-  it('telemetry, then the last will: SIGKILLed, the device is marked offline by the broker', async () => {
+  it('telemetry, a local verb reported, then the last will: SIGKILLed, the device is marked offline', async () => {
     // In a group of its own (no retained release reaches it), with telemetry every 0.2 s.
     const d = await makeMqttDevice(f, { dir: join(tmp, 'device-will'), broker: broker.url, etc: { deviceId: 'gw-will', group: 'quiet' }, mqtt: { telemetryIntervalSeconds: 0.2 } });
     const obs = await observe(broker.url, 'gw-will');
@@ -96,6 +96,15 @@ describe('the broker away', () => {
     // Telemetry documents of the contract's schema (the observer parses each), one after another.
     await obs.waitFor('telemetry', () => obs.seen.telemetry.length >= 2, 'two telemetry samples');
     expect(obs.seen.telemetry[1]!.memory.totalBytes).toBeGreaterThan(0);
+    // A local verb while the relay runs: its state folder did not exist when the relay started (a
+    // new device), and the relay still sees the verb change state.json and reports the new status.
+    await obs.waitFor('inventory', () => true, 'the report after connecting');
+    await relay.noWorker();
+    const statuses = obs.seen.status.length;
+    const verb = await otaAgent(d, 'rollback');
+    expect(verb.code, verb.stderr).toBe(1);
+    await obs.waitFor('status', (s) => s.lastError?.code === 'update-refused', "the verb's refusal in the status", statuses);
+    expect(relay.journal()).not.toMatch(/cannot watch/);
     const from = obs.seen.presence.length;
     await relay.kill();
     const down = await obs.waitFor('presence', (p) => !p.online, 'offline by the last will', from);
