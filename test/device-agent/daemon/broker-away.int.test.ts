@@ -14,7 +14,8 @@ import { announce, releaseFile } from './signing.js';
 
 // When the broker goes away the device goes on over HTTP, and tells the broker when it returns:
 // a broker stopped in the middle of an update's download (the static server
-// holds a delta part after 50,000 bytes until the broker is down); the last will when the relay is
+// holds a delta part after 50,000 bytes until the broker is down); the relay stopped there with
+// SIGTERM, and started again; the last will when the relay is
 // SIGKILLed; and a broker that never answers, where the relay falls back to polling the group's
 // release over HTTP. The broker keeps its sessions in a persistence folder across its restart.
 
@@ -40,7 +41,7 @@ afterAll(async () => {
   if (persistence) await rm(persistence, { recursive: true, force: true });
 });
 
-describe('the broker away', () => {
+describe('the broker or the relay away', () => {
   it('stopped mid-download: the update goes on over HTTP, and the status reaches the broker when it returns', async () => {
     const d = await makeMqttDevice(f, { dir: join(tmp, 'device-mid'), broker: broker.url });
     const [A, B] = [f.releases['1.0']!.commit, f.releases['1.1']!.commit];
@@ -83,6 +84,36 @@ describe('the broker away', () => {
     await relay.noWorker();
     expect(await rebootRequests(d)).toBe(1);
     expect(chain((await record(d)).update!.log)).toEqual(CHAINS.toReboot);
+    expect(obs.invalid).toEqual([]);
+    await obs.close();
+  });
+
+  it('SIGTERM mid-download: the relay waits for its worker, exits 0, and the next relay finishes the update', async () => {
+    const d = await makeMqttDevice(f, { dir: join(tmp, 'device-term'), broker: broker.url, etc: { deviceId: 'gw-term', group: 'term' } });
+    const [A, B] = [f.releases['1.0']!.commit, f.releases['1.1']!.commit];
+    const part = `/repo/${staticDeltaPath(A, B)}/0`;
+    const obs = await observe(broker.url, 'gw-term');
+    let relay = await startRelay(d);
+    await online(obs);
+    const cutter = f.server.cutOnce(part, CUT);
+    await announce(f, broker.url, releaseFile(f, '1.1'), 'term');
+    await partialReaches(join(d.stateDir, 'download', B, '0'), CUT);
+    const stopped = relay.stop();
+    // The worker finishes the download it began (it resumes from the cut) and stops before arming.
+    cutter.drop();
+    expect((await stopped).code, relay.journal()).toBe(0);
+    expect((await record(d)).state).toBe('arming');
+    expect(await rebootRequests(d)).toBe(0);
+    await obs.waitFor('presence', (p) => !p.online, 'offline, said by the relay itself');
+
+    const from = obs.seen.status.length;
+    relay = await startRelay(d);
+    relays.push(relay);
+    const staged = await obs.waitFor('status', (s) => s.phase === 'staged', 'staged after the restart', from);
+    expect(staged.deployments.staged?.commit).toBe(B);
+    await relay.noWorker();
+    expect(await rebootRequests(d)).toBe(1);
+    expect(chain((await record(d)).update!.log)).toEqual([...CHAINS.toReboot.slice(0, 3), 'arming:resume', ...CHAINS.toReboot.slice(3)]);
     expect(obs.invalid).toEqual([]);
     await obs.close();
   });
