@@ -41,7 +41,11 @@ export interface Relay {
   lines(pattern: RegExp): string[];
   /** SIGTERM, and its exit. */
   stop(): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  /** Resolves once no worker runs (the relay has no child process). */
+  /**
+   * Resolves once no worker runs (the relay has no child process) at that moment: a job the relay
+   * has queued may still start after it, so a test that needs quiet waits for the message the last
+   * expected job sends first.
+   */
   noWorker(): Promise<void>;
   /** SIGKILL (a power cut of the daemon alone), and its end. */
   kill(): Promise<void>;
