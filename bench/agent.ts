@@ -74,6 +74,7 @@ async function soakPhase(w: World, flags: string[]): Promise<SoakResult> {
         `${r.commandsCompleted}/${r.commands} report commands completed; RSS floor ${MB(r.firstFloorKb)} -> ${MB(r.lastFloorKb)}, max ${MB(r.maxKb)}, ${MB(r.settledKb)} settled`,
     );
     console.log(`    RSS floor by tenth of the soak: ${r.floorsKb.map((kb) => (kb / 1000).toFixed(1)).join(', ')} MB`);
+    console.log(`    RssAnon floor by tenth (heap; the rest is code pages): ${r.anonFloorsKb.map((kb) => (kb / 1000).toFixed(1)).join(', ')} MB`);
     return r;
   } finally {
     await stopRelay(relay);

@@ -29,10 +29,21 @@ async function ticksPerSecond(): Promise<number> {
 }
 
 export async function rssKb(pid: number): Promise<number> {
+  return (await rssParts(pid)).rss;
+}
+
+/**
+ * VmRSS and its anonymous part (heap, stacks: what a leak grows) and file part (pages of the
+ * node binary and libraries touched: grows as new code paths run, and is not a leak).
+ */
+export async function rssParts(pid: number): Promise<{ rss: number; anon: number; file: number }> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  const m = /^VmRSS:\s+(\d+) kB$/m.exec(status);
-  if (m === null) throw new Error(`/proc/${pid}/status has no VmRSS (the process is gone?)`);
-  return Number(m[1]);
+  const field = (name: string) => {
+    const m = new RegExp(`^${name}:\\s+(\\d+) kB$`, 'm').exec(status);
+    if (m === null) throw new Error(`/proc/${pid}/status has no ${name} (the process is gone?)`);
+    return Number(m[1]);
+  };
+  return { rss: field('VmRSS'), anon: field('RssAnon'), file: field('RssFile') };
 }
 
 /** utime + stime in ticks; the fields after the command name, which is in parentheses and may hold blanks. */

@@ -9,7 +9,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { signDocument, type SigningKey, topics } from '../../contract/index.js';
 import { connectBroker } from '../../host-tools/mqtt/client.js';
-import { rssKb } from './proc.js';
+import { rssKb, rssParts } from './proc.js';
 import { quiet, type Observer } from './relay.js';
 
 export interface SoakOptions {
@@ -31,6 +31,8 @@ export interface SoakResult {
   lastFloorKb: number;
   /** The RSS floor of each tenth of the soak: a leak climbs to the end, a heap warming up levels off. */
   floorsKb: number[];
+  /** The same for RssAnon alone (the heap; RssFile is code pages). */
+  anonFloorsKb: number[];
   maxKb: number;
   settledKb: number;
 }
@@ -57,13 +59,14 @@ async function takeOver(o: SoakOptions): Promise<void> {
 const CONNECTED_MS = 500;
 
 export async function soak(o: SoakOptions): Promise<SoakResult> {
-  const samples: { t: number; kb: number }[] = [];
+  const samples: { t: number; kb: number; anon: number }[] = [];
   const t0 = Date.now();
   const end = t0 + o.seconds * 1000;
   let sampling = true;
   const sampler = (async () => {
     while (sampling) {
-      samples.push({ t: Date.now() - t0, kb: await rssKb(o.pid) });
+      const r = await rssParts(o.pid);
+      samples.push({ t: Date.now() - t0, kb: r.rss, anon: r.anon });
       await sleep(500);
     }
   })();
@@ -84,7 +87,7 @@ export async function soak(o: SoakOptions): Promise<SoakResult> {
   const settledKb = await rssKb(o.pid);
   const now = countsOf(o.observer);
   const tenth = o.seconds * 100;
-  const floor = (from: number, to: number) => Math.min(...samples.filter((s) => s.t >= from && s.t < to).map((s) => s.kb));
+  const floor = (from: number, to: number, k: 'kb' | 'anon' = 'kb') => Math.min(...samples.filter((s) => s.t >= from && s.t < to).map((s) => s[k]));
   return {
     seconds: (Date.now() - t0) / 1000,
     takeovers,
@@ -94,6 +97,7 @@ export async function soak(o: SoakOptions): Promise<SoakResult> {
     reconnects: now.onlines - start.onlines,
     commandsCompleted: now.completed - start.completed,
     floorsKb: Array.from({ length: 10 }, (_v, i) => floor(i * tenth, i === 9 ? Infinity : (i + 1) * tenth)),
+    anonFloorsKb: Array.from({ length: 10 }, (_v, i) => floor(i * tenth, i === 9 ? Infinity : (i + 1) * tenth, 'anon')),
     firstFloorKb: floor(tenth, 2 * tenth),
     lastFloorKb: floor(o.seconds * 1000 - tenth, Infinity),
     maxKb: Math.max(...samples.map((s) => s.kb)),
