@@ -2,7 +2,8 @@
  * The relay's worker queue as data (docs/agent.md, "The daemon and its workers"): one worker at
  * a time, and what waits. A new release replaces a waiting one (only the newest matters); a tick
  * or a report already waiting absorbs another (a poll request is kept); commands wait in order;
- * past `MAX_WAITING` jobs a command is refused `busy`, so a flood cannot grow the relay's memory.
+ * past `MAX_WAITING` jobs a command is refused `busy`, so a flood cannot grow the relay's memory
+ * (a release, a tick and a report are never refused: each waits at most once).
  *
  * @example
  * let q = emptyQueue();
@@ -32,7 +33,9 @@ export function admit(q: Queue, job: Job): { queue: Queue; refused: Job | null }
     const merged: Job = job.kind === 'tick' ? { kind: 'tick', poll: job.poll || waiting.poll, ...(job.afterStart === true || waiting.afterStart === true ? { afterStart: true } : {}) } : job;
     return { queue: { waiting: q.waiting.map((w, i) => (i === same ? merged : w)) }, refused: null };
   }
-  if (q.waiting.length >= MAX_WAITING) return { queue: q, refused: job };
+  // Only commands are refused: a release, a tick or a report waits at most once each (they merge
+  // above), and refusing one would drop the group's release or a state change under a command flood.
+  if (job.kind === 'command' && q.waiting.length >= MAX_WAITING) return { queue: q, refused: job };
   return { queue: { waiting: [...q.waiting, job] }, refused: null };
 }
 

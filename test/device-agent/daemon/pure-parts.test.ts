@@ -34,6 +34,11 @@ describe('the worker queue', () => {
     expect(q.waiting).toHaveLength(MAX_WAITING);
     expect(refused.map((j) => (j as { jws: string }).jws)).toEqual(['c15', 'c16', 'c17', 'c18', 'c19']);
     expect(q.waiting[0]).toEqual({ kind: 'release', jws: 'r2' });
+    // A full queue of commands still takes the group's release, a tick and a report, once each.
+    const full = admitAll([...commands.slice(0, MAX_WAITING), { kind: 'release', jws: 'r3' }, { kind: 'tick', poll: false }, { kind: 'report' }, { kind: 'release', jws: 'r4' }]);
+    expect(full.refused).toEqual([]);
+    expect(full.q.waiting.slice(MAX_WAITING)).toEqual([{ kind: 'release', jws: 'r4' }, { kind: 'tick', poll: false }, { kind: 'report' }]);
+    expect(admitAll([{ kind: 'command', jws: 'late' }], full.q).refused).toEqual([{ kind: 'command', jws: 'late' }]);
   });
 });
 
