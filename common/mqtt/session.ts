@@ -127,6 +127,9 @@ export class MqttSession {
         });
         if (!this.stopping) this.o.handlers.onUp({ protocol: this.protocol!, sessionPresent: this.sessionPresent });
         await closed;
+        // mqtt.js keeps a closed client's timers (and so the client, its socket and parser) alive
+        // until it is ended: without this, every reconnect leaked one (the soak of bench/agent).
+        client.end(true);
       } catch (e) {
         error = e instanceof OtaError ? e : connectError(e, { url: this.display, timeoutSeconds: this.timeoutSeconds() });
       }
