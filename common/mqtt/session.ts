@@ -118,14 +118,23 @@ export class MqttSession {
       let error: OtaError | null = null;
       try {
         const client = await this.connectAny();
+        if (this.stopping) {
+          // stop() came while this connection was being made: nobody else will close it.
+          await closeClient(client);
+          return;
+        }
         upAt = now();
-        const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
+        const closed = new Promise<'closed'>((resolve) => client.once('close', () => resolve('closed')));
         this.client = client;
-        await this.subscribe(client).catch(async (e: unknown) => {
+        // A connection that ends while subscribing (another client took the id over, say) leaves
+        // mqtt.js's subscribe waiting for a reconnect it will never make: the close wins the race.
+        const subscribed = this.subscribe(client).then(() => 'subscribed' as const);
+        subscribed.catch(() => {});
+        const first = await Promise.race([subscribed, closed]).catch(async (e: unknown) => {
           await closeClient(client);
           throw e;
         });
-        if (!this.stopping) this.o.handlers.onUp({ protocol: this.protocol!, sessionPresent: this.sessionPresent });
+        if (first === 'subscribed' && !this.stopping) this.o.handlers.onUp({ protocol: this.protocol!, sessionPresent: this.sessionPresent });
         await closed;
         // mqtt.js keeps a closed client's timers (and so the client, its socket and parser) alive
         // until it is ended: without this, every reconnect leaked one (the soak of bench/agent).

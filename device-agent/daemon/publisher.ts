@@ -34,6 +34,7 @@ export class Publisher {
   private statusTimer: NodeJS.Timeout | null = null;
   private bucket: Bucket;
   private drainTimer: NodeJS.Timeout | null = null;
+  private stopped = false;
 
   constructor(private readonly o: PublisherOptions) {
     this.bucket = fullBucket(o.now());
@@ -49,10 +50,12 @@ export class Publisher {
     }
     // Only the newest progress matters; it goes when the interval has passed.
     this.pendingStatus = doc;
+    if (this.stopped) return;
+    // Unref'd, as the drain timer below: neither may keep a stopping relay's process alive.
     this.statusTimer ??= setTimeout(() => {
       this.statusTimer = null;
       if (this.pendingStatus !== null) this.sendStatus(this.pendingStatus);
-    }, at - this.o.now());
+    }, at - this.o.now()).unref();
   }
 
   event(doc: DeviceEvent): void {
@@ -72,7 +75,7 @@ export class Publisher {
       this.event(doc);
       return;
     }
-    this.drainTimer ??= setTimeout(() => this.drain(doc), SUPPRESSED_WINDOW_MS);
+    if (!this.stopped) this.drainTimer ??= setTimeout(() => this.drain(doc), SUPPRESSED_WINDOW_MS).unref();
   }
 
   /** Telemetry goes only while connected: an old measurement is worth nothing later. */
@@ -89,6 +92,7 @@ export class Publisher {
   }
 
   stop(): void {
+    this.stopped = true;
     this.clearStatusTimer();
     if (this.drainTimer !== null) clearTimeout(this.drainTimer);
     this.drainTimer = null;

@@ -166,6 +166,7 @@ export class Relay {
   }
 
   private onMessage(topic: string, payload: Buffer): void {
+    if (this.stopping) return;
     const r = precheckMessage(topic, payload, this.precheck);
     if (!r.ok) {
       const type = r.kind === 'release' ? 'refused' : 'command-refused';

@@ -4,4 +4,4 @@
  */
 import { runRelay } from '../../../device-agent/daemon/main.js';
 
-process.exitCode = await runRelay(process.argv.slice(2));
+process.exit(await runRelay(process.argv.slice(2)));
