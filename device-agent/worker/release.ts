@@ -38,7 +38,7 @@ export async function releaseJob(ctx: WorkerContext, input: string | null): Prom
     }
     await ctx.feed.status();
     try {
-      await agent.machine.check({ id: `release-${unixSeconds(ctx.now())}`, intent: 'upgrade', releaseJws: jws, downloadOnly: ctx.config.policy.downloadOnly });
+      await agent.machine.check({ id: v.target.version ?? `release-${unixSeconds(ctx.now())}`, intent: 'upgrade', releaseJws: jws, downloadOnly: ctx.config.policy.downloadOnly });
     } catch (e) {
       // A verb holding the lock, a failed save: the next tick finds the release again.
       if (!(e instanceof OtaError)) throw e;

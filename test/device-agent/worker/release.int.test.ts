@@ -45,7 +45,8 @@ describe('worker release, tick and report', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(distinct(phases(r))).toEqual(['idle', 'checking', 'downloading', 'staging', 'rebooting', 'staged']);
     const id = (await record(d)).update!.id;
-    expect(id).toMatch(/^release-\d+$/);
+    // The release's version, as the contract's status document says (docs/contract.md, "Status").
+    expect(id).toBe('1.1');
     expect(events(r).map((e) => [e.type, e.updateId, e.untrusted])).toEqual(['downloading', 'staging', 'rebooting', 'staged'].map((type) => [type, id, false]));
     expect(events(r)[0]!.reason).toContain('1.1');
     // The first fetch always makes a progress line (later ones at most once a second).
