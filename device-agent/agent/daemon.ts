@@ -57,7 +57,7 @@ export async function runDaemon(o: DaemonOptions): Promise<void> {
   await o.agent.store.load();
   // Resume first: continue or roll back what the record names. Another process holding the lock (a verb)
   // is waited out, a minute at a time.
-  while (!(await attempt(o, 'resuming', () => o.agent.machine.resume()))) {
+  while (!(await attempt(o.log, 'resuming', () => o.agent.machine.resume()))) {
     if (o.once || o.stopper.stopped) return;
     await o.stopper.sleep(RECHECK_MS);
   }
@@ -77,28 +77,32 @@ export async function runDaemon(o: DaemonOptions): Promise<void> {
 }
 
 async function carryOut(o: DaemonOptions, action: DaemonAction): Promise<void> {
-  switch (action.kind) {
-    case 'check':
-      await attempt(o, `poll ${action.id}`, () => o.agent.machine.check({ id: action.id, downloadOnly: o.config.policy.downloadOnly }));
-      return;
-    case 'apply':
-      await attempt(o, 'applying the downloaded update', () => o.agent.machine.apply());
-      return;
-    case 'wait':
-      if (o.once) return;
-      // At most a minute: a verb may have changed the record meanwhile.
-      await o.stopper.sleep(Math.min(action.ms ?? RECHECK_MS, RECHECK_MS));
+  if (action.kind !== 'wait') {
+    await driveDecision(o.agent.machine, o.config.policy.downloadOnly, action, o.log);
+    return;
   }
+  if (o.once) return;
+  // At most a minute: a verb may have changed the record meanwhile.
+  await o.stopper.sleep(Math.min(action.ms ?? RECHECK_MS, RECHECK_MS));
+}
+
+/**
+ * Carries out a check or an apply of nextDaemonAction, as this loop and the relay's tick worker both do; a
+ * failure is logged (the next decision tries again).
+ */
+export async function driveDecision(machine: Agent['machine'], downloadOnly: boolean, action: Exclude<DaemonAction, { kind: 'wait' }>, log: DaemonOptions['log']): Promise<void> {
+  if (action.kind === 'check') await attempt(log, `poll ${action.id}`, () => machine.check({ id: action.id, downloadOnly }));
+  else await attempt(log, 'applying the downloaded update', () => machine.apply());
 }
 
 /** Runs one drive of the machine; a failure is logged (the loop goes on) and reported as false. */
-async function attempt(o: DaemonOptions, what: string, work: () => Promise<AgentRecord>): Promise<boolean> {
+export async function attempt(log: DaemonOptions['log'], what: string, work: () => Promise<AgentRecord>): Promise<boolean> {
   try {
     const r = await work();
-    if (r.update !== null || r.state !== 'idle') o.log('info', `${what}: resting in ${r.state}`);
+    if (r.update !== null || r.state !== 'idle') log('info', `${what}: resting in ${r.state}`);
     return true;
   } catch (e) {
-    o.log(e instanceof OtaError && e.code === 'ERR_OTA_STATE' ? 'warning' : 'error', `${what}: ${e instanceof Error ? e.message : String(e)}`);
+    log(e instanceof OtaError && e.code === 'ERR_OTA_STATE' ? 'warning' : 'error', `${what}: ${e instanceof Error ? e.message : String(e)}`);
     return false;
   }
 }

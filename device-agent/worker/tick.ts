@@ -7,9 +7,8 @@
  * @example
  * await tickJob(ctx, { lastPollAt: null, jitter: 0, poll: false, afterStart: true });
  */
-import { OtaError } from '../../common/errors.js';
 import { nextDaemonAction, RECHECK_MS, type DaemonAction } from '../agent/daemon-plan.js';
-import type { Agent } from '../agent/open.js';
+import { attempt, driveDecision } from '../agent/daemon.js';
 import type { AgentRecord } from '../engine/record.js';
 import { reportInventory, withWorkerAgent, type WorkerContext } from './context.js';
 
@@ -51,10 +50,10 @@ export async function tickJob(ctx: WorkerContext, o: TickOptions): Promise<void>
   let polled = false;
   let wake: number | null = RECHECK_MS;
   await withWorkerAgent(ctx, async (agent) => {
-    if (resumesNow(await agent.store.load(), o.afterStart) && !(await attempt(ctx, 'resuming', () => agent.machine.resume()))) return;
+    if (resumesNow(await agent.store.load(), o.afterStart) && !(await attempt(ctx.log, 'resuming', () => agent.machine.resume()))) return;
     const action = tickAction(await agent.store.load(), ctx, { ...o, now: ctx.now() });
     if (action.kind === 'check') polled = true;
-    if (!ctx.stopper.stopped) await carryOut(ctx, agent, action);
+    if (!ctx.stopper.stopped && action.kind !== 'wait') await driveDecision(agent.machine, ctx.config.policy.downloadOnly, action, ctx.log);
     const after = tickAction(await agent.store.load(), ctx, { ...o, poll: false, lastPollAt: polled ? ctx.now() : o.lastPollAt, now: ctx.now() });
     wake = nextWakeMs(after);
     await reportInventory(ctx, agent, false);
@@ -67,21 +66,4 @@ export async function reportJob(ctx: WorkerContext): Promise<void> {
   await ctx.feed.status(true);
   await withWorkerAgent(ctx, (agent) => reportInventory(ctx, agent, true));
   ctx.lines.write({ type: 'done', nextWakeMs: null, polled: false });
-}
-
-async function carryOut(ctx: WorkerContext, agent: Agent, action: DaemonAction): Promise<void> {
-  if (action.kind === 'check') await attempt(ctx, `poll ${action.id}`, () => agent.machine.check({ id: action.id, downloadOnly: ctx.config.policy.downloadOnly }));
-  else if (action.kind === 'apply') await attempt(ctx, 'applying the downloaded update', () => agent.machine.apply());
-}
-
-/** One drive of the machine; a failure is a journal line (the next tick tries again), reported as false. */
-async function attempt(ctx: WorkerContext, what: string, work: () => Promise<AgentRecord>): Promise<boolean> {
-  try {
-    const r = await work();
-    if (r.update !== null || r.state !== 'idle') ctx.log('info', `${what}: resting in ${r.state}`);
-    return true;
-  } catch (e) {
-    ctx.log(e instanceof OtaError && e.code === 'ERR_OTA_STATE' ? 'warning' : 'error', `${what}: ${e instanceof Error ? e.message : String(e)}`);
-    return false;
-  }
 }
