@@ -35,6 +35,8 @@ export const statusError = z.strictObject({ code: z.string().min(1).max(64), mes
 export const statusSchema = z.strictObject({
   ...header('Status'),
   device: id,
+  /** The group whose release the device follows, so `ota fleet status --group` can pick its devices; optional: agents before it left it out. */
+  group: id.optional(),
   agentVersion: z.string().min(1).max(64),
   updatedAt: time,
   deployments: z.strictObject({

@@ -30,7 +30,7 @@ export async function readDeviceStatus(config: AgentConfig, options: ReadStatusO
   const bootloader = await readBootloader(config);
   const record = await readRecord(config.stateDir, options.now);
   const progress = await readProgress(config.stateDir);
-  const status = statusDocument({ deviceId: config.deviceId, agentVersion: options.agentVersion, now: options.now, deployments, record, progress });
+  const status = statusDocument({ deviceId: config.deviceId, group: config.group, agentVersion: options.agentVersion, now: options.now, deployments, record, progress });
   return { status, deployments, bootloader, record, progress, bootNote: boot.note };
 }
 

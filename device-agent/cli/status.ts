@@ -74,6 +74,8 @@ export function contractDeployments(deployments: DeploymentInfo[]): Status['depl
 
 export interface StatusInput {
   deviceId: string;
+  /** The group whose release the device follows (docs/contract.md, "Status"). */
+  group?: string;
   agentVersion: string;
   now: Date;
   deployments: DeploymentInfo[];
@@ -87,6 +89,7 @@ export function statusDocument(input: StatusInput): Status {
     apiVersion: API_VERSION,
     kind: 'Status',
     device: input.deviceId,
+    ...(input.group === undefined ? {} : { group: input.group }),
     agentVersion: input.agentVersion,
     updatedAt: input.now.toISOString(),
     deployments: contractDeployments(input.deployments),

@@ -18,11 +18,15 @@ import type { AgentConfig } from '../config/schema.js';
 
 export const INVENTORY_DIGEST_FILE = 'inventory.sha256';
 const STATUS_FILES = ['usr/lib/sysimage/dpkg/status', 'var/lib/dpkg/status'];
+const OS_RELEASE_FILES = ['usr/lib/os-release', 'etc/os-release'];
 
 export interface PackageEntry {
   name: string;
   version: string;
   arch: string;
+  /** The source package and its version (dpkg's `Source: name (version)`, else the package's own). */
+  source: string;
+  sourceVersion: string;
 }
 
 /**
@@ -40,10 +44,23 @@ export function parseDpkgStatus(text: string): PackageEntry[] {
     const [name, version, arch] = [fields.get('package'), fields.get('version'), fields.get('architecture')];
     if (!/ installed$/.test(fields.get('status') ?? '') || !name || !version || !arch) continue;
     if (!/^[a-z0-9][a-z0-9+.-]*$/.test(name) || versionProblem(version) !== undefined) continue;
-    out.push({ name, version, arch });
+    const src = sourceOf(fields.get('source'), name, version);
+    out.push({ name, version, arch, source: src.source, sourceVersion: src.sourceVersion });
     if (out.length === LIMITS.packages) break;
   }
   return out;
+}
+
+/**
+ * dpkg writes `Source:` only when it differs from the package: `Source: glibc` or, for a binary
+ * rebuilt on its own (a binNMU), `Source: glibc (2.36-9)`. A malformed field falls back to the
+ * package itself rather than drop the package.
+ */
+function sourceOf(field: string | undefined, name: string, version: string): { source: string; sourceVersion: string } {
+  const m = /^([a-z0-9][a-z0-9+.-]*)(?:\s+\(([^()\s]+)\))?$/.exec(field ?? '');
+  if (m === null) return { source: name, sourceVersion: version };
+  const v = m[2];
+  return { source: m[1]!, sourceVersion: v !== undefined && versionProblem(v) === undefined ? v : version };
 }
 
 /** What the digest covers: the commit and the packages, not the time it was read. */
@@ -69,9 +86,28 @@ export async function readInventory(input: ReadInventoryInput): Promise<Inventor
   for (const file of STATUS_FILES) {
     const text = await readFile(join(input.config.sysroot, d.path, file), 'utf8').catch(() => undefined);
     if (text === undefined) continue;
-    return inventorySchema.parse({ apiVersion: API_VERSION, kind: 'Inventory', device: input.config.deviceId, commit: bootedCommit, updatedAt: input.now.toISOString(), packages: parseDpkgStatus(text) });
+    const codename = await readCodename(join(input.config.sysroot, d.path));
+    const doc = { apiVersion: API_VERSION, kind: 'Inventory', device: input.config.deviceId, commit: bootedCommit, updatedAt: input.now.toISOString() };
+    return inventorySchema.parse({ ...doc, ...(codename === undefined ? {} : { codename }), packages: parseDpkgStatus(text) });
   }
   return null;
+}
+
+/**
+ * The deployment's Debian release (VERSION_CODENAME of its os-release), which the fleet's CVE query
+ * matches against the security tracker's releases; undefined when it names none (testing, sid).
+ */
+export function osReleaseCodename(text: string): string | undefined {
+  const m = /^VERSION_CODENAME=["']?([a-z][a-z0-9-]{0,31})["']?\s*$/m.exec(text);
+  return m?.[1];
+}
+
+async function readCodename(root: string): Promise<string | undefined> {
+  for (const file of OS_RELEASE_FILES) {
+    const text = await readFile(join(root, file), 'utf8').catch(() => undefined);
+    if (text !== undefined) return osReleaseCodename(text);
+  }
+  return undefined;
 }
 
 /** Whether the inventory differs from the last one published (none yet counts as a change). */

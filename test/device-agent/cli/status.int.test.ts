@@ -102,6 +102,7 @@ describe('ota-agent status', () => {
       apiVersion: 'deb-ota/v1',
       kind: 'Status',
       device: 'gw-0001',
+      group: 'default',
       agentVersion: expect.stringMatching(/^\d+\.\d+\.\d+/),
       updatedAt: NOW.toISOString(),
       deployments: {
