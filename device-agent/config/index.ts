@@ -11,5 +11,6 @@ export {
   type PolicyConfig,
   type MaintenanceWindow,
 } from './schema.js';
+export { deviceIdFromMachineId, readDeviceIdFromMachineId, DEVICE_ID_APP } from './machine-id.js';
 export { inMaintenanceWindow } from './window.js';
 export { bootloaderBackendFor } from './bootloader.js';

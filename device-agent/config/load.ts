@@ -2,6 +2,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { OtaError } from '../../common/errors.js';
 import { parseStrictYaml } from '../../common/strict-yaml.js';
+import { readDeviceIdFromMachineId } from './machine-id.js';
 import { agentConfigLayerSchema, agentConfigSchema, BUILT_IN_DEFAULTS, MQTT_DEFAULTS, type AgentConfig, type AgentConfigLayer } from './schema.js';
 
 /**
@@ -23,6 +24,8 @@ export interface LoadedConfig {
   config: AgentConfig;
   /** The files that were read, lowest layer first. */
   files: string[];
+  /** The machine-id file the device id was derived from; null when a layer gave the id. */
+  deviceIdFrom: string | null;
 }
 
 const HINT = 'see docs/agent.md, "Configuration"';
@@ -55,7 +58,15 @@ export async function loadAgentConfig(options: LoadConfigOptions = {}): Promise<
     if (text.split('\n').every((l) => l.trim() === '' || l.trim().startsWith('#'))) continue;
     layers.push(parseStrictYaml(text, file, agentConfigLayerSchema, { code: 'ERR_OTA_AGENT_CONFIG', hint: HINT }));
   }
-  return { config: completeConfig(mergeLayers(layers), files), files };
+  const merged = mergeLayers(layers);
+  let deviceIdFrom: string | null = null;
+  if (typeof merged.deviceId === 'object') {
+    // Resolved here, the one loader every verb and the relay's `ota-agent config --json` read through.
+    const derived = await readDeviceIdFromMachineId(options.root);
+    merged.deviceId = derived.deviceId;
+    deviceIdFrom = derived.file;
+  }
+  return { config: completeConfig(merged, files), files, deviceIdFrom };
 }
 
 /**

@@ -176,17 +176,28 @@ export type MqttConfig = z.infer<typeof mqttConfigSchema>;
 export type MaintenanceWindow = z.infer<typeof maintenanceWindowSchema>;
 
 /**
+ * `deviceId: { fromMachineId: true }`: the id is derived from /etc/machine-id when the configuration is
+ * loaded (docs/agent.md, "The device's id"), so one image serves every device. An object, not a magic
+ * string, so that no valid name ever means something else.
+ */
+export const fromMachineIdSchema = z.strictObject({ fromMachineId: z.literal(true) });
+export type FromMachineId = z.infer<typeof fromMachineIdSchema>;
+
+/**
  * One file's worth: every key optional, nested blocks too (health and policy merge key by key),
  * except the bootloader, which a layer gives whole.
  */
 export const agentConfigLayerSchema = z.strictObject({
   ...Object.fromEntries(Object.entries(topLevel).map(([k, v]) => [k, v.optional()])),
+  deviceId: z.union([deviceName, fromMachineIdSchema]).optional(),
   health: healthConfigSchema.partial().optional(),
   policy: policyConfigSchema.partial().optional(),
   mqtt: mqttLayerSchema.nullable().optional(),
 }) as unknown as z.ZodType<AgentConfigLayer>;
 
-export type AgentConfigLayer = Partial<Omit<AgentConfig, 'health' | 'policy' | 'mqtt'>> & {
+export type AgentConfigLayer = Partial<Omit<AgentConfig, 'deviceId' | 'health' | 'policy' | 'mqtt'>> & {
+  /** A name, or derived from /etc/machine-id when the configuration is loaded (machine-id.ts). */
+  deviceId?: string | FromMachineId;
   health?: Partial<HealthConfig>;
   policy?: Partial<PolicyConfig>;
   /** null in a layer removes the broker a lower layer set. */

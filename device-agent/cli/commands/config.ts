@@ -13,6 +13,8 @@ export interface AgentConfigReport {
   /** The files read, lowest layer first. */
   files: string[];
   config: AgentConfig;
+  /** The machine-id file `config.deviceId` was derived from (`deviceId: { fromMachineId: true }`); null when given. */
+  deviceIdFrom: string | null;
   /** The kids of the trusted keys; null when the key file cannot be read. */
   trustedKids: string[] | null;
 }
@@ -35,15 +37,16 @@ export function registerConfig(program: Command, io: AgentCliIo): void {
 }
 
 export async function configReport(root: string): Promise<AgentConfigReport> {
-  const { config, files } = await loadAgentConfig({ root });
+  const { config, files, deviceIdFrom } = await loadAgentConfig({ root });
   // A missing or broken key file is for the agent to report when it verifies; the configuration is still shown.
   const trustedKids = await loadTrustedKeys(config.trustedKeys).then((k) => [...k.byKid.keys()], () => null);
-  return { apiVersion: API_VERSION, kind: 'AgentConfig', files, config, trustedKids };
+  return { apiVersion: API_VERSION, kind: 'AgentConfig', files, config, deviceIdFrom, trustedKids };
 }
 
 /** For a person: the files, the configuration as YAML, the trusted keys. */
 export function configLines(r: AgentConfigReport): string[] {
   const files = r.files.length === 0 ? ['# no configuration file was found: built-in defaults only'] : r.files.map((f) => `# read ${f}`);
   const kids = r.trustedKids === null ? `# trusted keys: ${r.config.trustedKeys} cannot be read` : `# trusted key ids: ${r.trustedKids.join(', ') || 'none'}`;
-  return [...files, ...stringify(r.config).trimEnd().split('\n'), kids];
+  const id = r.deviceIdFrom === null ? [] : [`# deviceId derived from ${r.deviceIdFrom}`];
+  return [...files, ...id, ...stringify(r.config).trimEnd().split('\n'), kids];
 }
