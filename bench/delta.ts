@@ -22,80 +22,20 @@ import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { finished } from 'node:stream/promises';
 import { run } from '../common/exec.js';
-import { defaultCacheDir } from '../host-tools/apt/index-cache.js';
-import { build } from '../host-tools/compose/build.js';
-import { lock } from '../host-tools/lock/lock.js';
-import { readLock, type Lock } from '../host-tools/lock/lockfile.js';
 import { fetchBytes } from '../common/http.js';
 import { deltaDir } from '../host-tools/publish/delta.js';
 import { decodeVariant, exportTar, libostreeVersion, pull, regenerateSummary, Repo } from '../node-ostree/index.js';
+import { buildImage, cacheDir, lockImages, newDebs, workDir, type Image } from './delta/images.js';
 import { serveDirectory, type Served } from './delta/static-server.js';
 
-/** (i)'s changed package: the first whose release-suite pin changes exactly one package of the lock. */
-const PIN_CANDIDATES = ['tzdata', 'unzip', 'zip'];
 const TARGET = { bump: 1.0, curl: 1.0, tarball: 0.1 };
 /** OSTree's static delta superblock; index 6 holds the part headers. */
 const SUPERBLOCK_PARTS_TYPE = '(a{sv}tayay(a{sv}aya(say)sstayay)aya(uayttay)a(yaytt))';
 
-const work = process.env.BENCH_DELTA_DIR ?? '/var/tmp/ota-bench-delta';
-const cacheDir = defaultCacheDir();
+const work = workDir;
 const MB = (n: number) => `${(n / 1e6).toFixed(3)} MB`;
 const x2 = (r: number) => `${r.toFixed(2)}x`;
 const pct = (r: number) => `${(r * 100).toFixed(1)}%`;
-
-interface Image {
-  manifest: string;
-  lock: Lock;
-  commit: string;
-}
-
-async function lockImage(name: string, packages: string[]): Promise<Omit<Image, 'commit'>> {
-  const manifest = join(work, 'images', `${name}.yaml`);
-  await writeFile(manifest, `name: bench\narch: arm64\nsources:\n  - uri: host\nvariant: minbase\npackages: [${packages.join(', ')}]\n`);
-  const r = await lock({ manifestPath: manifest, cacheDir, update: true });
-  return { manifest, lock: readLock(r.text, r.lockPath) };
-}
-
-const key = (c: { name: string; version: string; architecture: string }) => `${c.name} ${c.version} ${c.architecture}`;
-
-/** Packages of `to` that `from` lacks in that version: what apt would download. */
-function newDebs(from: Lock, to: Lock): { names: string[]; bytes: number } {
-  const had = new Set([...from.packages.values()].map(key));
-  const fresh = [...to.packages.values()].filter((c) => !had.has(key(c)));
-  return { names: fresh.map((c) => `${c.name} ${c.version}`), bytes: fresh.reduce((s, c) => s + c.size, 0) };
-}
-
-/** Locks the three images: the first pin candidate that changes exactly one package. */
-async function lockImages(): Promise<{ base: Omit<Image, 'commit'>; bump: Omit<Image, 'commit'>; curl: Omit<Image, 'commit'>; pinned: string }> {
-  await mkdir(join(work, 'images'), { recursive: true });
-  const probe = await lockImage('probe', []);
-  const suites = probe.lock.header.sources.map((s) => s.suite);
-  const release = suites.find((s) => !s.includes('-')) ?? suites[0]!;
-  for (const name of PIN_CANDIDATES) {
-    const base = await lockImage('base', [`${name}/${release}`]).catch((e: unknown) => {
-      console.log(`  (i) ${name}/${release}: cannot be locked (${(e as Error).message}); trying the next`);
-      return undefined;
-    });
-    if (!base) continue;
-    const bump = await lockImage('bump', [name]);
-    const diff = newDebs(base.lock, bump.lock);
-    if (diff.names.length === 1 && bump.lock.packages.size === base.lock.packages.size) {
-      const curl = await lockImage('curl', [`${name}/${release}`, 'curl']);
-      return { base, bump, curl, pinned: `${name}/${release}` };
-    }
-    console.log(`  (i) ${name}/${release}: ${diff.names.length} packages differ, need exactly 1; trying the next`);
-  }
-  throw new Error(`none of ${PIN_CANDIDATES.join(', ')} changes exactly one package when pinned to ${release}`);
-}
-
-async function buildImage(img: Omit<Image, 'commit'>, repoPath: string): Promise<Image> {
-  const t0 = process.hrtime.bigint();
-  const r = await build({ inputs: [img.manifest], repoPath, cacheDir });
-  const b = r.images[0]!;
-  const s = Number(process.hrtime.bigint() - t0) / 1e9;
-  console.log(`  built ${b.image} ${b.checksum.slice(0, 12)}: ${b.packages} packages, ${b.noop ? 'no-op' : `${s.toFixed(1)} s`}`);
-  return { ...img, commit: b.checksum };
-}
 
 /** The zstd -19 tarball of a commit's rootfs, in bytes; kept per commit in the work directory. */
 async function tarballBytes(repo: Repo, commit: string): Promise<{ tar: number; zst: number }> {
@@ -227,12 +167,12 @@ const deviceLine = (label: string, d: DeviceRun, accounted: number) =>
 async function main(): Promise<void> {
   await mkdir(work, { recursive: true });
   console.log(`locking and building in ${work} (debs from ${cacheDir})`);
-  const locked = await lockImages();
+  const locked = await lockImages(work);
   console.log(`  base: minbase + ${locked.pinned}; (i) the pin dropped; (ii) base + curl`);
   const buildRepo = join(work, 'build-repo');
   const base = await buildImage(locked.base, buildRepo);
   const bump = await buildImage(locked.bump, buildRepo);
-  const curl = await buildImage(locked.curl, buildRepo);
+  const curl = await buildImage(locked.curl!, buildRepo);
 
   // The published side: an archive-mode repository, as `ota publish` writes, with no deltas yet.
   const pubPath = join(work, 'published', 'repo');

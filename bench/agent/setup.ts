@@ -2,7 +2,7 @@
  * The bench's world, built from the agent tests' harness (test/device-agent/agent/device.ts): a
  * publisher and a static server on 127.0.0.1 holding release 1.0, and devices running it, each a
  * real OSTree sysroot in a folder of its own, plus a real Mosquitto on a free 127.0.0.1 port.
- * Release 1.1 differs from 1.0 in one package (the harness's `fx`) and its files.
+ * The idle and soak phases run on it; the update is timed on real images (real-update.ts).
  */
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
