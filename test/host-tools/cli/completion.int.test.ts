@@ -33,7 +33,7 @@ async function complete(...words: string[]): Promise<string[]> {
 
 describe('ota completion bash', () => {
   it('offers the commands, and completes a prefix', async () => {
-    expect(await complete('')).toEqual(['announce', 'build', 'bundle', 'completion', 'diff', 'flash', 'image', 'import', 'keys', 'lock', 'log', 'man', 'publish', 'serve', 'verify']);
+    expect(await complete('')).toEqual(['announce', 'build', 'bundle', 'completion', 'diff', 'flash', 'fleet', 'image', 'import', 'keys', 'lock', 'log', 'man', 'publish', 'serve', 'verify']);
     expect(await complete('loc')).toEqual(['lock']);
   });
 

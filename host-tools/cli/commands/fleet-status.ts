@@ -1,0 +1,76 @@
+import type { Command } from 'commander';
+import { printJson } from '../../../common/cli-json.js';
+import type { DeviceRow, FleetView } from '../../fleet/device-view.js';
+import { readFleetStatus, watchFleetStatus } from '../../fleet/status.js';
+import { statusLines } from '../../fleet/table.js';
+import type { CliIo } from '../io.js';
+import { addBrokerOptions, brokerOptions, parseId, type BrokerFlags } from './fleet-broker.js';
+import { deviceLine, liveScreen } from './fleet-watch.js';
+
+/**
+ * `ota fleet status`: every device from the retained documents; `--watch` keeps it live until
+ * Ctrl-C (docs/fleet.md, "ota fleet status").
+ *
+ * @example
+ * // $ ota fleet status --broker mqtt://127.0.0.1:1883
+ * // 3 devices: 2 online, 1 offline, 0 presence unknown
+ * // versions: 1.2 2, 1.1 1
+ */
+interface StatusFlags extends BrokerFlags {
+  group?: string;
+  watch?: boolean;
+  json?: boolean;
+}
+
+export function registerFleetStatus(fleet: Command, io: CliIo): void {
+  const cmd = fleet
+    .command('status')
+    .description("every device's presence, versions, update phase and progress, health, last error and last seen, from its retained documents")
+    .option('--group <group>', 'only the devices of this group (as their status says)', parseId('group'))
+    .option('--watch', 'keep the table live (redrawn on a terminal, one line per change otherwise) until Ctrl-C')
+    .option('--json', 'print one JSON document on stdout (docs/cli-json.md); with --watch, one line per change');
+  addBrokerOptions(cmd).action(async (opts: StatusFlags) => {
+    const base = { broker: brokerOptions(opts), prefix: opts.prefix, group: opts.group };
+    if (opts.watch) return watch(io, base, opts.json === true);
+    const r = await readFleetStatus(base);
+    if (opts.json) printJson(io.out, statusDocument(r.view, { group: opts.group ?? null, burstEnd: r.burstEnd }));
+    else for (const l of statusLines(r.view, new Date())) io.out(l);
+    if (r.burstEnd === 'quiet') io.reporter.line('note: the end of the retained documents was taken from a quiet period: the probe could not go through (docs/fleet.md, "The end of the retained burst")');
+  });
+}
+
+/** The `--json` document, as docs/cli-json.md describes it. */
+export function statusDocument(view: FleetView, meta: { group: string | null; burstEnd: string }): unknown {
+  return { group: meta.group, burstEnd: meta.burstEnd, counts: view.counts, devices: view.devices };
+}
+
+async function watch(io: CliIo, base: Parameters<typeof readFleetStatus>[0], json: boolean): Promise<void> {
+  const controller = new AbortController();
+  const stop = () => controller.abort();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  const screen = !json && process.stdout.isTTY ? liveScreen(process.stdout) : null;
+  const last = new Map<string, string>();
+  const emit = (d: DeviceRow) => {
+    const line = json ? JSON.stringify(d) : deviceLine(d);
+    if (last.get(d.device) === line) return;
+    last.set(d.device, line);
+    io.out(json ? line : `${new Date().toISOString()} ${line}`);
+  };
+  try {
+    await watchFleetStatus({
+      ...base,
+      signal: controller.signal,
+      onUpdate: (view, device, state) => {
+        if (screen !== null) return screen.draw(view);
+        const rec = device === null ? undefined : state.devices.get(device);
+        const rows = device === null ? view.devices : view.devices.filter((r) => rec !== undefined && r.device === rec.id);
+        rows.forEach(emit);
+      },
+    });
+  } finally {
+    screen?.close();
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+  }
+}
