@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { realpath } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { OtaError } from '../../common/errors.js';
 import { silent, type EventSink } from '../../common/events.js';
 import { fsReason } from '../../common/fs-errors.js';
@@ -12,6 +14,7 @@ import { readLock, type Lock } from '../lock/lockfile.js';
 import { readLockText } from '../lock/read-lock-file.js';
 import { refuseInconsistentLock } from '../lock/check.js';
 import { inputProblems } from '../lock/check-inputs.js';
+import { confinedDebPath, lockedLocalNames } from '../lock/local-debs.js';
 import { loadManifest } from '../manifest/load.js';
 import { readCommit, Repo } from '../../node-ostree/index.js';
 import { refuseControlMismatch } from './deb-control.js';
@@ -174,7 +177,19 @@ async function loadPlan(input: string, ctx: LoadContext): Promise<ImagePlan> {
   ];
   const boardParts = lock.header.board ? await loadBoardParts(lock, options.boardsDir) : undefined;
   const lockSha256 = createHash('sha256').update(text).digest('hex');
-  return planImage({ input, lockPath, lock, lockSha256, fallbacks, boardName: manifest?.board, boardParts });
+  const localUrl = await localDebsUrl(lock, dirname(manifestPath ?? lockPath));
+  return planImage({ input, lockPath, lock, lockSha256, fallbacks, boardName: manifest?.board, boardParts, localUrl });
+}
+
+/**
+ * The `file:` URL of the folder a lock's local debs are in, once each is found there (inside it
+ * after symlinks; the download then checks its size and SHA256 against the lock).
+ */
+async function localDebsUrl(lock: Lock, dir: string): Promise<string | undefined> {
+  const names = lockedLocalNames(lock);
+  if (names.length === 0) return undefined;
+  for (const n of names) await confinedDebPath(dir, lock.packages.get(n)!.filename!, 'ERR_OTA_LOCKFILE');
+  return pathToFileURL(await realpath(dir)).href;
 }
 
 /** With a board: the image's own closure (resolved again from the lock alone, without the board's packages) and the modules its root needs. */
@@ -182,7 +197,7 @@ async function loadBoardParts(lock: Lock, boardsDir: string | undefined): Promis
   const { board: def } = await loadBoard(lock.header.board!.name, boardsDir);
   const rootFs = def.disk.partitions.find((x) => x.role === 'root')?.fs ?? 'ext4';
   const own = resolve(lock.universe, {
-    roots: lock.header.requested.map(parseRootSpec),
+    roots: [...lock.header.requested, ...lockedLocalNames(lock)].map(parseRootSpec),
     variant: lock.header.variant === 'minbase' ? 'minbase' : 'none',
     exclude: lock.header.exclude,
     recommends: lock.header.recommends,

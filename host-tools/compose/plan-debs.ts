@@ -15,8 +15,10 @@ export interface LockedDeb {
   filename: string;
   size: number;
   sha256: string;
-  /** The archive the lock resolved it from. */
+  /** The archive the lock resolved it from; for a local deb, the `file:` URL of its manifest's folder. */
   originUri: string;
+  /** A local deb of the manifest: found in its folder only, never on a fallback. */
+  local?: boolean;
 }
 
 export interface DebNeed extends LockedDeb {
@@ -49,7 +51,7 @@ export function planDebs(
   for (const p of [...packages].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
     if (seen.has(p.sha256)) continue;
     seen.add(p.sha256);
-    const urls = [p.originUri, ...fallbackUris].map((u) => `${u.replace(/\/+$/, '')}/${p.filename}`);
+    const urls = [p.originUri, ...(p.local ? [] : fallbackUris)].map((u) => `${u.replace(/\/+$/, '')}/${p.filename}`);
     const need = { ...p, urls: [...new Set(urls)] };
     if (state.imported(p.sha256)) plan.reuse.push(need);
     else if (state.cached(p.sha256)) plan.importFromCache.push(need);

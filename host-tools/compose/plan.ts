@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Lock } from '../lock/lockfile.js';
 import type { LockedDeb } from './plan-debs.js';
+import { LOCAL_ORIGIN_URI } from '../lock/lock-syntax.js';
 
 /**
  * What `ota build` makes of one image, as data and without touching anything: the debs, the
@@ -23,6 +24,8 @@ export interface PlanInput {
   boardName?: string;
   /** With a board in the lock: the image's own packages (its closure without the board's), and the modules its initramfs must hold. */
   boardParts?: { ownNames: Set<string>; rootModules: string[] };
+  /** The `file:` URL of the folder the lock's local debs are relative to (its manifest's; docs/manifest.md, "Local debs"). */
+  localUrl?: string;
   /** The recipe version (default RECIPE_VERSION); a parameter so that a test can show the key follows it. */
   recipe?: string;
 }
@@ -79,7 +82,7 @@ export function rootfsRef(key: string): string {
 export function planImage(i: PlanInput): ImagePlan {
   const { header } = i.lock;
   const recipe = i.recipe ?? RECIPE_VERSION;
-  const debs = lockedDebs(i.lock);
+  const debs = lockedDebs(i.lock, i.localUrl);
   // Reproducible: the commit time is the newest archive date the lock was resolved against. The
   // dates scripts write into files (SOURCE_DATE_EPOCH) follow the oldest one, which moves only with
   // a point release, not with every refresh of an updates suite: a rebuild after `ota lock --update`
@@ -98,16 +101,21 @@ export function planImage(i: PlanInput): ImagePlan {
   return { ...plan, rootfs, rootModules: i.boardParts.rootModules };
 }
 
-function lockedDebs(lock: Lock): LockedDeb[] {
-  return [...lock.packages.values()].map((c) => ({
-    name: c.name,
-    version: c.version,
-    architecture: c.architecture,
-    filename: c.filename!,
-    size: c.size!,
-    sha256: c.sha256!,
-    originUri: c.origin.uri,
-  }));
+function lockedDebs(lock: Lock, localUrl: string | undefined): LockedDeb[] {
+  return [...lock.packages.values()].map((c) => {
+    const local = c.origin.uri === LOCAL_ORIGIN_URI;
+    if (local && !localUrl) throw new Error(`${c.name} comes from a local deb, but the plan has no folder for it, this is a bug`);
+    return {
+      name: c.name,
+      version: c.version,
+      architecture: c.architecture,
+      filename: c.filename!,
+      size: c.size!,
+      sha256: c.sha256!,
+      originUri: local ? localUrl! : c.origin.uri,
+      ...(local ? { local: true } : {}),
+    };
+  });
 }
 
 /** The plans whose exact build the repository holds already (by key), and the rest. */

@@ -2,6 +2,7 @@ import { loadBoard } from '../board/load.js';
 import type { Manifest } from '../manifest/schema.js';
 import type { Lock } from './lockfile.js';
 import { expandSources } from './sources.js';
+import { localDebProblems } from './local-debs.js';
 
 export interface InputsOptions {
   manifest: Manifest;
@@ -22,7 +23,7 @@ export interface InputsOptions {
  * now: every Sources line must be one the manifest yields (`host` expanded from the host's apt
  * sources, `${VAR}` from the environment), so a hand-added line cannot point the build at another
  * archive or at a local file; and Board-SHA256 must be the board.yaml's, or `ota lock` would redo
- * the lock (a stale one). Needs the manifest, so it runs for --check and for a build whose
+ * the lock (a stale one); and every local deb must still be the file the lock hashed. Needs the manifest, so it runs for --check and for a build whose
  * manifest is known.
  *
  * @example
@@ -55,6 +56,7 @@ export async function inputProblems(lock: Lock, options: InputsOptions): Promise
     const allowed = new Set([...now.components, ...(def?.board.firmware.components ?? [])]);
     for (const c of s.components) if (!allowed.has(c)) problems.push(`the lock's source ${s.uri} ${s.suite} has component ${c}, which neither the manifest nor the board asks for`);
   }
+  problems.push(...(await localDebProblems(lock, options.manifestPath, options.manifest.debs)));
   return problems;
 }
 

@@ -8,6 +8,7 @@ import { readLock, type Lock } from './lockfile.js';
 import { defaultLockPath, parseRootSpec } from './lock.js';
 import { readLockText } from './read-lock-file.js';
 import { inputProblems, type InputsOptions } from './check-inputs.js';
+import { lockedLocalNames } from './local-debs.js';
 
 /**
  * `ota lock --check`: does the lockfile still satisfy the manifest? Works offline, from the two
@@ -97,7 +98,8 @@ function closureProblems({ header, packages, universe }: Lock, requested: string
       }
     }
   };
-  for (const raw of [...requested, ...(header.board?.packages ?? []), ...seed]) reach(parseRootSpec(raw).name);
+  // A local deb's package is a root too: the manifest asked for it by giving its file.
+  for (const raw of [...requested, ...lockedLocalNames({ header, packages, universe }), ...(header.board?.packages ?? []), ...seed]) reach(parseRootSpec(raw).name);
   while (queue.length > 0) {
     const c = packages.get(queue.pop()!)!;
     const fields = header.recommends ? [c.preDepends, c.depends, c.recommends] : [c.preDepends, c.depends];

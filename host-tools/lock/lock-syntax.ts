@@ -1,7 +1,7 @@
 import { OtaError } from '../../common/errors.js';
 import type { Stanza } from '../apt/control.js';
 import { architecture, oneOf, packageName, relations, sha256, size, source, stanzaProblem, filename, version, word, type FieldCheck } from '../apt/field-syntax.js';
-import { ARCHES, BOARD_NAME, IMAGE_NAME, PACKAGE_SPEC } from '../manifest/schema.js';
+import { ARCHES, BOARD_NAME, IMAGE_NAME, LOCAL_DEB_PATH, MAX_LOCAL_DEBS, PACKAGE_SPEC } from '../manifest/schema.js';
 
 /**
  * Every field of a lockfile, checked before any of it is used. A lockfile arrives in a pull
@@ -21,6 +21,12 @@ export const MAX_LOCK_PACKAGES = 20_000;
 const HINT = 'a lockfile is written by `ota lock`: check where this edit came from, then regenerate it with `ota lock --update <manifest>`';
 
 const printable = /^[\x21-\x7e]+$/;
+
+/**
+ * The Origin-Uri (and Origin-Suite) of a package that came from one of the manifest's local
+ * debs (`Local-Debs` in the header): its Filename is that path, relative to the manifest's folder.
+ */
+export const LOCAL_ORIGIN_URI = 'local';
 
 /** An archive's URL as a Sources line and Origin-Uri hold it: http(s) or file, no query or fragment. */
 export const archiveUri: FieldCheck = (v) => {
@@ -61,6 +67,10 @@ const HEADER_CHECKS: Record<string, FieldCheck> = {
   'Variant-Seed': words(packageName),
   'Board-Packages': words(packageName),
   'Board-Components': words(word),
+  'Local-Debs': (v) =>
+    v.split(' ').length > MAX_LOCAL_DEBS
+      ? `lists more than ${MAX_LOCAL_DEBS} debs`
+      : words((w) => (LOCAL_DEB_PATH.test(w) ? undefined : `holds ${JSON.stringify(w.slice(0, 80))}, which is not a .deb path inside the manifest's folder`))(v),
   Sources: (v) => v.split('\n').filter((l) => l.trim() !== '').map(sourcesLineProblem).find((p) => p !== undefined),
 };
 const HEADER_REQUIRED = ['Lockfile-Version', 'Image', 'Architecture', 'Variant', 'Recommends', 'Manifest-SHA256', 'Sources'];
@@ -84,11 +94,20 @@ const PACKAGE_CHECKS: Record<string, FieldCheck> = {
   Filename: filename,
   Size: size,
   SHA256: sha256,
-  'Origin-Uri': archiveUri,
+  'Origin-Uri': (v) => (v === LOCAL_ORIGIN_URI ? undefined : archiveUri(v)),
   'Origin-Suite': suite,
   'Origin-Component': (v) => (v === '-' ? undefined : word(v)),
 };
 const PACKAGE_REQUIRED = ['Package', 'Version', 'Architecture', 'Filename', 'Size', 'SHA256', 'Origin-Uri', 'Origin-Suite', 'Origin-Component'];
+
+/** The first field of one package stanza (as a lock holds it) that is not what `ota lock` writes; undefined when all pass. */
+export function packageStanzaProblem(stanza: Stanza): { field: string; reason: string } | undefined {
+  const unknown = [...stanza.keys()].find((f) => !Object.hasOwn(PACKAGE_CHECKS, f));
+  if (unknown) return { field: unknown, reason: 'is not a field a lock holds' };
+  const missing = PACKAGE_REQUIRED.find((f) => !stanza.has(f));
+  if (missing) return { field: missing, reason: 'is missing' };
+  return stanzaProblem(stanza, PACKAGE_CHECKS);
+}
 
 /** One Sources line: `spec uri suite components priority inrelease-sha256 date`. */
 function sourcesLineProblem(line: string): string | undefined {
@@ -138,11 +157,14 @@ export function checkLockSyntax(stanzas: Stanza[], where: string): void {
     .map((l) => l.trim().split(' '));
   if (sources.length === 0) throw refuse(`${where}: the header's Sources lists no source (is the file cut short?)`);
   const arch = header.get('Architecture')!;
+  const local = (header.get('Local-Debs') ?? '').split(' ').filter(Boolean);
+  const localSeen = new Set<string>();
   packages.forEach((p, i) => {
     const at = `${where}: package stanza ${i + 1}${p.has('Package') ? ` (${p.get('Package')!.slice(0, 60)})` : ''}`;
     checkFields(p, PACKAGE_CHECKS, PACKAGE_REQUIRED, at);
     if (p.get('Architecture') !== arch && p.get('Architecture') !== 'all') throw refuse(`${at}: Architecture ${p.get('Architecture')} is neither ${arch} nor all`);
     const [uri, suiteName, component] = [p.get('Origin-Uri')!, p.get('Origin-Suite')!, p.get('Origin-Component')!];
+    if (uri === LOCAL_ORIGIN_URI) return checkLocalStanza(p, { at, local, seen: localSeen });
     const from = sources.find((s) => s[1] === uri && s[2] === suiteName);
     if (!from) throw refuse(`${at}: its origin ${uri} ${suiteName} is not one of the Sources in the header`);
     const comps = from[3] === '-' ? [] : from[3]!.split(',');
@@ -150,4 +172,18 @@ export function checkLockSyntax(stanzas: Stanza[], where: string): void {
       throw refuse(`${at}: Origin-Component ${component} is not one the header's Sources line for ${uri} ${suiteName} read (${from[3]})`);
     }
   });
+  const unlocked = local.find((f) => !localSeen.has(f));
+  if (unlocked) throw refuse(`${where}: the header's Local-Debs lists ${unlocked}, but no package stanza comes from it`);
+}
+
+/**
+ * A package from a local deb: its Filename is one of the header's Local-Debs (so a stanza cannot
+ * name any other file of the project), each of them once.
+ */
+function checkLocalStanza(p: Stanza, ctx: { at: string; local: string[]; seen: Set<string> }): void {
+  const file = p.get('Filename')!;
+  if (p.get('Origin-Suite') !== LOCAL_ORIGIN_URI || p.get('Origin-Component') !== '-') throw refuse(`${ctx.at}: a package from a local deb has Origin-Suite ${LOCAL_ORIGIN_URI} and Origin-Component -`);
+  if (!ctx.local.includes(file)) throw refuse(`${ctx.at}: its Filename ${file} is not one of the header's Local-Debs`);
+  if (ctx.seen.has(file)) throw refuse(`${ctx.at}: a second stanza from the local deb ${file}`);
+  ctx.seen.add(file);
 }

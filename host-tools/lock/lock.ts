@@ -15,7 +15,9 @@ import { Universe, type Origin } from './universe.js';
 import { resolve, type Resolution, type RootSpec } from './resolve.js';
 import { diffLocks, formatLock, headerFor, readLock, type Lock, type LockDiff, type LockSource } from './lockfile.js';
 import { readLockText } from './read-lock-file.js';
+import { localIndex, localRoots, readLocalDebs, type LocalDeb } from './local-debs.js';
 import { fsReason } from '../../common/fs-errors.js';
+import { dirname, resolve as resolvePath } from 'node:path';
 
 /**
  * `ota lock` as an API: manifest in, lockfile out.
@@ -63,20 +65,21 @@ export async function lock(options: LockOptions): Promise<LockResult> {
   const previous = await readExistingLock(lockPath, options.update === true, (message) => emit({ phase: 'lock', manifest: options.manifestPath, level: 'warning', message }));
 
   const board = loaded.manifest.board ? await boardPart(loaded.manifest.board, options.boardsDir) : undefined;
-  // A lock made from these exact manifest (and board) bytes is kept as it is: nothing to fetch (npm ci's rule).
-  if (previous && !options.update && previous.header.manifestSha256 === loaded.sha256 && previous.header.board?.sha256 === board?.sha256) {
+  const local = await localDebsOf(loaded, lockPath);
+  // A lock made from these exact manifest (and board, and local deb) bytes is kept as it is: nothing to fetch (npm ci's rule).
+  if (previous && !options.update && previous.header.manifestSha256 === loaded.sha256 && previous.header.board?.sha256 === board?.sha256 && sameLocalDebs(previous, local)) {
     emit({ phase: 'lock', manifest: options.manifestPath, message: `${lockPath} is up to date with ${options.manifestPath}` });
     return { lockPath, text: previous.text, packages: previous.packages.size, written: false, diff: undefined, resolution: undefined, downloadBytes: 0 };
   }
 
-  const { universe, sources, downloadBytes } = await loadUniverse(loaded, options, board);
+  const { universe, sources, downloadBytes } = await loadUniverse(loaded, { ...options, local }, board);
   emit({ phase: 'resolve', manifest: options.manifestPath, message: `resolving ${loaded.manifest.packages.length} packages${loaded.manifest.variant === 'minbase' ? ' + minbase' : ''} for ${loaded.manifest.arch}` });
   const prefer = previous && !options.update ? new Map([...previous.packages].map(([n, c]) => [n, c.version])) : undefined;
   let resolution: Resolution;
   try {
     resolution = resolve(universe, {
       // The board's packages come after the image's: a kernel's `initramfs-tools | linux-initramfs-tool` is then met by the board's dracut.
-      roots: [...loaded.manifest.packages, ...(board?.packages ?? [])].map(parseRootSpec),
+      roots: [...loaded.manifest.packages, ...localRoots(local), ...(board?.packages ?? [])].map(parseRootSpec),
       variant: loaded.manifest.variant,
       exclude: loaded.manifest.exclude,
       recommends: loaded.manifest.recommends,
@@ -140,7 +143,7 @@ async function readExistingLock(path: string, update: boolean, warn: (message: s
  */
 export async function loadUniverse(
   loaded: LoadedManifest,
-  options: Pick<LockOptions, 'offline' | 'cacheDir' | 'env' | 'etcApt' | 'onEvent'>,
+  options: Pick<LockOptions, 'offline' | 'cacheDir' | 'env' | 'etcApt' | 'onEvent'> & { local?: LocalDeb[] },
   board?: BoardComponents,
 ): Promise<{ universe: Universe; sources: LockSource[]; downloadBytes: number }> {
   const emit = options.onEvent ?? silent;
@@ -206,6 +209,7 @@ export async function loadUniverse(
       date: release.date ? release.date.toISOString().replace(/\.000Z$/, 'Z') : '-',
     });
   });
+  if (options.local?.length) indices.push(localIndex(options.local));
   return { universe: new Universe(manifest.arch, indices), sources, downloadBytes };
 }
 
@@ -215,6 +219,25 @@ async function allOrFirstError<T>(promises: Promise<T>[]): Promise<T[]> {
   const failed = settled.find((r) => r.status === 'rejected');
   if (failed) throw failed.reason;
   return settled.map((r) => (r as PromiseFulfilledResult<T>).value);
+}
+
+/**
+ * The manifest's local debs, read and checked. Their paths are relative to the manifest's folder,
+ * and the build finds them beside the lock: the two must share a folder.
+ */
+async function localDebsOf(loaded: LoadedManifest, lockPath: string): Promise<LocalDeb[]> {
+  const paths = loaded.manifest.debs;
+  if (paths.length === 0) return [];
+  if (resolvePath(dirname(lockPath)) !== resolvePath(dirname(loaded.path))) {
+    throw new OtaError('ERR_OTA_USAGE', `${loaded.path} has local debs, so its lock must be in its folder, not ${lockPath}`, { hint: 'drop --output, or write the lock beside the manifest' });
+  }
+  return readLocalDebs(loaded.path, paths, loaded.manifest.arch);
+}
+
+/** Whether a lock holds exactly these local debs, byte for byte (a rebuilt .deb re-locks). */
+function sameLocalDebs(previous: Lock, local: LocalDeb[]): boolean {
+  const locked = [...previous.packages.values()].filter((c) => c.origin.uri === 'local');
+  return locked.length === local.length && local.every((d) => previous.packages.get(d.name)?.sha256 === d.sha256 && previous.packages.get(d.name)?.origin.uri === 'local');
 }
 
 /** The board's part of a lock: its packages, and the hash of its definition (a changed board re-locks). */

@@ -57,6 +57,11 @@ export interface LockHeader {
    * Undefined in a lock from before the field (and for variant none).
    */
   seed?: string[];
+  /**
+   * The manifest's local debs (`Local-Debs`), as it wrote them: paths relative to the folder of
+   * the manifest and its lock. Each is one package stanza with Origin-Uri `local`. Undefined or empty for most.
+   */
+  localDebs?: string[];
   sources: LockSource[];
 }
 
@@ -97,6 +102,8 @@ export function formatLock(header: LockHeader, packages: Iterable<Candidate>): s
     // Only when there are some: a board without firmware.components locks to the same bytes as before the field existed.
     if (header.board.components.length > 0) head.push(['Board-Components', header.board.components.join(' ')]);
   }
+  // Only when there are some: a manifest without local debs locks to the same bytes as before the field existed.
+  if (header.localDebs?.length) head.push(['Local-Debs', header.localDebs.join(' ')]);
   head.push([
     'Sources',
     ['', ...header.sources.map((s) => [s.spec, s.uri, s.suite, s.components.join(',') || '-', String(s.priority), s.inReleaseSha256, s.date].join(' '))].join('\n'),
@@ -129,6 +136,7 @@ export function headerFor(manifest: Manifest, manifestSha256: string, sources: L
     manifestSha256,
     requested: manifest.packages,
     exclude: manifest.exclude,
+    localDebs: manifest.debs,
     sources,
   };
 }
@@ -202,6 +210,7 @@ function headerOf(h: Map<string, string>): LockHeader {
     manifestSha256: h.get('Manifest-SHA256')!,
     requested: words(h.get('Requested')),
     exclude: words(h.get('Exclude')),
+    localDebs: words(h.get('Local-Debs')),
     ...(h.has('Variant-Seed') ? { seed: words(h.get('Variant-Seed')) } : {}),
     ...(h.has('Board') ? { board: { name: h.get('Board')!, sha256: h.get('Board-SHA256')!, packages: words(h.get('Board-Packages')), components: words(h.get('Board-Components')) } } : {}),
     sources,

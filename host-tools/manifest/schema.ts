@@ -25,6 +25,14 @@ export type Arch = (typeof ARCHES)[number];
 export const IMAGE_NAME = /^[a-z0-9][a-z0-9.+-]*$/;
 /** `name`, `name=version` or `name/suite`, optionally with `:arch`. */
 export const PACKAGE_SPEC = /^[a-z0-9][a-z0-9.+-]*(:[a-z0-9]+)?(=[A-Za-z0-9.+~:-]+|\/[A-Za-z0-9._-]+)?$/;
+/**
+ * A local .deb, relative to the manifest's folder and inside it (docs/manifest.md, "Local debs"):
+ * no leading "/", no "." or ".." segment, the characters a pool path holds, ending in `.deb`.
+ * The lock's header lists these paths separated by spaces, so none holds one.
+ */
+export const LOCAL_DEB_PATH = /^(?!.*(?:^|\/)\.{0,2}(?:\/|$))[A-Za-z0-9._+~@=,/-]{1,1020}\.deb$/;
+/** At most this many local debs: each is hashed and read with dpkg-deb at every lock. */
+export const MAX_LOCAL_DEBS = 100;
 /** A folder of boards/: never a path (loadBoard takes a name with "/" or ending in .yaml for one). */
 export const BOARD_NAME = /^(?!.*\.ya?ml$)[a-z0-9][a-z0-9._+-]*$/;
 
@@ -69,6 +77,11 @@ export const manifestSchema = z.strictObject({
   packages: z.array(packageSpec).max(MAX_MANIFEST_PACKAGES, `at most ${MAX_MANIFEST_PACKAGES} packages: list what the image needs, ota lock adds their dependencies`).default([]),
   exclude: z.array(name).max(MAX_MANIFEST_PACKAGES, `at most ${MAX_MANIFEST_PACKAGES} names`).default([]),
   recommends: z.boolean().default(false),
+  /** Local .deb files (relative to the manifest, inside its folder), locked with their SHA256 and installed like any package. */
+  debs: z
+    .array(z.string().regex(LOCAL_DEB_PATH, 'a .deb path relative to the manifest, inside its folder (letters, digits, "._+~@=,-/"; no "..")'))
+    .max(MAX_LOCAL_DEBS, `at most ${MAX_LOCAL_DEBS} local debs`)
+    .default([]),
 });
 
 export type SourceSpec = z.infer<typeof sourceSchema>;

@@ -82,6 +82,7 @@ describe('multistrapToManifest', () => {
       packages: ['debian-archive-keyring'],
       exclude: [],
       recommends: false,
+      debs: [],
     });
     expect(warnings).toEqual([]);
     expect(yaml.split('\n')[0]).toBe('# imported from configs/Debian Bookworm.conf by ota import multistrap');

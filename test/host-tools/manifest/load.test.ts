@@ -20,7 +20,7 @@ function manifestError(text: string): OtaError {
 describe('parseManifest', () => {
   it('applies defaults', () => {
     const m = parseManifest(base, 'image.yaml');
-    expect(m).toEqual({ name: 'demo', arch: 'arm64', sources: [{ uri: 'host', priority: 500 }], variant: 'none', packages: [], exclude: [], recommends: false });
+    expect(m).toEqual({ name: 'demo', arch: 'arm64', sources: [{ uri: 'host', priority: 500 }], variant: 'none', packages: [], exclude: [], recommends: false, debs: [] });
   });
 
   it('names an unknown top-level key with its line and a suggestion', () => {
@@ -125,5 +125,12 @@ describe('limits and archive paths', () => {
     expect(manifestError(`name: demo\narch: arm64\nsources:\n  - uri: http://m.example/debian\n    suites: [bookworm]\n    components: [../x]\n`).message).toMatch(/a component name/);
     const ok = parseManifest(`name: demo\narch: arm64\nsources:\n  - uri: http://m.example/debian\n    suites: [bookworm-security, ./, stable/updates]\n    components: [main, non-free-firmware, updates/main]\n`, 'image.yaml');
     expect(ok.sources[0]!.components).toEqual(['main', 'non-free-firmware', 'updates/main']);
+  });
+
+  it('takes local debs only as .deb paths inside the manifest\'s folder', () => {
+    expect(parseManifest(`${base}debs: [debs/ota-agent_1.0+x~1_arm64.deb, tool.deb]\n`, 'image.yaml').debs).toEqual(['debs/ota-agent_1.0+x~1_arm64.deb', 'tool.deb']);
+    for (const bad of ['../tool.deb', '/abs/tool.deb', 'a/./tool.deb', 'a//tool.deb', '"a b.deb"', 'tool.tar', 'debs/']) {
+      expect(manifestError(`${base}debs: [${bad}]\n`).message, bad).toMatch(/a \.deb path relative to the manifest/);
+    }
   });
 });
