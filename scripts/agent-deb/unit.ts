@@ -1,0 +1,56 @@
+/**
+ * The agent's systemd unit (docs/agent.md, "Packaging"), as text from data so the one place that holds the relay's
+ * Node flags (device-agent/daemon/node-flags.ts) is also where the service gets them.
+ *
+ * @example
+ * agentUnit({ nodeOptions: '--jitless' }); // "[Unit]\nDescription=..."
+ */
+export interface UnitOptions {
+  /** NODE_OPTIONS for the relay; a single executable takes no Node flags on its command line. Null: none. */
+  nodeOptions: string | null;
+}
+
+export function agentUnit(options: UnitOptions): string {
+  const env = options.nodeOptions === null ? [] : [`Environment="NODE_OPTIONS=${options.nodeOptions}"`];
+  return [
+    '# The deb-ota update agent (docs/agent.md, "Packaging").',
+    '[Unit]',
+    'Description=deb-ota update agent',
+    // Started with the services it may check, as soon as the network is up or its wait gave up (the
+    // wait-online services time out; network-online.target is reached either way): verifying and
+    // committing are local and need no broker, so a boot into an update is judged minutes after boot
+    // even when the update broke the network. After time-sync.target: a clock from 1970 would refuse
+    // every signed release as not yet valid (nothing here pulls it in, so it never waits for a sync).
+    'Wants=network-online.target',
+    'After=network-online.target time-sync.target',
+    // Restarting forever: a first boot before the machine-id exists, or a broker far away, ends on its own.
+    'StartLimitIntervalSec=0',
+    '',
+    '[Service]',
+    'Type=simple',
+    'ExecStart=/usr/bin/ota-agent daemon',
+    ...env,
+    'Restart=on-failure',
+    'RestartSec=10s',
+    // The relay SIGTERMs its worker, waits for it, says offline and exits 0 (docs/agent.md, "The relay").
+    'KillMode=mixed',
+    'TimeoutStopSec=90s',
+    'StateDirectory=ota',
+    'StateDirectoryMode=0700',
+    'SyslogIdentifier=ota-agent',
+    // Hardening that leaves the agent its work (docs/agent.md, "Packaging"): it writes /sysroot, /boot, the
+    // bootloader's env, /etc and /var; libostree unshares a mount namespace to write a read-only /sysroot;
+    // it runs systemctl, reboot and the owner's health scripts, which may need any device or socket.
+    'NoNewPrivileges=yes',
+    'PrivateTmp=yes',
+    'ProtectHome=read-only',
+    'ProtectControlGroups=yes',
+    'RestrictRealtime=yes',
+    'RestrictSUIDSGID=yes',
+    'LockPersonality=yes',
+    '',
+    '[Install]',
+    'WantedBy=multi-user.target',
+    '',
+  ].join('\n');
+}

@@ -1,0 +1,135 @@
+import { existsSync } from 'node:fs';
+import { chmod, cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { run } from '../../../common/exec.js';
+import { buildAgentDeb, type BuiltAgentDeb } from '../../../scripts/agent-deb/build.js';
+import { DEPENDS } from '../../../scripts/agent-deb/plan.js';
+import { relayNodeOptions } from '../../../scripts/build-agent-deb.js';
+
+// The agent's .deb built by the real dpkg-deb from a stand-in executable (a shell script named ota-agent
+// that prints a version, in place of the one npm run build:agent makes), then read back with dpkg-deb,
+// md5sum and systemd-analyze.
+const REPO = join(import.meta.dirname, '../../..');
+const EPOCH = 1_700_000_000;
+
+let dir: string;
+let binary: string;
+let deb: BuiltAgentDeb;
+let tree: string;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'agent-deb-'));
+  binary = join(dir, 'stand-in/ota-agent');
+  await mkdir(join(dir, 'stand-in'));
+  await writeFile(binary, '#!/bin/sh\necho "ota-agent 0.1.0 (stand-in)"\n');
+  await chmod(binary, 0o755);
+  deb = await buildAgentDeb({ arch: 'arm64', binary, outDir: join(dir, 'out'), version: '0.1.0', epochSeconds: EPOCH, nodeOptions: '--jitless' });
+  tree = join(dir, 'tree');
+  await run('extract', ['dpkg-deb', '-x', deb.path, tree]);
+});
+afterAll(() => rm(dir, { recursive: true, force: true }));
+
+async function dpkgDeb(...args: string[]): Promise<string> {
+  return (await run('dpkg-deb', ['dpkg-deb', ...args])).stdout;
+}
+
+describe('build:agent-deb with a stand-in executable', () => {
+  it('writes out/ota-agent_<version>_<arch>.deb whose control fields dpkg-deb reads', async () => {
+    expect(deb.path).toBe(join(dir, 'out/ota-agent_0.1.0_arm64.deb'));
+    const fields = await dpkgDeb('-f', deb.path, 'Package', 'Version', 'Architecture', 'Depends', 'Maintainer', 'Section', 'Priority');
+    expect(fields).toContain('Package: ota-agent\n');
+    expect(fields).toContain('Version: 0.1.0\n');
+    expect(fields).toContain('Architecture: arm64\n');
+    expect(fields).toContain(`Depends: ${DEPENDS.join(', ')}\n`);
+    expect(fields).toMatch(/^Maintainer: .+ <.+>$/m);
+    const info = await dpkgDeb('--info', deb.path);
+    expect(info).toMatch(/^ Description: .+$/m);
+    expect(info).toMatch(/^\s+\d+ bytes,\s+\d+ lines\s+\*\s+postinst\s+#!\/bin\/sh$/m);
+  });
+
+  it('holds the files with their modes, all owned by root:root, and nothing else', async () => {
+    const listing = (await dpkgDeb('--contents', deb.path)).trim().split('\n').map((l) => l.split(/\s+/));
+    const byPath = new Map(listing.map((cols) => [cols.at(-1)!.replace(/^\.\//, '/'), { mode: cols[0]!, owner: cols[1]! }]));
+    for (const { owner } of byPath.values()) expect(owner).toBe('root/root');
+    expect(byPath.get('/usr/bin/ota-agent')?.mode).toBe('-rwxr-xr-x');
+    for (const f of ['/lib/systemd/system/ota-agent.service', '/usr/lib/ota/agent.yaml', '/etc/ota/agent.yaml', '/usr/share/doc/ota-agent/copyright', '/usr/share/doc/ota-agent/changelog.gz']) {
+      expect(byPath.get(f)?.mode, f).toBe('-rw-r--r--');
+    }
+    for (const d of ['/etc/ota/agent.d/', '/etc/ota/health/required.d/', '/etc/ota/health/wanted.d/', '/etc/greenboot/check/required.d/', '/etc/greenboot/check/wanted.d/']) {
+      expect(byPath.get(d)?.mode, d).toBe('drwxr-xr-x');
+    }
+    const files = [...byPath.keys()].filter((p) => !p.endsWith('/')).sort();
+    expect(files).toEqual(['/etc/ota/agent.yaml', '/lib/systemd/system/ota-agent.service', '/usr/bin/ota-agent', '/usr/lib/ota/agent.yaml', '/usr/share/doc/ota-agent/changelog.gz', '/usr/share/doc/ota-agent/copyright']);
+    // Every member carries SOURCE_DATE_EPOCH, not the time of the build.
+    expect(new Set(listing.map((cols) => `${cols[3]} ${cols[4]}`))).toEqual(new Set([new Date(EPOCH * 1000).toISOString().slice(0, 16).replace('T', ' ')]));
+    expect(await run('stand-in', [join(tree, 'usr/bin/ota-agent')]).then((r) => r.stdout)).toBe('ota-agent 0.1.0 (stand-in)\n');
+  });
+
+  it('lists /etc files as conffiles and an md5sum for every file that md5sum -c accepts', async () => {
+    const control = join(dir, 'control');
+    await run('control', ['dpkg-deb', '-e', deb.path, control]);
+    expect(await readFile(join(control, 'conffiles'), 'utf8')).toBe('/etc/ota/agent.yaml\n');
+    const sums = await readFile(join(control, 'md5sums'), 'utf8');
+    expect(sums.trim().split('\n').map((l) => l.split('  ')[1])).toEqual(['etc/ota/agent.yaml', 'lib/systemd/system/ota-agent.service', 'usr/bin/ota-agent', 'usr/lib/ota/agent.yaml', 'usr/share/doc/ota-agent/changelog.gz', 'usr/share/doc/ota-agent/copyright']);
+    const check = await run('md5sum -c', ['md5sum', '--check', '--strict', join(control, 'md5sums')], { cwd: tree });
+    expect(check.stdout.trim().split('\n').every((l) => l.endsWith(': OK'))).toBe(true);
+  });
+
+  it('builds the same bytes twice from the same input, whatever the umask and the output folder', async () => {
+    const before = process.umask(0o077);
+    let again: BuiltAgentDeb;
+    try {
+      again = await buildAgentDeb({ arch: 'arm64', binary, outDir: join(dir, 'again'), version: '0.1.0', epochSeconds: EPOCH, nodeOptions: '--jitless' });
+    } finally {
+      process.umask(before);
+    }
+    expect(again.sha256).toBe(deb.sha256);
+    expect((await readFile(again.path)).equals(await readFile(deb.path))).toBe(true);
+    const later = await buildAgentDeb({ arch: 'arm64', binary, outDir: join(dir, 'later'), version: '0.1.0', epochSeconds: EPOCH + 86_400, nodeOptions: '--jitless' });
+    expect(later.sha256).not.toBe(deb.sha256);
+  });
+
+  it.skipIf(!existsSync('/usr/bin/systemd-analyze') || !existsSync('/lib/systemd/system/multi-user.target'))('systemd-analyze verify finds nothing to say about the unit', async () => {
+    // verify resolves the unit's dependencies and ExecStart inside --root: the host's units beside the package's.
+    const root = join(dir, 'verify-root');
+    await mkdir(join(root, 'lib/systemd'), { recursive: true });
+    await cp('/lib/systemd/system', join(root, 'lib/systemd/system'), { recursive: true, verbatimSymlinks: true });
+    await cp(join(tree, 'lib/systemd/system/ota-agent.service'), join(root, 'lib/systemd/system/ota-agent.service'));
+    await mkdir(join(root, 'usr/bin'), { recursive: true });
+    await cp(join(tree, 'usr/bin/ota-agent'), join(root, 'usr/bin/ota-agent'));
+    const r = await run('systemd-analyze verify', ['systemd-analyze', 'verify', `--root=${root}`, '/lib/systemd/system/ota-agent.service']);
+    // It exits 0 even for an unknown key or a bad value, and says so on stderr.
+    expect(r.stderr).toBe('');
+  });
+
+  it.skipIf(!existsSync('/usr/bin/lintian'))('lintian reports no error', async () => {
+    const r = await run('lintian', ['lintian', '--fail-on', 'error', deb.path], { okCodes: [0, 1, 2] });
+    expect(r.stdout.split('\n').filter((l) => l.startsWith('E:'))).toEqual([]);
+  });
+
+  it('refuses a missing or non-executable binary before writing anything', async () => {
+    const out = join(dir, 'refused');
+    await expect(buildAgentDeb({ arch: 'arm64', binary: join(dir, 'nope'), outDir: out, version: '0.1.0', epochSeconds: EPOCH, nodeOptions: null })).rejects.toThrow(/no such file/);
+    const plain = join(dir, 'plain');
+    await writeFile(plain, 'x');
+    await expect(buildAgentDeb({ arch: 'arm64', binary: plain, outDir: out, version: '0.1.0', epochSeconds: EPOCH, nodeOptions: null })).rejects.toThrow(/not an executable file/);
+    await expect(buildAgentDeb({ arch: 'sparc', binary, outDir: out, version: '0.1.0', epochSeconds: EPOCH, nodeOptions: null })).rejects.toThrow(/no architecture/);
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it('npm run build:agent-deb: the script from the command line, dated by SOURCE_DATE_EPOCH, gives the same bytes', async () => {
+    const out = join(dir, 'cli');
+    const r = await run('build:agent-deb', [process.execPath, '--import', 'tsx', join(REPO, 'scripts/build-agent-deb.ts'), '--arch', 'arm64', '--binary', binary, '--out', out, '--version', '0.1.0'], {
+      env: { ...process.env, SOURCE_DATE_EPOCH: String(EPOCH) },
+    });
+    expect(r.stdout).toMatch(new RegExp(`^build:agent-deb: ${join(out, 'ota-agent_0.1.0_arm64.deb')}: [0-9.]+ MB, sha256 [0-9a-f]{64}\\n$`));
+    // The script gives the relay's flags as NODE_OPTIONS (those Node accepts there): the same bytes as a
+    // direct build with them.
+    const direct = await buildAgentDeb({ arch: 'arm64', binary, outDir: join(dir, 'direct'), version: '0.1.0', epochSeconds: EPOCH, nodeOptions: relayNodeOptions() });
+    expect(r.stdout).toContain(`sha256 ${direct.sha256}`);
+    const bad = await run('build:agent-deb', [process.execPath, '--import', 'tsx', join(REPO, 'scripts/build-agent-deb.ts'), '--arch', 'sparc', '--binary', binary, '--out', out], { okCodes: [2] });
+    expect(bad.stderr).toContain('no architecture "sparc"');
+  });
+});
