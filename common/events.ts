@@ -88,7 +88,12 @@ export interface HttpEvent extends Base {
   status?: number;
 }
 
-export type OtaEvent = LockEvent | FetchEvent | ImageEvent | DiskImageEvent | DeviceEvent | ReleaseEvent | ExecEvent | HttpEvent;
+/** A fleet's broker credentials: certificates issued, passwords made (`ota fleet acl`). */
+export interface AclEvent extends Base, Progress {
+  phase: 'acl';
+}
+
+export type OtaEvent = LockEvent | FetchEvent | ImageEvent | DiskImageEvent | DeviceEvent | ReleaseEvent | ExecEvent | HttpEvent | AclEvent;
 
 export type Phase = OtaEvent['phase'];
 

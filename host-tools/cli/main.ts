@@ -8,6 +8,7 @@ import { registerCompletion } from './commands/completion.js';
 import { registerDiff } from './commands/diff.js';
 import { registerFlash } from './commands/flash.js';
 import { registerFleet } from './commands/fleet.js';
+import { registerFleetAcl } from './commands/fleet-acl.js';
 import { registerImage } from './commands/image.js';
 import { registerImport } from './commands/import.js';
 import { registerKeys } from './commands/keys.js';
@@ -50,7 +51,7 @@ export async function main(argv: string[], out: (line: string) => void = (l) => 
   program.hook('preAction', (_program, command) => {
     reporter.configure({ quiet: command.opts<{ quiet?: boolean }>().quiet === true, verbose: program.opts<{ verbose?: boolean }>().verbose === true });
   });
-  for (const register of [registerLock, registerImport, registerBuild, registerDiff, registerImage, registerFlash, registerKeys, registerPublish, registerLog, registerServe, registerAnnounce, registerFleet, registerVerify, registerBundle, registerCompletion]) register(program, io);
+  for (const register of [registerLock, registerImport, registerBuild, registerDiff, registerImage, registerFlash, registerKeys, registerPublish, registerLog, registerServe, registerAnnounce, registerFleet, registerFleetAcl, registerVerify, registerBundle, registerCompletion]) register(program, io);
   try {
     // Subprocesses and HTTP requests report to this run's reporter, which shows them with -v.
     await withTrace(reporter.event, () => program.parseAsync(argv));

@@ -20,6 +20,11 @@ export interface MosquittoOptions {
   tls?: { certFile: string; keyFile: string; clientCa?: string };
   /** Further lines for mosquitto.conf. */
   extraConfig?: string[];
+  /**
+   * The listeners and their security, written by the test (e.g. the snippet `ota fleet acl`
+   * makes) in place of `users` and `tls`; it gets the free port the helper waits on.
+   */
+  config?: (port: number) => string[];
   /** Listen on this port (a broker started again where its clients look for it); default a free one. */
   port?: number;
   /**
@@ -84,8 +89,14 @@ async function writeConfig(dir: string, port: number, options: MosquittoOptions)
     'log_type error',
     'log_type warning',
     'log_type notice',
-    `listener ${port} 127.0.0.1`,
   ];
+  if (options.config) {
+    lines.push(...options.config(port), ...(options.extraConfig ?? []));
+    const conf = join(dir, 'mosquitto.conf');
+    await writeFile(conf, `${lines.join('\n')}\n`);
+    return conf;
+  }
+  lines.push(`listener ${port} 127.0.0.1`);
   if (options.users) {
     const pw = join(dir, 'passwd');
     await writeFile(pw, '', { mode: 0o600 });
