@@ -1,14 +1,17 @@
 import { createServer, type Server } from 'node:net';
-import { Aedes } from 'aedes';
+import { Aedes, type AedesOptions, type AuthenticateError, type Client } from 'aedes';
+import type { BrokerAcl } from '../fleet/acl-load.js';
+import type { Identity } from '../fleet/acl-rules.js';
 
 /**
  * The MQTT half of `ota serve`: an embedded broker (aedes, MQTT 3.1.1; its MQTT 5 is not
  * released, so every client of ours falls back to 3.1.1) for a lab or a small fleet. Retained
  * messages live in memory: after a restart, `ota announce` sends each group's release again
- * (docs/releases.md, "Serving").
+ * (docs/releases.md, "Serving"). Without `acl` anyone who reaches the port may do anything;
+ * with it, the rules of an `ota fleet acl` folder hold (docs/fleet.md, "Access control").
  *
  * @example
- * const broker = await startBroker();
+ * const broker = await startBroker({ acl: await loadBrokerAcl('acl/') });
  * broker.server.listen(1883, '127.0.0.1');
  * await broker.close();
  */
@@ -18,8 +21,13 @@ export interface EmbeddedBroker {
   close: () => Promise<void>;
 }
 
-export async function startBroker(): Promise<EmbeddedBroker> {
-  const aedes = await Aedes.createBroker();
+export interface BrokerOptions {
+  /** User names, passwords and topic rules; absent: no authentication at all. */
+  acl?: BrokerAcl;
+}
+
+export async function startBroker(options: BrokerOptions = {}): Promise<EmbeddedBroker> {
+  const aedes = await Aedes.createBroker(options.acl ? aclHandlers(options.acl) : {});
   const server = createServer(aedes.handle);
   const sockets = new Set<import('node:net').Socket>();
   server.on('connection', (s) => {
@@ -33,4 +41,35 @@ export async function startBroker(): Promise<EmbeddedBroker> {
     await new Promise<void>((resolve) => aedes.close(() => resolve()));
   };
   return { server, close };
+}
+
+/**
+ * aedes' hooks from the fleet's rules. A refused publish closes the client's connection: MQTT
+ * 3.1.1 lets a broker either acknowledge and drop it (Mosquitto) or disconnect (aedes' only
+ * way), and either way nobody receives it. A refused subscription gets the failure code 128 in
+ * its SUBACK, as on Mosquitto.
+ */
+function aclHandlers(acl: BrokerAcl): AedesOptions {
+  // Keyed by aedes' client object, not by the client id a client chooses for itself.
+  const who = new WeakMap<Client, Identity>();
+  return {
+    authenticate: (client, username, password, done) => {
+      const id = username === undefined || password === undefined ? null : acl.authenticate(username, password.toString('utf8'));
+      if (id === null) {
+        // 4: bad user name or password (MQTT 3.1.1, CONNACK return codes).
+        done(Object.assign(new Error('bad user name or password'), { returnCode: 4 as AuthenticateError['returnCode'] }), false);
+        return;
+      }
+      who.set(client, id);
+      done(null, true);
+    },
+    authorizePublish: (client, packet, done) => {
+      const id = client ? who.get(client) : undefined;
+      done(id !== undefined && acl.may(id, 'publish', packet.topic) ? null : new Error(`not authorized to publish to ${packet.topic}`));
+    },
+    authorizeSubscribe: (client, sub, done) => {
+      const id = who.get(client);
+      done(null, id !== undefined && acl.may(id, 'subscribe', sub.topic) ? sub : null);
+    },
+  };
 }

@@ -2,6 +2,7 @@ import type { Server } from 'node:http';
 import type { Server as NetServer, AddressInfo } from 'node:net';
 import { OtaError } from '../../common/errors.js';
 import type { EventSink } from '../../common/events.js';
+import { loadBrokerAcl, type BrokerAcl } from '../fleet/acl-load.js';
 import { startBroker, type EmbeddedBroker } from './broker.js';
 import { requirePublished } from '../publish/published-dir.js';
 import { createStaticServer } from './static-server.js';
@@ -24,6 +25,11 @@ export interface ServeOptions {
   bind?: string;
   /** Run the embedded broker (default true). */
   mqtt?: boolean;
+  /**
+   * An `ota fleet acl` folder: the broker then takes only its users and enforces its rules
+   * (docs/fleet.md, "Access control"). Absent: anyone who reaches the port may do anything.
+   */
+  brokerAcl?: string;
   onEvent?: EventSink;
 }
 
@@ -37,12 +43,16 @@ export interface Serving {
   root: string;
   http: Listening;
   mqtt: Listening | null;
+  /** The ACL folder the broker enforces, or null when it takes anyone. */
+  brokerAcl: string | null;
   /** Stops both: no new connections, open ones (keep-alive too) closed, within about `graceMs` (default 2 s). */
   close: (graceMs?: number) => Promise<void>;
 }
 
 export async function serve(options: ServeOptions): Promise<Serving> {
   const root = await requirePublished(options.dir);
+  // Read before anything listens: a bad folder refuses to start rather than serve without rules.
+  const acl: BrokerAcl | undefined = options.brokerAcl !== undefined && (options.mqtt ?? true) ? await loadBrokerAcl(options.brokerAcl) : undefined;
   const bind = options.bind ?? '127.0.0.1';
   const server = createStaticServer({ root, onEvent: options.onEvent });
   const http = await listen(server, { port: options.httpPort ?? 8080, bind, scheme: 'http', what: '--http-port' });
@@ -50,7 +60,7 @@ export async function serve(options: ServeOptions): Promise<Serving> {
   let mqtt: Listening | null = null;
   if (options.mqtt ?? true) {
     try {
-      broker = await startBroker();
+      broker = await startBroker({ acl });
       mqtt = await listen(broker.server, { port: options.mqttPort ?? 1883, bind, scheme: 'mqtt', what: '--mqtt-port' });
     } catch (e) {
       await closeHttp(server, 0);
@@ -61,7 +71,7 @@ export async function serve(options: ServeOptions): Promise<Serving> {
   const close = async (graceMs = 2_000) => {
     await Promise.all([closeHttp(server, graceMs), broker?.close()]);
   };
-  return { root, http, mqtt, close };
+  return { root, http, mqtt, brokerAcl: acl?.dir ?? null, close };
 }
 
 async function listen(server: Server | NetServer, o: { port: number; bind: string; scheme: string; what: string }): Promise<Listening> {

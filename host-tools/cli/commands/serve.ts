@@ -22,8 +22,9 @@ export function registerServe(program: Command, io: CliIo): void {
     .option('--mqtt-port <port>', 'MQTT port of the embedded broker (0 picks a free one)', parsePort('--mqtt-port'), 1883)
     .option('--bind <address>', 'address to listen on (default loopback only; 0.0.0.0 for every interface)', '127.0.0.1')
     .option('--no-mqtt', 'serve HTTP only, without the embedded broker')
+    .option('--broker-acl <dir>', 'take only the users of this `ota fleet acl` folder and enforce its topic rules (default: no authentication)')
     .option('--json', 'print the bound addresses as one JSON line on stdout (docs/cli-json.md)')
-    .action(async (dir: string, opts: { httpPort: number; mqttPort: number; bind: string; mqtt: boolean; json?: boolean }) => {
+    .action(async (dir: string, opts: { httpPort: number; mqttPort: number; bind: string; mqtt: boolean; brokerAcl?: string; json?: boolean }) => {
       let requests = 0;
       const onEvent = (e: OtaEvent) => {
         if (e.phase === 'http') requests++;
@@ -33,7 +34,7 @@ export function registerServe(program: Command, io: CliIo): void {
       const stop = untilSignal();
       let signal: NodeJS.Signals;
       try {
-        const s = await serve({ dir, httpPort: opts.httpPort, mqttPort: opts.mqttPort, bind: opts.bind, mqtt: opts.mqtt, onEvent });
+        const s = await serve({ dir, httpPort: opts.httpPort, mqttPort: opts.mqttPort, bind: opts.bind, mqtt: opts.mqtt, brokerAcl: opts.brokerAcl, onEvent });
         printAddresses(io, s, opts.json === true);
         signal = await stop.signal;
         await s.close();
@@ -58,12 +59,13 @@ function parsePort(option: string): (v: string) => number {
 function printAddresses(io: CliIo, s: Serving, json: boolean): void {
   const http = { ...s.http, repoUrl: `${s.http.url}/repo` };
   if (json) {
-    io.out(JSON.stringify({ published: s.root, http, mqtt: s.mqtt, pid: process.pid }));
+    io.out(JSON.stringify({ published: s.root, http, mqtt: s.mqtt, brokerAcl: s.brokerAcl, pid: process.pid }));
     return;
   }
   io.out(`serving ${s.root}`);
   io.out(`  http: ${http.url} (devices pull from ${http.repoUrl})`);
-  io.out(`  mqtt: ${s.mqtt ? `${s.mqtt.url} (embedded broker, MQTT 3.1.1)` : 'off'}`);
+  const who = s.brokerAcl ? `users and rules of ${s.brokerAcl}` : 'no authentication';
+  io.out(`  mqtt: ${s.mqtt ? `${s.mqtt.url} (embedded broker, MQTT 3.1.1, ${who})` : 'off'}`);
 }
 
 /** The first SIGINT or SIGTERM stops the server; a second one, while it closes, ends the process at once (as other commands do). */
