@@ -1,9 +1,10 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mosquittoConf } from '../../../host-tools/fleet/acl-files.js';
 import { fleetAcl } from '../../../host-tools/fleet/acl.js';
+import { ota } from '../../helpers/cli.js';
 import { freePort, startMosquitto, type Mosquitto } from '../../helpers/mosquitto.js';
 import { credentials, openClient } from './acl-clients.js';
 import { aclProof, FLEET_YAML, type ProofBroker } from './acl-proof.js';
@@ -16,11 +17,12 @@ import { aclProof, FLEET_YAML, type ProofBroker } from './acl-proof.js';
 let root: string;
 let broker: Mosquitto;
 let proof: ProofBroker;
+let out: string;
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'ota-acl-mosquitto-'));
   await writeFile(join(root, 'fleet.yaml'), FLEET_YAML);
-  const out = join(root, 'acl');
+  out = join(root, 'acl');
   await fleetAcl({ devicesFile: join(root, 'fleet.yaml'), out });
   const passwordPort = await freePort();
   broker = await startMosquitto({ config: (port) => mosquittoConf({ brokerDir: join(out, 'broker'), mtlsPort: port, passwordPort, bind: '127.0.0.1' }).split('\n') });
@@ -49,4 +51,11 @@ afterAll(async () => {
 
 describe('ota fleet acl on a real Mosquitto (mutual TLS and passwords)', () => {
   aclProof(() => proof);
+
+  it("the operator's certificate is enough for ota fleet status, the probe that ends its retained burst included", async () => {
+    const ops = (f: string) => join(out, 'operators', 'ops', f);
+    const r = await ota('fleet', 'status', '--broker', `mqtts://127.0.0.1:${broker.port}`, '--ca', ops('ca.crt'), '--client-cert', ops('client.crt'), '--client-key', ops('client.key'), '--json');
+    expect(r.code, r.err).toBe(0);
+    expect(JSON.parse(r.out.join('\n'))).toMatchObject({ burstEnd: 'probe' });
+  });
 });
