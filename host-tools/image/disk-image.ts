@@ -19,6 +19,7 @@ import { writeBmap } from './bmap.js';
 import { boardFileSource, checkDeviceTrees } from './board-files.js';
 import { grubEfiBootFiles } from './grub-efi.js';
 import { planDisk, SECTOR, type DiskPlan, type PlannedPartition } from './disk-plan.js';
+import { writeProvision, type ProvisionPlan, type ProvisionSummary } from './provision.js';
 
 /**
  * `ota image`: a board's initial disk image from a built commit, without root-only tricks such
@@ -49,6 +50,8 @@ export interface ImageOptions {
    * The boot state stays the initial one (nothing pending); arming it is the caller's choice.
    */
   alsoDeploy?: string[];
+  /** The agent's configuration and files, checked already (`planProvision`), written into every deployment's /etc. */
+  provision?: ProvisionPlan;
   onEvent?: EventSink;
 }
 
@@ -63,6 +66,8 @@ export interface ImageResult {
   deployments: string[];
   kargs: string[];
   mappedBytes: number;
+  /** What was provisioned (no secret's content); null when nothing was. */
+  provisioned: ProvisionSummary | null;
 }
 
 export async function makeImage(options: ImageOptions): Promise<ImageResult> {
@@ -100,6 +105,11 @@ export async function makeImage(options: ImageOptions): Promise<ImageResult> {
     const deployment = deployments[deployments.length - 1]!;
     const deployed = join(sysrootDir, deployment);
     checkDeviceTrees(board, deployed);
+    // Every deployment: a fallback to an older one must find the device's settings too.
+    if (options.provision) {
+      say(`provisioning ${options.provision.files.length} files in /etc`);
+      for (const d of deployments) await writeProvision(join(sysrootDir, d), options.provision);
+    }
 
     // 2. the disk: a sparse file, its partition table, each file system written at its offset
     say(`partitioning ${plan.table} ${Math.round(plan.totalBytes / 1024 / 1024)} MiB`);
@@ -135,7 +145,7 @@ export async function makeImage(options: ImageOptions): Promise<ImageResult> {
     say('block map');
     const bmap = await writeBmap(options.output, `${options.output}.bmap`, { onEvent: emit });
     const mappedBytes = bmap.ranges.reduce((n, r) => n + (r.last - r.first + 1) * bmap.blockSize, 0);
-    return { output: options.output, bmap: `${options.output}.bmap`, plan, rootUuid, deployment, deployments, kargs, mappedBytes };
+    return { output: options.output, bmap: `${options.output}.bmap`, plan, rootUuid, deployment, deployments, kargs, mappedBytes, provisioned: options.provision?.summary ?? null };
   } catch (e) {
     await rm(partial, { force: true });
     throw withContext(e, `making a ${board.name} image of ${options.ref}`);

@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,6 +9,9 @@ import { makeImage, type ImageResult } from '../../../host-tools/image/disk-imag
 import { fixtureImage, type FixtureImage } from '../../helpers/build-harness.js';
 import { BOARD_YAML, boardPackages } from '../../helpers/board-fixture.js';
 import { otaRejection } from '../../helpers/errors.js';
+import { generateSigningKey } from '../../../contract/keys.js';
+import { parse as parseYaml } from 'yaml';
+import { makeTestPki } from '../../helpers/tls-certs.js';
 
 // An arm64 fixture image on a fixture U-Boot board (configured through qemu-user), made into a
 // disk image, then read back with the tools that know these formats: sfdisk, debugfs, mtools.
@@ -122,5 +125,45 @@ describe('ota image', () => {
       partitions: [{ number: 1, label: 'boot', fs: 'vfat', offsetBytes: 1024 ** 2, sizeBytes: 64 * 1024 ** 2 }, { number: 2 }],
       kargs: expect.arrayContaining([expect.stringMatching(/^root=UUID=/)]),
     });
+  }, 120_000);
+
+  it('provisions the agent in the deployment\'s /etc (docs/agent.md, "Provisioning by ota image"), and refuses bad input writing nothing', async () => {
+    const pki = await makeTestPki();
+    const key = await generateSigningKey();
+    const jwks = join(root, 'release.pub.jwks');
+    await writeFile(jwks, JSON.stringify({ keys: [key.publicJwk] }));
+    await writeFile(join(root, 'password'), 'pw\n');
+    await writeFile(join(root, 'provision.yaml'), `group: lab\nbroker: mqtts://broker.example.invalid:8883\nmqttCert: ${pki.clientCert}\nmqttKey: ${pki.clientKey}\nmqttPasswordFile: password\n`);
+    const base = ['node', 'ota', 'image', '--board', join(boardsDir, 'fxboard/board.yaml'), '--repo', join(fx.dir, 'repo'), '--ref', img.ref, '--size', '512MiB'];
+    const out = join(root, 'prov.img');
+    const json: string[] = [];
+    const args = [...base, '-o', out, '--provision', join(root, 'provision.yaml'), '--device-id', 'gw-7', '--remote', 'http://updates.example.invalid/fleet', '--trusted-keys', jwks, '--json'];
+    expect(await main(args, (l) => json.push(l), { write: () => true })).toBe(0);
+    const doc = JSON.parse(json[0]!) as { deployment: string; provisioned: Record<string, unknown>; partitions: { offsetBytes: number }[] };
+    expect(doc.provisioned).toMatchObject({ deviceId: 'gw-7', group: 'lab', broker: 'mqtts://broker.example.invalid:8883', trustedKeys: [key.kid], mqtt: { clientCertificate: true, password: true } });
+    expect(json[0]).not.toContain('pw\\n');
+    const fsAt = `${out}?offset=${doc.partitions[1]!.offsetBytes}`;
+    const etc = `/${doc.deployment}/etc/ota`;
+    expect((await run('debugfs', ['debugfs', '-R', `stat ${etc}/mqtt/client.key`, fsAt])).stdout).toMatch(/Mode: +0600/);
+    expect((await run('debugfs', ['debugfs', '-R', `stat ${etc}/agent.d/10-provision.yaml`, fsAt])).stdout).toMatch(/Mode: +0644/);
+    // The files read back from the image (that the agent's loader takes such a layer: test/e2e/provision-agent.int.test.ts).
+    const dev = join(root, 'device');
+    await mkdir(dev, { recursive: true });
+    await run('debugfs rdump', ['debugfs', '-R', `rdump ${etc} ${dev}`, fsAt]);
+    expect(parseYaml(await readFile(join(dev, 'ota/agent.d/10-provision.yaml'), 'utf8'))).toEqual({
+      deviceId: 'gw-7', group: 'lab', remote: 'http://updates.example.invalid/fleet', trustedKeys: '/etc/ota/release.pub.jwks',
+      mqtt: { url: 'mqtts://broker.example.invalid:8883', certFile: '/etc/ota/mqtt/client.crt', keyFile: '/etc/ota/mqtt/client.key', passwordFile: '/etc/ota/mqtt/password' },
+    });
+    expect(await readFile(join(dev, 'ota/mqtt/client.key'))).toEqual(await readFile(pki.clientKey));
+    expect(await readFile(join(dev, 'ota/mqtt/password'), 'utf8')).toBe('pw\n');
+    expect(JSON.parse(await readFile(join(dev, 'ota/release.pub.jwks'), 'utf8'))).toEqual({ keys: [key.publicJwk] });
+
+    const err: string[] = [];
+    const bad = join(root, 'bad.img');
+    expect(await main([...base, '-o', bad, '--trusted-keys', join(root, 'nope.jwks')], () => {}, { write: (t: string) => err.push(t) })).toBe(2);
+    expect(err.join('')).toMatch(/--trusted-keys .*nope\.jwks/);
+    await expect(stat(bad)).rejects.toThrow();
+    await expect(stat(`${bad}.partial`)).rejects.toThrow();
+    await rm(pki.dir, { recursive: true, force: true });
   }, 120_000);
 });
