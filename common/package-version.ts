@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { agentBuild } from './build-info.js';
 
 /**
  * The deb-ota package's version, which both `ota` and `ota-agent` print: the agent ships in the
@@ -8,6 +9,9 @@ import { readFile } from 'node:fs/promises';
  * await packageVersion(); // '0.1.0'
  */
 export async function packageVersion(): Promise<string> {
+  // The one-file agent carries its version; it has no package.json beside it (common/build-info.ts).
+  const built = agentBuild();
+  if (built !== null) return built.version;
   // dist/common/package-version.js when built, common/package-version.ts under tsx.
   for (const rel of ['../../package.json', '../package.json']) {
     try {

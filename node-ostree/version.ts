@@ -1,5 +1,4 @@
-import { createRequire } from 'node:module';
-import type * as KoffiModule from 'koffi';
+import { loadKoffi } from './ffi/load-koffi.js';
 
 /**
  * libostree's version, asked of the library itself and loading nothing else: `ota --version`
@@ -22,7 +21,7 @@ export const LIBOSTREE = 'libostree-1.so.1';
 
 export function libostreeVersion(library: string = LIBOSTREE): LibostreeVersion {
   // koffi too is loaded only now, as node-ostree/ffi/libs.ts does, so importing this costs nothing.
-  const koffi = createRequire(import.meta.url)('koffi') as typeof KoffiModule;
+  const koffi = loadKoffi();
   const lib = koffi.load(library);
   const atLeast = lib.func('int ostree_check_version(unsigned int year, unsigned int release)') as (y: number, r: number) => number;
   // libostree's versions are YEAR.RELEASE since 2017.1, with at most a few dozen releases a year.

@@ -1,3 +1,4 @@
+import { agentBuild } from '../../common/build-info.js';
 import { startLines, type LinesChild, type LinesOptions } from '../../common/exec.js';
 import { RELAY_NODE_FLAGS } from './node-flags.js';
 
@@ -5,22 +6,33 @@ import { RELAY_NODE_FLAGS } from './node-flags.js';
  * How the relay starts itself as a worker (docs/agent.md, "The daemon and its workers"): the same
  * node, the same flags but the relay's own memory flags (RELAY_NODE_FLAGS: an interpreter-only
  * worker would verify and deploy slower), the same entry script, `worker <job> --root <root>
- * ...args`. The one place
- * that names the command, so a test can point it at a stand-in: `OTA_AGENT_SELF`, a JSON array,
- * replaces `[node, ...flags, script]`.
+ * ...args`. In the one-file agent (docs/agent.md, "Shipping the agent") `process.execPath` is the
+ * agent itself and there is no script; its relay's flags come from NODE_OPTIONS, which the worker
+ * gets without them. The one place that names the command, so a test can point it at a stand-in:
+ * `OTA_AGENT_SELF`, a JSON array, replaces `[node, ...flags, script]`.
  *
  * @example
  * const c = startSelf(['worker', 'tick', '--root', '/'], { input: '', onLine, maxLineBytes, onLongLine });
  */
 export function selfArgv(args: readonly string[]): string[] {
   const override = process.env.OTA_AGENT_SELF;
+  if (override) return [...(JSON.parse(override) as string[]), ...args];
+  if (agentBuild()?.sea) return [process.execPath, ...args];
   const flags = process.execArgv.filter((f) => !RELAY_NODE_FLAGS.includes(f));
-  const prefix = override ? (JSON.parse(override) as string[]) : [process.execPath, ...flags, process.argv[1]!];
-  return [...prefix, ...args];
+  return [process.execPath, ...flags, process.argv[1]!, ...args];
+}
+
+/** The environment a worker runs in: the relay's, with the relay's flags taken out of NODE_OPTIONS. */
+export function selfEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  if (env.NODE_OPTIONS === undefined) return env;
+  const kept = env.NODE_OPTIONS.split(/\s+/).filter((f) => f !== '' && !RELAY_NODE_FLAGS.includes(f));
+  const rest = { ...env };
+  delete rest.NODE_OPTIONS;
+  return kept.length === 0 ? rest : { ...rest, NODE_OPTIONS: kept.join(' ') };
 }
 
 export function startSelf(args: readonly string[], options: LinesOptions): LinesChild {
-  return startLines(`ota-agent ${args.slice(0, 2).join(' ')}`, selfArgv(args), options);
+  return startLines(`ota-agent ${args.slice(0, 2).join(' ')}`, selfArgv(args), { ...options, env: selfEnv(options.env ?? process.env) });
 }
 
 /** The worker's argv for a job. */

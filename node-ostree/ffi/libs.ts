@@ -1,5 +1,5 @@
-import { createRequire } from 'node:module';
 import type * as KoffiModule from 'koffi';
+import { loadKoffi } from './load-koffi.js';
 
 /**
  * The C side of node-ostree: libostree, GLib/GObject/GIO and libarchive, loaded with koffi.
@@ -304,9 +304,9 @@ let bound: ReturnType<typeof bind> | undefined;
 
 /** Loads koffi and the libraries, once. */
 function native(): ReturnType<typeof bind> {
-  // require, not import: a static import would load koffi's addon with this module, and a
+  // loaded, not imported: a static import would load koffi's addon with this module, and a
   // dynamic one would make every binding async.
-  bound ??= bind(createRequire(import.meta.url)('koffi') as Koffi);
+  bound ??= bind(loadKoffi());
   return bound;
 }
 

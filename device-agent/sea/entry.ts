@@ -1,0 +1,21 @@
+import { isRelayArgv } from '../daemon/route.js';
+
+/**
+ * The one-file agent's entry (docs/agent.md, "Shipping the agent"): what bin/ota-agent.js does
+ * for dist/, bundled by scripts/build-agent/ into one CommonJS script. The relay and the CLI are
+ * reached through dynamic imports, which esbuild keeps lazy, so the relay never runs the CLI's
+ * modules (zod, jose, commander, koffi).
+ */
+async function start(): Promise<void> {
+  const args = process.argv.slice(2);
+  if (isRelayArgv(args)) {
+    const { runRelay } = await import('../daemon/main.js');
+    // Exit once the relay has stopped, as bin/ota-agent.js does (a dropped mqtt.js client's timer must not hold the process).
+    process.exit(await runRelay(args));
+  } else {
+    const { runAsProcess } = await import('../cli/process.js');
+    await runAsProcess();
+  }
+}
+
+void start();
