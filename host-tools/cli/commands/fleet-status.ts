@@ -5,7 +5,7 @@ import { readFleetStatus, watchFleetStatus } from '../../fleet/status.js';
 import { statusLines } from '../../fleet/table.js';
 import type { CliIo } from '../io.js';
 import { addBrokerOptions, brokerOptions, parseId, type BrokerFlags } from './fleet-broker.js';
-import { deviceLine, liveScreen } from './fleet-watch.js';
+import { deviceLine, liveScreen, untilInterrupted } from './fleet-watch.js';
 
 /**
  * `ota fleet status`: every device from the retained documents; `--watch` keeps it live until
@@ -45,10 +45,7 @@ export function statusDocument(view: FleetView, meta: { group: string | null; bu
 }
 
 async function watch(io: CliIo, base: Parameters<typeof readFleetStatus>[0], json: boolean): Promise<void> {
-  const controller = new AbortController();
-  const stop = () => controller.abort();
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  const stop = untilInterrupted();
   const screen = !json && process.stdout.isTTY ? liveScreen(process.stdout) : null;
   const last = new Map<string, string>();
   const emit = (d: DeviceRow) => {
@@ -60,7 +57,7 @@ async function watch(io: CliIo, base: Parameters<typeof readFleetStatus>[0], jso
   try {
     await watchFleetStatus({
       ...base,
-      signal: controller.signal,
+      signal: stop.signal,
       onUpdate: (view, device, state) => {
         if (screen !== null) return screen.draw(view);
         const rec = device === null ? undefined : state.devices.get(device);
@@ -70,7 +67,6 @@ async function watch(io: CliIo, base: Parameters<typeof readFleetStatus>[0], jso
     });
   } finally {
     screen?.close();
-    process.off('SIGINT', stop);
-    process.off('SIGTERM', stop);
+    stop.dispose();
   }
 }

@@ -68,3 +68,21 @@ function paint(stream: TtyStream, view: FleetView, previous: number): number {
   stream.write(`${up}${lines.map((l) => `${l.slice(0, width - 1)}\u001b[K`).join('\n')}\n\u001b[J`);
   return lines.length;
 }
+
+/**
+ * An AbortSignal that Ctrl-C (SIGINT) or SIGTERM aborts, for the commands that run until stopped
+ * (`--watch`, `--follow`): stopping them is their normal end, so they exit 0, not 130.
+ */
+export function untilInterrupted(): { signal: AbortSignal; dispose: () => void } {
+  const controller = new AbortController();
+  const stop = () => controller.abort();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  return {
+    signal: controller.signal,
+    dispose: () => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+    },
+  };
+}

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type { CliIo } from '../io.js';
+import { registerFleetEvents } from './fleet-events.js';
 import { registerFleetInventory } from './fleet-inventory.js';
 import { registerFleetStatus } from './fleet-status.js';
 
@@ -15,4 +16,5 @@ export function registerFleet(program: Command, io: CliIo): void {
   const fleet = program.command('fleet').description('see and steer the fleet through its MQTT broker: status, events, inventory, CVE exposure');
   registerFleetStatus(fleet, io);
   registerFleetInventory(fleet, io);
+  registerFleetEvents(fleet, io);
 }
