@@ -171,3 +171,32 @@ describe("an archive's Packages index", () => {
     ]);
   });
 });
+
+describe('local debs in a lock (docs/manifest.md, "Local debs")', () => {
+  const local = (file: string) => `Package: tool
+Version: 2.0
+Architecture: amd64
+Filename: ${file}
+Size: 1000
+SHA256: ${'d'.repeat(64)}
+Origin-Uri: local
+Origin-Suite: local
+Origin-Component: -
+`;
+  const withLocal = (listed: string, ...files: string[]) => `${HEADER.replace('Sources:', `Local-Debs: ${listed}\nSources:`)}\n${files.map(local).join('\n')}`;
+
+  it('reads a stanza whose Filename the header lists', () => {
+    const lock = readLock(withLocal('debs/tool.deb', 'debs/tool.deb'), 'relt.lock');
+    expect(lock.header.localDebs).toEqual(['debs/tool.deb']);
+    expect(lock.packages.get('tool')!.origin.uri).toBe('local');
+  });
+
+  it('refuses a local stanza naming another file, a listed file without its stanza, a file twice, and a path leaving the folder', () => {
+    expect(refusal(withLocal('debs/tool.deb', 'image.yaml')).message).toMatch(/Filename image\.yaml is not one of the header's Local-Debs/);
+    expect(refusal(`${HEADER}\n${local('debs/tool.deb')}`).message).toMatch(/is not one of the header's Local-Debs/);
+    expect(refusal(withLocal('debs/tool.deb debs/other.deb', 'debs/tool.deb')).message).toMatch(/Local-Debs lists debs\/other\.deb, but no package stanza comes from it/);
+    expect(refusal(withLocal('debs/tool.deb', 'debs/tool.deb', 'debs/tool.deb')).message).toMatch(/appears 2 times|a second stanza from the local deb/);
+    expect(refusal(withLocal('../tool.deb', '../tool.deb')).message).toMatch(/Local-Debs holds "\.\.\/tool\.deb", which is not a \.deb path inside the manifest's folder/);
+    expect(refusal(withLocal('debs/tool.deb', 'debs/tool.deb').replace('Origin-Suite: local', 'Origin-Suite: bookworm')).message).toMatch(/Origin-Suite local and Origin-Component -/);
+  });
+});
