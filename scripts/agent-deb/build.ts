@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { writeFileAtomic } from '../../common/atomic-write.js';
 import { OtaError } from '../../common/errors.js';
 import { run } from '../../common/exec.js';
-import { agentDebPlan, md5sumsText, type AgentDebPlan } from './plan.js';
+import { dependsFor, isElf, readElfNeeds } from './elf.js';
+import { agentDebPlan, checkArch, md5sumsText, type AgentDebPlan } from './plan.js';
 
 /**
  * Builds the agent's .deb for one architecture (docs/agent.md, "Packaging"): lays agentDebPlan's files out in a
@@ -35,7 +36,10 @@ export interface BuiltAgentDeb {
 
 export async function buildAgentDeb(o: BuildAgentDebOptions): Promise<BuiltAgentDeb> {
   const binaryBytes = await executableSize(o.binary);
-  const plan = agentDebPlan({ arch: o.arch, version: o.version, binaryBytes, epochSeconds: o.epochSeconds, nodeOptions: o.nodeOptions, maintainer: o.maintainer });
+  const arch = checkArch(o.arch);
+  // A stand-in that is not ELF (a script, in tests) gets what Node's official builds link.
+  const linked = (await isElf(o.binary)) ? dependsFor(await readElfNeeds(o.binary), arch, o.binary) : undefined;
+  const plan = agentDebPlan({ arch, version: o.version, binaryBytes, epochSeconds: o.epochSeconds, nodeOptions: o.nodeOptions, maintainer: o.maintainer, linked });
   await mkdir(o.outDir, { recursive: true });
   const scratch = await mkdtemp(join(o.outDir, '.deb-'));
   try {

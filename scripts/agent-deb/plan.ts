@@ -1,5 +1,6 @@
 import { gzipSync } from 'node:zlib';
 import { OtaError } from '../../common/errors.js';
+import { FALLBACK_LINKED, RUNTIME_DEPENDS } from './elf.js';
 import { agentUnit } from './unit.js';
 import { changelogText, copyrightText, DEVICE_CONFIG_TEMPLATE, MAINTAINER_SCRIPTS, packagedConfig } from './texts.js';
 
@@ -18,13 +19,6 @@ export type AgentArch = (typeof AGENT_ARCHES)[number];
 export const PACKAGE = 'ota-agent';
 export const DEFAULT_MAINTAINER = 'deb-ota maintainers <deb-ota@example.invalid>';
 
-/**
- * What the executable needs at run time: Node's official Linux builds need glibc 2.28 and link libstdc++
- * and libgcc_s; libostree is loaded by name through koffi (node-ostree/), which no dependency scan sees;
- * systemd runs the unit and the health checks' systemctl. 2022.7 is the libostree the agent is tested on.
- */
-export const DEPENDS = ['libc6 (>= 2.28)', 'libgcc-s1', 'libstdc++6', 'libostree-1-1 (>= 2022.7)', 'systemd'];
-
 export interface AgentDebInput {
   arch: string;
   version: string;
@@ -35,6 +29,8 @@ export interface AgentDebInput {
   /** NODE_OPTIONS in the unit (the relay's flags), or null. */
   nodeOptions: string | null;
   maintainer?: string;
+  /** The packages of the libraries it links (elf.ts); default FALLBACK_LINKED, what Node's official builds link. */
+  linked?: string[];
 }
 
 /** A file's bytes, or the executable copied from the input; a folder has neither. */
@@ -85,17 +81,17 @@ export function agentDebPlan(input: AgentDebInput): AgentDebPlan {
   const entries = [...[...dirs].map((path): DebEntry => ({ path, mode: 0o755, content: { kind: 'dir' } })), ...files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   const conffiles = files.filter((f) => f.path.startsWith('etc/')).map((f) => `/${f.path}`);
   const installedBytes = files.reduce((n, f) => n + (f.content.kind === 'binary' ? input.binaryBytes : f.content.kind === 'text' ? f.content.bytes.length : 0), 0);
-  return { fileName: `${PACKAGE}_${version}_${arch}.deb`, arch, version, control: controlText({ arch, version, maintainer, installedKiB: Math.ceil(installedBytes / 1024) + dirs.size }), conffiles, scripts: MAINTAINER_SCRIPTS, entries };
+  return { fileName: `${PACKAGE}_${version}_${arch}.deb`, arch, version, control: controlText({ arch, version, maintainer, depends: [...(input.linked ?? FALLBACK_LINKED), ...RUNTIME_DEPENDS], installedKiB: Math.ceil(installedBytes / 1024) + dirs.size }), conffiles, scripts: MAINTAINER_SCRIPTS, entries };
 }
 
-function controlText(o: { arch: string; version: string; maintainer: string; installedKiB: number }): string {
+function controlText(o: { arch: string; version: string; maintainer: string; depends: string[]; installedKiB: number }): string {
   return [
     `Package: ${PACKAGE}`,
     `Version: ${o.version}`,
     `Architecture: ${o.arch}`,
     `Maintainer: ${o.maintainer}`,
     `Installed-Size: ${o.installedKiB}`,
-    `Depends: ${DEPENDS.join(', ')}`,
+    `Depends: ${o.depends.join(', ')}`,
     'Section: admin',
     'Priority: optional',
     'Description: atomic over-the-air updates for OSTree-based Debian devices',
@@ -119,7 +115,7 @@ function parentOf(p: string): string {
   return i < 0 ? '' : p.slice(0, i);
 }
 
-function checkArch(arch: string): AgentArch {
+export function checkArch(arch: string): AgentArch {
   if ((AGENT_ARCHES as readonly string[]).includes(arch)) return arch as AgentArch;
   throw new OtaError('ERR_OTA_USAGE', `the agent's package: no architecture ${JSON.stringify(arch)}`, { hint: `one of ${AGENT_ARCHES.join(', ')} (Debian's names)` });
 }

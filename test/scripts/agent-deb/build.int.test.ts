@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../../../common/exec.js';
 import { buildAgentDeb, type BuiltAgentDeb } from '../../../scripts/agent-deb/build.js';
-import { DEPENDS } from '../../../scripts/agent-deb/plan.js';
+import { FALLBACK_LINKED, RUNTIME_DEPENDS } from '../../../scripts/agent-deb/elf.js';
 import { relayNodeOptions } from '../../../scripts/build-agent-deb.js';
 
 // The agent's .deb built by the real dpkg-deb from a stand-in executable (a shell script named ota-agent
@@ -42,7 +42,8 @@ describe('build:agent-deb with a stand-in executable', () => {
     expect(fields).toContain('Package: ota-agent\n');
     expect(fields).toContain('Version: 0.1.0\n');
     expect(fields).toContain('Architecture: arm64\n');
-    expect(fields).toContain(`Depends: ${DEPENDS.join(', ')}\n`);
+    // A stand-in that is not ELF: what Node's official builds link (elf.test.ts has the ELF case).
+    expect(fields).toContain(`Depends: ${[...FALLBACK_LINKED, ...RUNTIME_DEPENDS].join(', ')}\n`);
     expect(fields).toMatch(/^Maintainer: .+ <.+>$/m);
     const info = await dpkgDeb('--info', deb.path);
     expect(info).toMatch(/^ Description: .+$/m);
@@ -107,6 +108,25 @@ describe('build:agent-deb with a stand-in executable', () => {
   it.skipIf(!existsSync('/usr/bin/lintian'))('lintian reports no error', async () => {
     const r = await run('lintian', ['lintian', '--fail-on', 'error', deb.path], { okCodes: [0, 1, 2] });
     expect(r.stdout.split('\n').filter((l) => l.startsWith('E:'))).toEqual([]);
+  });
+
+  it('an ELF executable: Depends from what it links, and refused for another architecture', async () => {
+    // This machine's /bin/true stands in for the agent: a real ELF of the host's architecture.
+    const elf = join(dir, 'elf/ota-agent');
+    await mkdir(join(dir, 'elf'));
+    await cp('/bin/true', elf);
+    const host = (await run('arch', ['dpkg', '--print-architecture'])).stdout.trim();
+    const built = await buildAgentDeb({ arch: host, binary: elf, outDir: join(dir, 'elf-out'), version: '0.1.0', epochSeconds: EPOCH, nodeOptions: null });
+    const depends = (await dpkgDeb('-f', built.path, 'Depends')).trim().replace(/^Depends: /, '');
+    const libc = /^libc6 \(>= ([0-9.]+)\)$/.exec(depends.split(', ')[0]!)?.[1];
+    expect(libc, depends).toBeDefined();
+    // The host runs /bin/true, so its libc6 satisfies what the package asks.
+    const installed = (await run('libc6', ['dpkg-query', '-W', '-f', '${Version}', `libc6:${host}`])).stdout;
+    await run('compare', ['dpkg', '--compare-versions', installed, 'ge', libc!]);
+    expect(depends.split(', ').slice(-2)).toEqual(RUNTIME_DEPENDS);
+    const other = host === 'arm64' ? 'amd64' : 'arm64';
+    await expect(buildAgentDeb({ arch: other, binary: elf, outDir: join(dir, 'elf-other'), version: '0.1.0', epochSeconds: EPOCH, nodeOptions: null })).rejects.toThrow(`not ${other}`);
+    expect(existsSync(join(dir, 'elf-other'))).toBe(false);
   });
 
   it('refuses a missing or non-executable binary before writing anything', async () => {

@@ -1,7 +1,8 @@
 import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { RELAY_NODE_FLAGS } from '../../../device-agent/daemon/node-flags.js';
-import { agentDebPlan, DEPENDS, md5sumsText, type AgentDebInput } from '../../../scripts/agent-deb/plan.js';
+import { FALLBACK_LINKED, RUNTIME_DEPENDS } from '../../../scripts/agent-deb/elf.js';
+import { agentDebPlan, md5sumsText, type AgentDebInput } from '../../../scripts/agent-deb/plan.js';
 import { agentUnit } from '../../../scripts/agent-deb/unit.js';
 import { relayNodeOptions } from '../../../scripts/build-agent-deb.js';
 import { parse } from 'yaml';
@@ -25,7 +26,7 @@ describe('agentDebPlan', () => {
       expect(plan.fileName).toBe(`ota-agent_0.1.0_${arch}.deb`);
       expect(field(plan.control, 'Package')).toBe('ota-agent');
       expect(field(plan.control, 'Architecture')).toBe(arch);
-      expect(field(plan.control, 'Depends')).toBe(DEPENDS.join(', '));
+      expect(field(plan.control, 'Depends')).toBe([...FALLBACK_LINKED, ...RUNTIME_DEPENDS].join(', '));
       expect(field(plan.control, 'Maintainer')).toMatch(/^.+ <.+@.+>$/);
       expect(field(plan.control, 'Description')).toBeTruthy();
       // The executable dominates Installed-Size, in KiB.
@@ -33,6 +34,8 @@ describe('agentDebPlan', () => {
       expect(text(plan, 'usr/lib/ota/agent.yaml')).toContain(`arch: ${arch}`);
     }
     expect(field(agentDebPlan({ ...INPUT, maintainer: 'A B <a@b.example>' }).control, 'Maintainer')).toBe('A B <a@b.example>');
+    // What the executable links comes first, then what it loads or runs (libostree, systemd).
+    expect(field(agentDebPlan({ ...INPUT, linked: ['libc6 (>= 2.34)'] }).control, 'Depends')).toBe(['libc6 (>= 2.34)', ...RUNTIME_DEPENDS].join(', '));
   });
 
   it('refuses an unknown arch or a version Debian would not take, before anything is written', () => {
