@@ -1,7 +1,11 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ota } from '../../helpers/cli.js';
 import { devicePublisher, presenceOf, statusOf } from '../../helpers/fleet-devices.js';
 import { startMosquitto, type Mosquitto } from '../../helpers/mosquitto.js';
+import { startOtaServe } from '../../helpers/ota-serve.js';
 
 let broker: Mosquitto;
 const HOSTILE = 'disk \u001b]0;owned\u0007full\u001b[2J\u001b[31m \u202eevil\u009b1m';
@@ -85,5 +89,30 @@ describe('ota fleet status (simulated devices: retained documents on a real mosq
     expect(doc.group).toBe('other');
     expect(doc.devices.map((d) => d.device)).toEqual(['gw-3']);
     expect((await ota('fleet', 'status', '--broker', broker.url, '--group', 'a/b')).code).toBe(2);
+  });
+});
+
+describe("ota fleet status on ota serve's embedded broker (aedes, MQTT 3.1.1; simulated devices)", () => {
+  it('reads the retained documents there too, the burst ended by the probe', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ota-fleet-serve-'));
+    await writeFile(join(dir, 'ota-published.json'), JSON.stringify({ format: 'deb-ota-published', formatVersion: 1 }));
+    const srv = await startOtaServe(dir);
+    try {
+      const pub = await devicePublisher(srv.mqttUrl!);
+      try {
+        for (let i = 0; i < 20; i++) await pub.retain(statusOf(`gw-${String(i).padStart(2, '0')}`, { booted: i % 2 === 0 ? '1.2' : '1.3' }));
+        await pub.raw('gw-bad', 'online', 'not json');
+      } finally {
+        await pub.close();
+      }
+      const r = await ota('fleet', 'status', '--broker', srv.mqttUrl!, '--json');
+      expect(r.code).toBe(0);
+      const doc = JSON.parse(r.out.join('\n')) as { burstEnd: string; counts: { devices: number; byVersion: Record<string, number>; malformed: number } };
+      expect(doc.burstEnd).toBe('probe');
+      expect(doc.counts).toMatchObject({ devices: 21, byVersion: { '1.2': 10, '1.3': 10, '(none)': 1 }, malformed: 1 });
+    } finally {
+      expect((await srv.stop()).code).toBe(0);
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
