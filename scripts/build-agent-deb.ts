@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import { formatError, OtaError } from '../common/errors.js';
 import { run } from '../common/exec.js';
 import { packageVersion } from '../common/package-version.js';
-import { RELAY_NODE_FLAGS } from '../device-agent/daemon/node-flags.js';
+import { RELAY_NODE_OPTIONS } from '../device-agent/daemon/node-flags.js';
 import { buildAgentDeb } from './agent-deb/build.js';
 import { AGENT_ARCHES } from './agent-deb/plan.js';
 
@@ -31,7 +31,8 @@ async function main(argv: string[]): Promise<number> {
       outDir,
       version,
       epochSeconds,
-      nodeOptions: relayNodeOptions(),
+      // A single executable takes no Node flags on its command line; the unit gives the relay's as NODE_OPTIONS.
+      nodeOptions: RELAY_NODE_OPTIONS,
       maintainer: values.maintainer,
     });
     process.stdout.write(`build:agent-deb: ${deb.path}: ${(deb.sizeBytes / 1e6).toFixed(1)} MB, sha256 ${deb.sha256}\n`);
@@ -49,15 +50,6 @@ function options(argv: string[]): { arch?: string[]; binary?: string; out?: stri
   } catch (e) {
     throw new OtaError('ERR_OTA_USAGE', `build:agent-deb: ${(e as Error).message}`, { hint: 'usage: npm run build:agent-deb -- --arch amd64|arm64|armhf [--binary PATH] [--out DIR] [--version V] [--maintainer "NAME <MAIL>"]' });
   }
-}
-
-/**
- * The relay's flags as NODE_OPTIONS (docs/agent.md, "Packaging"): a single executable takes no Node flags on its
- * command line, but reads NODE_OPTIONS, which accepts only some flags; the others (--no-expose-wasm only
- * silences a warning) are left out. Node's own list says which.
- */
-export function relayNodeOptions(allowed: ReadonlySet<string> = process.allowedNodeEnvironmentFlags): string {
-  return RELAY_NODE_FLAGS.filter((f) => allowed.has(f.split('=')[0]!)).join(' ');
 }
 
 async function sourceDateEpoch(): Promise<number> {
