@@ -37,6 +37,9 @@ export function agentUnit(options: UnitOptions): string {
     'TimeoutStopSec=90s',
     'StateDirectory=ota',
     'StateDirectoryMode=0700',
+    // Where the workers write koffi's native module before loading it (docs/agent.md, "Shipping the agent").
+    'RuntimeDirectory=ota-agent',
+    'RuntimeDirectoryMode=0700',
     'SyslogIdentifier=ota-agent',
     // Hardening that leaves the agent its work (docs/agent.md, "Packaging"): it writes /sysroot, /boot, the
     // bootloader's env, /etc and /var; libostree unshares a mount namespace to write a read-only /sysroot;

@@ -4,6 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../../../common/exec.js';
+import { loadAgentConfig } from '../../../device-agent/config/load.js';
+import { deviceIdFromMachineId } from '../../../device-agent/config/machine-id.js';
+import { planProvision, writeProvision } from '../../../host-tools/image/provision.js';
 import { buildAgentDeb, type BuiltAgentDeb } from '../../../scripts/agent-deb/build.js';
 import { FALLBACK_LINKED, RUNTIME_DEPENDS } from '../../../scripts/agent-deb/elf.js';
 import { RELAY_NODE_OPTIONS } from '../../../device-agent/daemon/node-flags.js';
@@ -127,6 +130,29 @@ describe('build:agent-deb with a stand-in executable', () => {
     const other = host === 'arm64' ? 'amd64' : 'arm64';
     await expect(buildAgentDeb({ arch: other, binary: elf, outDir: join(dir, 'elf-other'), version: '0.1.0', epochSeconds: EPOCH, nodeOptions: null })).rejects.toThrow(`not ${other}`);
     expect(existsSync(join(dir, 'elf-other'))).toBe(false);
+  });
+
+  it('its configuration loads with the agent\'s loader under ota image\'s provisioning and a board drop-in', async () => {
+    // The package's files as extracted, the layer ota image writes, the board's keys (which no package of an
+    // architecture can know) in a drop-in, and the machine-id systemd writes at the first boot.
+    const root = join(dir, 'device');
+    await cp(tree, root, { recursive: true });
+    const plan = await planProvision({ group: 'lab', remote: 'https://updates.example/fleet', broker: 'mqtt://broker.example:1883' });
+    await writeProvision(root, plan!);
+    await writeFile(join(root, 'etc/ota/agent.d/00-board.yaml'), 'board: qemu-arm64\nbootloader: { kind: uboot, envPath: /boot/efi/ota.env }\n');
+    const machineId = '0123456789abcdef0123456789abcdef';
+    await writeFile(join(root, 'etc/machine-id'), `${machineId}\n`);
+    const { config, files, deviceIdFrom } = await loadAgentConfig({ root });
+    expect(files.map((f) => f.slice(root.length))).toEqual(['/usr/lib/ota/agent.yaml', '/etc/ota/agent.yaml', '/etc/ota/agent.d/00-board.yaml', '/etc/ota/agent.d/10-provision.yaml']);
+    expect(config.arch).toBe('arm64');
+    expect(config.deviceId).toBe(deviceIdFromMachineId(machineId, 'x'));
+    expect(deviceIdFrom).toBe(join(root, 'etc/machine-id'));
+    expect(config.group).toBe('lab');
+    expect(config.mqtt?.url).toBe('mqtt://broker.example:1883');
+    // The health folders the agent reads by default are the ones the package made.
+    for (const r of config.health.scriptRoots) {
+      for (const level of ['required.d', 'wanted.d']) expect(existsSync(join(tree, r, level)), `${r}/${level}`).toBe(true);
+    }
   });
 
   it('refuses a missing or non-executable binary before writing anything', async () => {

@@ -96,6 +96,8 @@ describe('the unit', () => {
     expect(line('After')[0]).toContain('network-online.target');
     expect(line('WantedBy')).toEqual(['multi-user.target']);
     expect(line('StateDirectory')).toEqual(['ota']);
+    expect(line('RuntimeDirectory')).toEqual(['ota-agent']);
+    expect(line('RuntimeDirectoryMode')).toEqual(['0700']);
   });
 
   it('gives the relay its Node flags through NODE_OPTIONS, and none when there are none', () => {
