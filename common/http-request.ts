@@ -1,8 +1,22 @@
 import { STATUS_CODES } from 'node:http';
-import { Agent, ProxyAgent, interceptors, request, type Dispatcher } from 'undici';
+import { createRequire } from 'node:module';
+import type { Agent as AgentClass, Dispatcher, ProxyAgent as ProxyAgentClass, interceptors as Interceptors } from 'undici';
 import { OtaError } from './errors.js';
 import { trace } from './events.js';
 import { envProxyPolicy, proxyFor, type ProxyPolicy } from './proxy.js';
+
+/**
+ * The parts of undici this module uses, loaded alone, as undici's index puts them together (its
+ * request methods on every dispatcher): the index loads all of undici (fetch, WebSocket, caches,
+ * mock agents), 90 ms of CPU in each process that does HTTP, where these take 30 (docs/agent.md,
+ * "Footprint of the relay": each update runs in such a process). test/common/http.test.ts fails
+ * at once if an undici upgrade moves them.
+ */
+const requireCjs = createRequire(import.meta.url);
+Object.assign((requireCjs('undici/lib/dispatcher/dispatcher.js') as { prototype: object }).prototype, requireCjs('undici/lib/api/index.js'));
+const Agent = requireCjs('undici/lib/dispatcher/agent.js') as typeof AgentClass;
+const ProxyAgent = requireCjs('undici/lib/dispatcher/proxy-agent.js') as typeof ProxyAgentClass;
+const redirect = requireCjs('undici/lib/interceptor/redirect.js') as typeof Interceptors.redirect;
 
 /**
  * One HTTP request, classified once for `http.ts`'s callers. It goes through undici's `request`
@@ -45,7 +59,8 @@ export async function attempt(url: string, opts: AttemptOptions): Promise<Attemp
   try {
     const signals = [AbortSignal.timeout(opts.timeoutMs)];
     if (opts.signal) signals.push(opts.signal);
-    res = await request(url, { headers: opts.headers, signal: AbortSignal.any(signals), dispatcher });
+    const u = new URL(url);
+    res = await dispatcher.request({ origin: u.origin, path: `${u.pathname}${u.search}`, method: 'GET', headers: opts.headers, signal: AbortSignal.any(signals) });
   } catch (e) {
     trace({ phase: 'http', method: 'GET', url, message: `${describeNetworkError(e)}${via}` });
     if (opts.signal?.aborted) throw e;
@@ -146,7 +161,7 @@ function dispatcherFor(proxy: string | undefined): Dispatcher {
   let d = dispatchers.get(key);
   if (!d) {
     const base = proxy ? new ProxyAgent({ uri: proxy, proxyTunnel: false }) : new Agent();
-    d = base.compose(interceptors.redirect({ maxRedirections: 5 }));
+    d = base.compose(redirect({ maxRedirections: 5 }));
     dispatchers.set(key, d);
   }
   return d;
