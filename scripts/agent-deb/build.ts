@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { writeFileAtomic } from '../../common/atomic-write.js';
 import { OtaError } from '../../common/errors.js';
 import { run } from '../../common/exec.js';
+import { agentCliPages } from './cli-pages.js';
 import { dependsFor, isElf, readElfNeeds } from './elf.js';
 import { agentDebPlan, checkArch, md5sumsText, type AgentDebPlan } from './plan.js';
 
@@ -39,7 +40,8 @@ export async function buildAgentDeb(o: BuildAgentDebOptions): Promise<BuiltAgent
   const arch = checkArch(o.arch);
   // A stand-in that is not ELF (a script, in tests) gets what Node's official builds link.
   const linked = (await isElf(o.binary)) ? dependsFor(await readElfNeeds(o.binary), arch, o.binary) : undefined;
-  const plan = agentDebPlan({ arch, version: o.version, binaryBytes, epochSeconds: o.epochSeconds, nodeOptions: o.nodeOptions, maintainer: o.maintainer, linked });
+  const pages = await agentCliPages(o.epochSeconds);
+  const plan = agentDebPlan({ arch, version: o.version, binaryBytes, epochSeconds: o.epochSeconds, nodeOptions: o.nodeOptions, maintainer: o.maintainer, linked, pages });
   await mkdir(o.outDir, { recursive: true });
   const scratch = await mkdtemp(join(o.outDir, '.deb-'));
   try {

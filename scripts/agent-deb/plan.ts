@@ -31,6 +31,8 @@ export interface AgentDebInput {
   maintainer?: string;
   /** The packages of the libraries it links (elf.ts); default FALLBACK_LINKED, what Node's official builds link. */
   linked?: string[];
+  /** The CLI's man page and completions (cli-pages.ts); none when absent. */
+  pages?: { man: string; bash: string; zsh: string };
 }
 
 /** A file's bytes, or the executable copied from the input; a folder has neither. */
@@ -73,6 +75,7 @@ export function agentDebPlan(input: AgentDebInput): AgentDebPlan {
     { path: 'usr/lib/ota/agent.yaml', mode: 0o644, content: text(packagedConfig(arch)) },
     { path: `${DOC}/changelog.gz`, mode: 0o644, content: { kind: 'text', bytes: gzipSync(changelogText({ version, maintainer, epochSeconds: input.epochSeconds }), { level: 9 }) } },
     { path: `${DOC}/copyright`, mode: 0o644, content: text(copyrightText()) },
+    ...pageEntries(input.pages),
   ];
   const dirs = new Set<string>(['etc/ota/agent.d', ...HEALTH_DIRS]);
   for (const p of [...dirs, ...files.map((f) => f.path)]) {
@@ -82,6 +85,16 @@ export function agentDebPlan(input: AgentDebInput): AgentDebPlan {
   const conffiles = files.filter((f) => f.path.startsWith('etc/')).map((f) => `/${f.path}`);
   const installedBytes = files.reduce((n, f) => n + (f.content.kind === 'binary' ? input.binaryBytes : f.content.kind === 'text' ? f.content.bytes.length : 0), 0);
   return { fileName: `${PACKAGE}_${version}_${arch}.deb`, arch, version, control: controlText({ arch, version, maintainer, depends: [...(input.linked ?? FALLBACK_LINKED), ...RUNTIME_DEPENDS], installedKiB: Math.ceil(installedBytes / 1024) + dirs.size }), conffiles, scripts: MAINTAINER_SCRIPTS, entries };
+}
+
+/** The man page (ota-agent man names its section 1) and the completions where bash-completion and zsh look. */
+function pageEntries(pages: AgentDebInput['pages']): DebEntry[] {
+  if (pages === undefined) return [];
+  return [
+    { path: 'usr/share/man/man1/ota-agent.1.gz', mode: 0o644, content: { kind: 'text', bytes: gzipSync(pages.man, { level: 9 }) } },
+    { path: 'usr/share/bash-completion/completions/ota-agent', mode: 0o644, content: { kind: 'text', bytes: Buffer.from(pages.bash) } },
+    { path: 'usr/share/zsh/vendor-completions/_ota-agent', mode: 0o644, content: { kind: 'text', bytes: Buffer.from(pages.zsh) } },
+  ];
 }
 
 function controlText(o: { arch: string; version: string; maintainer: string; depends: string[]; installedKiB: number }): string {

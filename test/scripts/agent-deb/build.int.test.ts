@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { chmod, cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../../../common/exec.js';
 import { loadAgentConfig } from '../../../device-agent/config/load.js';
@@ -65,7 +66,21 @@ describe('build:agent-deb with a stand-in executable', () => {
       expect(byPath.get(d)?.mode, d).toBe('drwxr-xr-x');
     }
     const files = [...byPath.keys()].filter((p) => !p.endsWith('/')).sort();
-    expect(files).toEqual(['/etc/ota/agent.yaml', '/lib/systemd/system/ota-agent.service', '/usr/bin/ota-agent', '/usr/lib/ota/agent.yaml', '/usr/share/doc/ota-agent/changelog.gz', '/usr/share/doc/ota-agent/copyright']);
+    expect(files).toEqual([
+      '/etc/ota/agent.yaml',
+      '/lib/systemd/system/ota-agent.service',
+      '/usr/bin/ota-agent',
+      '/usr/lib/ota/agent.yaml',
+      '/usr/share/bash-completion/completions/ota-agent',
+      '/usr/share/doc/ota-agent/changelog.gz',
+      '/usr/share/doc/ota-agent/copyright',
+      '/usr/share/man/man1/ota-agent.1.gz',
+      '/usr/share/zsh/vendor-completions/_ota-agent',
+    ]);
+    // The man page is the CLI's own, dated by SOURCE_DATE_EPOCH; the completion names the agent's verbs.
+    const man = gunzipSync(await readFile(join(tree, 'usr/share/man/man1/ota-agent.1.gz'))).toString();
+    expect(man.split('\n')[0]).toMatch(/^\.TH OTA\\-AGENT 1 "2023-11-14" /);
+    expect(await readFile(join(tree, 'usr/share/bash-completion/completions/ota-agent'), 'utf8')).toContain('upgrade');
     // Every member carries SOURCE_DATE_EPOCH, not the time of the build.
     expect(new Set(listing.map((cols) => `${cols[3]} ${cols[4]}`))).toEqual(new Set([new Date(EPOCH * 1000).toISOString().slice(0, 16).replace('T', ' ')]));
     expect(await run('stand-in', [join(tree, 'usr/bin/ota-agent')]).then((r) => r.stdout)).toBe('ota-agent 0.1.0 (stand-in)\n');
@@ -76,7 +91,8 @@ describe('build:agent-deb with a stand-in executable', () => {
     await run('control', ['dpkg-deb', '-e', deb.path, control]);
     expect(await readFile(join(control, 'conffiles'), 'utf8')).toBe('/etc/ota/agent.yaml\n');
     const sums = await readFile(join(control, 'md5sums'), 'utf8');
-    expect(sums.trim().split('\n').map((l) => l.split('  ')[1])).toEqual(['etc/ota/agent.yaml', 'lib/systemd/system/ota-agent.service', 'usr/bin/ota-agent', 'usr/lib/ota/agent.yaml', 'usr/share/doc/ota-agent/changelog.gz', 'usr/share/doc/ota-agent/copyright']);
+    const listed = (await dpkgDeb('--contents', deb.path)).trim().split('\n').filter((l) => l.startsWith('-')).map((l) => l.split(/\s+/).at(-1)!.replace(/^\.\//, ''));
+    expect(sums.trim().split('\n').map((l) => l.split('  ')[1])).toEqual(listed.sort());
     const check = await run('md5sum -c', ['md5sum', '--check', '--strict', join(control, 'md5sums')], { cwd: tree });
     expect(check.stdout.trim().split('\n').every((l) => l.endsWith(': OK'))).toBe(true);
   });

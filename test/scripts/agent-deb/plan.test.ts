@@ -66,6 +66,15 @@ describe('agentDebPlan', () => {
     expect(plan.scripts.postinst).toContain("deb-systemd-helper enable 'ota-agent.service'");
   });
 
+  it('with the CLI\'s pages: the man page gzipped in section 1, the completions where bash and zsh look', () => {
+    const plan = agentDebPlan({ ...INPUT, pages: { man: '.TH OTA\\-AGENT 1\n', bash: 'complete -F _x ota-agent\n', zsh: '#compdef ota-agent\n' } });
+    const man = plan.entries.find((e) => e.path === 'usr/share/man/man1/ota-agent.1.gz')?.content as { bytes: Uint8Array };
+    expect(gunzipSync(man.bytes).toString()).toBe('.TH OTA\\-AGENT 1\n');
+    expect(text(plan, 'usr/share/bash-completion/completions/ota-agent')).toBe('complete -F _x ota-agent\n');
+    expect(text(plan, 'usr/share/zsh/vendor-completions/_ota-agent')).toBe('#compdef ota-agent\n');
+    expect(agentDebPlan(INPUT).entries.some((e) => e.path.startsWith('usr/share/man'))).toBe(false);
+  });
+
   it('its layers of the configuration parse as YAML; the device template is all comments (an empty layer)', () => {
     const plan = agentDebPlan(INPUT);
     expect(parse(text(plan, 'usr/lib/ota/agent.yaml'))).toEqual({ arch: 'arm64', deviceId: { fromMachineId: true } });
