@@ -8,9 +8,11 @@ import type { TargetPlan } from './plan.js';
 
 const REPO = join(import.meta.dirname, '../..');
 export const ENTRY = join(REPO, 'device-agent/sea/entry.ts');
+const CLI_ENTRY = join(REPO, 'device-agent/cli/process.ts');
 const EMBEDDED_KOFFI = join(REPO, 'node-ostree/ffi/embedded-koffi.ts');
-/** The name of koffi's module among the executable's assets. */
+/** The names of koffi's module and of the CLI's script among the executable's assets. */
 export const KOFFI_ASSET = 'koffi.node';
+export const CLI_ASSET = 'cli.cjs';
 
 /**
  * The agent as one CommonJS script for one target (docs/agent.md, "Shipping the agent"). esbuild
@@ -22,7 +24,11 @@ export const KOFFI_ASSET = 'koffi.node';
  *   still works instead of silently being empty);
  * - koffi's per-platform package, which koffi requires to find its native module, becomes a
  *   loader of the module embedded in the executable (node-ostree/ffi/embedded-koffi.ts).
- * Any warning fails the build: each one so far was a module the executable would miss at run time.
+ * Where Node has assets, the CLI is a second script, an asset the entry compiles only when the
+ * command is not the relay's (device-agent/sea/cli-chunk.ts): the relay's script then holds the
+ * relay alone, 8 MB less of it resident (V8 keeps and pre-parses every function of the script it
+ * runs). Any warning fails the build: each one so far was a module the executable would miss at
+ * run time.
  *
  * @example
  * const { script } = await bundleAgent(target, { version: '0.1.0', koffiNode: '/cache/koffi.node' });
@@ -34,16 +40,27 @@ export interface BundleInput {
 }
 
 export interface Bundle {
+  /** The main script: everything, or the entry and the relay when the CLI is an asset. */
   script: Uint8Array;
+  /** The CLI's own script, an asset of the executable; null when it is in the main script. */
+  cli: Uint8Array | null;
   /** sha256 of the koffi module the bundle expects. */
   koffiSha256: string;
 }
 
 export async function bundleAgent(target: TargetPlan, input: BundleInput): Promise<Bundle> {
   const koffiSha256 = createHash('sha256').update(await readFile(input.koffiNode)).digest('hex');
-  const build_: AgentBuild = { version: input.version, sea: true };
+  const split = target.koffiEmbed === 'asset';
+  const plugins = [embeddedKoffi(target, input.koffiNode, koffiSha256), ...(split ? [cliFromAsset()] : [])];
+  const script = await bundleOne(target, { entry: ENTRY, version: input.version, plugins });
+  const cli = split ? await bundleOne(target, { entry: CLI_ENTRY, version: input.version, plugins }) : null;
+  return { script, cli, koffiSha256 };
+}
+
+async function bundleOne(target: TargetPlan, o: { entry: string; version: string; plugins: Plugin[] }): Promise<Uint8Array> {
+  const build_: AgentBuild = { version: o.version, sea: true };
   const result = await build({
-    entryPoints: [ENTRY],
+    entryPoints: [o.entry],
     bundle: true,
     platform: 'node',
     format: 'cjs',
@@ -55,13 +72,31 @@ export async function bundleAgent(target: TargetPlan, input: BundleInput): Promi
     define: { OTA_AGENT_BUILD: JSON.stringify(build_), 'import.meta.url': '__ota_import_meta_url', 'import.meta.dirname': '__dirname' },
     banner: { js: 'var __ota_import_meta_url = require("node:url").pathToFileURL(__filename).href;' },
     loader: { '.node': 'binary' },
-    plugins: [embeddedKoffi(target, input.koffiNode, koffiSha256)],
+    plugins: o.plugins,
   });
   if (result.warnings.length > 0) {
     const text = result.warnings.map((w) => `${w.location ? `${w.location.file}:${w.location.line}: ` : ''}${w.text}`).join('; ');
     throw new OtaError('ERR_OTA_BUILD', `build:agent: bundling ${target.arch}: ${text}`, { hint: 'each esbuild warning is something the executable would miss at run time: fix its cause' });
   }
-  return { script: result.outputFiles[0]!.contents, koffiSha256 };
+  return result.outputFiles[0]!.contents;
+}
+
+/** device-agent/sea/cli-chunk.ts -> the CLI compiled from the executable's asset, with the builtins-only require a single executable has. */
+function cliFromAsset(): Plugin {
+  const loader = `import { compileFunction } from 'node:vm';
+import { getAsset } from 'node:sea';
+export async function loadCli() {
+  const m = { exports: {} };
+  compileFunction(getAsset(${JSON.stringify(CLI_ASSET)}, 'utf8'), ['exports', 'require', 'module', '__filename', '__dirname'], { filename: ${JSON.stringify(CLI_ASSET)} })(m.exports, require, m, __filename, __dirname);
+  return m.exports;
+}
+`;
+  return {
+    name: 'ota-cli-from-asset',
+    setup(b) {
+      b.onLoad({ filter: /device-agent\/sea\/cli-chunk\.ts$/ }, () => ({ contents: loader, loader: 'js', resolveDir: REPO }));
+    },
+  };
 }
 
 /** `@koromix/koffi-*` -> a loader of the embedded module, from the executable's assets or from the bundle's bytes. */

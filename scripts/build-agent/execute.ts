@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { chmod, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../../common/atomic-write.js';
+import { run } from '../../common/exec.js';
 import { bundleAgent } from './bundle.js';
 import { emulatorRoot } from './emulator-root.js';
 import { cachedPackage, extractFile } from './packages.js';
@@ -51,6 +52,8 @@ interface Context {
 async function buildTarget(plan: BuildPlan, target: TargetPlan, c: Context): Promise<AgentManifest> {
   const w = target.workDir;
   const targetNode = await extractFile(c.tgz(target.node), 'bin/node', join(w, 'node'));
+  // exec.ts names a missing program and says that scripts/setup installs it.
+  await run(`${target.strip} (${target.arch})`, [target.strip, targetNode]);
   const blobNode = target.blobNode.pin === target.node ? targetNode : await extractFile(c.tgz(target.blobNode.pin), 'bin/node', join(w, 'blob-node'));
   const koffiNode = await extractFile(c.tgz(target.koffi), target.koffi.file, join(w, 'koffi'));
   const postjectApi = target.sea === 'postject' ? await extractFile(c.tgz(c.postject), 'dist/api.js', join(w, 'postject')) : null;
@@ -58,10 +61,12 @@ async function buildTarget(plan: BuildPlan, target: TargetPlan, c: Context): Pro
   const bundle = await bundleAgent(target, { version: plan.version, koffiNode });
   const script = join(w, 'agent.cjs');
   await writeFile(script, bundle.script);
+  const cli = bundle.cli === null ? null : join(w, 'cli.cjs');
+  if (cli !== null) await writeFile(cli, bundle.cli!);
   c.progress(`${target.arch}: making the executable (${target.sea === 'build-sea' ? 'node --build-sea' : 'postject'}${target.blobNode.emulator ? `, the blob under ${target.blobNode.emulator}` : ''})`);
   const output = join(w, 'ota-agent');
   const emulator = target.blobNode.emulator === null ? null : await emulatorRoot(target.arch, plan.cacheDir);
-  await makeExecutable(target, { script, targetNode, blobNode, koffiNode, postjectApi, emulatorRoot: emulator, output });
+  await makeExecutable(target, { script, cli, targetNode, blobNode, koffiNode, postjectApi, emulatorRoot: emulator, output });
   await chmod(output, 0o755);
   const manifest: AgentManifest = {
     arch: target.arch,

@@ -2,7 +2,7 @@ import { copyFile, readFile, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { run } from '../../common/exec.js';
-import { KOFFI_ASSET } from './bundle.js';
+import { CLI_ASSET, KOFFI_ASSET } from './bundle.js';
 import type { TargetPlan } from './plan.js';
 
 /** The fuse Node's single-executable support looks for (Node's docs, "Single executable applications"). */
@@ -17,11 +17,13 @@ const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
  * makes the blob (`--experimental-sea-config`) and postject injects it into a copy of the binary.
  *
  * @example
- * await makeExecutable(target, { script, targetNode, blobNode, koffiNode, postjectApi, emulatorRoot: null, output });
+ * await makeExecutable(target, { script, cli, targetNode, blobNode, koffiNode, postjectApi, emulatorRoot: null, output });
  */
 export interface SeaInput {
   /** The bundled agent script, written. */
   script: string;
+  /** The CLI's script, when it is an asset. */
+  cli: string | null;
   /** The target's node binary (extracted from its package). */
   targetNode: string;
   /** The node binary that makes the blob (the target's version). */
@@ -37,7 +39,7 @@ export interface SeaInput {
 export async function makeExecutable(target: TargetPlan, input: SeaInput): Promise<void> {
   const config = join(target.workDir, 'sea-config.json');
   const common = { main: input.script, disableExperimentalSEAWarning: true, useSnapshot: false, useCodeCache: false };
-  const assets = target.koffiEmbed === 'asset' ? { assets: { [KOFFI_ASSET]: input.koffiNode } } : {};
+  const assets = target.koffiEmbed === 'asset' ? { assets: { [KOFFI_ASSET]: input.koffiNode, ...(input.cli === null ? {} : { [CLI_ASSET]: input.cli }) } } : {};
   const node = [...(target.blobNode.emulator ? [target.blobNode.emulator] : []), input.blobNode];
   const env = input.emulatorRoot === null ? process.env : { ...process.env, QEMU_LD_PREFIX: input.emulatorRoot };
   if (target.sea === 'build-sea') {
