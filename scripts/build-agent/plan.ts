@@ -35,6 +35,11 @@ export interface TargetPlan {
   koffi: NpmPin & { file: string };
   /** Node's own `--build-sea` (from 25.5), else `--experimental-sea-config` and postject. */
   sea: 'build-sea' | 'postject';
+  /**
+   * binutils' strip for the target (scripts/setup installs the cross ones): Node's packages keep their symbols, a
+   * third of the binary, which nothing on a device reads.
+   */
+  strip: string;
   /** koffi's module as an asset of the executable (node:sea has them from 20.12), else as bytes in the bundle. */
   koffiEmbed: 'asset' | 'bundle';
   /**
@@ -68,6 +73,7 @@ export interface PlanInput {
   cacheDir: string;
 }
 
+const STRIP: Record<AgentArch, string> = { amd64: 'x86_64-linux-gnu-strip', arm64: 'aarch64-linux-gnu-strip', armhf: 'arm-linux-gnueabihf-strip' };
 const BITS: Record<AgentArch, number> = { amd64: 64, arm64: 64, armhf: 32 };
 const EMULATOR: Record<AgentArch, string> = { amd64: 'qemu-x86_64-static', arm64: 'qemu-aarch64-static', armhf: 'qemu-arm-static' };
 
@@ -103,6 +109,7 @@ function planTarget(input: PlanInput, arch: AgentArch): TargetPlan {
     arch,
     node,
     koffi,
+    strip: STRIP[arch],
     sea: atLeast(v, [25, 5]) ? 'build-sea' : 'postject',
     koffiEmbed: atLeast(v, [20, 12]) ? 'asset' : 'bundle',
     blobNode,

@@ -31,6 +31,10 @@ describe('the build:agent plan (docs/agent.md, "Shipping the agent")', () => {
     expect(by.armhf!.blobNode.emulator).toBe('qemu-arm-static');
   });
 
+  it("strips each target's Node with binutils of its architecture", () => {
+    expect(planAgentBuild(base).targets.map((t) => t.strip)).toEqual(['x86_64-linux-gnu-strip', 'aarch64-linux-gnu-strip', 'arm-linux-gnueabihf-strip']);
+  });
+
   it('uses --build-sea and assets where the Node has them, postject and bytes in the script before', () => {
     const at = (version: string) => planAgentBuild({ ...base, arches: ['arm64'], pins: { ...pins, node: { ...pins.node, arm64: { ...pins.node.arm64, version } } } }).targets[0]!;
     expect([at('26.0.0').sea, at('26.0.0').koffiEmbed]).toEqual(['build-sea', 'asset']);
