@@ -16,9 +16,9 @@ export const RELAY_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1', '
 /**
  * The same flags as one NODE_OPTIONS value, for the one-file agent
  * (docs/agent.md, "Shipping the agent"): a single executable takes no Node flags on its command
- * line, but it reads NODE_OPTIONS, so its service unit sets this. Node refuses --no-expose-wasm there; it only
- * silenced a warning that Node 26 no longer prints (Node 20 prints it once at start). Workers
- * do not inherit it (self.ts).
+ * line, but it reads NODE_OPTIONS, so its service unit sets this. Node refuses --no-expose-wasm
+ * there (and Node 24 and later anywhere); it only silenced a warning that Node 26 no longer
+ * prints (Node 20 prints it once at start). Workers do not inherit it (self.ts).
  *
  * @example
  * `Environment=NODE_OPTIONS=${RELAY_NODE_OPTIONS}` // in the service unit
