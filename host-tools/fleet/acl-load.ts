@@ -23,6 +23,10 @@ export interface BrokerAcl {
   users: number;
   /** The identity a user name and password prove, or null. */
   authenticate: (username: string, password: string) => Identity | null;
+  /** The identity of a client certificate's CN (the certificate already verified against the CA), or null. */
+  byCertificate: (cn: string) => Identity | null;
+  /** PEM: the fleet CA and the broker's certificate and key, for a TLS listener that requires client certificates. */
+  tls: { ca: string; cert: string; key: string };
   may: (who: Identity, access: Access, topicOrFilter: string) => boolean;
 }
 
@@ -44,6 +48,7 @@ export async function loadBrokerAcl(dir: string): Promise<BrokerAcl> {
   const parsed = aclManifestSchema.safeParse(json);
   if (!parsed.success) throw new OtaError('ERR_OTA_USAGE', `${join(dir, LAYOUT.manifest)} is not a fleet ACL record`, { hint: 'run `ota fleet acl --devices FILE -o DIR` again' });
   const hashes = parsePasswd(await read(LAYOUT.passwd));
+  const tls = { ca: await read(LAYOUT.brokerCa), cert: await read(LAYOUT.serverCert), key: await read(LAYOUT.serverKey) };
   const byId = new Map(identities(parsed.data).map((who) => [who.id, { who, rules: aclRules(who, parsed.data.prefix) }] as const));
   const rules = new Map<string, AclRule[]>([...byId].map(([id, v]) => [id, v.rules]));
   return {
@@ -54,6 +59,8 @@ export async function loadBrokerAcl(dir: string): Promise<BrokerAcl> {
       const hash = hashes.get(username);
       return user !== undefined && hash !== undefined && checkPasswdHash(hash, password) ? user.who : null;
     },
+    byCertificate: (cn) => byId.get(cn)?.who ?? null,
+    tls,
     may: (who, access, topic) => allowed(rules.get(who.id) ?? [], access, topic),
   };
 }

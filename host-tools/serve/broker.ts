@@ -1,4 +1,5 @@
 import { createServer, type Server } from 'node:net';
+import { createServer as createTlsServer, TLSSocket } from 'node:tls';
 import { Aedes, type AedesOptions, type AuthenticateError, type Client } from 'aedes';
 import type { BrokerAcl } from '../fleet/acl-load.js';
 import type { Identity } from '../fleet/acl-rules.js';
@@ -17,6 +18,11 @@ import type { Identity } from '../fleet/acl-rules.js';
  */
 export interface EmbeddedBroker {
   server: Server;
+  /**
+   * With an ACL: a second listener, TLS with required client certificates signed by the fleet
+   * CA, where the certificate's CN is the identity (Mosquitto's `use_identity_as_username`).
+   */
+  tlsServer: Server | null;
   /** Closes the listener, every client connection and the broker. */
   close: () => Promise<void>;
 }
@@ -29,18 +35,23 @@ export interface BrokerOptions {
 export async function startBroker(options: BrokerOptions = {}): Promise<EmbeddedBroker> {
   const aedes = await Aedes.createBroker(options.acl ? aclHandlers(options.acl) : {});
   const server = createServer(aedes.handle);
+  const tls = options.acl?.tls;
+  const tlsServer = tls ? createTlsServer({ ...tls, requestCert: true, rejectUnauthorized: true }, aedes.handle) : null;
   const sockets = new Set<import('node:net').Socket>();
-  server.on('connection', (s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
+  for (const s of [server, tlsServer]) {
+    s?.on(s === server ? 'connection' : 'secureConnection', (c: import('node:net').Socket) => {
+      sockets.add(c);
+      c.on('close', () => sockets.delete(c));
+    });
+  }
+  const closeServer = (s: Server | null) => new Promise<void>((resolve) => (s?.listening ? s.close(() => resolve()) : resolve()));
   const close = async () => {
-    const closed = new Promise<void>((resolve) => (server.listening ? server.close(() => resolve()) : resolve()));
+    const closed = Promise.all([closeServer(server), closeServer(tlsServer)]);
     for (const s of sockets) s.destroy();
     await closed;
     await new Promise<void>((resolve) => aedes.close(() => resolve()));
   };
-  return { server, close };
+  return { server, tlsServer, close };
 }
 
 /**
@@ -54,7 +65,7 @@ function aclHandlers(acl: BrokerAcl): AedesOptions {
   const who = new WeakMap<Client, Identity>();
   return {
     authenticate: (client, username, password, done) => {
-      const id = username === undefined || password === undefined ? null : acl.authenticate(username, password.toString('utf8'));
+      const id = client.conn instanceof TLSSocket ? certificateIdentity(acl, client.conn) : username === undefined || password === undefined ? null : acl.authenticate(username, password.toString('utf8'));
       if (id === null) {
         // 4: bad user name or password (MQTT 3.1.1, CONNACK return codes).
         done(Object.assign(new Error('bad user name or password'), { returnCode: 4 as AuthenticateError['returnCode'] }), false);
@@ -72,4 +83,11 @@ function aclHandlers(acl: BrokerAcl): AedesOptions {
       done(null, id !== undefined && acl.may(id, 'subscribe', sub.topic) ? sub : null);
     },
   };
+}
+
+/** On the TLS listener the certificate is the credential: its CN names the user, whatever user name the client sends. */
+function certificateIdentity(acl: BrokerAcl, socket: TLSSocket): Identity | null {
+  if (!socket.authorized) return null;
+  const cn = socket.getPeerCertificate().subject?.CN;
+  return typeof cn === 'string' ? acl.byCertificate(cn) : null;
 }

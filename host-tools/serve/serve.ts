@@ -30,6 +30,8 @@ export interface ServeOptions {
    * (docs/fleet.md, "Access control"). Absent: anyone who reaches the port may do anything.
    */
   brokerAcl?: string;
+  /** With `brokerAcl`: also listen for MQTT over TLS here, clients identified by their certificate. */
+  mqttsPort?: number;
   onEvent?: EventSink;
 }
 
@@ -43,6 +45,8 @@ export interface Serving {
   root: string;
   http: Listening;
   mqtt: Listening | null;
+  /** The TLS listener of the broker (`mqtts://`), or null. */
+  mqtts: Listening | null;
   /** The ACL folder the broker enforces, or null when it takes anyone. */
   brokerAcl: string | null;
   /** Stops both: no new connections, open ones (keep-alive too) closed, within about `graceMs` (default 2 s). */
@@ -52,16 +56,21 @@ export interface Serving {
 export async function serve(options: ServeOptions): Promise<Serving> {
   const root = await requirePublished(options.dir);
   // Read before anything listens: a bad folder refuses to start rather than serve without rules.
+  if (options.mqttsPort !== undefined && (options.brokerAcl === undefined || options.mqtt === false)) {
+    throw new OtaError('ERR_OTA_USAGE', '--mqtts-port needs --broker-acl: the TLS listener takes its certificates and users from that folder', { hint: 'add --broker-acl DIR (a folder `ota fleet acl` wrote), or drop --mqtts-port' });
+  }
   const acl: BrokerAcl | undefined = options.brokerAcl !== undefined && (options.mqtt ?? true) ? await loadBrokerAcl(options.brokerAcl) : undefined;
   const bind = options.bind ?? '127.0.0.1';
   const server = createStaticServer({ root, onEvent: options.onEvent });
   const http = await listen(server, { port: options.httpPort ?? 8080, bind, scheme: 'http', what: '--http-port' });
   let broker: EmbeddedBroker | undefined;
   let mqtt: Listening | null = null;
+  let mqtts: Listening | null = null;
   if (options.mqtt ?? true) {
     try {
       broker = await startBroker({ acl });
       mqtt = await listen(broker.server, { port: options.mqttPort ?? 1883, bind, scheme: 'mqtt', what: '--mqtt-port' });
+      if (broker.tlsServer && options.mqttsPort !== undefined) mqtts = await listen(broker.tlsServer, { port: options.mqttsPort, bind, scheme: 'mqtts', what: '--mqtts-port' });
     } catch (e) {
       await closeHttp(server, 0);
       await broker?.close();
@@ -71,7 +80,7 @@ export async function serve(options: ServeOptions): Promise<Serving> {
   const close = async (graceMs = 2_000) => {
     await Promise.all([closeHttp(server, graceMs), broker?.close()]);
   };
-  return { root, http, mqtt, brokerAcl: acl?.dir ?? null, close };
+  return { root, http, mqtt, mqtts, brokerAcl: acl?.dir ?? null, close };
 }
 
 async function listen(server: Server | NetServer, o: { port: number; bind: string; scheme: string; what: string }): Promise<Listening> {

@@ -23,8 +23,9 @@ export function registerServe(program: Command, io: CliIo): void {
     .option('--bind <address>', 'address to listen on (default loopback only; 0.0.0.0 for every interface)', '127.0.0.1')
     .option('--no-mqtt', 'serve HTTP only, without the embedded broker')
     .option('--broker-acl <dir>', 'take only the users of this `ota fleet acl` folder and enforce its topic rules (default: no authentication)')
+    .option('--mqtts-port <port>', 'with --broker-acl: also MQTT over TLS on this port, clients identified by their certificate (0 picks a free one)', parsePort('--mqtts-port'))
     .option('--json', 'print the bound addresses as one JSON line on stdout (docs/cli-json.md)')
-    .action(async (dir: string, opts: { httpPort: number; mqttPort: number; bind: string; mqtt: boolean; brokerAcl?: string; json?: boolean }) => {
+    .action(async (dir: string, opts: { httpPort: number; mqttPort: number; bind: string; mqtt: boolean; brokerAcl?: string; mqttsPort?: number; json?: boolean }) => {
       let requests = 0;
       const onEvent = (e: OtaEvent) => {
         if (e.phase === 'http') requests++;
@@ -34,7 +35,7 @@ export function registerServe(program: Command, io: CliIo): void {
       const stop = untilSignal();
       let signal: NodeJS.Signals;
       try {
-        const s = await serve({ dir, httpPort: opts.httpPort, mqttPort: opts.mqttPort, bind: opts.bind, mqtt: opts.mqtt, brokerAcl: opts.brokerAcl, onEvent });
+        const s = await serve({ dir, httpPort: opts.httpPort, mqttPort: opts.mqttPort, bind: opts.bind, mqtt: opts.mqtt, brokerAcl: opts.brokerAcl, mqttsPort: opts.mqttsPort, onEvent });
         printAddresses(io, s, opts.json === true);
         signal = await stop.signal;
         await s.close();
@@ -59,13 +60,14 @@ function parsePort(option: string): (v: string) => number {
 function printAddresses(io: CliIo, s: Serving, json: boolean): void {
   const http = { ...s.http, repoUrl: `${s.http.url}/repo` };
   if (json) {
-    io.out(JSON.stringify({ published: s.root, http, mqtt: s.mqtt, brokerAcl: s.brokerAcl, pid: process.pid }));
+    io.out(JSON.stringify({ published: s.root, http, mqtt: s.mqtt, mqtts: s.mqtts, brokerAcl: s.brokerAcl, pid: process.pid }));
     return;
   }
   io.out(`serving ${s.root}`);
   io.out(`  http: ${http.url} (devices pull from ${http.repoUrl})`);
   const who = s.brokerAcl ? `users and rules of ${s.brokerAcl}` : 'no authentication';
   io.out(`  mqtt: ${s.mqtt ? `${s.mqtt.url} (embedded broker, MQTT 3.1.1, ${who})` : 'off'}`);
+  if (s.mqtts) io.out(`  mqtts: ${s.mqtts.url} (the same broker over TLS, clients identified by their certificate)`);
 }
 
 /** The first SIGINT or SIGTERM stops the server; a second one, while it closes, ends the process at once (as other commands do). */

@@ -19,7 +19,8 @@ export interface AclClient {
 export type Connect = (user: string) => Promise<AclClient>;
 
 export async function openClient(url: string, options: IClientOptions): Promise<AclClient> {
-  const client = await connectAsync(url, { reconnectPeriod: 0, connectTimeout: 10_000, ...options });
+  // No retries: a connection closed before its CONNACK (a TLS alert for a refused certificate) rejects.
+  const client = await connectAsync(url, { reconnectPeriod: 0, connectTimeout: 10_000, ...options }, false);
   const received: AclClient['received'] = [];
   const waiters: { topic: string; payload: string; resolve: () => void }[] = [];
   client.on('message', (topic, payload) => {

@@ -40,6 +40,7 @@ beforeAll(async () => {
     refusedConnects: [
       () => credentials(out, 'devices', 'gw-2').then((c) => openClient(`mqtts://127.0.0.1:${passwordPort}`, { protocolVersion: 4, ca: c.ca, username: 'gw-2', password: `${c.password}x` })),
       () => credentials(out, 'devices', 'gw-2').then((c) => openClient(`mqtts://127.0.0.1:${passwordPort}`, { protocolVersion: 4, ca: c.ca })),
+      () => credentials(out, 'devices', 'gw-2').then((c) => openClient(`mqtts://127.0.0.1:${broker.port}`, { protocolVersion: 5, ca: c.ca, username: 'gw-2', password: c.password })),
     ],
   };
 });
