@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { chmod, cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, cp, mkdir, mkdtemp, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -169,6 +169,23 @@ describe('build:agent-deb with a stand-in executable', () => {
     for (const r of config.health.scriptRoots) {
       for (const level of ['required.d', 'wanted.d']) expect(existsSync(join(tree, r, level)), `${r}/${level}`).toBe(true);
     }
+  });
+
+  // The maintainer scripts as dpkg runs them for a root that is not the running system (DPKG_ROOT, as when an
+  // image is configured): real deb-systemd-helper. Where systemd runs the host, postinst would also start the
+  // unit on the host, so the test runs only where it does not.
+  it.skipIf(existsSync('/run/systemd/system') || !existsSync('/usr/bin/deb-systemd-helper'))('postinst enables the unit in the root it configures; postrm purge forgets it', async () => {
+    const root = join(dir, 'dpkg-root');
+    await cp(tree, root, { recursive: true });
+    const control = join(dir, 'scripts');
+    await run('control', ['dpkg-deb', '-e', deb.path, control]);
+    const script = (name: string, ...args: string[]) =>
+      run(name, [join(control, name), ...args], { env: { ...process.env, DPKG_ROOT: root, DPKG_MAINTSCRIPT_PACKAGE: 'ota-agent', DPKG_MAINTSCRIPT_NAME: name } });
+    await script('postinst', 'configure');
+    const wants = join(root, 'etc/systemd/system/multi-user.target.wants/ota-agent.service');
+    expect(await readlink(wants)).toBe('/lib/systemd/system/ota-agent.service');
+    await script('postrm', 'purge');
+    expect(existsSync(wants)).toBe(false);
   });
 
   it('refuses a missing or non-executable binary before writing anything', async () => {
