@@ -43,13 +43,13 @@ export function agentUnit(options: UnitOptions): string {
     'SyslogIdentifier=ota-agent',
     // Hardening that leaves the agent its work (docs/agent.md, "Packaging"): it writes /sysroot, /boot, the
     // bootloader's env, /etc and /var; libostree unshares a mount namespace to write a read-only /sysroot;
-    // it runs systemctl, reboot and the owner's health scripts, which may need any device or socket.
+    // it runs systemctl, reboot and the owner's health scripts, which may need any device or socket. Not
+    // RestrictSUIDSGID: a pull writes the commit's setuid files (su, mount, sudo) into the repository.
     'NoNewPrivileges=yes',
     'PrivateTmp=yes',
     'ProtectHome=read-only',
     'ProtectControlGroups=yes',
     'RestrictRealtime=yes',
-    'RestrictSUIDSGID=yes',
     'LockPersonality=yes',
     '',
     '[Install]',

@@ -117,7 +117,8 @@ describe('the unit', () => {
   it('hardens without taking what the agent needs: no read-only system, no device or namespace limits', () => {
     expect(line('NoNewPrivileges')).toEqual(['yes']);
     expect(line('PrivateTmp')).toEqual(['yes']);
-    for (const key of ['ProtectSystem', 'ReadOnlyPaths', 'PrivateDevices', 'DevicePolicy', 'RestrictNamespaces', 'CapabilityBoundingSet', 'ProtectClock', 'ProtectKernelModules']) {
+    // RestrictSUIDSGID would refuse the setuid files a pull writes into the repository (su, mount, sudo).
+    for (const key of ['ProtectSystem', 'ReadOnlyPaths', 'PrivateDevices', 'DevicePolicy', 'RestrictNamespaces', 'CapabilityBoundingSet', 'ProtectClock', 'ProtectKernelModules', 'RestrictSUIDSGID']) {
       expect(line(key), key).toEqual([]);
     }
   });
