@@ -16,16 +16,18 @@
  * length (default 240). BENCH_AGENT_ONLY=staged runs the announce-to-staged phase alone, and
  * BENCH_AGENT_JOURNAL=1 prints the relay's journal then, each line stamped with the ms since the announce.
  */
-import { existsSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
-import { loadSigningKey } from '../contract/index.js';
+import { loadSigningKey, topics } from '../contract/index.js';
+import { connectBroker } from '../host-tools/mqtt/client.js';
 import { RELAY_NODE_FLAGS } from '../device-agent/daemon/node-flags.js';
 import { ota } from '../test/helpers/cli.js';
 import { GROUP } from '../test/device-agent/agent/device.js';
 import { menderIdle, type MenderIdle } from './agent/mender.js';
 import { cliPullDeploy } from './agent/peer.js';
-import { MB, sampleWindow, windowLine, type Window } from './agent/proc.js';
-import { configureMqtt, observe, quiet, startRelay, stopRelay } from './agent/relay.js';
+import { cpuSecondsWithChildren, MB, sampleWindow, windowLine, type Window } from './agent/proc.js';
+import { configureMqtt, observe, quiet, startRelay, stopRelay, type Seen } from './agent/relay.js';
 import { soak, type SoakResult } from './agent/soak.js';
 import { makeWorld, type World } from './agent/setup.js';
 import { makeRealUpdate } from './agent/real-update.js';
@@ -37,12 +39,38 @@ const SOAK_SECONDS = Number(process.env.BENCH_AGENT_SOAK_SECONDS ?? 240);
 const REPO = join(import.meta.dirname, '..');
 const DEVICE = 'gw-0001';
 
-interface Figures {
+interface Figures extends Round {
   idle: Window;
   mender: MenderIdle;
   soak: SoakResult;
+}
+
+/** One announce-to-staged on a fresh device, and the CLI's pull + deploy on its twin, back to back. */
+interface Round {
   stagedSeconds: number;
-  cli: { pullSeconds: number; deploySeconds: number };
+  cliSeconds: number;
+}
+
+/**
+ * Rounds of the update (BENCH_AGENT_ROUNDS, default 3), each on a fresh pair of devices: the
+ * figures are their medians, as the two cores are shared and one round can land on a busy moment.
+ */
+const ROUNDS = Number(process.env.BENCH_AGENT_ROUNDS ?? 3);
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+/** Clears the retained release and status a previous round left, so a new relay starts from nothing. */
+async function forget(url: string): Promise<void> {
+  const s = await connectBroker({ url, clientId: `bench-forget-${process.pid}` });
+  try {
+    for (const t of [topics().groupRelease(GROUP), topics().deviceStatus(DEVICE)]) await s.publish(t, '', { qos: 1, retain: true });
+  } finally {
+    await s.close();
+  }
 }
 
 const mqttBase = (w: Pick<World, 'broker'>) => ({ url: w.broker.url, reconnectMinSeconds: 0.1, reconnectMaxSeconds: 0.5 });
@@ -69,6 +97,9 @@ async function soakPhase(w: World, flags: string[]): Promise<SoakResult> {
   await configureMqtt(w.agent, { ...mqttBase(w), telemetryIntervalSeconds: 0.05 });
   const obs = await observe(w.broker.url, DEVICE);
   const relay = startRelay(w.agent, flags);
+  // BENCH_AGENT_RELAY_STDOUT=FILE keeps what the relay prints on stdout (V8's --trace-gc, say, with BENCH_AGENT_RELAY_FLAGS).
+  const stdoutFile = process.env.BENCH_AGENT_RELAY_STDOUT;
+  if (stdoutFile) relay.onStdout((t) => appendFileSync(stdoutFile, t));
   try {
     await obs.until('the relay online with a status', (s) => s.onlines > 0 && s.lastStatus !== null, 60);
     await quiet(relay.pid, 3);
@@ -87,60 +118,122 @@ async function soakPhase(w: World, flags: string[]): Promise<SoakResult> {
   }
 }
 
+/** The CPU seconds the relay's running worker has used so far, read as the status arrives (blank when none runs). */
+function workerCpu(relayPid: number): string {
+  try {
+    const kids = readFileSync(`/proc/${relayPid}/task/${relayPid}/children`, 'utf8').trim().split(/\s+/).filter((x) => x !== '');
+    return kids.map((k) => {
+      const st = readFileSync(`/proc/${k}/stat`, 'utf8');
+      const f = st.slice(st.lastIndexOf(')') + 2).split(' ').map(Number);
+      return ` (${((f[11]! + f[12]!) / CLK_TCK).toFixed(2)})`;
+    }).join('');
+  } catch {
+    return ''; // the worker exited between the two reads
+  }
+}
+
+/** USER_HZ: 100 on every Linux port (bench/agent/proc.ts asks getconf; this read is synchronous, in a message handler). */
+const CLK_TCK = 100;
+
 /** Release 1.1 announced to the connected relay, timed until the retained status says staged or rebooting. */
-async function stagedPhase(w: Pick<World, 'agent' | 'fleet'>, broker: Pick<World, 'broker'>, release: string, flags: string[]): Promise<number> {
+async function stagedPhase(w: Pick<World, 'agent' | 'fleet'>, broker: Pick<World, 'broker'>, release: string, flags: string[]): Promise<{ seconds: number; cpuSeconds: number }> {
   await configureMqtt(w.agent, { ...mqttBase(broker), telemetryIntervalSeconds: 60 });
   const obs = await observe(broker.broker.url, DEVICE);
   const relay = startRelay(w.agent, flags);
-  let t0 = process.hrtime.bigint();
-  // The relay's journal, each line stamped with the ms since the announce started (negative: before).
+  let t0: bigint | undefined;
+  // The relay's journal, each line stamped with the ms since the announce started (before it: "-").
   if (process.env.BENCH_AGENT_JOURNAL === '1') {
     relay.onStderr((t) => {
-      const ms = (Number(process.hrtime.bigint() - t0) / 1e6).toFixed(0).padStart(6);
+      const ms = (t0 === undefined ? '-' : (Number(process.hrtime.bigint() - t0) / 1e6).toFixed(0)).padStart(6);
       for (const line of t.split('\n').filter((l) => l !== '')) process.stdout.write(`    | ${ms} ms ${line}\n`);
     });
   }
   try {
     await obs.until('the relay online with a status', (s) => s.onlines > 0 && s.lastStatus !== null, 60);
     await quiet(relay.pid, 3);
+    const cpu0 = await cpuSecondsWithChildren(relay.pid);
     t0 = process.hrtime.bigint();
+    const since = () => Number(process.hrtime.bigint() - (t0 ?? 0n)) / 1e9;
     const a = await ota('announce', '--broker', broker.broker.url, '--group', GROUP, '--release', release, '--key', w.fleet.publisher.keyDir);
     if (a.code !== 0) throw new Error(`ota announce failed: ${a.err}`);
+    const phases: string[] = [`announced ${since().toFixed(2)}`];
     // The relay was idle: the first staged or rebooting status since is this update's.
-    await obs.until('status staged for 1.1', (s) => ['staged', 'rebooting'].includes(s.lastStatus?.phase ?? ''), 120).catch((e: unknown) => {
+    const staged = (s: Seen) => {
+      const phase = s.lastStatus?.phase ?? '';
+      if (!phases.some((p) => p.startsWith(`${phase} `))) phases.push(`${phase} ${since().toFixed(2)}${workerCpu(relay.pid)}`);
+      return ['staged', 'rebooting'].includes(phase);
+    };
+    await obs.until('status staged for 1.1', staged, 120).catch((e: unknown) => {
       console.log(`  last status ${JSON.stringify(obs.seen.lastStatus)}, events ${JSON.stringify([...obs.seen.eventTypes])}`);
       throw e;
     });
-    return Number(process.hrtime.bigint() - t0) / 1e9;
+    const seconds = since();
+    console.log(`  statuses seen after the announce started, s (and the worker's CPU then): ${phases.join(', ')}`);
+    // The worker's CPU counts once it has exited (and the relay reaped it): its last steps come after the status.
+    await quiet(relay.pid, 0.2);
+    return { seconds, cpuSeconds: (await cpuSecondsWithChildren(relay.pid)) - cpu0 };
   } finally {
     await stopRelay(relay);
     await obs.close();
   }
 }
 
-/** `BENCH_AGENT_ONLY=staged` runs the announce-to-staged phase alone (to profile it). */
-const ONLY_STAGED = process.env.BENCH_AGENT_ONLY === 'staged';
+/**
+ * RELAY_NODE_FLAGS, and for a look inside: BENCH_AGENT_RELAY_FLAGS (more flags, blank-separated),
+ * BENCH_AGENT_CPU_PROF=DIR (the relay and its workers, which inherit the flag, write V8 CPU profiles there).
+ */
+function relayFlags(): string[] {
+  const prof = process.env.BENCH_AGENT_CPU_PROF;
+  const more = (process.env.BENCH_AGENT_RELAY_FLAGS ?? '').split(' ').filter((f) => f !== '');
+  return [...RELAY_NODE_FLAGS, ...more, ...(prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [])];
+}
+
+/** `BENCH_AGENT_ONLY=staged` runs the announce-to-staged phase alone (to profile it); `soak`, the soak alone. */
+const ONLY = process.env.BENCH_AGENT_ONLY;
+const ONLY_STAGED = ONLY === 'staged';
+
+/** The soak alone, for a long one: `BENCH_AGENT_ONLY=soak BENCH_AGENT_SOAK_SECONDS=1800`. */
+async function soakOnly(): Promise<void> {
+  const w = await makeWorld();
+  try {
+    const r = await soakPhase(w, relayFlags());
+    const growth = r.lastFloorKb - r.firstFloorKb;
+    console.log(`bench agent: soak RSS growth = ${MB(growth)}, target < ${MB(TARGET.growthKb)} ${growth < TARGET.growthKb ? 'ok' : 'short'} (soak only)`);
+  } finally {
+    await w.close();
+  }
+}
 
 async function main(): Promise<void> {
   console.log(`setting up: a publisher, two devices running 1.0, mosquitto on 127.0.0.1; images in ${workDir} (BENCH_DELTA_DIR)`);
   const w = await makeWorld();
-  const real = await makeRealUpdate(w.tmp, workDir).catch(async (e: unknown) => {
+  const real = await makeRealUpdate(w.tmp, workDir, ROUNDS).catch(async (e: unknown) => {
     await w.close();
     throw e;
   });
   try {
-    const flags = [...RELAY_NODE_FLAGS];
+    const flags = relayFlags();
     console.log(`  relay: node ${process.version} ${flags.join(' ')} bin/ota-agent.js daemon; broker ${w.broker.url}`);
     const { idle, mender } = ONLY_STAGED ? { idle: undefined, mender: undefined } : await idlePhase(w, flags);
     const soaked = ONLY_STAGED ? undefined : await soakPhase(w, flags);
     const r11 = await real.publish11();
     console.log(`  release 1.1 (${real.change}) published: ${r11.commit.slice(0, 12)}, static delta from 1.0 ${(r11.deltaBytes / 1e6).toFixed(3)} MB`);
     const release = join(real.world.fleet.publisher.pub, 'releases', 'bench-agent/arm64', '1.1.jws');
-    const stagedSeconds = await stagedPhase(real.world, w, release, flags);
-    const cli = await cliPullDeploy(real.world.cli, real.world.fleet.server.url, r11.commit);
-    console.log(`  release 1.1: announce to staged ${stagedSeconds.toFixed(2)} s; ostree pull ${cli.pullSeconds.toFixed(2)} s + admin deploy ${cli.deploySeconds.toFixed(2)} s`);
-    if (idle && mender && soaked) report({ idle, mender, soak: soaked, stagedSeconds, cli });
-    else console.log(`bench agent: release-to-staged / CLI = ${(stagedSeconds / (cli.pullSeconds + cli.deploySeconds)).toFixed(2)}x, target <= ${TARGET.stagedRatio}x (staged phase only)`);
+    const rounds: Round[] = [];
+    for (const [i, pair] of real.pairs.entries()) {
+      await forget(w.broker.url);
+      const agent = await stagedPhase({ agent: pair.agent, fleet: real.world.fleet }, w, release, flags);
+      const cli = await cliPullDeploy(pair.cli, real.world.fleet.server.url, r11.commit);
+      rounds.push({ stagedSeconds: agent.seconds, cliSeconds: cli.pullSeconds + cli.deploySeconds });
+      console.log(
+        `  round ${i + 1}: announce to staged ${agent.seconds.toFixed(2)} s (CPU ${agent.cpuSeconds.toFixed(2)} s, the relay and its worker to its exit); ` +
+          `ostree pull ${cli.pullSeconds.toFixed(2)} s + admin deploy ${cli.deploySeconds.toFixed(2)} s (CPU ${cli.cpuSeconds.toFixed(2)} s)`,
+      );
+    }
+    const staged = { stagedSeconds: median(rounds.map((r) => r.stagedSeconds)), cliSeconds: median(rounds.map((r) => r.cliSeconds)) };
+    console.log(`  release 1.1, median of ${rounds.length} rounds: announce to staged ${staged.stagedSeconds.toFixed(2)} s; ostree pull + admin deploy ${staged.cliSeconds.toFixed(2)} s; load average ${loadavg()[0]!.toFixed(1)}`);
+    if (idle && mender && soaked) report({ idle, mender, soak: soaked, ...staged });
+    else console.log(`bench agent: release-to-staged / CLI = ${(staged.stagedSeconds / staged.cliSeconds).toFixed(2)}x, target <= ${TARGET.stagedRatio}x (staged phase only)`);
   } finally {
     await real.world.close();
     await w.close();
@@ -148,7 +241,7 @@ async function main(): Promise<void> {
 }
 
 function report(f: Figures): void {
-  const cliSeconds = f.cli.pullSeconds + f.cli.deploySeconds;
+  const { cliSeconds } = f;
   const growth = f.soak.lastFloorKb - f.soak.firstFloorKb;
   const checks = [
     { name: 'idle RSS (mean over 60 s)', value: MB(f.idle.meanRssKb), target: `<= ${MB(TARGET.idleRssKb)}`, ok: f.idle.meanRssKb <= TARGET.idleRssKb },
@@ -165,6 +258,8 @@ function report(f: Figures): void {
 if (!existsSync(join(REPO, 'dist/device-agent/daemon/main.js'))) {
   console.log('bench agent: the relay is not built (dist/device-agent/daemon/main.js): run `npm run bench:agent`, which builds first');
   process.exitCode = 1;
+} else if (ONLY === 'soak') {
+  await soakOnly();
 } else {
   await main();
 }

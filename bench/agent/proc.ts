@@ -54,6 +54,16 @@ export async function cpuTicks(pid: number): Promise<number> {
   return Number(fields[11]) + Number(fields[12]);
 }
 
+/**
+ * CPU time of a process and of its children it has reaped (utime + stime + cutime + cstime), in
+ * seconds: what a job cost in CPU whatever else the machine ran meanwhile.
+ */
+export async function cpuSecondsWithChildren(pid: number | 'self', onlyChildren = false): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
+  return ((onlyChildren ? 0 : f[11]! + f[12]!) + f[13]! + f[14]!) / (await ticksPerSecond());
+}
+
 /** RSS every `everySeconds` and the CPU used, over `seconds` of wall time. */
 export async function sampleWindow(pid: number, seconds: number, everySeconds = 1): Promise<Window> {
   const hz = await ticksPerSecond();

@@ -4,13 +4,14 @@
  * 1.0, and the same image with its one package bumped (tzdata) as 1.1, published with the real
  * `ota publish`, which makes the static delta 1.0 -> 1.1 as it does for any user. Both get the
  * same stand-in kernel (the images have none, and `ostree admin deploy` needs one), added as a
- * tree of its own, so the delta holds the package's change and nothing else. Two devices run 1.0:
- * one for the relay, one updated by hand with libostree's CLI (bench/agent/peer.ts).
+ * tree of its own, so the delta holds the package's change and nothing else. Pairs of devices
+ * run 1.0, one per round: one for the relay, one updated by hand with libostree's CLI
+ * (bench/agent/peer.ts).
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { run } from '../../common/exec.js';
-import { makeDevice, removeDevices, type Fleet } from '../../test/device-agent/agent/device.js';
+import { makeDevice, removeDevices, type Device, type Fleet } from '../../test/device-agent/agent/device.js';
 import { serve, type Release } from '../../test/device-agent/update/harness.js';
 import { ota } from '../../test/helpers/cli.js';
 import { buildImage, lockImages, newDebs, type Image } from '../delta/images.js';
@@ -20,7 +21,9 @@ const REF = 'bench-agent/arm64';
 const KVER = '6.1.0-bench';
 
 export interface RealUpdate {
+  /** The first pair of devices; `pairs` holds every pair (one per round). */
   world: Omit<World, 'broker'>;
+  pairs: { agent: Device; cli: Device }[];
   /** What 1.1 changes: the new .debs. */
   change: string;
   /** Publishes 1.1 (to group `lab`, with the static delta from 1.0), announced by the bench. */
@@ -63,8 +66,8 @@ async function armDevice(root: string): Promise<void> {
   await writeFile(file, `# the image's layer (bench/agent, arm64)\n${JSON.stringify({ ...layer, arch: 'arm64' }, null, 2)}\n`);
 }
 
-/** Publishes 1.0 (devices deployed on it) and 1.1 (not announced yet); `work` is the image cache. */
-export async function makeRealUpdate(tmp: string, work: string): Promise<RealUpdate> {
+/** Publishes 1.0, with `pairs` pairs of devices deployed on it, and makes 1.1 (published by publish11); `work` is the image cache. */
+export async function makeRealUpdate(tmp: string, work: string, pairs = 1): Promise<RealUpdate> {
   const t0 = Date.now();
   const { base, bump, buildRepo } = await images(work);
   const change = newDebs(base.lock, bump.lock).names.join(', ');
@@ -80,13 +83,17 @@ export async function makeRealUpdate(tmp: string, work: string): Promise<RealUpd
   const releases: Record<string, Release> = { '1.0': r10 };
   const only = () => Promise.reject(new Error('the real update publishes its 1.1 only (publish11)'));
   const fleet: Fleet = { root, publisher: { pub: p.pub, keyDir, publish: only }, server, releases, publish: only, close: () => server.close() };
-  const agent = await makeDevice(fleet, { dir: join(root, 'agent') });
-  const cli = await makeDevice(fleet, { dir: join(root, 'cli') });
-  await armDevice(agent.root);
-  await armDevice(cli.root);
-  console.log(`  real update: 1.0 ${r10.commit.slice(0, 12)} published and deployed on two devices in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+  const made: { agent: Device; cli: Device }[] = [];
+  for (let i = 0; i < pairs; i++) {
+    const pair = { agent: await makeDevice(fleet, { dir: join(root, `agent-${i}`) }), cli: await makeDevice(fleet, { dir: join(root, `cli-${i}`) }) };
+    await armDevice(pair.agent.root);
+    await armDevice(pair.cli.root);
+    made.push(pair);
+  }
+  console.log(`  real update: 1.0 ${r10.commit.slice(0, 12)} published and deployed on ${pairs * 2} devices in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
   return {
-    world: { tmp: root, fleet, agent, cli, close: async () => { await fleet.close(); await removeDevices(root); } },
+    world: { tmp: root, fleet, ...made[0]!, close: async () => { await fleet.close(); await removeDevices(root); } },
+    pairs: made,
     change,
     publish11: async () => (releases['1.1'] = await publish(p, '1.1', c11)),
   };
