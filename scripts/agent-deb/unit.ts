@@ -25,6 +25,9 @@ export function agentUnit(options: UnitOptions): string {
     'After=network-online.target time-sync.target',
     // Restarting forever: a first boot before the machine-id exists, or a broker far away, ends on its own.
     'StartLimitIntervalSec=0',
+    // Only on a system booted into an OSTree deployment (the bootloader passed ostree=): elsewhere the agent
+    // has nothing to update and would fail and restart every 10 s for ever.
+    'ConditionKernelCommandLine=ostree',
     '',
     '[Service]',
     'Type=simple',

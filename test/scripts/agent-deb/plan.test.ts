@@ -104,6 +104,7 @@ describe('the unit', () => {
     expect(line('Wants')).toEqual(['network-online.target']);
     expect(line('After')[0]).toContain('network-online.target');
     expect(line('WantedBy')).toEqual(['multi-user.target']);
+    expect(line('ConditionKernelCommandLine')).toEqual(['ostree']);
     expect(line('StateDirectory')).toEqual(['ota']);
     expect(line('RuntimeDirectory')).toEqual(['ota-agent']);
     expect(line('RuntimeDirectoryMode')).toEqual(['0700']);
