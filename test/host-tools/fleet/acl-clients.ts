@@ -16,8 +16,6 @@ export interface AclClient {
   closed: Promise<void>;
 }
 
-export type Connect = (user: string) => Promise<AclClient>;
-
 export async function openClient(url: string, options: IClientOptions): Promise<AclClient> {
   // No retries: a connection closed before its CONNACK (a TLS alert for a refused certificate) rejects.
   const client = await connectAsync(url, { reconnectPeriod: 0, connectTimeout: 10_000, ...options }, false);

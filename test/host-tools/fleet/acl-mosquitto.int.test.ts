@@ -1,6 +1,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { IClientOptions } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mosquittoConf } from '../../../host-tools/fleet/acl-files.js';
 import { fleetAcl } from '../../../host-tools/fleet/acl.js';
@@ -27,10 +28,10 @@ beforeAll(async () => {
   const passwordPort = await freePort();
   broker = await startMosquitto({ config: (port) => mosquittoConf({ brokerDir: join(out, 'broker'), mtlsPort: port, passwordPort, bind: '127.0.0.1' }).split('\n') });
   const byCert = new Set(['gw-1', 'ops']);
-  const connect = async (user: string) => {
+  const connect = async (user: string, extra: IClientOptions = {}) => {
     const c = await credentials(out, user === 'ops' ? 'operators' : 'devices', user);
-    if (byCert.has(user)) return openClient(`mqtts://127.0.0.1:${broker.port}`, { protocolVersion: 5, ca: c.ca, cert: c.cert, key: c.key });
-    return openClient(`mqtts://127.0.0.1:${passwordPort}`, { protocolVersion: 4, ca: c.ca, username: user, password: c.password });
+    if (byCert.has(user)) return openClient(`mqtts://127.0.0.1:${broker.port}`, { protocolVersion: 5, ca: c.ca, cert: c.cert, key: c.key, ...extra });
+    return openClient(`mqtts://127.0.0.1:${passwordPort}`, { protocolVersion: 4, ca: c.ca, username: user, password: c.password, ...extra });
   };
   proof = {
     connect,

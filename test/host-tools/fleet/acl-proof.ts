@@ -1,5 +1,6 @@
 import { expect, it } from 'vitest';
-import { endAll, forbiddenPublish, grantedQos, type AclClient, type Connect } from './acl-clients.js';
+import type { IClientOptions } from 'mqtt';
+import { endAll, forbiddenPublish, grantedQos, type AclClient } from './acl-clients.js';
 
 /**
  * The fleet every ACL proof runs on: two devices in two groups and one operator.
@@ -11,7 +12,8 @@ operators: [ops]
 `;
 
 export interface ProofBroker {
-  connect: Connect;
+  /** Connects as a user, with further mqtt.js options (a last will). */
+  connect: (user: string, extra?: IClientOptions) => Promise<AclClient>;
   /** Connections with a wrong password, none, or a certificate the broker does not trust: each must be refused. */
   refusedConnects: (() => Promise<unknown>)[];
   /** How gw-1 (the device the checks abuse) learns that a publish was refused. */
@@ -82,6 +84,25 @@ export function aclProof(broker: () => ProofBroker): void {
       expect(await grantedQos(gw2, 'ota/groups/stable/release')).toBe(1);
       await gw2.next('ota/groups/stable/release', 'release for stable');
       expect([...gw1.received, ...gw2.received].map((m) => m.payload).sort()).toEqual(['release for canary', 'release for stable']);
+    } finally {
+      await done();
+    }
+  });
+
+  it("a device cannot leave a last will in another's name; its own will goes through", async () => {
+    try {
+      const ops = await connect('ops');
+      expect(await grantedQos(ops, 'ota/devices/+/online')).toBe(1);
+      // Both brokers take the connection and check the will when it fires (a broker may also refuse the CONNECT).
+      const forger = await broker().connect('gw-1', { will: { topic: 'ota/devices/gw-2/online', payload: Buffer.from('forged will'), qos: 1, retain: true } }).catch(() => null);
+      if (forger) {
+        forger.client.stream.destroy();
+        await forger.closed;
+      }
+      const own = await broker().connect('gw-1', { will: { topic: 'ota/devices/gw-1/online', payload: Buffer.from('own will'), qos: 1, retain: true } });
+      own.client.stream.destroy();
+      await ops.next('ota/devices/gw-1/online', 'own will');
+      expect(ops.received.filter((m) => m.topic === 'ota/devices/gw-2/online')).toEqual([]);
     } finally {
       await done();
     }

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fleetAcl } from '../../../host-tools/fleet/acl.js';
+import { ota } from '../../helpers/cli.js';
 import { startOtaServe, type OtaServe } from '../../helpers/ota-serve.js';
 import { makeTestPki, type TestPki } from '../../helpers/tls-certs.js';
 import { credentials, openClient } from './acl-clients.js';
@@ -35,10 +36,10 @@ beforeAll(async () => {
   stranger = await makeTestPki();
   const fleetCa = (await credentials(out, 'devices', 'gw-1')).ca;
   proof = {
-    connect: async (user) => {
+    connect: async (user, extra = {}) => {
       const c = await credentials(out, user === 'ops' ? 'operators' : 'devices', user);
-      if (user === 'gw-2') return openClient(url, { protocolVersion: 4, username: user, password: c.password });
-      return openClient(tlsUrl, { protocolVersion: 4, ca: c.ca, cert: c.cert, key: c.key });
+      if (user === 'gw-2') return openClient(url, { protocolVersion: 4, username: user, password: c.password, ...extra });
+      return openClient(tlsUrl, { protocolVersion: 4, ca: c.ca, cert: c.cert, key: c.key, ...extra });
     },
     // aedes can only refuse a 3.1.1 publish by hanging up (docs/fleet.md, "Access control").
     refusedPublish: 'closed',
@@ -60,6 +61,11 @@ afterAll(async () => {
 
 describe('ota serve --broker-acl: the embedded broker enforces the same rules', () => {
   aclProof(() => proof);
+
+  it('refuses --mqtts-port without --broker-acl, before listening', async () => {
+    const r = await ota('serve', join(root, 'published'), '--http-port', '0', '--mqtts-port', '0');
+    expect([r.code, r.err]).toEqual([2, expect.stringMatching(/--mqtts-port needs --broker-acl/)]);
+  });
 
   it('says which folder it enforces, and its TLS listener, in its --json addresses', async () => {
     const stopped = await srv.stop('SIGTERM');
