@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -69,6 +69,16 @@ describe('ota fleet acl, run again on its folder', () => {
     const r = await ota('fleet', 'acl', '--devices', join(root, 'fleet.yaml'), '-o', out, '--rotate', 'keys');
     expect([r.code, r.err]).toEqual([2, expect.stringMatching(/--rotate takes passwords, certs, ca, not "keys"/)]);
     expect(await hashTree(out)).toEqual(tree);
+  });
+
+  it('a swap a crash cut between its two renames is finished by the next run: the old folder comes back, then is replaced', async () => {
+    const key = await read('devices/gw-1/client.key');
+    await rename(out, join(root, '.acl.old'));
+    await mkdir(join(root, '.acl.new-dead'));
+    const r = await fleetAcl({ devicesFile: join(root, 'fleet.yaml'), out });
+    expect([r.ca, r.added]).toEqual(['kept', []]);
+    expect(await read('devices/gw-1/client.key')).toBe(key);
+    expect((await readdir(root)).filter((n) => n.startsWith('.acl.'))).toEqual([]);
   });
 
   it('refuses an output folder that holds something else', async () => {
