@@ -1,6 +1,7 @@
 import { STATUS_CODES } from 'node:http';
 import { createRequire } from 'node:module';
 import type { Agent as AgentClass, Dispatcher, ProxyAgent as ProxyAgentClass, interceptors as Interceptors } from 'undici';
+import { agentBuild } from './build-info.js';
 import { OtaError } from './errors.js';
 import { trace } from './events.js';
 import { envProxyPolicy, proxyFor, type ProxyPolicy } from './proxy.js';
@@ -12,11 +13,16 @@ import { envProxyPolicy, proxyFor, type ProxyPolicy } from './proxy.js';
  * "Footprint of the relay": each update runs in such a process). test/common/http.test.ts fails
  * at once if an undici upgrade moves them.
  */
-const requireCjs = createRequire(import.meta.url);
-Object.assign((requireCjs('undici/lib/dispatcher/dispatcher.js') as { prototype: object }).prototype, requireCjs('undici/lib/api/index.js'));
-const Agent = requireCjs('undici/lib/dispatcher/agent.js') as typeof AgentClass;
-const ProxyAgent = requireCjs('undici/lib/dispatcher/proxy-agent.js') as typeof ProxyAgentClass;
-const redirect = requireCjs('undici/lib/interceptor/redirect.js') as typeof Interceptors.redirect;
+// In the one-file agent esbuild bundles what it sees required by name (docs/agent.md, "Shipping the agent"); from dist/
+// an ES module has no require, and createRequire loads from node_modules.
+const requireCjs = agentBuild() === null ? createRequire(import.meta.url) : undefined;
+/* eslint-disable @typescript-eslint/no-require-imports -- the bundle's own require, never reached from dist/ */
+const dispatcher = (requireCjs?.('undici/lib/dispatcher/dispatcher.js') ?? require('undici/lib/dispatcher/dispatcher.js')) as { prototype: object };
+Object.assign(dispatcher.prototype, requireCjs?.('undici/lib/api/index.js') ?? require('undici/lib/api/index.js'));
+const Agent = (requireCjs?.('undici/lib/dispatcher/agent.js') ?? require('undici/lib/dispatcher/agent.js')) as typeof AgentClass;
+const ProxyAgent = (requireCjs?.('undici/lib/dispatcher/proxy-agent.js') ?? require('undici/lib/dispatcher/proxy-agent.js')) as typeof ProxyAgentClass;
+const redirect = (requireCjs?.('undici/lib/interceptor/redirect.js') ?? require('undici/lib/interceptor/redirect.js')) as typeof Interceptors.redirect;
+/* eslint-enable @typescript-eslint/no-require-imports */
 
 /**
  * One HTTP request, classified once for `http.ts`'s callers. It goes through undici's `request`

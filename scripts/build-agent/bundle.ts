@@ -19,9 +19,10 @@ export const CLI_ASSET = 'cli.cjs';
  * keeps dynamically imported modules lazy (each in its own init function), so the relay's path
  * runs none of the CLI's modules. Three things differ from dist/:
  * - `OTA_AGENT_BUILD` (common/build-info.ts) carries the version and says "single executable";
- * - `import.meta.url` and `import.meta.dirname`, which a CommonJS script lacks, become the
- *   script's own (none of the agent's paths relies on them inside the executable; any new use
- *   still works instead of silently being empty);
+ * - `import.meta.url` and `import.meta.dirname`, which a CommonJS script lacks, become a fixed
+ *   `file:///ota-agent/agent.cjs` and the script's folder: nothing inside the executable reads
+ *   files beside itself, and a package loaded with createRequire() instead of a require esbuild
+ *   can see fails wherever the executable runs, not only away from a checkout;
  * - koffi's per-platform package, which koffi requires to find its native module, becomes a
  *   loader of the module embedded in the executable (node-ostree/ffi/embedded-koffi.ts).
  * Where Node has assets, the CLI is a second script, an asset the entry compiles only when the
@@ -70,7 +71,9 @@ async function bundleOne(target: TargetPlan, o: { entry: string; version: string
     write: false,
     logLevel: 'silent',
     define: { OTA_AGENT_BUILD: JSON.stringify(build_), 'import.meta.url': '__ota_import_meta_url', 'import.meta.dirname': '__dirname' },
-    banner: { js: 'var __ota_import_meta_url = require("node:url").pathToFileURL(__filename).href;' },
+    // Not the executable's path: a createRequire() from it would find the node_modules of a checkout the executable sits
+    // in, and hide a module the bundle missed until the executable runs elsewhere.
+    banner: { js: 'var __ota_import_meta_url = "file:///ota-agent/agent.cjs";' },
     loader: { '.node': 'binary' },
     plugins: o.plugins,
   });
