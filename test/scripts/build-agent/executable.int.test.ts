@@ -22,7 +22,7 @@ import { online } from '../../device-agent/daemon/scenario.js';
 // run as a device runs it: `--version`, `status --json` on a harness device, and the relay on a
 // real Mosquitto with the executable itself as its workers. The arm64 build runs under
 // qemu-aarch64-static with Debian's arm64 C runtime; libostree for arm64 is not on the host, which
-// its `--version` must say instead of failing.
+// its `--version` must say instead of failing. So does armhf's, built on its own path (Node 20.11).
 
 let tmp: string;
 let out: string;
@@ -68,13 +68,16 @@ describe('the amd64 executable', () => {
     expect(native.mode & 0o777).toBe(0o500);
   });
 
-  it('status --json on a harness device reads the sysroot through the embedded koffi', async () => {
+  it('status --json on a harness device reads the sysroot through the embedded koffi; upgrade --check asks the remote over HTTP', async () => {
     const d = await makeDevice(f, { dir: join(tmp, 'device-status') });
     const r = await run('ota-agent status --json', [exe('amd64'), '--root', d.root, 'status', '--json'], { env: env() });
     const status = statusSchema.parse(JSON.parse(r.stdout));
     expect(status.device).toBe('gw-0001');
     expect(status.phase).toBe('idle');
     expect(status.deployments.booted?.commit).toBe(f.releases['1.0']!.commit);
+    // The signed release of the group, fetched with the bundled undici and verified with the bundled jose: up to date (77).
+    const check = await run('ota-agent upgrade --check', [exe('amd64'), '--root', d.root, 'upgrade', '--check'], { env: env(), okCodes: [77] });
+    expect(check.code).toBe(77);
   });
 
   it('runs the relay with its flags from NODE_OPTIONS: online on Mosquitto, its workers (the executable) report, SIGTERM ends it', async () => {
@@ -98,7 +101,7 @@ describe('the amd64 executable', () => {
   });
 });
 
-describe('the arm64 executable', () => {
+describe('the arm executables', () => {
   it('under qemu-aarch64-static: --version names its Node, and says why libostree is missing instead of failing', async () => {
     const prefix = await emulatorRoot('arm64', defaultCacheDir());
     const r = await run('ota-agent --version --json (arm64)', ['qemu-aarch64-static', exe('arm64'), '--version', '--json'], { env: { ...env(), QEMU_LD_PREFIX: prefix } });
@@ -109,5 +112,16 @@ describe('the arm64 executable', () => {
     // koffi's arm64 module loaded (it wrote itself under its hash); it is libostree that is missing.
     expect(json.libostree.note).toMatch(/^libostree-1\.so\.1 could not be loaded: .*cannot open shared object file/);
     await stat(join(runtime, `koffi-${built.arm64!.koffi.sha256}.node`));
+  });
+
+  it("armhf (Node 20.11: postject, koffi's module in the script) under qemu-arm-static: --version", async () => {
+    const [m] = await buildAgents({ arches: ['armhf'], outDir: out }, () => {});
+    expect(m!.koffi.embedded).toBe('bundle');
+    const prefix = await emulatorRoot('armhf', defaultCacheDir());
+    const r = await run('ota-agent --version --json (armhf)', ['qemu-arm-static', exe('armhf'), '--version', '--json'], { env: { ...env(), QEMU_LD_PREFIX: prefix } });
+    const json = JSON.parse(r.stdout) as { agent: string; node: string; libostree: { version: string | null; note: string | null } };
+    expect([json.agent, json.node, json.libostree.version]).toEqual([await packageVersion(), (await readPins()).node.armhf.version, null]);
+    expect(json.libostree.note).toMatch(/^libostree-1\.so\.1 could not be loaded: .*cannot open shared object file/);
+    await stat(join(runtime, `koffi-${m!.koffi.sha256}.node`));
   });
 });
