@@ -45,6 +45,8 @@ export interface Bundle {
   script: Uint8Array;
   /** The CLI's own script, an asset of the executable; null when it is in the main script. */
   cli: Uint8Array | null;
+  /** What went into the main script (esbuild's inputs: repository paths, node_modules/... for packages). */
+  mainInputs: string[];
   /** sha256 of the koffi module the bundle expects. */
   koffiSha256: string;
 }
@@ -53,12 +55,12 @@ export async function bundleAgent(target: TargetPlan, input: BundleInput): Promi
   const koffiSha256 = createHash('sha256').update(await readFile(input.koffiNode)).digest('hex');
   const split = target.koffiEmbed === 'asset';
   const plugins = [embeddedKoffi(target, input.koffiNode, koffiSha256), ...(split ? [cliFromAsset()] : [])];
-  const script = await bundleOne(target, { entry: ENTRY, version: input.version, plugins });
-  const cli = split ? await bundleOne(target, { entry: CLI_ENTRY, version: input.version, plugins }) : null;
-  return { script, cli, koffiSha256 };
+  const main = await bundleOne(target, { entry: ENTRY, version: input.version, plugins });
+  const cli = split ? (await bundleOne(target, { entry: CLI_ENTRY, version: input.version, plugins })).script : null;
+  return { script: main.script, cli, mainInputs: main.inputs, koffiSha256 };
 }
 
-async function bundleOne(target: TargetPlan, o: { entry: string; version: string; plugins: Plugin[] }): Promise<Uint8Array> {
+async function bundleOne(target: TargetPlan, o: { entry: string; version: string; plugins: Plugin[] }): Promise<{ script: Uint8Array; inputs: string[] }> {
   const build_: AgentBuild = { version: o.version, sea: true };
   const result = await build({
     entryPoints: [o.entry],
@@ -69,6 +71,7 @@ async function bundleOne(target: TargetPlan, o: { entry: string; version: string
     minifyWhitespace: true,
     minifySyntax: true,
     write: false,
+    metafile: true,
     logLevel: 'silent',
     define: { OTA_AGENT_BUILD: JSON.stringify(build_), 'import.meta.url': '__ota_import_meta_url', 'import.meta.dirname': '__dirname' },
     // Not the executable's path: a createRequire() from it would find the node_modules of a checkout the executable sits
@@ -81,7 +84,7 @@ async function bundleOne(target: TargetPlan, o: { entry: string; version: string
     const text = result.warnings.map((w) => `${w.location ? `${w.location.file}:${w.location.line}: ` : ''}${w.text}`).join('; ');
     throw new OtaError('ERR_OTA_BUILD', `build:agent: bundling ${target.arch}: ${text}`, { hint: 'each esbuild warning is something the executable would miss at run time: fix its cause' });
   }
-  return result.outputFiles[0]!.contents;
+  return { script: result.outputFiles[0]!.contents, inputs: Object.keys(result.metafile.inputs) };
 }
 
 /** device-agent/sea/cli-chunk.ts -> the CLI compiled from the executable's asset, with the builtins-only require a single executable has. */
