@@ -5,7 +5,9 @@
  * own, `<prefix>/fleet/probe/<random>`, to which it is subscribed too. A broker delivers one
  * connection's QoS 1 messages in the order it queued them, and it queued the retained burst when it
  * accepted the subscriptions, before the probe arrived: so the probe comes back after the last
- * retained message. Where the probe cannot go through (an ACL refuses it, or drops it silently), a
+ * retained message. Not every broker queues them so: aedes (`ota serve`) streams them on their
+ * own and lets the probe overtake them, so the burst ends only once, after the probe, no message
+ * came for a short settle time. Where the probe cannot go through (an ACL refuses it, or drops it silently), a
  * quiet period after the last message ends the burst instead, and the result says which.
  *
  * @example
@@ -27,6 +29,8 @@ export interface FleetFeedOptions {
   onMessage: (topic: string, payload: Buffer, retained: boolean) => void;
   /** The quiet period that ends the burst when the probe cannot (default 2 s). */
   quietSeconds?: number;
+  /** After the probe, how long without a message ends the burst (default 500 ms). */
+  settleMs?: number;
   /** How long the probe may take once the broker accepted it before the quiet period decides (default 10 s). */
   probeSeconds?: number;
 }
@@ -35,15 +39,21 @@ export interface FleetFeed {
   session: BrokerSession;
   /** Resolves once the retained documents have all arrived, saying how that was known. */
   burstEnd: Promise<BurstEnd>;
+  /** Messages received before the burst ended (docs/fleet.md, "Large fleets on Mosquitto"). */
+  burstMessages: () => number;
   close: () => Promise<void>;
 }
 
 export async function openFleetFeed(o: FleetFeedOptions): Promise<FleetFeed> {
   const session = await connectBroker(o.broker);
   const probeTopic = `${o.prefix}/fleet/probe/${randomBytes(8).toString('hex')}`;
-  const end = burstTracker(o.quietSeconds ?? 2);
+  const end = burstTracker(o.quietSeconds ?? 2, o.settleMs ?? 500);
+  let inBurst = 0;
+  let ended = false;
+  void end.promise.then(() => (ended = true));
   session.onMessage((topic, payload, retained) => {
-    if (topic === probeTopic) return end.finish('probe');
+    if (topic === probeTopic) return end.probe();
+    if (!ended) inBurst++;
     end.saw();
     o.onMessage(topic, payload, retained);
   });
@@ -61,6 +71,7 @@ export async function openFleetFeed(o: FleetFeedOptions): Promise<FleetFeed> {
   return {
     session,
     burstEnd: end.promise,
+    burstMessages: () => inBurst,
     close: async () => {
       end.dispose();
       await session.close();
@@ -68,33 +79,43 @@ export async function openFleetFeed(o: FleetFeedOptions): Promise<FleetFeed> {
   };
 }
 
-/** The burst's end as a small state machine: finished by the probe, or by quiet once allowed to. */
-function burstTracker(quietSeconds: number) {
+/**
+ * The burst's end as a small state machine: the probe, then `settleMs` without a message (a broker
+ * that streams its retained messages apart from its queue, as aedes does, lets the probe overtake
+ * them); or, once the probe is given up on, a quiet period.
+ */
+function burstTracker(quietSeconds: number, settleMs: number) {
   let resolve!: (e: BurstEnd) => void;
   const promise = new Promise<BurstEnd>((r) => (resolve = r));
   let done = false;
+  let probeSeen = false;
   let quietAllowed = false;
-  let quiet: NodeJS.Timeout | undefined;
+  let timer: NodeJS.Timeout | undefined;
   let fallback: NodeJS.Timeout | undefined;
   const finish = (e: BurstEnd) => {
     if (done) return;
     done = true;
-    clearTimeout(quiet);
+    clearTimeout(timer);
     clearTimeout(fallback);
     resolve(e);
   };
-  const armQuiet = () => {
-    clearTimeout(quiet);
-    if (!done && quietAllowed) quiet = setTimeout(() => finish('quiet'), quietSeconds * 1000);
+  const arm = () => {
+    clearTimeout(timer);
+    if (done) return;
+    if (probeSeen) timer = setTimeout(() => finish('probe'), settleMs);
+    else if (quietAllowed) timer = setTimeout(() => finish('quiet'), quietSeconds * 1000);
   };
   return {
     promise,
-    finish,
-    saw: armQuiet,
+    probe: () => {
+      probeSeen = true;
+      arm();
+    },
+    saw: arm,
     fallBackAfter: (seconds: number) => {
       fallback = setTimeout(() => {
         quietAllowed = true;
-        armQuiet();
+        arm();
       }, seconds * 1000);
     },
     dispose: () => finish('quiet'),

@@ -3,7 +3,7 @@ import { printJson } from '../../../common/cli-json.js';
 import { OtaError } from '../../../common/errors.js';
 import { cveReport, readTrackerFile, type CveReport } from '../../fleet/cve-report.js';
 import { inventoryIndex, type InventoryIndex } from '../../fleet/inventory-index.js';
-import { readFleetStatus } from '../../fleet/status.js';
+import { burstWarning, readFleetStatus } from '../../fleet/status.js';
 import { renderTable } from '../../fleet/table.js';
 import type { CliIo } from '../io.js';
 import { addBrokerOptions, brokerOptions, parseId, type BrokerFlags } from './fleet-broker.js';
@@ -39,6 +39,7 @@ export function registerFleetInventory(fleet: Command, io: CliIo): void {
   addBrokerOptions(inv).action(async (opts: InventoryFlags) => {
     const r = await readFleetStatus({ broker: brokerOptions(opts), prefix: opts.prefix, leaves: ['status', 'inventory'] });
     const idx = inventoryIndex(r.state, { package: opts.package, group: opts.group });
+    warnBurst(io, r.retainedMessages);
     if (opts.json) printJson(io.out, { group: opts.group ?? null, package: opts.package ?? null, burstEnd: r.burstEnd, ...idx });
     else for (const l of inventoryLines(idx)) io.out(l);
   });
@@ -53,9 +54,15 @@ export function registerFleetInventory(fleet: Command, io: CliIo): void {
     const tracker = await readTrackerFile(file);
     const r = await readFleetStatus({ broker: brokerOptions(opts), prefix: opts.prefix, leaves: ['status', 'inventory'] });
     const report = cveReport(r.state, tracker, { release: opts.release, group: opts.group });
+    warnBurst(io, r.retainedMessages);
     if (opts.json) printJson(io.out, { group: opts.group ?? null, burstEnd: r.burstEnd, ...report });
     else for (const l of cveLines(report)) io.out(l);
   });
+}
+
+function warnBurst(io: CliIo, retainedMessages: number): void {
+  const warning = burstWarning(retainedMessages);
+  if (warning !== null) io.reporter.line(warning);
 }
 
 function parseCodename(v: string): string {

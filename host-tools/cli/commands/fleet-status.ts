@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { printJson } from '../../../common/cli-json.js';
-import type { DeviceRow, FleetView } from '../../fleet/device-view.js';
-import { readFleetStatus, watchFleetStatus } from '../../fleet/status.js';
+import { deviceRow, fleetView, type DeviceRow, type FleetView } from '../../fleet/device-view.js';
+import { burstWarning, readFleetStatus, watchFleetStatus } from '../../fleet/status.js';
 import { statusLines } from '../../fleet/table.js';
 import type { CliIo } from '../io.js';
 import { addBrokerOptions, brokerOptions, parseId, type BrokerFlags } from './fleet-broker.js';
@@ -33,15 +33,17 @@ export function registerFleetStatus(fleet: Command, io: CliIo): void {
     const base = { broker: brokerOptions(opts), prefix: opts.prefix, group: opts.group };
     if (opts.watch) return watch(io, base, opts.json === true);
     const r = await readFleetStatus(base);
-    if (opts.json) printJson(io.out, statusDocument(r.view, { group: opts.group ?? null, burstEnd: r.burstEnd }));
+    const warning = burstWarning(r.retainedMessages);
+    if (warning !== null) io.reporter.line(warning);
+    if (opts.json) printJson(io.out, statusDocument(r.view, { group: opts.group ?? null, burstEnd: r.burstEnd, retainedMessages: r.retainedMessages }));
     else for (const l of statusLines(r.view, new Date())) io.out(l);
     if (r.burstEnd === 'quiet') io.reporter.line('note: the end of the retained documents was taken from a quiet period: the probe could not go through (docs/fleet.md, "The end of the retained burst")');
   });
 }
 
 /** The `--json` document, as docs/cli-json.md describes it. */
-export function statusDocument(view: FleetView, meta: { group: string | null; burstEnd: string }): unknown {
-  return { group: meta.group, burstEnd: meta.burstEnd, counts: view.counts, devices: view.devices };
+export function statusDocument(view: FleetView, meta: { group: string | null; burstEnd: string; retainedMessages: number }): unknown {
+  return { group: meta.group, burstEnd: meta.burstEnd, retainedMessages: meta.retainedMessages, counts: view.counts, devices: view.devices };
 }
 
 async function watch(io: CliIo, base: Parameters<typeof readFleetStatus>[0], json: boolean): Promise<void> {
@@ -58,11 +60,10 @@ async function watch(io: CliIo, base: Parameters<typeof readFleetStatus>[0], jso
     await watchFleetStatus({
       ...base,
       signal: stop.signal,
-      onUpdate: (view, device, state) => {
-        if (screen !== null) return screen.draw(view);
-        const rec = device === null ? undefined : state.devices.get(device);
-        const rows = device === null ? view.devices : view.devices.filter((r) => rec !== undefined && r.device === rec.id);
-        rows.forEach(emit);
+      onUpdate: (state, device) => {
+        if (screen !== null) return screen.draw(() => fleetView(state, { group: base.group }));
+        const records = device === null ? [...state.devices.values()] : [state.devices.get(device)].filter((r) => r !== undefined);
+        records.filter((r) => base.group === undefined || r.status?.group === base.group).map(deviceRow).sort((x, y) => (x.device < y.device ? -1 : 1)).forEach(emit);
       },
     });
   } finally {

@@ -9,7 +9,7 @@ import { statusLines } from '../../fleet/table.js';
  *
  * @example
  * const screen = liveScreen(process.stdout);
- * screen.draw(view);
+ * screen.draw(() => view);
  * screen.close();
  */
 export function deviceLine(d: DeviceRow): string {
@@ -20,7 +20,8 @@ export function deviceLine(d: DeviceRow): string {
 }
 
 export interface LiveScreen {
-  draw: (view: FleetView) => void;
+  /** Asks for a frame; the view is made only when the frame is drawn, at most every 200 ms. */
+  draw: (view: () => FleetView) => void;
   close: () => void;
 }
 
@@ -34,7 +35,7 @@ const FRAME_MS = 200;
 
 export function liveScreen(stream: TtyStream): LiveScreen {
   let drawn = 0;
-  let pending: FleetView | null = null;
+  let pending: (() => FleetView) | null = null;
   let timer: NodeJS.Timeout | undefined;
   let lastDraw = 0;
   const flush = () => {
@@ -43,7 +44,7 @@ export function liveScreen(stream: TtyStream): LiveScreen {
     const view = pending;
     pending = null;
     lastDraw = Date.now();
-    drawn = paint(stream, view, drawn);
+    drawn = paint(stream, view(), drawn);
   };
   return {
     draw: (view) => {
