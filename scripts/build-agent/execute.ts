@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { chmod, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { chmod, mkdir, readFile, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { writeFileAtomic } from '../../common/atomic-write.js';
 import { run } from '../../common/exec.js';
 import { bundleAgent } from './bundle.js';
@@ -39,6 +39,8 @@ export async function executeAgentBuild(plan: BuildPlan, pins: Pins, progress: (
     await mkdir(target.workDir, { recursive: true });
     built.push(await buildTarget(plan, target, { tgz, postject: pins.postject, progress }));
     await rm(target.workDir, { recursive: true, force: true });
+    // The scratch parent goes too once empty; another build's may still be at work in it.
+    await rmdir(dirname(target.workDir)).catch(() => {});
   }
   return built;
 }
