@@ -50,6 +50,9 @@ export function registerKeys(program: Command, io: CliIo): void {
     .argument('<published>', 'the directory `ota publish --to` wrote')
     .argument('<kid>', 'the key id to drop (`ota keys show PUBLISHED/keys.jwks` lists them)')
     .option('--json', 'print one JSON document on stdout (docs/cli-json.md)')
+    // A kid is a base64url thumbprint: one in 64 starts with '-', which must reach untrustKey
+    // as the id it is (and be refused there if it names no key), not as an unknown option.
+    .allowUnknownOption()
     .action(async (published: string, kid: string, opts: { json?: boolean }) => {
       const r = await untrustKey(published, kid);
       if (opts.json) return printJson(out, r);

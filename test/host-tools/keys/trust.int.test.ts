@@ -65,6 +65,10 @@ describe('ota keys trust and untrust', () => {
     const unknown = await ota('keys', 'untrust', pub, 'no-such-kid');
     expect(unknown.code).toBe(2);
     expect(unknown.err).toContain('no-such-kid is not one of');
+    // One kid in 64 starts with '-': it is an id to look up, not an option.
+    const dashed = await ota('keys', 'untrust', pub, '-H2dZvOXImEkUNU3doLFhHybYTF75wxjWrA1weE1pTE', '--json');
+    expect(dashed.code).toBe(2);
+    expect(dashed.err).toContain('-H2dZvOXImEkUNU3doLFhHybYTF75wxjWrA1weE1pTE is not one of');
     const priv = await ota('keys', 'trust', pub, join(newKey.dir, 'release.jwk'));
     expect(priv.code).toBe(2);
     expect(priv.err).toContain('is a private key');
