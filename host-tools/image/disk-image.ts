@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, open, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -16,6 +16,7 @@ import { addRemote, pull, Repo, Sysroot } from '../../node-ostree/index.js';
 import { loadBoard } from '../board/load.js';
 import { findCommit } from '../compose/find-commit.js';
 import { writeBmap } from './bmap.js';
+import { BOOT_MOUNT, planBoardLayer, vfatUuid, writeBoardLayer } from './board-layer.js';
 import { boardFileSource, checkDeviceTrees } from './board-files.js';
 import { grubEfiBootFiles } from './grub-efi.js';
 import { planDisk, SECTOR, type DiskPlan, type PlannedPartition } from './disk-plan.js';
@@ -68,6 +69,8 @@ export interface ImageResult {
   mappedBytes: number;
   /** What was provisioned (no secret's content); null when nothing was. */
   provisioned: ProvisionSummary | null;
+  /** The partition mounted at /boot/efi for the agent (board-layer.ts), and its vfat UUID. */
+  bootMount: { partition: string; uuid: string };
 }
 
 export async function makeImage(options: ImageOptions): Promise<ImageResult> {
@@ -100,11 +103,17 @@ export async function makeImage(options: ImageOptions): Promise<ImageResult> {
     say(`deploying ${commit.checksum.slice(0, 12)} into a sysroot for ${board.name}`);
     const rootUuid = randomUUID();
     const kargs = [`root=UUID=${rootUuid}`, 'rw', ...board.kernel.args, `console=${board.kernel.console}`];
+    const volumeId = randomBytes(4).toString('hex');
+    const boardLayer = planBoardLayer(board, { rootUuid, volumeId });
     const sysrootDir = join(work, 'sysroot');
     const deployments = await deploy(sysrootDir, options, board.bootloader.type === 'uboot' ? 'uboot' : 'none', osname, [{ ref: options.ref, checksum: commit.checksum }, ...extra.map((e) => ({ ref: e.ref, checksum: e.commit.checksum }))], kargs);
     const deployment = deployments[deployments.length - 1]!;
     const deployed = join(sysrootDir, deployment);
     checkDeviceTrees(board, deployed);
+    // The agent's bootloader, mounted and configured in every deployment (board-layer.ts); the
+    // mount point on OSTree's /boot, which the deployments see at /boot.
+    await mkdir(join(sysrootDir, BOOT_MOUNT), { recursive: true, mode: 0o755 });
+    for (const d of deployments) await writeBoardLayer(join(sysrootDir, d), boardLayer);
     // Every deployment: a fallback to an older one must find the device's settings too.
     if (options.provision) {
       say(`provisioning ${options.provision.files.length} files in /etc`);
@@ -122,7 +131,7 @@ export async function makeImage(options: ImageOptions): Promise<ImageResult> {
       if (p.fs === 'ext4' && p.role === 'root') await makeExt4(partial, p, sysrootDir, rootUuid);
       else if (p.fs === 'ext4') await makeExt4(partial, p, undefined, randomUUID());
       // FAT16 below 512 MiB (mkfs.vfat's own guess misreads the size of a partition in a file), else FAT32
-      else await run(`make the ${p.label} file system`, ['mkfs.vfat', '-F', p.sizeBytes < 512 * 1024 * 1024 ? '16' : '32', `--offset=${p.offsetBytes / SECTOR}`, '-n', p.label.toUpperCase(), partial, String(p.sizeBytes / 1024)]);
+      else await run(`make the ${p.label} file system`, ['mkfs.vfat', '-F', p.sizeBytes < 512 * 1024 * 1024 ? '16' : '32', `--offset=${p.offsetBytes / SECTOR}`, '-n', p.label.toUpperCase(), ...(p.label === boardLayer.partition ? ['-i', volumeId] : []), partial, String(p.sizeBytes / 1024)]);
     }
 
     // 3. what the boot partitions hold
@@ -145,7 +154,7 @@ export async function makeImage(options: ImageOptions): Promise<ImageResult> {
     say('block map');
     const bmap = await writeBmap(options.output, `${options.output}.bmap`, { onEvent: emit });
     const mappedBytes = bmap.ranges.reduce((n, r) => n + (r.last - r.first + 1) * bmap.blockSize, 0);
-    return { output: options.output, bmap: `${options.output}.bmap`, plan, rootUuid, deployment, deployments, kargs, mappedBytes, provisioned: options.provision?.summary ?? null };
+    return { output: options.output, bmap: `${options.output}.bmap`, plan, rootUuid, deployment, deployments, kargs, mappedBytes, provisioned: options.provision?.summary ?? null, bootMount: { partition: boardLayer.partition, uuid: vfatUuid(volumeId) } };
   } catch (e) {
     await rm(partial, { force: true });
     throw withContext(e, `making a ${board.name} image of ${options.ref}`);

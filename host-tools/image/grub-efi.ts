@@ -86,6 +86,22 @@ export interface GrubEfiPlan {
   env: GrubEfiFile & { bytes: Buffer };
 }
 
+/**
+ * Where GRUB finds the grubenv and OSTree's /boot at boot: what grub.cfg says, and what the
+ * agent renders it with again after each deploy (host-tools/image/board-layer.ts).
+ */
+export function grubLocations(board: Board, rootUuid: string): { env: GrubLocation; boot: GrubLocation } {
+  const bl = board.bootloader;
+  if (bl.type !== 'grub-efi') throw new Error(`grubLocations: ${board.name} boots with ${bl.type}, this is a bug`);
+  const esp = board.disk.partitions.find((p) => p.role === 'esp');
+  const envPart = board.disk.partitions.find((p) => p.label === bl.env.partition);
+  if (!envPart) throw new OtaError('ERR_OTA_BOARD', `${board.name} keeps its grubenv on partition ${bl.env.partition}, which disk.partitions does not have`);
+  // On the ESP: GRUB's root while grub.cfg runs (the early config sets it). Elsewhere: by label,
+  // as mkfs.vfat writes it (upper case) or as mke2fs does.
+  const env: GrubLocation = envPart === esp ? { path: `/${bl.env.path}` } : { label: envPart.fs === 'vfat' ? envPart.label.toUpperCase() : envPart.label, path: `/${bl.env.path}` };
+  return { env, boot: { uuid: rootUuid, path: '/boot' } };
+}
+
 /** The ESP's files for `board` as data (see the file comment). */
 export function planGrubEfi(board: Board, inputs: GrubEfiInputs): GrubEfiPlan {
   const bl = board.bootloader;
@@ -94,13 +110,10 @@ export function planGrubEfi(board: Board, inputs: GrubEfiInputs): GrubEfiPlan {
   if (!target) throw new OtaError('ERR_OTA_BOARD', `GRUB EFI images are made for amd64 and arm64 boards; ${board.name} is ${board.arch}`, { hint: 'armhf boards boot with U-Boot (bootloader.type: uboot)' });
   const esp = board.disk.partitions.find((p) => p.role === 'esp');
   if (!esp) throw new OtaError('ERR_OTA_BOARD', `${board.name} boots with GRUB EFI but has no partition with role esp`, { hint: 'add one to disk.partitions in its board.yaml' });
-  const envPart = board.disk.partitions.find((p) => p.label === bl.env.partition);
-  if (!envPart) throw new OtaError('ERR_OTA_BOARD', `${board.name} keeps its grubenv on partition ${bl.env.partition}, which disk.partitions does not have`);
-  // On the ESP: GRUB's root while grub.cfg runs (the early config sets it). Elsewhere: by label,
-  // as mkfs.vfat writes it (upper case) or as mke2fs does.
-  const env: GrubLocation = envPart === esp ? { path: `/${bl.env.path}` } : { label: envPart.fs === 'vfat' ? envPart.label.toUpperCase() : envPart.label, path: `/${bl.env.path}` };
+  const { env, boot } = grubLocations(board, inputs.rootUuid);
+  const envPart = board.disk.partitions.find((p) => p.label === bl.env.partition)!;
   const configPath = `${GRUB_DIR_ON_ESP}/grub.cfg`;
-  const text = renderGrubConfig(inputs.entries, { env, boot: { uuid: inputs.rootUuid, path: '/boot' }, defaultBootlimit: bl.bootlimit });
+  const text = renderGrubConfig(inputs.entries, { env, boot, defaultBootlimit: bl.bootlimit });
   return {
     platform: target.platform,
     moduleDir: `usr/lib/grub/${target.platform}`,

@@ -6,6 +6,9 @@ import { generateSigningKey, loadTrustedKeys } from '../../contract/keys.js';
 import { deviceIdFromMachineId } from '../../device-agent/config/machine-id.js';
 import { loadAgentConfig } from '../../device-agent/config/load.js';
 import { planProvision, writeProvision, PROVISION_PATHS } from '../../host-tools/image/provision.js';
+import { loadBoard } from '../../host-tools/board/load.js';
+import { BOARD_LAYER_PATH, planBoardLayer, writeBoardLayer } from '../../host-tools/image/board-layer.js';
+import { packagedConfig } from '../../scripts/agent-deb/texts.js';
 import { makeTestPki, type TestPki } from '../helpers/tls-certs.js';
 
 // What `ota image` writes for the agent (docs/agent.md, "Provisioning by ota image"), checked with
@@ -80,5 +83,30 @@ describe('provisioning an image for the agent', () => {
     expect(loaded.deviceIdFrom).toBe(join(root, 'etc/machine-id'));
     expect(loaded.config.group).toBe('lab');
     expect(await planProvision({})).toBeUndefined();
+  });
+});
+
+describe("the board layer ota image writes, over the agent package's own", () => {
+  it('completes the configuration: a provisioned image needs no hand-written file, on U-Boot and GRUB boards', async () => {
+    const UUID = '3c1f5a0e-1b2d-4c3e-8f40-5a6b7c8d9e0f';
+    for (const name of ['qemu-arm64', 'x86_64-efi']) {
+      const { board } = await loadBoard(name);
+      const root = join(tmp, `board-${name}`);
+      // exactly what the .deb ships, and nothing hand-written
+      await mkdir(join(root, 'usr/lib/ota'), { recursive: true });
+      await writeFile(join(root, 'usr/lib/ota/agent.yaml'), packagedConfig(board.arch));
+      await mkdir(join(root, 'etc'), { recursive: true });
+      await writeFile(join(root, 'etc/machine-id'), `${MACHINE_ID}\n`);
+      await writeFile(join(root, 'etc/fstab'), '# UNCONFIGURED FSTAB FOR BASE SYSTEM\n');
+      await writeBoardLayer(root, planBoardLayer(board, { rootUuid: UUID, volumeId: '0a1b2c3d' }));
+      await writeProvision(root, (await planProvision({ group: 'lab', remote: 'http://10.0.2.100:8080', broker: 'mqtt://10.0.2.100:1883' }))!);
+      const { config, files } = await loadAgentConfig({ root });
+      expect(files).toEqual([join(root, 'usr/lib/ota/agent.yaml'), join(root, BOARD_LAYER_PATH), join(root, PROVISION_PATHS.layer)]);
+      expect(config).toMatchObject({ board: name, arch: board.arch, group: 'lab', remote: 'http://10.0.2.100:8080', mqtt: { url: 'mqtt://10.0.2.100:1883' } });
+      expect(config.bootloader).toEqual(board.bootloader.type === 'uboot'
+        ? { kind: 'uboot', envPath: '/boot/efi/ota.env', bootlimit: 3 }
+        : { kind: 'grub', envPath: '/boot/efi/EFI/ota/grubenv', configPath: '/boot/efi/EFI/ota/grub.cfg', envLocation: { path: '/EFI/ota/grubenv' }, bootLocation: { uuid: UUID, path: '/boot' }, bootlimit: 3 });
+      expect(await readFile(join(root, 'etc/fstab'), 'utf8')).toMatch(/^UUID=0A1B-2C3D \/boot\/efi vfat umask=0077,\S+ 0 0$/m);
+    }
   });
 });

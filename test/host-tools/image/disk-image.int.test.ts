@@ -72,6 +72,16 @@ describe('ota image', () => {
     expect((await run('mkimage -l', ['sh', '-c', 'cat > "$1.scr" && mkimage -l "$1.scr"', 'sh', join(root, 'probe')], { input: scr })).stdout).toContain('AArch64 Linux Script');
   });
 
+  it('mounts the boot partition at /boot/efi by its volume id and writes the agent\'s board layer (docs/agent.md, "The board layer")', async () => {
+    const probed = (await run('blkid', ['blkid', '-p', '-o', 'export', '-O', String(r.plan.partitions[0]!.offsetBytes), disk])).stdout;
+    expect(probed).toContain(`UUID=${r.bootMount.uuid}\n`);
+    expect(r.bootMount).toEqual({ partition: 'boot', uuid: expect.stringMatching(/^[0-9A-F]{4}-[0-9A-F]{4}$/) });
+    expect(await debugfs(`cat /${r.deployment}/etc/fstab`)).toMatch(new RegExp(`^UUID=${r.bootMount.uuid} /boot/efi vfat umask=0077,\\S+ 0 0$`, 'm'));
+    expect(parseYaml(await debugfs(`cat /${r.deployment}/etc/ota/agent.d/00-board.yaml`))).toEqual({ board: 'fxboard', bootloader: { kind: 'uboot', envPath: '/boot/efi/ota.env', bootlimit: 3 } });
+    // the mount point, on OSTree's /boot (what the deployment sees at /boot)
+    expect(await debugfs('stat /boot/efi')).toMatch(/Type: directory/);
+  });
+
   it('writes a block map so flashing skips the holes', async () => {
     expect((await stat(`${disk}.bmap`)).size).toBeGreaterThan(0);
     expect(r.mappedBytes).toBeGreaterThan(0);
