@@ -34,6 +34,8 @@ export { readSigned, readUnverified, DEFAULT_CLOCK_SKEW_SECONDS, type ReadSigned
 export { parseDocument, safeParseDocument, schemaProblem } from './parse.js';
 export { releaseManifestSchema, type ReleaseManifest, type ReleaseDelta, type ReleaseChanges } from './documents/release.js';
 export { commandSchema, type Command, type CommandAction, type CommandTarget } from './documents/command.js';
+export { rolloutSchema, ROLLOUT_FULL, ROLLOUT_STATES, type Rollout, type RolloutState } from './documents/rollout.js';
+export { rolloutBucket, inWave } from './rollout-bucket.js';
 export { statusSchema, UPDATE_PHASES, type Status, type UpdatePhase, type DeploymentRef } from './documents/status.js';
 export { eventSchema, EVENT_TYPES, type DeviceEvent, type EventType } from './documents/event.js';
 export { telemetrySchema, type Telemetry } from './documents/telemetry.js';

@@ -30,21 +30,23 @@ export const LIMITS = {
 export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
 /** The documents that travel only signed (docs/contract.md, "Signed documents"). */
-export type SignedKind = 'release' | 'command';
+export type SignedKind = 'release' | 'command' | 'rollout';
 
 /** The JWS `typ` of each signed kind: a command is never accepted as a release, nor the reverse. */
 export const JWS_TYP: Readonly<Record<SignedKind, string>> = {
   release: 'deb-ota-release+jws',
   command: 'deb-ota-command+jws',
+  rollout: 'deb-ota-rollout+jws',
 };
 
 /**
  * The largest compact JWS accepted per kind, checked before anything is decoded. A release lists
- * its packages (up to ~100 bytes each once base64url-encoded); a command is a few hundred bytes.
+ * its packages (up to ~100 bytes each once base64url-encoded); a command or a rollout is a few hundred bytes.
  */
 export const MAX_JWS_CHARS: Readonly<Record<SignedKind, number>> = {
   release: 4 * 1024 * 1024,
   command: 16 * 1024,
+  rollout: 16 * 1024,
 };
 
 /** The largest unsigned device document accepted (status, event, telemetry, inventory, presence), in bytes. */

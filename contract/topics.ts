@@ -4,6 +4,7 @@ import { ID_PATTERN, LIMITS } from './limits.js';
 /** The topic names of docs/contract.md, "MQTT topics (version 1)", under one prefix. */
 export interface Topics {
   groupRelease(group: string): string;
+  groupRollout(group: string): string;
   deviceCommands(device: string): string;
   deviceStatus(device: string): string;
   deviceOnline(device: string): string;
@@ -22,6 +23,7 @@ export const DEFAULT_TOPIC_PREFIX = 'ota';
  * @example
  * topics().deviceStatus('gw-1');            // 'ota/devices/gw-1/status'
  * topics('lab').groupRelease('canary');      // 'lab/groups/canary/release'
+ * topics().groupRollout('canary');            // 'ota/groups/canary/rollout'
  */
 export function topics(prefix: string = DEFAULT_TOPIC_PREFIX): Topics {
   const levels = prefix.split('/');
@@ -33,6 +35,7 @@ export function topics(prefix: string = DEFAULT_TOPIC_PREFIX): Topics {
   const device = (d: string, leaf: string) => `${prefix}/devices/${checked('device id', d)}/${leaf}`;
   return {
     groupRelease: (g) => `${prefix}/groups/${checked('group', g)}/release`,
+    groupRollout: (g) => `${prefix}/groups/${checked('group', g)}/rollout`,
     deviceCommands: (d) => device(d, 'commands'),
     deviceStatus: (d) => device(d, 'status'),
     deviceOnline: (d) => device(d, 'online'),

@@ -13,6 +13,8 @@ export const EVENT_TYPES = [
   'command-completed',
   'command-failed',
   'booted',
+  /** A release the device holds back for its group's rollout: not in the wave, paused or aborted (docs/contract.md, "Rollout"). */
+  'rollout-waiting',
 ] as const;
 
 /**

@@ -53,6 +53,9 @@ export class Relay {
   private stopTelemetry: () => void = () => {};
   private connectedAt = new Date().toISOString();
   private lastRelease: string | null = null;
+  /** The last release that passed the pre-check, handled or not: a rollout's worker gates it again. */
+  private heardRelease: string | null = null;
+  private lastRollout: string | null = null;
   private lastPollAtMs: number | null = null;
   private pollJitter = 2 * Math.random() - 1;
   private stateMtimeMs: number | null = null;
@@ -64,6 +67,7 @@ export class Relay {
     this.topics = topics(c.mqtt?.topicPrefix);
     this.precheck = {
       releaseTopic: this.topics.groupRelease(c.group),
+      rolloutTopic: this.topics.groupRollout(c.group),
       commandTopic: this.topics.deviceCommands(c.deviceId),
       maxPayloadBytes: c.mqtt?.maxPayloadBytes ?? 0,
       trustedKids: c.trustedKids,
@@ -132,7 +136,10 @@ export class Relay {
         this.connectedAt = new Date().toISOString();
         return this.presence(false);
       },
+      // The rollout first: a broker sends retained messages in subscription order, and a release
+      // must find its group's rollout held before it is gated (docs/agent.md, "Rollouts").
       subscriptions: [
+        { topic: this.precheck.rolloutTopic, qos: 1 },
         { topic: this.precheck.releaseTopic, qos: 1 },
         { topic: this.precheck.commandTopic, qos: 1 },
       ],
@@ -169,16 +176,23 @@ export class Relay {
     if (this.stopping) return;
     const r = precheckMessage(topic, payload, this.precheck);
     if (!r.ok) {
-      const type = r.kind === 'release' ? 'refused' : 'command-refused';
+      const type = r.kind === 'command' ? 'command-refused' : 'refused';
       const reason = `${r.reason}: ${r.detail}`;
       const line = `refused a message on ${topic}: ${reason}`;
       if (r.kind === null) this.o.log(4, line);
       else this.publisher.badInput(this.event(type, reason), line);
       return;
     }
-    // A retained release comes again on every reconnect; the one handled or being handled is skipped.
-    if (r.kind === 'release' && (r.jws === this.lastRelease || (this.runningJob?.kind === 'release' && this.runningJob.jws === r.jws))) return;
-    this.enqueue({ kind: r.kind, jws: r.jws });
+    // A retained release or rollout comes again on every reconnect; the one handled or being handled is skipped.
+    if (r.kind === 'release') this.heardRelease = r.jws;
+    if (r.kind !== 'command' && this.handled(r.kind, r.jws)) return;
+    this.enqueue(r.kind === 'rollout' ? { kind: 'rollout', jws: r.jws, release: this.heardRelease } : { kind: r.kind, jws: r.jws });
+  }
+
+  private handled(kind: 'release' | 'rollout', jws: string): boolean {
+    const last = kind === 'release' ? this.lastRelease : this.lastRollout;
+    const running = this.runningJob;
+    return jws === last || (running?.kind === kind && running.jws === jws);
   }
 
   private event(type: DeviceEvent['type'], reason: string): DeviceEvent {
@@ -239,6 +253,7 @@ export class Relay {
     this.running = null;
     this.runningJob = null;
     if (job.kind === 'release' && ok) this.lastRelease = job.jws;
+    if (job.kind === 'rollout' && ok) this.lastRollout = job.jws;
     // A tick that failed without saying when to wake is tried again in a minute, as the in-process
     // loop does: without a broker nothing else would ever start the next one.
     if (job.kind === 'tick' && !this.tickDone) this.sched.wakeAtMs = Date.now() + RETRY_TICK_MS;
@@ -246,7 +261,7 @@ export class Relay {
     this.stateMtimeMs = await this.stateMtime();
     // A new device's state folder appears with its first worker: watch it from then on.
     if (this.watchMissing) void this.watchState();
-    if (job.kind === 'release' || job.kind === 'command') this.enqueue({ kind: 'tick', poll: false });
+    if (job.kind === 'release' || job.kind === 'rollout' || job.kind === 'command') this.enqueue({ kind: 'tick', poll: false });
     this.pump();
     this.reschedule();
   }

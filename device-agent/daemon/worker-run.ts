@@ -39,6 +39,8 @@ export function jobArgs(job: Job, o: Pick<WorkerRunOptions, 'root' | 'lastPollAt
     case 'release':
     case 'command':
       return { args: workerArgs(job.kind, o.root), input: job.jws };
+    case 'rollout':
+      return { args: workerArgs('rollout', o.root), input: `${job.jws}\n${job.release ?? ''}` };
     case 'report':
       return { args: workerArgs('report', o.root), input: '' };
   }

@@ -92,8 +92,8 @@ export function signedRefusal(e: unknown): string | null {
  * The job's input: stdin to its end, at most the largest signed document and one byte more (readSigned then
  * refuses it as too large), decoded as strict UTF-8. Null when the bytes are not UTF-8.
  */
-export async function readInput(stream: AsyncIterable<Buffer | string> = process.stdin): Promise<string | null> {
-  const limit = MAX_JWS_CHARS.release + 1;
+export async function readInput(stream: AsyncIterable<Buffer | string> = process.stdin, max = MAX_JWS_CHARS.release): Promise<string | null> {
+  const limit = max + 1;
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const c of stream) {

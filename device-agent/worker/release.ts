@@ -3,53 +3,79 @@
  * received it, on stdin. It is verified with the trusted keys and put through the same preflight as a poll's
  * release before anything is written: a refusal is one `refused` event and changes nothing; a release that is
  * running, or one this device rolled back from, is nothing at all (the broker re-delivers it on every
- * reconnect); a newer one starts an upgrade that uses this JWS instead of fetching the group's release again.
+ * reconnect); a release the group's rollout holds back is one `rollout-waiting` event (docs/agent.md,
+ * "Rollouts"); a newer one starts an upgrade that uses this JWS instead of fetching the group's release again.
  *
  * @example
  * await releaseJob(ctx, await readInput());
  */
 import { OtaError } from '../../common/errors.js';
 import { loadTrustedKeys, readSigned } from '../../contract/index.js';
+import type { Agent } from '../agent/open.js';
 import { skippedRelease } from '../engine/record.js';
 import { unixSeconds } from '../cli/verb.js';
 import { signedRefusal, withWorkerAgent, type WorkerContext } from './context.js';
+import { heldRollout, jwsSha256, releaseGate } from './rollout-gate.js';
 
 export async function releaseJob(ctx: WorkerContext, input: string | null): Promise<void> {
   const jws = await verifiedRelease(ctx, input);
-  if (jws !== null) await withWorkerAgent(ctx, async (agent) => {
-    const record = await agent.store.load();
-    const fromCommit = await agent.bootedCommit();
-    const v = await agent.steps.preflight({ intent: 'upgrade', releaseJws: jws, bundlePath: null, belowFloor: false, floor: record.floor, fromCommit, toCommit: null });
-    if (v.verdict === 'refused') {
-      ctx.feed.event({ type: 'refused', updateId: null, reason: v.reason });
-      ctx.log('warning', `release refused: ${v.reason}`);
-      return;
-    }
-    if (v.verdict === 'upToDate') return;
-    const skipped = skippedRelease(record.skippedReleases, v.target.commit);
-    if (skipped !== undefined) {
-      ctx.log('info', `release ${v.target.version ?? v.target.commit}: skipped, this device rolled back from it`);
-      return;
-    }
-    if (record.state !== 'idle') {
-      // One update at a time: the next poll (or the next announcement) finds this release again.
-      ctx.log('info', `release ${v.target.version ?? v.target.commit}: not now, ${record.update?.id ?? 'an update'} is in ${record.state}`);
-      return;
-    }
-    await ctx.feed.status();
-    try {
-      await agent.machine.check({ id: v.target.version ?? `release-${unixSeconds(ctx.now())}`, intent: 'upgrade', releaseJws: jws, downloadOnly: ctx.config.policy.downloadOnly });
-    } catch (e) {
-      // A verb holding the lock, a failed save: the next tick finds the release again.
-      if (!(e instanceof OtaError)) throw e;
-      ctx.log('error', `release ${v.target.version ?? v.target.commit}: ${e.message}`);
-    }
-  });
+  if (jws !== null) await startRelease(ctx, jws);
   ctx.lines.write({ type: 'done', nextWakeMs: null, polled: false });
 }
 
+/** A verified release through preflight and the rollout's gate, then the upgrade, with the agent opened for it. */
+export async function startRelease(ctx: WorkerContext, jws: string): Promise<void> {
+  await withWorkerAgent(ctx, (agent) => applyRelease(ctx, agent, jws));
+}
+
+/** startRelease's work on an agent already open (a tick's gated poll opens it itself). */
+export async function applyRelease(ctx: WorkerContext, agent: Agent, jws: string): Promise<void> {
+  const record = await agent.store.load();
+  const fromCommit = await agent.bootedCommit();
+  const v = await agent.steps.preflight({ intent: 'upgrade', releaseJws: jws, bundlePath: null, belowFloor: false, floor: record.floor, fromCommit, toCommit: null });
+  if (v.verdict === 'refused') {
+    ctx.feed.event({ type: 'refused', updateId: null, reason: v.reason });
+    ctx.log('warning', `release refused: ${v.reason}`);
+    return;
+  }
+  if (v.verdict === 'upToDate') return;
+  const name = v.target.version ?? v.target.commit;
+  const skipped = skippedRelease(record.skippedReleases, v.target.commit);
+  if (skipped !== undefined) {
+    ctx.log('info', `release ${name}: skipped, this device rolled back from it`);
+    return;
+  }
+  const waiting = await rolloutWaiting(ctx, jws, name);
+  if (waiting !== null) {
+    ctx.feed.event({ type: 'rollout-waiting', updateId: v.target.version, reason: waiting });
+    ctx.log('info', `release ${name}: waiting, ${waiting}`);
+    return;
+  }
+  if (record.state !== 'idle') {
+    // One update at a time: the next poll (or the next announcement) finds this release again.
+    ctx.log('info', `release ${name}: not now, ${record.update?.id ?? 'an update'} is in ${record.state}`);
+    return;
+  }
+  await ctx.feed.status();
+  try {
+    await agent.machine.check({ id: v.target.version ?? `release-${unixSeconds(ctx.now())}`, intent: 'upgrade', releaseJws: jws, downloadOnly: ctx.config.policy.downloadOnly });
+  } catch (e) {
+    // A verb holding the lock, a failed save: the next tick finds the release again.
+    if (!(e instanceof OtaError)) throw e;
+    ctx.log('error', `release ${name}: ${e.message}`);
+  }
+}
+
+/** Why the group's rollout holds this release back, or null when it may start. */
+async function rolloutWaiting(ctx: WorkerContext, jws: string, version: string): Promise<string | null> {
+  const held = await heldRollout(ctx);
+  if (held.problem !== null) return held.problem;
+  const gate = releaseGate({ rollout: held.rollout?.doc ?? null, deviceId: ctx.config.deviceId, release: { version, sha256: jwsSha256(jws) } });
+  return gate.go ? null : gate.reason;
+}
+
 /** The input when it is a release this device's keys signed; otherwise a `refused` event (untrusted) and null. */
-async function verifiedRelease(ctx: WorkerContext, input: string | null): Promise<string | null> {
+export async function verifiedRelease(ctx: WorkerContext, input: string | null): Promise<string | null> {
   // No journal line of its own: the relay journals untrusted events through its bad-input rate limit.
   const refuse = (reason: string) => {
     ctx.feed.event({ type: 'refused', updateId: null, reason }, true);

@@ -10,7 +10,11 @@
 import { nextDaemonAction, RECHECK_MS, type DaemonAction } from '../agent/daemon-plan.js';
 import { attempt, driveDecision } from '../agent/daemon.js';
 import type { AgentRecord } from '../engine/record.js';
+import { OtaError } from '../../common/errors.js';
+import type { Agent } from '../agent/open.js';
 import { reportInventory, withWorkerAgent, type WorkerContext } from './context.js';
+import { applyRelease, verifiedRelease } from './release.js';
+import { heldRollout } from './rollout-gate.js';
 
 export interface TickOptions {
   /** When the relay last had a poll done (a tick that printed `polled: true`); null: never. */
@@ -53,12 +57,32 @@ export async function tickJob(ctx: WorkerContext, o: TickOptions): Promise<void>
     if (resumesNow(await agent.store.load(), o.afterStart) && !(await attempt(ctx.log, 'resuming', () => agent.machine.resume()))) return;
     const action = tickAction(await agent.store.load(), ctx, { ...o, now: ctx.now() });
     if (action.kind === 'check') polled = true;
-    if (!ctx.stopper.stopped && action.kind !== 'wait') await driveDecision(agent.machine, ctx.config.policy.downloadOnly, action, ctx.log);
+    if (!ctx.stopper.stopped && action.kind !== 'wait') {
+      if (action.kind === 'check' && (await heldRollout(ctx)).rollout !== null) await gatedPoll(ctx, agent);
+      else await driveDecision(agent.machine, ctx.config.policy.downloadOnly, action, ctx.log);
+    }
     const after = tickAction(await agent.store.load(), ctx, { ...o, poll: false, lastPollAt: polled ? ctx.now() : o.lastPollAt, now: ctx.now() });
     wake = nextWakeMs(after);
     await reportInventory(ctx, agent, false);
   });
   ctx.lines.write({ type: 'done', nextWakeMs: wake, polled });
+}
+
+/**
+ * A poll while the group has a rollout (docs/agent.md, "Rollouts"): the group's release is fetched and goes
+ * through the rollout's gate like one heard over MQTT, so polling never starts what the rollout holds back.
+ */
+async function gatedPoll(ctx: WorkerContext, agent: Agent): Promise<void> {
+  let fetched: string;
+  try {
+    fetched = await agent.steps.fetchRelease();
+  } catch (e) {
+    if (!(e instanceof OtaError)) throw e;
+    ctx.log('warning', `poll: ${e.message}`);
+    return;
+  }
+  const jws = await verifiedRelease(ctx, fetched);
+  if (jws !== null) await applyRelease(ctx, agent, jws);
 }
 
 /** `worker report`: the status and the inventory, both printed whether they changed or not (a (re)connect). */

@@ -28,15 +28,17 @@ export function aclRules(who: Identity, prefix: string = DEFAULT_TOPIC_PREFIX): 
     return [
       ...own.map((filter) => ({ access: 'publish' as const, filter })),
       { access: 'subscribe', filter: t.groupRelease(who.group) },
+      { access: 'subscribe', filter: t.groupRollout(who.group) },
       { access: 'subscribe', filter: t.deviceCommands(who.id) },
     ];
   }
-  // The operator publishes only what devices verify (signed releases and commands) and reads
+  // The operator publishes only what devices verify (signed releases, rollouts and commands) and reads
   // every device's documents. The topic builders refuse `+`, so a placeholder id stands in its
   // level and is swapped for the wildcard after the prefix.
   const anyOne = (topic: string) => prefix + topic.slice(prefix.length).replace(`/${PLACEHOLDER}/`, '/+/');
   return [
     { access: 'publish', filter: anyOne(t.groupRelease(PLACEHOLDER)) },
+    { access: 'publish', filter: anyOne(t.groupRollout(PLACEHOLDER)) },
     { access: 'publish', filter: anyOne(t.deviceCommands(PLACEHOLDER)) },
     // `ota fleet` learns where the broker's retained burst ends by a message to itself
     // (docs/fleet.md, "The end of the retained burst"); nothing else reads these topics.

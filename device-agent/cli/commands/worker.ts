@@ -1,17 +1,19 @@
 import type { Command } from 'commander';
 import { OtaError } from '../../../common/errors.js';
 import { packageVersion } from '../../../common/package-version.js';
+import { MAX_JWS_CHARS } from '../../../contract/limits.js';
 import { Stopper } from '../../agent/daemon.js';
 import { commandJob } from '../../worker/command.js';
 import { journalOf, readInput, type WorkerContext } from '../../worker/context.js';
 import { StatusFeed } from '../../worker/feed.js';
 import { lineWriter } from '../../worker/lines.js';
 import { releaseJob } from '../../worker/release.js';
+import { rolloutJob } from '../../worker/rollout.js';
 import { reportJob, tickJob } from '../../worker/tick.js';
 import type { AgentCliIo } from '../main.js';
 import { verbConfig } from '../verb.js';
 
-export const WORKER_JOBS = ['tick', 'release', 'command', 'report'] as const;
+export const WORKER_JOBS = ['tick', 'release', 'rollout', 'command', 'report'] as const;
 
 interface WorkerOpts {
   lastPoll?: string;
@@ -59,6 +61,9 @@ async function runJob(ctx: WorkerContext, job: string, opts: WorkerOpts): Promis
       return tickJob(ctx, { lastPollAt: lastPoll(opts.lastPoll), jitter: jitter(opts.jitter), poll: opts.poll === true, afterStart: opts.afterStart === true });
     case 'release':
       return releaseJob(ctx, await readInput());
+    case 'rollout':
+      // The rollout, then the release the relay last heard: both limits and the line between them.
+      return rolloutJob(ctx, await readInput(process.stdin, MAX_JWS_CHARS.rollout + MAX_JWS_CHARS.release + 2));
     case 'command':
       return commandJob(ctx, await readInput());
     default:

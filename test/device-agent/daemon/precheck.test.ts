@@ -4,7 +4,7 @@ import { signDocument } from '../../../contract/sign.js';
 import { precheckMessage, type PrecheckContext } from '../../../device-agent/daemon/precheck.js';
 import { generateSigningKey } from '../../../contract/keys.js';
 
-const ctx: PrecheckContext = { releaseTopic: 'ota/groups/lab/release', commandTopic: 'ota/devices/gw-1/commands', maxPayloadBytes: 4 * 1024 * 1024, trustedKids: ['k1'] };
+const ctx: PrecheckContext = { releaseTopic: 'ota/groups/lab/release', rolloutTopic: 'ota/groups/lab/rollout', commandTopic: 'ota/devices/gw-1/commands', maxPayloadBytes: 4 * 1024 * 1024, trustedKids: ['k1'] };
 const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
 const jws = (header: unknown, body = '{}') => Buffer.from(`${b64(header)}.${Buffer.from(body).toString('base64url')}.c2ln`);
 const cmd = (h: Record<string, unknown> = {}) => jws({ alg: 'EdDSA', typ: 'deb-ota-command+jws', kid: 'k1', ...h });
@@ -14,6 +14,14 @@ describe('precheckMessage', () => {
     expect(precheckMessage(ctx.commandTopic, cmd(), ctx)).toMatchObject({ ok: true, kind: 'command' });
     const release = jws({ alg: 'EdDSA', typ: 'deb-ota-release+jws', kid: 'k1' });
     expect(precheckMessage(ctx.releaseTopic, release, ctx)).toEqual({ ok: true, kind: 'release', jws: release.toString() });
+  });
+
+  it("takes the group's rollout with its own typ, and refuses a release's typ on that topic", () => {
+    const rollout = jws({ alg: 'EdDSA', typ: 'deb-ota-rollout+jws', kid: 'k1' });
+    expect(precheckMessage(ctx.rolloutTopic, rollout, ctx)).toEqual({ ok: true, kind: 'rollout', jws: rollout.toString() });
+    const release = jws({ alg: 'EdDSA', typ: 'deb-ota-release+jws', kid: 'k1' });
+    expect(precheckMessage(ctx.rolloutTopic, release, ctx)).toMatchObject({ ok: false, kind: 'rollout', reason: 'typ' });
+    expect(precheckMessage(ctx.releaseTopic, rollout, ctx)).toMatchObject({ ok: false, kind: 'release', reason: 'typ' });
   });
 
   it('lets through what the contract itself signed, with its own typ and kid', async () => {

@@ -17,6 +17,12 @@ describe('the worker queue', () => {
     expect(q.waiting).toEqual([{ kind: 'release', jws: 'r2' }, { kind: 'command', jws: 'c1' }]);
   });
 
+  it('keeps the newest rollout, ahead of a waiting release, so the release is gated by it', () => {
+    const { q } = admitAll([{ kind: 'command', jws: 'c1' }, { kind: 'release', jws: 'r1' }, { kind: 'rollout', jws: 'o1', release: null }, { kind: 'rollout', jws: 'o2', release: 'r1' }]);
+    expect(q.waiting).toEqual([{ kind: 'command', jws: 'c1' }, { kind: 'rollout', jws: 'o2', release: 'r1' }, { kind: 'release', jws: 'r1' }]);
+    expect(admitAll([{ kind: 'rollout', jws: 'o1', release: null }, { kind: 'release', jws: 'r1' }]).q.waiting.map((j) => j.kind)).toEqual(['rollout', 'release']);
+  });
+
   it('runs commands in order, and merges ticks keeping a poll request', () => {
     const { q } = admitAll([{ kind: 'tick', poll: true }, { kind: 'command', jws: 'a' }, { kind: 'tick', poll: false }, { kind: 'command', jws: 'b' }, { kind: 'report' }, { kind: 'report' }]);
     expect(q.waiting).toEqual([{ kind: 'tick', poll: true }, { kind: 'command', jws: 'a' }, { kind: 'command', jws: 'b' }, { kind: 'report' }]);

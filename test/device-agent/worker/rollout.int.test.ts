@@ -1,0 +1,90 @@
+import { readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { mkdtemp } from 'node:fs/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rolloutBucket, signDocument, type Rollout, type SigningKey } from '../../../contract/index.js';
+import { jwsSha256 } from '../../../device-agent/worker/rollout-gate.js';
+import { REF } from '../update/harness.js';
+import { fleet, GROUP, makeDevice, removeDevices, type Fleet } from '../agent/device.js';
+import { record, rebootRequests } from '../agent/run-agent.js';
+import { events, phases, releaseKey, worker } from './run-worker.js';
+
+// `ota-agent worker rollout|release|tick` as the real process on a harness device: the group's rollout gates
+// the group's release (docs/agent.md, "Rollouts"). The reboot is the harness's stand-in (process boundary).
+
+let tmp: string;
+let f: Fleet;
+let key: SigningKey;
+const ID = 'r-worker-test';
+const DEVICE = 'gw-0001';
+const BUCKET = rolloutBucket(ID, DEVICE);
+
+beforeAll(async () => {
+  tmp = await mkdtemp(join(tmpdir(), 'ota-worker-rollout-'));
+  f = await fleet(tmp, ['1.0', '1.1']);
+  key = await releaseKey(f);
+}, 120_000);
+
+afterAll(async () => {
+  await f?.close();
+  if (tmp) await removeDevices(tmp);
+});
+
+const jwsOf = async (v: string) => (await readFile(join(f.publisher.pub, 'releases', REF, `${v}.jws`), 'utf8')).trim();
+
+async function rollout(o: { basisPoints: number; state?: Rollout['state']; secondsAgo: number }): Promise<string> {
+  const release = await jwsOf('1.1');
+  const doc: Rollout = {
+    apiVersion: 'deb-ota/v1',
+    kind: 'Rollout',
+    id: ID,
+    group: GROUP,
+    release: { version: '1.1', commit: f.releases['1.1']!.commit, sha256: jwsSha256(release) },
+    wave: { index: 0, basisPoints: o.basisPoints },
+    state: o.state ?? 'running',
+    reason: o.state === 'paused' ? 'by the test' : null,
+  };
+  return signDocument('rollout', doc, key, { now: new Date(Date.now() - o.secondsAgo * 1000) });
+}
+
+describe('worker rollout: the group rollout gates the release', () => {
+  it('holds the release outside the wave, while paused, against a replayed wave and a poll; starts it once the wave holds the device', async () => {
+    const d = await makeDevice(f, { dir: join(tmp, 'device') });
+    const release = await jwsOf('1.1');
+    const waiting = (r: Awaited<ReturnType<typeof worker>>) => events(r).filter((e) => e.type === 'rollout-waiting');
+
+    // A wave whose share ends exactly at this device's bucket does not hold it.
+    const out = await worker(d, 'rollout', `${await rollout({ basisPoints: BUCKET, secondsAgo: 100 })}\n${release}`);
+    expect(out.code, out.stderr).toBe(0);
+    expect(waiting(out)).toEqual([expect.objectContaining({ updateId: '1.1', reason: expect.stringContaining(`this device's is ${BUCKET}`) })]);
+    expect(phases(out)).not.toContain('downloading');
+    expect(JSON.parse(await readFile(join(d.stateDir, 'rollouts.json'), 'utf8')).groups[GROUP].jws).toBeTruthy();
+
+    // The release heard alone, and a poll over HTTP, go through the same gate.
+    const heard = await worker(d, 'release', release);
+    expect(waiting(heard)).toHaveLength(1);
+    const polled = await worker(d, 'tick', '', '--poll');
+    expect(polled.code, polled.stderr).toBe(0);
+    expect(waiting(polled)).toHaveLength(1);
+
+    // Paused: the whole group in the wave, still nothing starts.
+    const paused = await worker(d, 'rollout', `${await rollout({ basisPoints: 10_000, state: 'paused', secondsAgo: 80 })}\n${release}`);
+    expect(waiting(paused)).toEqual([expect.objectContaining({ reason: expect.stringContaining('is paused (by the test)') })]);
+
+    // A replay of an older, wider wave is refused as untrusted input and changes nothing.
+    const replay = await worker(d, 'rollout', `${await rollout({ basisPoints: 10_000, secondsAgo: 90 })}\n${release}`);
+    expect(events(replay)[0]).toMatchObject({ type: 'refused', untrusted: true, reason: expect.stringMatching(/^replayed/) });
+    expect(waiting(replay)[0]!.reason).toContain('paused');
+    expect((await record(d)).state).toBe('idle');
+    expect(await rebootRequests(d)).toBe(0);
+
+    // Resumed with a wave that holds the device: the release starts, to the stand-in reboot.
+    const go = await worker(d, 'rollout', `${await rollout({ basisPoints: BUCKET + 1, secondsAgo: 70 })}\n${release}`);
+    expect(go.code, go.stderr).toBe(0);
+    expect(waiting(go)).toEqual([]);
+    expect(phases(go)).toContain('rebooting');
+    expect((await record(d)).update!.id).toBe('1.1');
+    expect(await rebootRequests(d)).toBe(1);
+  });
+});
