@@ -118,6 +118,15 @@ export default tseslint.config(
   },
   // A test's describe block holds its cases: long by nature, and read case by case.
   { files: ['test/**'], rules: { 'max-lines-per-function': 'off' } },
+  // The dashboard's page runs in a browser, and shows what devices wrote: never as markup
+  // (docs/dashboard.md, "Security model").
+  {
+    files: ['host-tools/dashboard/web/**'],
+    languageOptions: { globals: { ...globals.browser } },
+    rules: {
+      'no-restricted-properties': ['error', ...['innerHTML', 'outerHTML', 'insertAdjacentHTML', 'write', 'writeln', 'createContextualFragment'].map((property) => ({ property, message: 'build the page with textContent and createElement (docs/dashboard.md, "Security model")' }))],
+    },
+  },
   ...Object.entries(LEGACY)
     .filter(([, files]) => files.length > 0)
     .map(([rule, files]) => ({ files, rules: { [rule]: ['warn', ...SIZE[rule].slice(1)] } })),

@@ -19,6 +19,8 @@ export interface OtaServe {
   mqttUrl: string | null;
   /** With --broker-acl and --mqtts-port: the TLS listener, else null. */
   mqttsUrl: string | null;
+  /** With --dashboard: its address and login link (null with --password-file), else null. */
+  dashboard: { url: string; loginUrl: string | null } | null;
   child: Started;
   /** What it wrote to stderr so far (with -v, a line per request). */
   log: () => string;
@@ -40,12 +42,13 @@ export async function startOtaServe(published: string, extraArgs: string[] = [])
     });
     void child.exited.then((r) => reject(new Error(`ota serve exited (${r.code ?? r.signal}) before printing its addresses:\n${r.stderr}`)), reject);
   });
-  const doc = JSON.parse(await first) as { http: { url: string; repoUrl: string }; mqtt: { url: string } | null; mqtts?: { url: string } | null };
+  const doc = JSON.parse(await first) as { http: { url: string; repoUrl: string }; mqtt: { url: string } | null; mqtts?: { url: string } | null; dashboard?: { url: string; loginUrl: string | null } | null };
   return {
     httpUrl: doc.http.url,
     repoUrl: doc.http.repoUrl,
     mqttUrl: doc.mqtt?.url ?? null,
     mqttsUrl: doc.mqtts?.url ?? null,
+    dashboard: doc.dashboard ?? null,
     child,
     log: () => stderr,
     stop: async (signal = 'SIGTERM') => {

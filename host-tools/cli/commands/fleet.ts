@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type { CliIo } from '../io.js';
+import { registerFleetDashboard } from './fleet-dashboard.js';
 import { registerFleetEvents } from './fleet-events.js';
 import { registerFleetInventory } from './fleet-inventory.js';
 import { registerFleetStatus } from './fleet-status.js';
@@ -17,4 +18,5 @@ export function registerFleet(program: Command, io: CliIo): void {
   registerFleetStatus(fleet, io);
   registerFleetInventory(fleet, io);
   registerFleetEvents(fleet, io);
+  registerFleetDashboard(fleet, io);
 }

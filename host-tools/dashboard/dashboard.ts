@@ -1,0 +1,130 @@
+/**
+ * The fleet dashboard (docs/dashboard.md): a web page for the fleet, its devices, releases and
+ * rollouts, live from one broker subscription, on loopback unless told otherwise, behind a login
+ * secret, over HTTPS when given a certificate. `ota fleet dashboard` runs it against any
+ * broker; `ota serve --dashboard` against its own, with the published directory's releases.
+ *
+ * @example
+ * const d = await startDashboard({ broker: { url: 'mqtt://127.0.0.1:1883' }, prefix: 'ota', port: 0 });
+ * console.log(d.loginUrl); // http://127.0.0.1:41234/login?token=...
+ * await d.close();
+ */
+import { readFile } from 'node:fs/promises';
+import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { OtaError } from '../../common/errors.js';
+import type { BrokerOptions } from '../mqtt/client.js';
+import { newAuth } from './auth.js';
+import { originPolicy } from './http-policy.js';
+import { openLive, type LiveOptions } from './live.js';
+import { publishedReleases } from './releases.js';
+import { dashboardHandler, type Action } from './routes.js';
+import { loadWebFiles } from './web-files.js';
+
+export interface DashboardOptions {
+  broker: BrokerOptions;
+  prefix: string;
+  /** Default 127.0.0.1. */
+  listen?: string;
+  /** Default 8090; 0 picks a free port. */
+  port?: number;
+  /** PEM certificate and key: serve HTTPS. */
+  tls?: { certFile: string; keyFile: string };
+  /** The login secret's file (first line); absent: a random token. */
+  passwordFile?: string;
+  /** A published directory whose releases the release page lists. */
+  published?: string;
+  /** Further origins the page is reached by (a name, a proxy). */
+  origins?: string[];
+  flushMs?: number;
+  historySeconds?: number;
+  /** The rollouts' part: more topics, views and actions (docs/dashboard.md, "Actions"). */
+  extra?: LiveOptions['extra'];
+  views?: Record<string, () => Promise<unknown>>;
+  actions?: Record<string, Action>;
+}
+
+export interface Dashboard {
+  url: string;
+  /** The URL that logs in with the generated token; null with a password file. */
+  loginUrl: string | null;
+  /** Set when the token was generated (to print it); null with a password file. */
+  token: string | null;
+  close: () => Promise<void>;
+}
+
+export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
+  // Everything that can be refused is read before the broker is dialled or a port taken.
+  const auth = await newAuth({ passwordFile: o.passwordFile });
+  const web = await loadWebFiles();
+  const tls = o.tls === undefined ? undefined : await readTls(o.tls);
+  for (const u of o.origins ?? []) checkOrigin(u);
+  const live = await openLive({ broker: o.broker, prefix: o.prefix, flushMs: o.flushMs, historySeconds: o.historySeconds, extra: o.extra });
+  const https = tls !== undefined;
+  const listen = o.listen ?? '127.0.0.1';
+  let server: Server | undefined;
+  try {
+    const holder: { handler?: ReturnType<typeof dashboardHandler> } = {};
+    server = https ? createHttpsServer(tls, (q, s) => holder.handler!(q, s)) : createHttpServer((q, s) => holder.handler!(q, s));
+    const port = await listenOn(server, listen, o.port ?? 8090);
+    const policy = originPolicy({ scheme: https ? 'https' : 'http', port, listen, origins: o.origins });
+    const releases = o.published === undefined ? async () => [] : () => publishedReleases(o.published!);
+    holder.handler = dashboardHandler({ auth, policy, live, web, https, releases, views: o.views, actions: o.actions ?? {} });
+    const url = policy.origins[0]!;
+    const s = server;
+    return {
+      url,
+      loginUrl: auth.generated ? `${url}/login?token=${auth.secret}` : null,
+      token: auth.generated ? auth.secret : null,
+      close: async () => {
+        const closed = new Promise<void>((resolve) => s.close(() => resolve()));
+        await live.close();
+        s.closeAllConnections();
+        await closed;
+      },
+    };
+  } catch (e) {
+    server?.close();
+    await live.close();
+    throw e;
+  }
+}
+
+async function readTls(t: { certFile: string; keyFile: string }): Promise<{ cert: Buffer; key: Buffer }> {
+  const read = async (file: string, what: string) => {
+    try {
+      return await readFile(file);
+    } catch (e) {
+      throw new OtaError('ERR_OTA_USAGE', `cannot read ${what} ${file}: ${(e as Error).message}`, { hint: 'give a PEM certificate with --cert and its key with --key', cause: e });
+    }
+  };
+  return { cert: await read(t.certFile, '--cert'), key: await read(t.keyFile, '--key') };
+}
+
+function checkOrigin(u: string): void {
+  let url: URL | null = null;
+  try {
+    url = new URL(u);
+  } catch {
+    url = null;
+  }
+  if (url === null || !['http:', 'https:'].includes(url.protocol) || url.origin !== u.replace(/\/$/, '')) {
+    throw new OtaError('ERR_OTA_USAGE', `--origin takes an origin such as https://ota.lan:8090, not ${JSON.stringify(u)}`, { hint: 'scheme, host and port only: no path' });
+  }
+}
+
+async function listenOn(server: Server, host: string, port: number): Promise<number> {
+  await new Promise<void>((resolve, reject) => {
+    const onError = (e: NodeJS.ErrnoException) => {
+      const why = e.code === 'EADDRINUSE' ? 'the port is in use' : e.code === 'EADDRNOTAVAIL' ? 'no interface has that address' : e.message;
+      reject(new OtaError('ERR_OTA_USAGE', `cannot listen on ${host}:${port} (dashboard): ${why}`, { hint: 'choose another port (0 picks a free one) or --listen address', cause: e }));
+    };
+    server.once('error', onError);
+    server.listen(port, host, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+  return (server.address() as AddressInfo).port;
+}
