@@ -5,6 +5,7 @@ import { ID_PATTERN, LIMITS } from './limits.js';
 export interface Topics {
   groupRelease(group: string): string;
   groupRollout(group: string): string;
+  groupCommands(group: string): string;
   deviceCommands(device: string): string;
   deviceStatus(device: string): string;
   deviceOnline(device: string): string;
@@ -36,6 +37,7 @@ export function topics(prefix: string = DEFAULT_TOPIC_PREFIX): Topics {
   return {
     groupRelease: (g) => `${prefix}/groups/${checked('group', g)}/release`,
     groupRollout: (g) => `${prefix}/groups/${checked('group', g)}/rollout`,
+    groupCommands: (g) => `${prefix}/groups/${checked('group', g)}/commands`,
     deviceCommands: (d) => device(d, 'commands'),
     deviceStatus: (d) => device(d, 'status'),
     deviceOnline: (d) => device(d, 'online'),

@@ -7,10 +7,11 @@ export const commandTarget = z.union([z.strictObject({ device: id }), z.strictOb
 /**
  * Roll back to the previous deployment (no `version`) or to a named published version. Going below
  * the anti-rollback floor needs `belowFloor: true`, which is part of the signed command, so only
- * the release key's holder can ask for it.
+ * the release key's holder can ask for it. `onlyFrom`: act only when the booted version is that one
+ * (a group command that returns only the devices that took one release).
  */
 const rollback = z
-  .strictObject({ type: z.literal('rollback'), version: version.optional(), belowFloor: z.boolean().optional() })
+  .strictObject({ type: z.literal('rollback'), version: version.optional(), belowFloor: z.boolean().optional(), onlyFrom: version.optional() })
   .refine((a) => a.belowFloor !== true || a.version !== undefined, { message: 'belowFloor needs a version to roll back to', path: ['belowFloor'] });
 
 /** What a command asks for (docs/contract.md, "Command"). */

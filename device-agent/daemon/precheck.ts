@@ -7,13 +7,15 @@ import { JWS_TYP, MAX_JWS_CHARS, type SignedKind } from '../../contract/limits.j
  * a check here that is too kind costs a process start, never trust.
  *
  * @example
- * const r = precheckMessage(topic, payload, { releaseTopic, rolloutTopic, commandTopic, maxPayloadBytes: 4194304, trustedKids: null });
+ * const r = precheckMessage(topic, payload, { releaseTopic, rolloutTopic, commandTopic, groupCommandTopic, maxPayloadBytes: 4194304, trustedKids: null });
  * if (!r.ok) report(r.kind, r.reason, r.detail);
  */
 export interface PrecheckContext {
   releaseTopic: string;
   rolloutTopic: string;
   commandTopic: string;
+  /** The group's commands (docs/contract.md, "MQTT topics (version 1)"): read as commands too; the worker checks the target. */
+  groupCommandTopic: string;
   /** mqtt.maxPayloadBytes; the kind's contract limit applies too. */
   maxPayloadBytes: number;
   /** The kids of the trusted keys, or null when the relay could not learn them (the worker still checks). */
@@ -31,7 +33,7 @@ const B64URL = /^[A-Za-z0-9_-]+$/;
 const MAX_HEADER_CHARS = 1024;
 
 export function precheckMessage(topic: string, payload: Uint8Array, ctx: PrecheckContext): Precheck {
-  const kind: SignedKind | null = topic === ctx.releaseTopic ? 'release' : topic === ctx.rolloutTopic ? 'rollout' : topic === ctx.commandTopic ? 'command' : null;
+  const kind: SignedKind | null = topic === ctx.releaseTopic ? 'release' : topic === ctx.rolloutTopic ? 'rollout' : topic === ctx.commandTopic || topic === ctx.groupCommandTopic ? 'command' : null;
   if (kind === null) return { ok: false, kind, reason: 'topic', detail: `a message on ${topic}, which the agent does not subscribe to` };
   const limit = Math.min(ctx.maxPayloadBytes, MAX_JWS_CHARS[kind]);
   if (payload.byteLength > limit) return { ok: false, kind, reason: 'too-large', detail: `${payload.byteLength} bytes, over the limit of ${limit}` };

@@ -69,6 +69,7 @@ export class Relay {
       releaseTopic: this.topics.groupRelease(c.group),
       rolloutTopic: this.topics.groupRollout(c.group),
       commandTopic: this.topics.deviceCommands(c.deviceId),
+      groupCommandTopic: this.topics.groupCommands(c.group),
       maxPayloadBytes: c.mqtt?.maxPayloadBytes ?? 0,
       trustedKids: c.trustedKids,
     };
@@ -142,6 +143,7 @@ export class Relay {
         { topic: this.precheck.rolloutTopic, qos: 1 },
         { topic: this.precheck.releaseTopic, qos: 1 },
         { topic: this.precheck.commandTopic, qos: 1 },
+        { topic: this.precheck.groupCommandTopic, qos: 1 },
       ],
       handlers: {
         onUp: (info) => this.onUp(info.protocol, info.sessionPresent),

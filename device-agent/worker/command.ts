@@ -15,6 +15,7 @@ import { actionText, carryOutCommand } from './command-actions.js';
 import { signedRefusal, withWorkerAgent, type WorkerContext } from './context.js';
 import { decideCommand, targetRefusal } from './dispatch.js';
 import { NonceStore } from './nonces.js';
+import { readDeviceStatus } from '../cli/read-status.js';
 
 export async function commandJob(ctx: WorkerContext, input: string | null): Promise<void> {
   await handleCommand(ctx, input);
@@ -45,7 +46,8 @@ async function handleCommand(ctx: WorkerContext, input: string | null): Promise<
     if (!(e instanceof OtaError)) throw e;
     return refuse(`nonce-store: ${e.message}`, nonce);
   }
-  const decision = decideCommand({ command, record: await new StateStore({ dir: ctx.config.stateDir }).load(), device: ctx.config });
+  const record = await new StateStore({ dir: ctx.config.stateDir }).load();
+  const decision = decideCommand({ command, record, device: ctx.config, bootedVersion: await bootedVersionFor(ctx, command) });
   if (decision.kind === 'refuse') return refuse(`${decision.reason}: ${decision.detail}`, nonce);
   const why = command.reason === null ? '' : ` (${command.reason})`;
   ctx.feed.event({ type: 'command-received', updateId: nonce, reason: `${actionText(decision)}${why}` });
@@ -56,4 +58,11 @@ async function handleCommand(ctx: WorkerContext, input: string | null): Promise<
   });
   ctx.feed.event({ type: result.ok ? 'command-completed' : 'command-failed', updateId: nonce, reason: result.text });
   ctx.log(result.ok ? 'info' : 'warning', `command ${nonce}: ${result.ok ? 'completed' : 'failed'}: ${result.text}`);
+}
+
+/** The booted version, read only when the command's `onlyFrom` needs it (reading the sysroot costs a libostree open). */
+async function bootedVersionFor(ctx: WorkerContext, command: Command): Promise<string | null | undefined> {
+  if (command.action.type !== 'rollback' || command.action.onlyFrom === undefined) return undefined;
+  const { status } = await readDeviceStatus(ctx.config, { agentVersion: 'worker', now: ctx.now() });
+  return status.deployments.booted?.version ?? null;
 }

@@ -12,7 +12,7 @@ import type { AgentRecord } from '../engine/record.js';
 import { isResting } from '../engine/states.js';
 
 /** Why a command is refused (the `reason` of its command-refused event starts with it). */
-export type CommandRefusal = 'not-for-this-device' | 'busy' | 'below-floor';
+export type CommandRefusal = 'not-for-this-device' | 'busy' | 'below-floor' | 'not-on-version';
 
 export type CommandDecision =
   | { kind: 'refuse'; reason: CommandRefusal; detail: string }
@@ -30,6 +30,8 @@ export interface DecideInput {
   command: Command;
   record: AgentRecord;
   device: { deviceId: string; group: string };
+  /** The booted deployment's version (null: none or unknown); read only for a rollback with `onlyFrom`. */
+  bootedVersion?: string | null;
 }
 
 /** Whether the command is for this device: its id, or its group. */
@@ -39,7 +41,7 @@ export function targetRefusal(command: Command, device: DecideInput['device']): 
   return t.group === device.group ? null : `the command is for group ${t.group}, this device is in ${device.group}`;
 }
 
-export function decideCommand({ command, record, device }: DecideInput): CommandDecision {
+export function decideCommand({ command, record, device, bootedVersion = null }: DecideInput): CommandDecision {
   const other = targetRefusal(command, device);
   if (other !== null) return { kind: 'refuse', reason: 'not-for-this-device', detail: other };
   const a = command.action;
@@ -54,6 +56,11 @@ export function decideCommand({ command, record, device }: DecideInput): Command
     case 'update':
       return record.state === 'idle' ? { kind: 'update', version: a.version ?? null } : busy(record, 'update');
     case 'rollback': {
+      // A group's rollback after an aborted rollout returns only the devices that took its release
+      // (docs/fleet.md, "Group commands"): the others say so and stay where they are.
+      if (a.onlyFrom !== undefined && bootedVersion !== a.onlyFrom) {
+        return { kind: 'refuse', reason: 'not-on-version', detail: `the command is only for devices running ${a.onlyFrom}; this one runs ${bootedVersion ?? 'an unknown version'}` };
+      }
       if (record.state !== 'idle') return busy(record, 'rollback');
       if (a.version === undefined) return { kind: 'rollback' };
       const below = record.floor !== null && compareVersions(a.version, record.floor) <= 0;

@@ -29,6 +29,7 @@ export function aclRules(who: Identity, prefix: string = DEFAULT_TOPIC_PREFIX): 
       ...own.map((filter) => ({ access: 'publish' as const, filter })),
       { access: 'subscribe', filter: t.groupRelease(who.group) },
       { access: 'subscribe', filter: t.groupRollout(who.group) },
+      { access: 'subscribe', filter: t.groupCommands(who.group) },
       { access: 'subscribe', filter: t.deviceCommands(who.id) },
     ];
   }
@@ -39,6 +40,7 @@ export function aclRules(who: Identity, prefix: string = DEFAULT_TOPIC_PREFIX): 
   return [
     { access: 'publish', filter: anyOne(t.groupRelease(PLACEHOLDER)) },
     { access: 'publish', filter: anyOne(t.groupRollout(PLACEHOLDER)) },
+    { access: 'publish', filter: anyOne(t.groupCommands(PLACEHOLDER)) },
     { access: 'publish', filter: anyOne(t.deviceCommands(PLACEHOLDER)) },
     // `ota fleet` learns where the broker's retained burst ends by a message to itself
     // (docs/fleet.md, "The end of the retained burst"); nothing else reads these topics.

@@ -8,6 +8,7 @@ describe('topics', () => {
   it('names every topic of docs/contract.md under the default prefix', () => {
     const t = topics();
     expect(t.groupRelease('canary')).toBe('ota/groups/canary/release');
+    expect(t.groupCommands('canary')).toBe('ota/groups/canary/commands');
     expect(t.deviceCommands('gw-1')).toBe('ota/devices/gw-1/commands');
     expect(t.deviceStatus('gw-1')).toBe('ota/devices/gw-1/status');
     expect(t.deviceOnline('gw-1')).toBe('ota/devices/gw-1/online');
@@ -23,6 +24,7 @@ describe('topics', () => {
   it.each(['a/b', '+', '#', '', 'x'.repeat(65), '-lead', 'gw 1'])('refuses the id %j, which could reach other topics', (id) => {
     expect(() => topics().deviceStatus(id)).toThrow(OtaError);
     expect(() => topics().groupRelease(id)).toThrow(OtaError);
+    expect(() => topics().groupCommands(id)).toThrow(OtaError);
   });
 
   it.each(['', 'a//b', '/ota', 'ota/', 'ota/+', '#'])('refuses the prefix %j', (prefix) => {

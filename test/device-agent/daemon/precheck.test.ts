@@ -4,7 +4,7 @@ import { signDocument } from '../../../contract/sign.js';
 import { precheckMessage, type PrecheckContext } from '../../../device-agent/daemon/precheck.js';
 import { generateSigningKey } from '../../../contract/keys.js';
 
-const ctx: PrecheckContext = { releaseTopic: 'ota/groups/lab/release', rolloutTopic: 'ota/groups/lab/rollout', commandTopic: 'ota/devices/gw-1/commands', maxPayloadBytes: 4 * 1024 * 1024, trustedKids: ['k1'] };
+const ctx: PrecheckContext = { releaseTopic: 'ota/groups/lab/release', rolloutTopic: 'ota/groups/lab/rollout', commandTopic: 'ota/devices/gw-1/commands', groupCommandTopic: 'ota/groups/lab/commands', maxPayloadBytes: 4 * 1024 * 1024, trustedKids: ['k1'] };
 const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
 const jws = (header: unknown, body = '{}') => Buffer.from(`${b64(header)}.${Buffer.from(body).toString('base64url')}.c2ln`);
 const cmd = (h: Record<string, unknown> = {}) => jws({ alg: 'EdDSA', typ: 'deb-ota-command+jws', kid: 'k1', ...h });
@@ -12,6 +12,8 @@ const cmd = (h: Record<string, unknown> = {}) => jws({ alg: 'EdDSA', typ: 'deb-o
 describe('precheckMessage', () => {
   it('lets a well-shaped command and release through, as text', () => {
     expect(precheckMessage(ctx.commandTopic, cmd(), ctx)).toMatchObject({ ok: true, kind: 'command' });
+    expect(precheckMessage(ctx.groupCommandTopic, cmd(), ctx)).toMatchObject({ ok: true, kind: 'command' });
+    expect(precheckMessage('ota/groups/other/commands', cmd(), ctx)).toMatchObject({ ok: false, reason: 'topic' });
     const release = jws({ alg: 'EdDSA', typ: 'deb-ota-release+jws', kid: 'k1' });
     expect(precheckMessage(ctx.releaseTopic, release, ctx)).toEqual({ ok: true, kind: 'release', jws: release.toString() });
   });

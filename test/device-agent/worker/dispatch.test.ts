@@ -53,4 +53,14 @@ describe('decideCommand: a verified command, the record and the device to an act
       expect(decideCommand({ command: command({ type: 'report' }), record: inState(state), device })).toEqual({ kind: 'report' });
     }
   });
+
+  it('a rollback with onlyFrom acts only on a device booted on that version; the others refuse it as not-on-version', () => {
+    const action = { type: 'rollback', onlyFrom: '1.2' } as const;
+    const group = { group: 'lab' };
+    expect(decideCommand({ command: command(action, group), record: idle(), device, bootedVersion: '1.2' })).toEqual({ kind: 'rollback' });
+    expect(decideCommand({ command: command({ ...action, version: '1.1' }, group), record: idle(), device, bootedVersion: '1.2' })).toEqual({ kind: 'deploy', version: '1.1', belowFloor: false });
+    for (const booted of ['1.1', '1.2+1', null]) {
+      expect(decideCommand({ command: command(action, group), record: idle(), device, bootedVersion: booted }), String(booted)).toMatchObject({ kind: 'refuse', reason: 'not-on-version', detail: expect.stringContaining('only for devices running 1.2') as unknown });
+    }
+  });
 });

@@ -18,6 +18,9 @@ describe('aclRules: one function of role, identity and group', () => {
     expect(allowed(gw1, 'subscribe', 'ota/groups/canary/rollout')).toBe(true);
     expect(allowed(gw1, 'subscribe', 'ota/groups/stable/rollout')).toBe(false);
     expect(allowed(gw1, 'publish', 'ota/groups/canary/rollout')).toBe(false);
+    expect(allowed(gw1, 'subscribe', 'ota/groups/canary/commands')).toBe(true);
+    expect(allowed(gw1, 'subscribe', 'ota/groups/stable/commands')).toBe(false);
+    expect(allowed(gw1, 'publish', 'ota/groups/canary/commands')).toBe(false);
     expect(allowed(gw1, 'subscribe', 'ota/devices/gw-1/commands')).toBe(true);
     expect(allowed(gw1, 'subscribe', 'ota/devices/+/commands')).toBe(false);
     expect(allowed(gw1, 'subscribe', 'ota/#')).toBe(false);
@@ -28,6 +31,7 @@ describe('aclRules: one function of role, identity and group', () => {
     expect(allowed(ops, 'publish', 'ota/groups/canary/release')).toBe(true);
     expect(allowed(ops, 'publish', 'ota/groups/canary/rollout')).toBe(true);
     expect(allowed(ops, 'publish', 'ota/devices/gw-1/commands')).toBe(true);
+    expect(allowed(ops, 'publish', 'ota/groups/canary/commands')).toBe(true);
     expect(allowed(ops, 'publish', 'ota/devices/gw-1/status')).toBe(false);
     expect(allowed(ops, 'publish', 'ota/fleet/probe/0123abcd')).toBe(true);
     expect(allowed(gw1, 'publish', 'ota/fleet/probe/0123abcd')).toBe(false);
@@ -40,7 +44,7 @@ describe('aclRules: one function of role, identity and group', () => {
     const r = aclRules({ role: 'device', id: 'gw-1', group: 'canary' }, 'plant-3/ota');
     expect(allowed(r, 'publish', 'plant-3/ota/devices/gw-1/status')).toBe(true);
     expect(allowed(r, 'publish', 'ota/devices/gw-1/status')).toBe(false);
-    expect(aclRules({ role: 'operator', id: 'ops' }, 'plant-3/ota').map((x) => x.filter)).toEqual(['plant-3/ota/groups/+/release', 'plant-3/ota/groups/+/rollout', 'plant-3/ota/devices/+/commands', 'plant-3/ota/fleet/probe/+', 'plant-3/ota/#']);
+    expect(aclRules({ role: 'operator', id: 'ops' }, 'plant-3/ota').map((x) => x.filter)).toEqual(['plant-3/ota/groups/+/release', 'plant-3/ota/groups/+/rollout', 'plant-3/ota/groups/+/commands', 'plant-3/ota/devices/+/commands', 'plant-3/ota/fleet/probe/+', 'plant-3/ota/#']);
   });
 
   it('refuses an id or prefix that could reach other topics', () => {
@@ -74,6 +78,7 @@ describe("Mosquitto's files", () => {
       'user ops',
       'topic write ota/groups/+/release',
       'topic write ota/groups/+/rollout',
+      'topic write ota/groups/+/commands',
       'topic write ota/devices/+/commands',
       'topic write ota/fleet/probe/+',
       'topic read ota/#',
