@@ -45,6 +45,8 @@ export type OtaErrorCode =
   | 'ERR_OTA_NOT_FOUND'
   // a release it will not apply (docs/agent.md, "Applying an update")
   | 'ERR_OTA_REFUSED'
+  // a fleet command the devices did not confirm: refused, failed, or no answer in time (docs/fleet.md)
+  | 'ERR_OTA_NOT_CONFIRMED'
   // the contract: keys, signed and unsigned documents (docs/contract.md, "What readSigned checks")
   | 'ERR_OTA_KEY'
   | 'ERR_OTA_DOCUMENT'

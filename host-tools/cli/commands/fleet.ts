@@ -3,6 +3,7 @@ import type { CliIo } from '../io.js';
 import { registerFleetDashboard } from './fleet-dashboard.js';
 import { registerFleetEvents } from './fleet-events.js';
 import { registerFleetInventory } from './fleet-inventory.js';
+import { registerFleetRollback } from './fleet-rollback.js';
 import { registerFleetStatus } from './fleet-status.js';
 
 /**
@@ -14,9 +15,10 @@ import { registerFleetStatus } from './fleet-status.js';
  * // $ ota fleet status --broker mqtt://127.0.0.1:1883 --group canary
  */
 export function registerFleet(program: Command, io: CliIo): void {
-  const fleet = program.command('fleet').description('see and steer the fleet through its MQTT broker: status, events, inventory, CVE exposure');
+  const fleet = program.command('fleet').description('see and steer the fleet through its MQTT broker: status, events, inventory, CVE exposure, rollback');
   registerFleetStatus(fleet, io);
   registerFleetInventory(fleet, io);
   registerFleetEvents(fleet, io);
   registerFleetDashboard(fleet, io);
+  registerFleetRollback(fleet, io);
 }
