@@ -17,9 +17,10 @@ import { OtaError } from '../../common/errors.js';
 import type { BrokerOptions } from '../mqtt/client.js';
 import { newAuth } from './auth.js';
 import { originPolicy } from './http-policy.js';
-import { openLive, type LiveOptions } from './live.js';
+import { rollbackActions } from './actions.js';
+import { openLive } from './live.js';
 import { publishedReleases } from './releases.js';
-import { dashboardHandler, type Action } from './routes.js';
+import { dashboardHandler } from './routes.js';
 import { loadWebFiles } from './web-files.js';
 
 export interface DashboardOptions {
@@ -37,12 +38,10 @@ export interface DashboardOptions {
   published?: string;
   /** Further origins the page is reached by (a name, a proxy). */
   origins?: string[];
+  /** The operator's signing key the actions sign with; absent: the page offers no action. */
+  signingKey?: string;
   flushMs?: number;
   historySeconds?: number;
-  /** The rollouts' part: more topics, views and actions (docs/dashboard.md, "Actions"). */
-  extra?: LiveOptions['extra'];
-  views?: Record<string, () => Promise<unknown>>;
-  actions?: Record<string, Action>;
 }
 
 export interface Dashboard {
@@ -60,7 +59,8 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
   const web = await loadWebFiles();
   const tls = o.tls === undefined ? undefined : await readTls(o.tls);
   for (const u of o.origins ?? []) checkOrigin(u);
-  const live = await openLive({ broker: o.broker, prefix: o.prefix, flushMs: o.flushMs, historySeconds: o.historySeconds, extra: o.extra });
+  const live = await openLive({ broker: o.broker, prefix: o.prefix, flushMs: o.flushMs, historySeconds: o.historySeconds });
+  const stopTracking = async () => {};
   const https = tls !== undefined;
   const listen = o.listen ?? '127.0.0.1';
   let server: Server | undefined;
@@ -70,7 +70,9 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
     const port = await listenOn(server, listen, o.port ?? 8090);
     const policy = originPolicy({ scheme: https ? 'https' : 'http', port, listen, origins: o.origins });
     const releases = o.published === undefined ? async () => [] : () => publishedReleases(o.published!);
-    holder.handler = dashboardHandler({ auth, policy, live, web, https, releases, views: o.views, actions: o.actions ?? {} });
+    const actions = rollbackActions({ broker: o.broker, prefix: o.prefix, keyPath: o.signingKey });
+    const views = { config: async () => ({ actions: o.signingKey !== undefined }) };
+    holder.handler = dashboardHandler({ auth, policy, live, web, https, releases, views, actions });
     const url = policy.origins[0]!;
     const s = server;
     return {
@@ -79,6 +81,7 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
       token: auth.generated ? auth.secret : null,
       close: async () => {
         const closed = new Promise<void>((resolve) => s.close(() => resolve()));
+        await stopTracking();
         await live.close();
         s.closeAllConnections();
         await closed;
@@ -86,6 +89,7 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
     };
   } catch (e) {
     server?.close();
+    await stopTracking();
     await live.close();
     throw e;
   }

@@ -26,12 +26,18 @@ export interface LiveOptions {
   historySeconds?: number;
   /** Further topic filters under the prefix, and who reads their messages (the rollouts' view). */
   extra?: { filters: string[]; onMessage: (topic: string, payload: Buffer) => boolean };
+  /** The rollouts page's state, sent when a page attaches and when `rolloutsChanged` is called. */
+  rollouts?: () => unknown;
 }
+
+/** What a page follows: the fleet, one device (its raw id), or the rollouts. */
+export type Follow = { fleet: true } | { device: string } | { rollouts: true };
 
 interface Client {
   res: ServerResponse;
-  /** The device a device page follows (raw id), or null for a fleet page. */
+  /** The device a device page follows (raw id), or null for a fleet or rollouts page. */
   device: string | null;
+  rollouts: boolean;
 }
 
 export interface Live {
@@ -40,9 +46,11 @@ export interface Live {
   releases: Map<string, ReleaseEntry>;
   /** Resolves once the retained documents have arrived. */
   ready: Promise<void>;
-  attach: (res: ServerResponse, o: { device: string | null }) => void;
-  /** Sends an event to every open page (a rollout changed, say). */
-  broadcast: (event: string, data: unknown) => void;
+  attach: (res: ServerResponse, follow: Follow) => void;
+  /** Sends the rollouts' view to the rollouts pages (`rollouts` provides it). */
+  rolloutsChanged: () => void;
+  /** How many messages of devices' retained documents were applied: a change counter. */
+  changes: () => number;
   clients: () => number;
   close: () => Promise<void>;
 }
@@ -52,12 +60,13 @@ export async function openLive(o: LiveOptions): Promise<Live> {
   const releases = new Map<string, ReleaseEntry>();
   const clients = new Set<Client>();
   let extraChanged = false;
+  let changes = 0;
   const feed: FleetFeed = await openFleetFeed({
     broker: o.broker,
     prefix: o.prefix,
     filters: [...DEVICE_FILTERS, 'groups/+/release', ...(o.extra?.filters ?? [])],
     onMessage: (topic, payload) => {
-      if (applyDashboardMessage(model, topic, payload, Date.now()) !== null) return;
+      if (applyDashboardMessage(model, topic, payload, Date.now()) !== null) return void changes++;
       const group = releaseTopicGroup(o.prefix, topic);
       if (group !== null) {
         const g = cleanText(group, { maxChars: 64 });
@@ -69,8 +78,9 @@ export async function openLive(o: LiveOptions): Promise<Live> {
     },
   });
   const send = (c: Client, event: string, data: unknown) => c.res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
-  const broadcast = (event: string, data: unknown) => {
-    for (const c of clients) send(c, event, data);
+  const rolloutsChanged = () => {
+    const view = o.rollouts?.() ?? [];
+    for (const c of clients) if (c.rollouts) send(c, 'rollouts', view);
   };
   const ready = feed.burstEnd.then(() => {
     sampleHistory(model, Date.now());
@@ -78,7 +88,7 @@ export async function openLive(o: LiveOptions): Promise<Live> {
   const flush = setInterval(() => {
     const d = takeDirty(model);
     if (d.rows.length > 0 || d.removed.length > 0) {
-      for (const c of clients) if (c.device === null) send(c, 'rows', { rows: d.rows, removed: d.removed });
+      for (const c of clients) if (c.device === null && !c.rollouts) send(c, 'rows', { rows: d.rows, removed: d.removed });
     }
     const touched = new Set([...d.rows.map((r) => r.device), ...d.detail]);
     for (const c of clients) {
@@ -86,12 +96,12 @@ export async function openLive(o: LiveOptions): Promise<Live> {
     }
     if (extraChanged) {
       extraChanged = false;
-      broadcast('rollouts', null);
+      rolloutsChanged();
     }
   }, o.flushMs ?? 200);
   const history = setInterval(() => {
     const point = sampleHistory(model, Date.now());
-    for (const c of clients) if (c.device === null) send(c, 'history', point);
+    for (const c of clients) if (c.device === null && !c.rollouts) send(c, 'history', point);
   }, (o.historySeconds ?? 10) * 1000);
   // A comment line now and then keeps proxies from closing an idle stream.
   const keepAlive = setInterval(() => {
@@ -101,15 +111,17 @@ export async function openLive(o: LiveOptions): Promise<Live> {
     model,
     releases,
     ready,
-    attach: (res, a) => {
-      const c = { res, device: a.device };
+    attach: (res, follow) => {
+      const c: Client = { res, device: 'device' in follow ? follow.device : null, rollouts: 'rollouts' in follow };
       clients.add(c);
       // The page's first state comes on its stream, so no change falls between a snapshot and the stream.
-      if (c.device === null) send(c, 'snapshot', { rows: fleetRows(model), history: model.history });
+      if (c.rollouts) send(c, 'rollouts', o.rollouts?.() ?? []);
+      else if (c.device === null) send(c, 'snapshot', { rows: fleetRows(model), history: model.history });
       else send(c, 'device', deviceSummary(model, c.device));
       res.on('close', () => clients.delete(c));
     },
-    broadcast,
+    rolloutsChanged,
+    changes: () => changes,
     clients: () => clients.size,
     close: async () => {
       clearInterval(flush);

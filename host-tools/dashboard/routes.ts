@@ -76,7 +76,8 @@ async function api(o: HandlerOptions, res: ServerResponse, url: URL): Promise<vo
   if (p === '/api/stream') {
     await o.live.ready;
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store' });
-    return o.live.attach(res, { device: url.searchParams.get('device') });
+    const device = url.searchParams.get('device');
+    return o.live.attach(res, device !== null ? { device } : url.searchParams.has('rollouts') ? { rollouts: true } : { fleet: true });
   }
   if (p === '/api/inventory') return json(res, 200, { inventory: deviceInventory(o.live.model, url.searchParams.get('device') ?? '') });
   if (p === '/api/releases') {

@@ -19,6 +19,7 @@ export interface DashboardFlags {
   cert?: string;
   key?: string;
   origin?: string[];
+  signingKey?: string;
   json?: boolean;
 }
 
@@ -33,13 +34,15 @@ export function addDashboardOptions(cmd: Command): Command {
     .option('--password-file <file>', "log in with the first line of this file (default: a random token, printed at start)")
     .option('--cert <file>', 'serve the dashboard over HTTPS with this PEM certificate (with --key)')
     .option('--key <file>', 'the PEM key of --cert')
-    .option('--origin <url>', 'a further origin the page is reached by, e.g. https://ota.lan:8090 (repeatable)', (v: string, acc: string[] = []) => [...acc, v]);
+    .option('--origin <url>', 'a further origin the page is reached by, e.g. https://ota.lan:8090 (repeatable)', (v: string, acc: string[] = []) => [...acc, v])
+    .option('--signing-key <dir>', "the operator's signing key (as `ota fleet rollout --key`): the page's actions are signed with it; without it the page only shows");
 }
 
 /** The dashboard's part of the options, checked together. */
-export function dashboardOptions(f: DashboardFlags): Pick<DashboardOptions, 'passwordFile' | 'tls' | 'origins'> {
+export function dashboardOptions(f: DashboardFlags): Pick<DashboardOptions, 'passwordFile' | 'tls' | 'origins' | 'signingKey'> {
   if ((f.cert === undefined) !== (f.key === undefined)) throw new OtaError('ERR_OTA_USAGE', '--cert and --key go together', { hint: 'give both for HTTPS, or neither for HTTP' });
-  return { passwordFile: f.passwordFile, tls: f.cert === undefined ? undefined : { certFile: f.cert, keyFile: f.key! }, origins: f.origin };
+  const tls = f.cert === undefined ? undefined : { certFile: f.cert, keyFile: f.key! };
+  return { passwordFile: f.passwordFile, tls, origins: f.origin, signingKey: f.signingKey };
 }
 
 export function registerFleetDashboard(fleet: Command, io: CliIo): void {

@@ -14,6 +14,9 @@ const live = /** @type {HTMLElement} */ (document.getElementById('live'));
 /** @type {{ close: () => void } | null} */
 let current = null;
 
+/** What the server offers: `actions` is false when it was started without a signing key. */
+const config = await fetch('/api/config', { credentials: 'same-origin' }).then((r) => (r.ok ? r.json() : { actions: false }), () => ({ actions: false }));
+
 function route() {
   current?.close();
   current = null;
@@ -25,7 +28,7 @@ function route() {
     if (a.getAttribute('href') === `#/${page || 'fleet'}`) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
   }
-  const ctx = { main, status: setLive };
+  const ctx = { main, status: setLive, actions: config.actions === true };
   if (page === 'device' && arg) current = devicePage(ctx, arg);
   else if (page === 'releases') current = releasesPage(ctx, arg);
   else if (page === 'rollouts') current = rolloutsPage(ctx, arg);
@@ -78,3 +81,24 @@ export async function act(name, body) {
 }
 
 export { h };
+
+/**
+ * A button that asks before it acts, and says in `out` what came of it.
+ * @param {{ label: string, question: string, name: string, body: unknown, out: HTMLElement, done: (result: any) => string }} o
+ */
+export function actionButton(o) {
+  return h('button', {
+    type: 'button',
+    class: 'danger',
+    'data-action': o.name,
+    onclick: async () => {
+      if (!confirm(o.question)) return;
+      o.out.textContent = `${o.label}…`;
+      try {
+        o.out.textContent = o.done(await act(o.name, o.body));
+      } catch (e) {
+        o.out.textContent = `${o.label}: refused: ${e instanceof Error ? e.message : String(e)}`;
+      }
+    },
+  }, o.label);
+}

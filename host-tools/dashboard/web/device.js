@@ -2,12 +2,12 @@
 // A device's page (docs/dashboard.md, "What it shows"): its status document, the events seen
 // since the dashboard started (the broker keeps none), telemetry charts and its package
 // inventory. Every string shown here came from the device: text nodes only.
-import { stream } from './app.js';
+import { actionButton, stream } from './app.js';
 import { bytes, clear, h, link, table, when } from './dom.js';
 import { lineChart } from './charts.js';
 
 /**
- * @param {{ main: HTMLElement, status: (t: string) => void }} ctx
+ * @param {{ main: HTMLElement, status: (t: string) => void, actions: boolean }} ctx
  * @param {string} id
  */
 export function devicePage(ctx, id) {
@@ -16,7 +16,14 @@ export function devicePage(ctx, id) {
   const charts = h('section', { 'aria-labelledby': 'telemetry-h' });
   const doc = h('section', { 'aria-labelledby': 'status-h' });
   const inventory = h('section', { 'aria-labelledby': 'inventory-h' });
-  ctx.main.append(h('p', {}, link('#/fleet', '← Fleet')), h('h1', { id: 'device-h' }, 'Device ', h('span', { class: 'device-id', text: id })), summary, events, charts, doc, inventory);
+  ctx.main.append(h('p', {}, link('#/fleet', '← Fleet')), h('h1', { id: 'device-h' }, 'Device ', h('span', { class: 'device-id', text: id })), summary);
+  if (ctx.actions) {
+    const out = h('p', { role: 'status', id: 'action-result' });
+    const question = `Roll ${id} back to its rollback deployment? The command is signed by the dashboard's key.`;
+    const done = (/** @type {any} */ r) => `rollback sent to ${r.devices} device${r.devices === 1 ? '' : 's'} (command ${r.nonce}); its status shows it coming back`;
+    ctx.main.append(h('div', { class: 'actions' }, actionButton({ label: 'Roll back this device', question, name: 'rollback-device', body: { device: id }, out, done })), out);
+  }
+  ctx.main.append(events, charts, doc, inventory);
   let inventoryAt = /** @type {string | null | undefined} */ (undefined);
   const es = stream(`/api/stream?device=${encodeURIComponent(id)}`, {
     device: (d) => {

@@ -2,14 +2,14 @@
 // The fleet page (docs/dashboard.md, "What it shows"): counts by presence, version and phase, the
 // versions over time, and the devices, a page of rows at a time (a fleet of 10,000 is one
 // filter away, and the browser draws 100 rows, not 10,000).
-import { stream } from './app.js';
+import { actionButton, stream } from './app.js';
 import { clear, h, link, when } from './dom.js';
 import { lineChart } from './charts.js';
 
 const PAGE = 100;
 
 /**
- * @param {{ main: HTMLElement, status: (t: string) => void }} ctx
+ * @param {{ main: HTMLElement, status: (t: string) => void, actions: boolean }} ctx
  */
 export function fleetPage(ctx) {
   /** @type {Map<string, any>} */
@@ -29,8 +29,10 @@ export function fleetPage(ctx) {
   });
   const pager = h('div', { class: 'pager' });
   const tableHolder = h('div');
-  ctx.main.append(h('h1', { text: 'Fleet' }), counts, chart, h('h2', { id: 'devices-h', text: 'Devices' }), h('label', { for: 'filter', text: 'Filter ' }), search, pager, tableHolder);
+  const groups = h('div', { class: 'actions' });
+  ctx.main.append(h('h1', { text: 'Fleet' }), counts, chart, groups, h('h2', { id: 'devices-h', text: 'Devices' }), h('label', { for: 'filter', text: 'Filter ' }), search, pager, tableHolder);
   list.remove();
+  let groupNames = '';
   let pending = false;
   function schedule() {
     if (pending) return;
@@ -42,6 +44,7 @@ export function fleetPage(ctx) {
   }
   function render() {
     renderCounts(counts, [...rows.values()]);
+    if (ctx.actions) groupNames = renderGroups(groups, rows, groupNames);
     clear(chart);
     chart.appendChild(versionsChart(history));
     const shown = [...rows.values()].filter((r) => matches(r, filter)).sort((a, b) => (a.device < b.device ? -1 : a.device > b.device ? 1 : 0));
@@ -140,4 +143,45 @@ function deviceTable(rows) {
     { class: 'table-wrap', tabindex: 0, role: 'region', 'aria-label': 'devices' },
     h('table', { id: 'devices' }, h('thead', {}, h('tr', {}, ...['device', 'group', 'presence', 'booted', 'phase', 'health', 'progress', 'last seen', 'last error'].map((c) => h('th', { scope: 'col', text: c })))), body),
   );
+}
+
+/**
+ * The group rollback: a group picked among those the devices name, and its button. Redrawn only
+ * when the set of groups changes, so a choice is not lost to a device's update.
+ * @param {HTMLElement} el @param {Map<string, any>} rows @param {string} drawn
+ */
+function renderGroups(el, rows, drawn) {
+  const names = [...new Set([...rows.values()].map((r) => r.group).filter((g) => typeof g === 'string'))].sort();
+  const key = names.join('\n');
+  if (key === drawn) return drawn;
+  clear(el);
+  if (names.length === 0) return key;
+  const select = /** @type {HTMLSelectElement} */ (h('select', { id: 'group-pick' }, ...names.map((g) => h('option', { value: g, text: g }))));
+  const out = h('p', { role: 'status', id: 'action-result' });
+  el.append(h('label', { for: 'group-pick', text: 'Group ' }), select, ' ', groupButton(select, out), out);
+  return key;
+}
+
+/**
+ * The button of the group chosen: drawn again when the choice changes, so its question and body name it.
+ * @param {HTMLSelectElement} select @param {HTMLElement} out
+ */
+function groupButton(select, out) {
+  const holder = h('span');
+  const draw = () => {
+    clear(holder);
+    holder.append(
+      actionButton({
+        label: 'Roll the group back',
+        question: `Roll every device of group ${select.value} back to its rollback deployment? The command is signed by the dashboard's key.`,
+        name: 'rollback-group',
+        body: { group: select.value },
+        out,
+        done: (r) => `rollback sent to group ${select.value}: ${r.devices} device${r.devices === 1 ? '' : 's'} (command ${r.nonce})`,
+      }),
+    );
+  };
+  select.addEventListener('change', draw);
+  draw();
+  return holder;
 }

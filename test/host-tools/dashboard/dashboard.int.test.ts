@@ -1,9 +1,13 @@
 import { request } from 'node:http';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { API_VERSION, generateSigningKey, parseDocument, signDocument, topics } from '../../../contract/index.js';
+import { API_VERSION, generateSigningKey, loadTrustedKeys, parseDocument, readSigned, signDocument, topics } from '../../../contract/index.js';
 import { launchChromium, screenshot, type TestBrowser } from '../../helpers/browser.js';
 import { COMMIT, devicePublisher, inventoryOf, presenceOf, statusOf, type DevicePublisher } from '../../helpers/fleet-devices.js';
-import { startMosquitto, type Mosquitto } from '../../helpers/mosquitto.js';
+import { startMosquitto, subscribeOnce, type Mosquitto } from '../../helpers/mosquitto.js';
+import { ota } from '../../helpers/cli.js';
 import { startOtaDashboard, type OtaDashboard } from '../../helpers/ota-dashboard.js';
 
 // The dashboard as an operator meets it: `ota fleet dashboard` as its own process against a real
@@ -18,12 +22,15 @@ let broker: Mosquitto;
 let pub: DevicePublisher;
 let dash: OtaDashboard;
 let chrome: TestBrowser;
+let keyDir: string;
 
 beforeAll(async () => {
   broker = await startMosquitto();
   pub = await devicePublisher(broker.url);
   for (let n = 1; n <= DEVICES; n++) {
-    await pub.retain(statusOf(id(n), { booted: n <= 20 ? '1.1' : '1.0' }));
+    // gw-07 has a deployment to roll back to (the rollback action's case).
+    const deployments = n === 7 ? { deployments: { booted: { version: '1.1', commit: COMMIT(2) }, staged: null, rollback: { version: '1.0', commit: COMMIT(1) } } } : {};
+    await pub.retain(statusOf(id(n), { booted: n <= 20 ? '1.1' : '1.0', ...deployments }));
     await pub.retain(presenceOf(id(n), n !== 3));
   }
   await pub.retain(inventoryOf(id(2), [{ name: 'libssl3', version: '3.0.15-1~deb12u1', arch: 'arm64' }, { name: 'systemd', version: '252.33-1~deb12u1', arch: 'arm64' }], 'bookworm'));
@@ -34,7 +41,9 @@ beforeAll(async () => {
   await pub.raw('<img src=x onerror=window.__pwned=1>', 'status', JSON.stringify(statusOf('gw-01')));
   const key = await generateSigningKey();
   await pub.session.publish(topics().groupRelease('lab'), await signDocument('release', releaseManifest(), key), { qos: 1, retain: true });
-  dash = await startOtaDashboard(broker.url);
+  keyDir = await mkdtemp(join(tmpdir(), 'ota-dashboard-key-'));
+  expect((await ota('keys', 'generate', keyDir)).code).toBe(0);
+  dash = await startOtaDashboard(broker.url, ['--signing-key', keyDir]);
   chrome = await launchChromium();
 }, 60_000);
 
@@ -43,6 +52,7 @@ afterAll(async () => {
   await dash?.stop();
   await pub?.close();
   await broker?.stop();
+  if (keyDir) await rm(keyDir, { recursive: true, force: true });
 });
 
 function releaseManifest() {
@@ -191,6 +201,21 @@ describe('ota fleet dashboard in chromium (simulated devices, contract-built doc
     expect(await post('/logout', { cookie: session, origin: 'http://127.0.0.1:1', host: 'evil.example' })).toBe(421);
     // The session survived the refused logouts: the page still reads.
     expect((await page.request.get(`${dash.url}/api/releases`)).status()).toBe(200);
+    await page.close();
+  });
+
+  it("rolls a device back from its page: the server signs the command with the dashboard's key", async () => {
+    const { page } = await loggedIn();
+    await page.goto(`${dash.url}/#/device/${id(7)}`);
+    await page.waitForSelector('#facts');
+    const received = subscribeOnce(broker.url, topics().deviceCommands(id(7)), { timeoutSeconds: 30 });
+    await new Promise((r) => setTimeout(r, 300)); // mosquitto_sub subscribed
+    page.once('dialog', (d) => void d.accept());
+    await page.click('button[data-action="rollback-device"]');
+    await expect.poll(() => page.locator('#action-result').textContent(), { timeout: 20_000 }).toMatch(/^rollback sent to 1 device/);
+    const [jws] = await received;
+    const { doc } = await readSigned('command', jws!, await loadTrustedKeys(join(keyDir, 'release.pub.jwks')));
+    expect(doc).toMatchObject({ target: { device: id(7) }, action: { type: 'rollback' } });
     await page.close();
   });
 
