@@ -232,6 +232,23 @@ describe('ota fleet dashboard in chromium (simulated devices, contract-built doc
     await page.close();
   });
 
+  it('is usable with the keyboard: filter, then Tab to a device and Enter opens its page', async () => {
+    const { page } = await loggedIn();
+    await page.focus('#filter');
+    await page.keyboard.type(id(4));
+    await expect.poll(() => page.locator('#devices tbody tr').count()).toBe(1);
+    let focused = '';
+    for (let i = 0; i < 10 && focused !== id(4); i++) {
+      await page.keyboard.press('Tab');
+      focused = await page.evaluate('document.activeElement?.textContent ?? ""');
+    }
+    expect(focused).toBe(id(4));
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('#facts');
+    expect(await page.locator('h1').innerText()).toBe(`Device ${id(4)}`);
+    await page.close();
+  });
+
   it('is readable on a narrow screen', async () => {
     const { page } = await loggedIn({ width: 380 });
     await page.waitForSelector(`tr[data-device="${id(1)}"]`);
