@@ -1,0 +1,107 @@
+/**
+ * bench/fleet (docs/fleet.md, "bench/fleet"): how long a release takes to reach a whole fleet,
+ * from the operator's command to every device committed after its health checks, and how many
+ * messages the broker carries for it, at 1,000 and 10,000 devices. The devices are simulated in
+ * this process (bench/fleet/sim-device.ts: the agent's own MQTT session, pre-check, publisher,
+ * trust checks, rollout gate and engine, one MQTT connection each) over a RECORDED STAND-IN of the
+ * deploy step (bench/fleet/stand-in.ts), against a real Mosquitto on 127.0.0.1. The release goes
+ * out by `ota fleet rollout --waves 1%,10%,100% --soak 0` (the built CLI, its own process) when it
+ * exists, else by one retained announcement (say so in the output).
+ *
+ * BENCH_FLEET_SIZES=1000,10000 (default), BENCH_FLEET_DRIVER=rollout|announce.
+ */
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { start } from '../common/exec.js';
+import { topics } from '../contract/topics.js';
+import { connectBroker } from '../host-tools/mqtt/client.js';
+import { startMosquitto } from '../test/helpers/mosquitto.js';
+import { makeReleases, startFleet, type Releases } from './fleet/setup.js';
+import { watchFleet } from './fleet/watch.js';
+
+const REPO = join(import.meta.dirname, '..');
+const GROUP = 'bench';
+const PREFIX = 'ota';
+const SIZES = (process.env.BENCH_FLEET_SIZES ?? '1000,10000').split(',').map(Number);
+const HAS_ROLLOUT = existsSync(join(REPO, 'dist/host-tools/cli/commands/fleet-rollout.js'));
+const DRIVER = process.env.BENCH_FLEET_DRIVER ?? (HAS_ROLLOUT ? 'rollout' : 'announce');
+const TARGET_1K_SECONDS = 30;
+
+interface Run {
+  n: number;
+  seconds: number;
+  messages: number;
+  byLeaf: Record<string, number>;
+  sysReceived: number;
+  sysSent: number;
+  connectSeconds: number;
+  rssMb: number;
+  fds: number;
+}
+
+/** This process's open files and its limit: one MQTT connection per device costs one each. */
+async function fileDescriptors(): Promise<{ open: number; limit: string }> {
+  const open = (await readdir('/proc/self/fd')).length;
+  const limits = await readFile('/proc/self/limits', 'utf8');
+  return { open, limit: /^Max open files\s+(\S+)/m.exec(limits)?.[1] ?? '?' };
+}
+
+async function drive(url: string, r: Releases, dir: string): Promise<() => Promise<void>> {
+  if (DRIVER === 'rollout') {
+    const argv = [process.execPath, join(REPO, 'bin/ota.js'), 'fleet', 'rollout', '--broker', url, '--group', GROUP, '--release', r.file, '--key', r.keyDir, '--waves', '1%,10%,100%', '--soak', '0', '--state', join(dir, 'rollout-state.json'), '--json'];
+    const child = start('ota fleet rollout', argv, { cwd: REPO });
+    return async () => {
+      const e = await child.exited;
+      if (e.code !== 0) throw new Error(`ota fleet rollout exited ${e.code}: ${e.stderr.slice(-2000)}`);
+    };
+  }
+  const s = await connectBroker({ url });
+  await s.publish(topics(PREFIX).groupRelease(GROUP), r.jws, { qos: 1, retain: true });
+  await s.close();
+  return () => Promise.resolve();
+}
+
+async function one(n: number): Promise<Run> {
+  const dir = await mkdtemp(join(tmpdir(), 'bench-fleet-'));
+  const broker = await startMosquitto({ extraConfig: ['max_queued_messages 0', 'sys_interval 1', 'max_connections -1'] });
+  try {
+    const r = await makeReleases(dir);
+    const watch = await watchFleet(broker.url, PREFIX);
+    const fleet = await startFleet({ n, group: GROUP, url: broker.url, prefix: PREFIX, r });
+    const idle = (s: { phase: string; deployments: { booted: { commit: string } | null } }) => s.phase === 'idle' && s.deployments.booted?.commit === r.from.commit;
+    await watch.until(n, idle, `${n} devices idle on 1.0`, 120_000);
+    const fd = await fileDescriptors();
+    console.log(`  ${n} devices connected in ${fleet.connectSeconds.toFixed(1)} s, each its own MQTT connection (no multiplexing: ${fd.open} open files in this process, limit ${fd.limit}; Mosquitto inherits the limit); all idle on 1.0`);
+    await new Promise((res) => setTimeout(res, 1500));
+    watch.reset();
+    const sys0 = watch.sys();
+    const t0 = Date.now();
+    const ended = await drive(broker.url, r, dir);
+    const committed = (s: { phase: string; deployments: { booted: { commit: string } | null } }) => (s.phase === 'idle' || s.phase === 'committed') && s.deployments.booted?.commit === r.to.commit;
+    await watch.until(n, committed, `${n} devices committed on 1.1`, 600_000);
+    const seconds = (Date.now() - t0) / 1000;
+    await ended();
+    await new Promise((res) => setTimeout(res, 1500));
+    const sys1 = watch.sys();
+    const rssMb = process.memoryUsage().rss / 1e6;
+    const run = { n, seconds, messages: watch.messages(), byLeaf: watch.byLeaf(), sysReceived: sys1.received - sys0.received, sysSent: sys1.sent - sys0.sent, connectSeconds: fleet.connectSeconds, rssMb, fds: fd.open };
+    console.log(`  ${n} devices: ${DRIVER} to all committed in ${seconds.toFixed(1)} s; ${run.messages} messages under ${PREFIX}/ at a subscriber (${Object.entries(run.byLeaf).map(([k, v]) => `${k} ${v}`).join(', ')}); Mosquitto $SYS: ${run.sysReceived} received, ${run.sysSent} sent; recorded stand-in calls: ${[...fleet.recorded].map(([k, v]) => `${k} ${v}`).join(', ')}; bench RSS ${rssMb.toFixed(0)} MB, load ${loadavg()[0]!.toFixed(1)}`);
+    await fleet.stop();
+    await watch.close();
+    return run;
+  } finally {
+    await broker.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+console.log(`bench fleet: driver ${DRIVER === 'rollout' ? '`ota fleet rollout --waves 1%,10%,100% --soak 0`' : 'one retained announcement (ota fleet rollout is not built here)'}; deploy step: a recorded stand-in`);
+const runs: Run[] = [];
+for (const n of SIZES) runs.push(await one(n));
+const small = runs.find((x) => x.n === 1000);
+const large = runs.find((x) => x.n === 10_000);
+const ok = small !== undefined && small.seconds < TARGET_1K_SECONDS && (large === undefined || large.seconds < 10 * small.seconds);
+const figures = runs.map((x) => `${x.n} devices ${x.seconds.toFixed(1)} s, ${x.messages} messages`).join('; ');
+console.log(`bench fleet: release to all committed = ${figures}, target < ${TARGET_1K_SECONDS} s at 1000 and the 10000 run under 10x ${ok ? 'ok' : 'short'}`);
