@@ -41,6 +41,7 @@ export type OtaErrorCode =
   // the device agent (docs/agent.md): its configuration, its state record and transitions
   | 'ERR_OTA_AGENT_CONFIG'
   | 'ERR_OTA_STATE'
+  | 'ERR_OTA_ROLLOUT_HALTED'
   // something asked for by name is not there (a release version at the remote)
   | 'ERR_OTA_NOT_FOUND'
   // a release it will not apply (docs/agent.md, "Applying an update")

@@ -1,0 +1,68 @@
+/**
+ * `ota fleet pause|resume|abort` as functions (docs/fleet.md, "Pause, resume, abort"), which the CLI and the
+ * dashboard call: each edits the group's rollout state and publishes the signed document again; a controller
+ * running meanwhile reads the state file on its next round and follows. The transition itself is pure
+ * (`controlTransition`).
+ *
+ * @example
+ * await pauseRollout({ group: 'canary', keyPath: 'keys/', broker: { url: 'mqtt://127.0.0.1:1883' }, reason: 'looking at gw-7' });
+ */
+import { OtaError } from '../../common/errors.js';
+import { loadSigningKey } from '../../contract/index.js';
+import { connectBroker, type BrokerOptions } from '../mqtt/client.js';
+import { publishRollout } from './rollout-publish.js';
+import { defaultStatePath, loadRolloutState, type RolloutControl } from './rollout-state.js';
+
+export type ControlVerb = 'pause' | 'resume' | 'abort';
+
+/** The state after `verb`; an OtaError (usage) when the rollout is not in a state that allows it. */
+export function controlTransition(state: RolloutControl, verb: ControlVerb, reason: string | null): RolloutControl {
+  const refuse = (hint: string) => new OtaError('ERR_OTA_USAGE', `cannot ${verb} rollout ${state.id} of ${state.release.version} to ${state.group}: it is ${state.phase}`, { hint });
+  if (verb === 'pause') {
+    if (state.phase !== 'running') throw refuse('only a running rollout pauses');
+    return { ...state, phase: 'paused', reason };
+  }
+  if (verb === 'resume') {
+    if (state.phase !== 'paused' && state.phase !== 'halted') throw refuse('only a paused or halted rollout resumes');
+    // After a halt the operator lets the failed devices go: they no longer count, nor hold the wave.
+    const excused = state.phase === 'halted' ? [...new Set([...state.excused, ...state.failedDevices])] : state.excused;
+    return { ...state, phase: 'running', reason, excused, failedDevices: [], wave: { ...state.wave, soakStartedAt: null } };
+  }
+  if (state.phase === 'aborted' || state.phase === 'completed') throw refuse('start a new rollout instead');
+  return { ...state, phase: 'aborted', reason };
+}
+
+export interface ControlOptions {
+  group: string;
+  /** The signing key's directory (`ota keys generate`). */
+  keyPath: string;
+  broker: BrokerOptions;
+  /** Default `defaultStatePath(group)`. */
+  statePath?: string;
+  reason?: string | null;
+  now?: Date;
+}
+
+export interface ControlResult {
+  state: RolloutControl;
+  statePath: string;
+}
+
+export const pauseRollout = (o: ControlOptions): Promise<ControlResult> => control(o, 'pause');
+export const resumeRollout = (o: ControlOptions): Promise<ControlResult> => control(o, 'resume');
+export const abortRollout = (o: ControlOptions): Promise<ControlResult> => control(o, 'abort');
+
+async function control(o: ControlOptions, verb: ControlVerb): Promise<ControlResult> {
+  const statePath = o.statePath ?? defaultStatePath(o.group);
+  const state = await loadRolloutState(statePath);
+  if (state === null) throw new OtaError('ERR_OTA_USAGE', `no rollout of group ${o.group}: ${statePath} does not exist`, { hint: 'give the --state the rollout was started with' });
+  if (state.group !== o.group) throw new OtaError('ERR_OTA_USAGE', `${statePath} holds a rollout of group ${state.group}, not ${o.group}`);
+  const next = controlTransition(state, verb, o.reason ?? null);
+  const key = await loadSigningKey(o.keyPath);
+  const session = await connectBroker(o.broker);
+  try {
+    return { state: await publishRollout({ session, state: next, key, statePath, now: o.now ?? new Date() }), statePath };
+  } finally {
+    await session.close();
+  }
+}
