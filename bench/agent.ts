@@ -1,6 +1,8 @@
 /**
  * bench/agent: what the agent's daemon (the relay, `ota-agent daemon`) costs a device, on x86_64,
- * connected to a real Mosquitto on 127.0.0.1 with telemetry on:
+ * connected to a real Mosquitto on 127.0.0.1 with telemetry on. The agent is the single executable
+ * that ships (bench/agent/executable.ts: built from this checkout by `npm run build:agent`, or
+ * BENCH_AGENT_EXE), run as its unit runs it; its workers are the same executable:
  *  - idle RSS and CPU over 60 s (VmRSS and utime + stime from /proc/<pid>), next to Debian's
  *    mender-client daemon measured the same way at the same time (the peer a user would pick);
  *  - RSS growth over an accelerated soak (bench/agent/soak.ts);
@@ -13,7 +15,8 @@
  * Targets: idle RSS <= 45 MB (the mean of a sample a second: what `ps` shows at any moment),
  * idle CPU < 1%, soak growth < 2 MB, release-to-staged <= 1.2x the CLI's.
  * MB here is 1000 kB of VmRSS (bench/agent/proc.ts). BENCH_AGENT_SOAK_SECONDS sets the soak's
- * length (default 900: the growth is measured over its second half, after the warm-up). BENCH_AGENT_ONLY=staged runs the announce-to-staged phase alone, and
+ * length (default 900: the growth is measured over its second half, after the warm-up). BENCH_AGENT_ONLY=staged runs the announce-to-staged phase alone,
+ * BENCH_AGENT_ONLY=idle the idle phase beside mender-client, BENCH_AGENT_ONLY=soak the soak, and
  * BENCH_AGENT_JOURNAL=1 prints the relay's journal then, each line stamped with the ms since the announce.
  */
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
@@ -21,13 +24,13 @@ import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { loadSigningKey, topics } from '../contract/index.js';
 import { connectBroker } from '../host-tools/mqtt/client.js';
-import { RELAY_NODE_FLAGS } from '../device-agent/daemon/node-flags.js';
 import { ota } from '../test/helpers/cli.js';
 import { GROUP } from '../test/device-agent/agent/device.js';
 import { menderIdle, type MenderIdle } from './agent/mender.js';
 import { cliPullDeploy } from './agent/peer.js';
 import { cpuSecondsWithChildren, MB, sampleWindow, windowLine, type Window } from './agent/proc.js';
-import { configureMqtt, observe, quiet, startRelay, stopRelay, type Seen } from './agent/relay.js';
+import { configureMqtt, observe, quiet, startRelay, stopRelay, type RelayCommand, type Seen } from './agent/relay.js';
+import { agentExecutable, relayCommand, type AgentExecutable } from './agent/executable.js';
 import { soak, type SoakResult } from './agent/soak.js';
 import { makeWorld, type World } from './agent/setup.js';
 import { makeRealUpdate } from './agent/real-update.js';
@@ -76,10 +79,10 @@ async function forget(url: string): Promise<void> {
 const mqttBase = (w: Pick<World, 'broker'>) => ({ url: w.broker.url, reconnectMinSeconds: 0.1, reconnectMaxSeconds: 0.5 });
 
 /** The relay idle for 60 s (after its start-up workers), while mender-client idles beside it. */
-async function idlePhase(w: World, flags: string[]): Promise<{ idle: Window; mender: MenderIdle }> {
+async function idlePhase(w: World, cmd: RelayCommand): Promise<{ idle: Window; mender: MenderIdle }> {
   await configureMqtt(w.agent, { ...mqttBase(w), telemetryIntervalSeconds: 10 });
   const obs = await observe(w.broker.url, DEVICE);
-  const relay = startRelay(w.agent, flags);
+  const relay = await startRelay(w.agent, cmd);
   try {
     await obs.until('the relay online with a status', (s) => s.onlines > 0 && s.lastStatus !== null, 60);
     await quiet(relay.pid, 5);
@@ -93,10 +96,10 @@ async function idlePhase(w: World, flags: string[]): Promise<{ idle: Window; men
   }
 }
 
-async function soakPhase(w: World, flags: string[]): Promise<SoakResult> {
+async function soakPhase(w: World, cmd: RelayCommand): Promise<SoakResult> {
   await configureMqtt(w.agent, { ...mqttBase(w), telemetryIntervalSeconds: 0.05 });
   const obs = await observe(w.broker.url, DEVICE);
-  const relay = startRelay(w.agent, flags);
+  const relay = await startRelay(w.agent, cmd);
   // BENCH_AGENT_RELAY_STDOUT=FILE keeps what the relay prints on stdout (V8's --trace-gc, say, with BENCH_AGENT_RELAY_FLAGS).
   const stdoutFile = process.env.BENCH_AGENT_RELAY_STDOUT;
   if (stdoutFile) relay.onStdout((t) => appendFileSync(stdoutFile, t));
@@ -137,10 +140,10 @@ function workerCpu(relayPid: number): string {
 const CLK_TCK = 100;
 
 /** Release 1.1 announced to the connected relay, timed until the retained status says staged or rebooting. */
-async function stagedPhase(w: Pick<World, 'agent' | 'fleet'>, broker: Pick<World, 'broker'>, release: string, flags: string[]): Promise<{ seconds: number; cpuSeconds: number }> {
+async function stagedPhase(w: Pick<World, 'agent' | 'fleet'>, broker: Pick<World, 'broker'>, release: string, cmd: RelayCommand): Promise<{ seconds: number; cpuSeconds: number }> {
   await configureMqtt(w.agent, { ...mqttBase(broker), telemetryIntervalSeconds: 60 });
   const obs = await observe(broker.broker.url, DEVICE);
-  const relay = startRelay(w.agent, flags);
+  const relay = await startRelay(w.agent, cmd);
   let t0: bigint | undefined;
   // The relay's journal, each line stamped with the ms since the announce started (before it: "-").
   if (process.env.BENCH_AGENT_JOURNAL === '1') {
@@ -181,24 +184,50 @@ async function stagedPhase(w: Pick<World, 'agent' | 'fleet'>, broker: Pick<World
 }
 
 /**
- * RELAY_NODE_FLAGS, and for a look inside: BENCH_AGENT_RELAY_FLAGS (more flags, blank-separated),
- * BENCH_AGENT_CPU_PROF=DIR (the relay and its workers, which inherit the flag, write V8 CPU profiles there).
+ * The relay's command as its unit has it, and for a look inside: BENCH_AGENT_RELAY_FLAGS (more
+ * flags, blank-separated), BENCH_AGENT_CPU_PROF=DIR (the relay and its workers write V8 CPU
+ * profiles there: the workers are started with the flag through OTA_AGENT_SELF).
  */
-function relayFlags(): string[] {
+function relayCmd(exe: AgentExecutable): RelayCommand & { flags: string[] } {
   const prof = process.env.BENCH_AGENT_CPU_PROF;
+  const profFlags = prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [];
   const more = (process.env.BENCH_AGENT_RELAY_FLAGS ?? '').split(' ').filter((f) => f !== '');
-  return [...RELAY_NODE_FLAGS, ...more, ...(prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [])];
+  const cmd = relayCommand(exe, [...more, ...profFlags]);
+  if (prof) cmd.env.OTA_AGENT_SELF = JSON.stringify([exe.path, `--node-options=${profFlags.join(' ')}`]);
+  return cmd;
 }
 
 /** `BENCH_AGENT_ONLY=staged` runs the announce-to-staged phase alone (to profile it); `soak`, the soak alone. */
 const ONLY = process.env.BENCH_AGENT_ONLY;
 const ONLY_STAGED = ONLY === 'staged';
 
+/** The executable, and the line that says what runs. */
+async function shipped(): Promise<RelayCommand & { flags: string[] }> {
+  const exe = await agentExecutable();
+  const cmd = relayCommand(exe, []);
+  const full = relayCmd(exe);
+  console.log(`  relay: ${exe.path} (${exe.origin}; Node ${exe.nodeVersion}) ${cmd.prefix.slice(1).join(' ')} daemon${Object.keys(cmd.env).length > 0 ? ` with ${JSON.stringify(cmd.env)}` : ''}; its workers: the same executable`);
+  if (full.flags.length > cmd.flags.length) console.log(`  (the bench adds ${full.flags.slice(cmd.flags.length).join(' ')})`);
+  return full;
+}
+
+/** The idle phase alone, beside mender-client: `BENCH_AGENT_ONLY=idle`. */
+async function idleOnly(): Promise<void> {
+  const w = await makeWorld();
+  try {
+    const { idle, mender } = await idlePhase(w, await shipped());
+    const ok = idle.meanRssKb <= TARGET.idleRssKb;
+    console.log(`bench agent: idle RSS = ${MB(idle.meanRssKb)}, target <= ${MB(TARGET.idleRssKb)} ${ok ? 'ok' : 'short'} (idle only; ${mender.version} ${MB(mender.idle.meanRssKb)})`);
+  } finally {
+    await w.close();
+  }
+}
+
 /** The soak alone, for a long one: `BENCH_AGENT_ONLY=soak BENCH_AGENT_SOAK_SECONDS=1800`. */
 async function soakOnly(): Promise<void> {
   const w = await makeWorld();
   try {
-    const r = await soakPhase(w, relayFlags());
+    const r = await soakPhase(w, await shipped());
     const growth = r.lastFloorKb - r.warmFloorKb;
     console.log(`bench agent: soak RSS growth after warm-up = ${MB(growth)}, target < ${MB(TARGET.growthKb)} ${growth < TARGET.growthKb ? 'ok' : 'short'} (soak only)`);
   } finally {
@@ -214,17 +243,17 @@ async function main(): Promise<void> {
     throw e;
   });
   try {
-    const flags = relayFlags();
-    console.log(`  relay: node ${process.version} ${flags.join(' ')} bin/ota-agent.js daemon; broker ${w.broker.url}`);
-    const { idle, mender } = ONLY_STAGED ? { idle: undefined, mender: undefined } : await idlePhase(w, flags);
-    const soaked = ONLY_STAGED ? undefined : await soakPhase(w, flags);
+    const cmd = await shipped();
+    console.log(`  broker ${w.broker.url}`);
+    const { idle, mender } = ONLY_STAGED ? { idle: undefined, mender: undefined } : await idlePhase(w, cmd);
+    const soaked = ONLY_STAGED ? undefined : await soakPhase(w, cmd);
     const r11 = await real.publish11();
     console.log(`  release 1.1 (${real.change}) published: ${r11.commit.slice(0, 12)}, static delta from 1.0 ${(r11.deltaBytes / 1e6).toFixed(3)} MB`);
     const release = join(real.world.fleet.publisher.pub, 'releases', 'bench-agent/arm64', '1.1.jws');
     const rounds: Round[] = [];
     for (const [i, pair] of real.pairs.entries()) {
       await forget(w.broker.url);
-      const agent = await stagedPhase({ agent: pair.agent, fleet: real.world.fleet }, w, release, flags);
+      const agent = await stagedPhase({ agent: pair.agent, fleet: real.world.fleet }, w, release, cmd);
       const cli = await cliPullDeploy(pair.cli, real.world.fleet.server.url, r11.commit);
       rounds.push({ stagedSeconds: agent.seconds, cliSeconds: cli.pullSeconds + cli.deploySeconds });
       console.log(
@@ -262,6 +291,8 @@ if (!existsSync(join(REPO, 'dist/device-agent/daemon/main.js'))) {
   process.exitCode = 1;
 } else if (ONLY === 'soak') {
   await soakOnly();
+} else if (ONLY === 'idle') {
+  await idleOnly();
 } else {
   await main();
 }

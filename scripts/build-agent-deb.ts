@@ -10,9 +10,11 @@ import { parseArgs } from 'node:util';
 import { formatError, OtaError } from '../common/errors.js';
 import { run } from '../common/exec.js';
 import { packageVersion } from '../common/package-version.js';
-import { RELAY_NODE_OPTIONS } from '../device-agent/daemon/node-flags.js';
+import { seaRelayLaunch } from '../device-agent/daemon/node-flags.js';
+import { readPins } from './build-agent/build.js';
 import { buildAgentDeb } from './agent-deb/build.js';
 import { AGENT_ARCHES } from './agent-deb/plan.js';
+import type { AgentArch } from './build-agent/plan.js';
 
 const REPO = join(import.meta.dirname, '..');
 
@@ -24,15 +26,18 @@ async function main(argv: string[]): Promise<number> {
   const outDir = values.out ?? join(REPO, 'out/agent');
   const version = values.version ?? (await packageVersion()).replace(/-/g, '~');
   const epochSeconds = await sourceDateEpoch();
+  const pins = await readPins();
   for (const arch of arches) {
+    // The relay's flags as the executable of this architecture takes them (build:agent's pinned Node).
+    const relay = seaRelayLaunch(pins.node[arch as AgentArch]?.version ?? '0');
     const deb = await buildAgentDeb({
       arch,
       binary: values.binary ?? join(REPO, 'out/agent', arch, 'ota-agent'),
       outDir,
       version,
       epochSeconds,
-      // A single executable takes no Node flags on its command line; the unit gives the relay's as NODE_OPTIONS.
-      nodeOptions: RELAY_NODE_OPTIONS,
+      nodeOptions: relay.nodeOptions,
+      relayArgs: relay.args,
       maintainer: values.maintainer,
     });
     process.stdout.write(`build:agent-deb: ${deb.path}: ${(deb.sizeBytes / 1e6).toFixed(1)} MB, sha256 ${deb.sha256}\n`);

@@ -1,7 +1,7 @@
 /**
  * The agent's daemon (the relay, `ota-agent daemon`) as a device runs it, and an observer that
- * sees what it publishes, as the fleet would: the built CLI (bin/ota-agent.js, dist/) with the
- * node flags the relay ships with, configured through the device's own `etc/ota/agent.yaml`.
+ * sees what it publishes, as the fleet would: the single executable (executable.ts) with the
+ * relay's flags as its unit gives them, configured through the device's own `etc/ota/agent.yaml`.
  */
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -9,6 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { start, type Started } from '../../common/exec.js';
 import { connectBroker, type BrokerSession } from '../../host-tools/mqtt/client.js';
 import type { Device } from '../../test/device-agent/agent/device.js';
+import { dropFromPageCache } from './executable.js';
 
 const REPO = join(import.meta.dirname, '../..');
 
@@ -20,9 +21,16 @@ export async function configureMqtt(d: Device, mqtt: Record<string, unknown>): P
   await writeFile(file, `# the device's layer (bench/agent)\n${JSON.stringify({ ...layer, mqtt }, null, 2)}\n`);
 }
 
-export function startRelay(d: Device, nodeFlags: readonly string[]): Started {
-  const relay = start('ota-agent daemon', [process.execPath, ...nodeFlags, join(REPO, 'bin/ota-agent.js'), '--root', d.root, 'daemon'], { cwd: REPO });
-  return relay;
+/** The relay's command: the executable and what goes before `--root` (its flags), and the environment it adds. */
+export interface RelayCommand {
+  prefix: string[];
+  env: Record<string, string>;
+}
+
+/** Starts the relay on `d`, its executable dropped from the page cache first (executable.ts). */
+export async function startRelay(d: Device, cmd: RelayCommand): Promise<Started> {
+  await dropFromPageCache(cmd.prefix[0]!);
+  return start('ota-agent daemon', [...cmd.prefix, '--root', d.root, 'daemon'], { cwd: REPO, env: { ...process.env, ...cmd.env } });
 }
 
 /** The pids of a process's children (the relay's workers), from /proc. */

@@ -1,26 +1,50 @@
 /**
- * The Node flags the relay runs with (docs/agent.md, "The daemon and its workers"), in one place so
- * the bench and the systemd unit run the process the figures were measured on. Measured on x86_64,
- * Node 20, connected to mosquitto with telemetry every second, VmRSS after 30 s: no flags 62.5 MB;
- * a 1 MB semi-space and no V8 worker pool 58.0 MB; and --jitless 47.4 MB (CPU stays near 0.2%: the
- * relay mostly waits); and --no-node-snapshot 45.3 MB (Node builds its builtins at start instead of
- * mapping its snapshot in: 60 ms more, once); 44.5 MB 80 s after start. --no-expose-wasm only silences the warning --jitless
- * prints otherwise.
- * Workers do not inherit these flags (self.ts): they compute, and the interpreter would slow them.
+ * The Node flags the relay runs with (docs/agent.md, "Footprint of the relay"), in one place so the
+ * bench, the tests and the systemd unit run the process the figures were measured on. Each flag
+ * was measured alone on x86_64 with the relay connected to Mosquitto: a 1 MB semi-space, no V8
+ * worker pool, --jitless (the relay mostly waits: its CPU stays near 0.1%) and --no-node-snapshot
+ * (Node builds its builtins at start instead of mapping its whole snapshot in). Workers and verbs
+ * never get them (self.ts): --jitless also takes WebAssembly away, and undici's HTTP parser is
+ * WebAssembly.
  *
  * @example
- * spawn(process.execPath, [...RELAY_NODE_FLAGS, 'bin/ota-agent.js', 'daemon']);
+ * spawn(process.execPath, [...relayNodeFlags(), 'bin/ota-agent.js', 'daemon']);
  */
-export const RELAY_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1', '--v8-pool-size=0', '--jitless', '--no-expose-wasm', '--no-node-snapshot'];
+export function relayNodeFlags(nodeVersion: string = process.versions.node): string[] {
+  const base = ['--max-semi-space-size=1', '--v8-pool-size=0', '--jitless', '--no-node-snapshot'];
+  // Node 20 warns once at start that --jitless leaves no WebAssembly unless told not to expose it;
+  // Node 24 and later print no warning and refuse the flag anywhere.
+  return major(nodeVersion) < 24 ? [...base, '--no-expose-wasm'] : base;
+}
 
 /**
- * The same flags as one NODE_OPTIONS value, for the one-file agent
- * (docs/agent.md, "Shipping the agent"): a single executable takes no Node flags on its command
- * line, but it reads NODE_OPTIONS, so its service unit sets this. Node refuses --no-expose-wasm
- * there (and Node 24 and later anywhere); it only silenced a warning that Node 26 no longer
- * prints (Node 20 prints it once at start). Workers do not inherit it (self.ts).
+ * How a single executable of `nodeVersion` gets the relay's flags
+ * (docs/agent.md, "Shipping the agent"): it takes no Node flags on its command line. build:agent gives the ones made with
+ * `--build-sea` (Node 25.5 and later) `execArgvExtension: "cli"`, so they take
+ * `--node-options="..."` on the command line, any flag allowed, and ignore NODE_OPTIONS; Node
+ * 20's reads NODE_OPTIONS, which refuses some flags. Not `execArgv` in the executable itself: it
+ * would apply to workers and verbs too (see relayNodeFlags).
  *
  * @example
- * `Environment=NODE_OPTIONS=${RELAY_NODE_OPTIONS}` // in the service unit
+ * const l = seaRelayLaunch('26.12.1'); // { args: ['--node-options=--max-semi-space-size=1 ...'], nodeOptions: null }
+ * spawn('/usr/bin/ota-agent', [...l.args, 'daemon']);
  */
-export const RELAY_NODE_OPTIONS: string = RELAY_NODE_FLAGS.filter((f) => f !== '--no-expose-wasm').join(' ');
+export function seaRelayLaunch(nodeVersion: string): { args: string[]; nodeOptions: string | null } {
+  const flags = relayNodeFlags(nodeVersion);
+  if (seaTakesNodeOptionsArg(nodeVersion)) return { args: [`--node-options=${flags.join(' ')}`], nodeOptions: null };
+  // --no-expose-wasm only silenced Node 20's warning, and NODE_OPTIONS refuses it.
+  return { args: [], nodeOptions: flags.filter((f) => f !== '--no-expose-wasm').join(' ') };
+}
+
+/** Whether build:agent makes this Node's executable with `--build-sea` and `execArgvExtension: "cli"` (scripts/build-agent/plan.ts). */
+export function seaTakesNodeOptionsArg(nodeVersion: string): boolean {
+  const [maj, min] = nodeVersion.split('.').map(Number) as [number, number];
+  return maj > 25 || (maj === 25 && min >= 5);
+}
+
+function major(version: string): number {
+  return Number(version.split('.')[0]);
+}
+
+/** Every flag any Node's relay may carry, for taking them out of a worker's command line and environment. */
+export const ALL_RELAY_NODE_FLAGS: readonly string[] = [...new Set([...relayNodeFlags('20.0.0'), ...relayNodeFlags('99.0.0')])];

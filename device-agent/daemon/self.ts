@@ -1,14 +1,14 @@
 import { agentBuild } from '../../common/build-info.js';
 import { startLines, type LinesChild, type LinesOptions } from '../../common/exec.js';
-import { RELAY_NODE_FLAGS } from './node-flags.js';
+import { ALL_RELAY_NODE_FLAGS } from './node-flags.js';
 
 /**
  * How the relay starts itself as a worker (docs/agent.md, "The daemon and its workers"): the same
- * node, the same flags but the relay's own memory flags (RELAY_NODE_FLAGS: an interpreter-only
- * worker would verify and deploy slower), the same entry script, `worker <job> --root <root>
+ * node, the same flags but the relay's own (node-flags.ts: an interpreter-only worker would have
+ * no WebAssembly for undici's HTTP parser), the same entry script, `worker <job> --root <root>
  * ...args`. In the one-file agent (docs/agent.md, "Shipping the agent") `process.execPath` is the
- * agent itself and there is no script; its relay's flags come from NODE_OPTIONS, which the worker
- * gets without them. The one place that names the command, so a test can point it at a stand-in:
+ * agent itself and there is no script; its relay's flags came as `--node-options=`, which Node
+ * took out of argv, or (Node 20) from NODE_OPTIONS, which the worker gets without them. The one place that names the command, so a test can point it at a stand-in:
  * `OTA_AGENT_SELF`, a JSON array, replaces `[node, ...flags, script]`.
  *
  * @example
@@ -18,14 +18,14 @@ export function selfArgv(args: readonly string[]): string[] {
   const override = process.env.OTA_AGENT_SELF;
   if (override) return [...(JSON.parse(override) as string[]), ...args];
   if (agentBuild()?.sea) return [process.execPath, ...args];
-  const flags = process.execArgv.filter((f) => !RELAY_NODE_FLAGS.includes(f));
+  const flags = process.execArgv.filter((f) => !ALL_RELAY_NODE_FLAGS.includes(f));
   return [process.execPath, ...flags, process.argv[1]!, ...args];
 }
 
 /** The environment a worker runs in: the relay's, with the relay's flags taken out of NODE_OPTIONS. */
 export function selfEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
   if (env.NODE_OPTIONS === undefined) return env;
-  const kept = env.NODE_OPTIONS.split(/\s+/).filter((f) => f !== '' && !RELAY_NODE_FLAGS.includes(f));
+  const kept = env.NODE_OPTIONS.split(/\s+/).filter((f) => f !== '' && !ALL_RELAY_NODE_FLAGS.includes(f));
   const rest = { ...env };
   delete rest.NODE_OPTIONS;
   return kept.length === 0 ? rest : { ...rest, NODE_OPTIONS: kept.join(' ') };

@@ -25,6 +25,8 @@ export interface BuildAgentDebOptions {
   version: string;
   epochSeconds: number;
   nodeOptions: string | null;
+  /** The relay's flags as arguments before `daemon` in the unit (plan.ts). */
+  relayArgs?: readonly string[];
   maintainer?: string;
 }
 
@@ -41,7 +43,7 @@ export async function buildAgentDeb(o: BuildAgentDebOptions): Promise<BuiltAgent
   // A stand-in that is not ELF (a script, in tests) gets what Node's official builds link.
   const linked = (await isElf(o.binary)) ? dependsFor(await readElfNeeds(o.binary), arch, o.binary) : undefined;
   const pages = await agentCliPages(o.epochSeconds);
-  const plan = agentDebPlan({ arch, version: o.version, binaryBytes, epochSeconds: o.epochSeconds, nodeOptions: o.nodeOptions, maintainer: o.maintainer, linked, pages });
+  const plan = agentDebPlan({ arch, version: o.version, binaryBytes, epochSeconds: o.epochSeconds, nodeOptions: o.nodeOptions, relayArgs: o.relayArgs, maintainer: o.maintainer, linked, pages });
   await mkdir(o.outDir, { recursive: true });
   const scratch = await mkdtemp(join(o.outDir, '.deb-'));
   try {

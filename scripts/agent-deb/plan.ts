@@ -26,8 +26,10 @@ export interface AgentDebInput {
   binaryBytes: number;
   /** SOURCE_DATE_EPOCH: the changelog's date and every file's mtime. */
   epochSeconds: number;
-  /** NODE_OPTIONS in the unit (the relay's flags), or null. */
+  /** NODE_OPTIONS in the unit (the relay's flags, for Node 20's executable), or null. */
   nodeOptions: string | null;
+  /** The relay's flags as arguments before `daemon` (`--node-options=...`; unit.ts). */
+  relayArgs?: readonly string[];
   maintainer?: string;
   /** The packages of the libraries it links (elf.ts); default FALLBACK_LINKED, what Node's official builds link. */
   linked?: string[];
@@ -70,7 +72,7 @@ export function agentDebPlan(input: AgentDebInput): AgentDebPlan {
   const text = (s: string): DebContent => ({ kind: 'text', bytes: Buffer.from(s, 'utf8') });
   const files: DebEntry[] = [
     { path: 'etc/ota/agent.yaml', mode: 0o644, content: text(DEVICE_CONFIG_TEMPLATE) },
-    { path: 'lib/systemd/system/ota-agent.service', mode: 0o644, content: text(agentUnit({ nodeOptions: input.nodeOptions })) },
+    { path: 'lib/systemd/system/ota-agent.service', mode: 0o644, content: text(agentUnit({ nodeOptions: input.nodeOptions, relayArgs: input.relayArgs })) },
     { path: BINARY, mode: 0o755, content: { kind: 'binary' } },
     { path: 'usr/lib/ota/agent.yaml', mode: 0o644, content: text(packagedConfig(arch)) },
     { path: `${DOC}/changelog.gz`, mode: 0o644, content: { kind: 'text', bytes: gzipSync(changelogText({ version, maintainer, epochSeconds: input.epochSeconds }), { level: 9 }) } },

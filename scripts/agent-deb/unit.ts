@@ -3,15 +3,21 @@
  * Node flags (device-agent/daemon/node-flags.ts) is also where the service gets them.
  *
  * @example
- * agentUnit({ nodeOptions: '--jitless' }); // "[Unit]\nDescription=..."
+ * agentUnit({ relayArgs: ['--node-options=--jitless'], nodeOptions: null }); // "[Unit]\nDescription=..."
  */
 export interface UnitOptions {
-  /** NODE_OPTIONS for the relay; a single executable takes no Node flags on its command line. Null: none. */
+  /**
+   * Arguments before `daemon`: the relay's flags as `--node-options=...` for a single executable that takes them so
+   * (device-agent/daemon/node-flags.ts, seaRelayLaunch). Default none.
+   */
+  relayArgs?: readonly string[];
+  /** NODE_OPTIONS for the relay, for a single executable that reads its flags there (Node 20's). Null: none. */
   nodeOptions: string | null;
 }
 
 export function agentUnit(options: UnitOptions): string {
   const env = options.nodeOptions === null ? [] : [`Environment="NODE_OPTIONS=${options.nodeOptions}"`];
+  const args = (options.relayArgs ?? []).map(unitWord);
   return [
     '# The deb-ota update agent (docs/agent.md, "Packaging").',
     '[Unit]',
@@ -31,7 +37,7 @@ export function agentUnit(options: UnitOptions): string {
     '',
     '[Service]',
     'Type=simple',
-    'ExecStart=/usr/bin/ota-agent daemon',
+    ['ExecStart=/usr/bin/ota-agent', ...args, 'daemon'].join(' '),
     ...env,
     'Restart=on-failure',
     'RestartSec=10s',
@@ -59,4 +65,10 @@ export function agentUnit(options: UnitOptions): string {
     'WantedBy=multi-user.target',
     '',
   ].join('\n');
+}
+
+/** One word of ExecStart=: in double quotes when it holds a blank (systemd.service(5), "Command lines"). */
+function unitWord(arg: string): string {
+  if (/["\\$%;]/.test(arg)) throw new Error(`the unit's ExecStart cannot carry ${JSON.stringify(arg)} as one word: this is a bug`);
+  return /\s/.test(arg) ? `"${arg}"` : arg;
 }

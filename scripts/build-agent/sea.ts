@@ -2,6 +2,7 @@ import { copyFile, readFile, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { run } from '../../common/exec.js';
+import { seaTakesNodeOptionsArg } from '../../device-agent/daemon/node-flags.js';
 import { CLI_ASSET, KOFFI_ASSET } from './bundle.js';
 import type { TargetPlan } from './plan.js';
 
@@ -10,7 +11,8 @@ const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 
 /**
  * One target's executable from its bundled script (docs/agent.md, "Shipping the agent"). The blob
- * holds the script, its flags and, where Node has assets, koffi's module; never a code cache or a
+ * holds the script, its flags (no execArgv: where Node can, the command line may add flags with
+ * `--node-options=`, and NODE_OPTIONS is ignored) and, where Node has assets, koffi's module; never a code cache or a
  * snapshot, so a blob made by the x64 Node of the target's version serves an arm64 target too (its
  * lengths are size_t: a 32-bit target's blob is made by its own Node, under qemu-user). Node
  * 25.5 and later inject it themselves (`--build-sea`, the target's binary as `executable`); Node 20
@@ -38,7 +40,9 @@ export interface SeaInput {
 
 export async function makeExecutable(target: TargetPlan, input: SeaInput): Promise<void> {
   const config = join(target.workDir, 'sea-config.json');
-  const common = { main: input.script, disableExperimentalSEAWarning: true, useSnapshot: false, useCodeCache: false };
+  // The relay's flags come as `--node-options=` on its command line where Node can take them so (device-agent/daemon/node-flags.ts).
+  const flagsByArg = seaTakesNodeOptionsArg(target.node.version) ? { execArgvExtension: 'cli' } : {};
+  const common = { main: input.script, disableExperimentalSEAWarning: true, useSnapshot: false, useCodeCache: false, ...flagsByArg };
   const assets = target.koffiEmbed === 'asset' ? { assets: { [KOFFI_ASSET]: input.koffiNode, ...(input.cli === null ? {} : { [CLI_ASSET]: input.cli }) } } : {};
   const node = [...(target.blobNode.emulator ? [target.blobNode.emulator] : []), input.blobNode];
   const env = input.emulatorRoot === null ? process.env : { ...process.env, QEMU_LD_PREFIX: input.emulatorRoot };

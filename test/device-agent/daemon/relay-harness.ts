@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { connect, type MqttClient } from 'mqtt';
 import { start, type Started } from '../../../common/exec.js';
 import { MQTT_DEFAULTS, type MqttConfig } from '../../../device-agent/config/schema.js';
-import { RELAY_NODE_FLAGS } from '../../../device-agent/daemon/node-flags.js';
+import { relayNodeFlags } from '../../../device-agent/daemon/node-flags.js';
 import { bundledChild } from '../../helpers/bundled-child.js';
 
 const STAND_IN = join(import.meta.dirname, 'stand-in-worker.mjs');
@@ -39,7 +39,7 @@ export interface RelayProcess extends Started {
 
 export async function startRelay(r: RelayRoot): Promise<RelayProcess> {
   const entry = await bundledChild(join(import.meta.dirname, 'relay-entry.ts'));
-  const child = start('relay', [process.execPath, ...RELAY_NODE_FLAGS, entry, 'daemon', '--root', r.root], {
+  const child = start('relay', [process.execPath, ...relayNodeFlags(), entry, 'daemon', '--root', r.root], {
     env: { ...process.env, OTA_AGENT_SELF: JSON.stringify([process.execPath, STAND_IN]) },
   });
   let journal = '';

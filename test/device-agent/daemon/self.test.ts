@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { RELAY_NODE_FLAGS, RELAY_NODE_OPTIONS } from '../../../device-agent/daemon/node-flags.js';
+import { ALL_RELAY_NODE_FLAGS, relayNodeFlags, seaRelayLaunch } from '../../../device-agent/daemon/node-flags.js';
 import { isRelayArgv } from '../../../device-agent/daemon/route.js';
 import { selfArgv, selfEnv } from '../../../device-agent/daemon/self.js';
 
@@ -8,17 +8,17 @@ describe('how the relay starts its workers (docs/agent.md, "The daemon and its w
     const argv = selfArgv(['worker', 'tick']);
     expect(argv.slice(-2)).toEqual(['worker', 'tick']);
     expect(argv[0]).toBe(process.execPath);
-    expect(argv.some((a) => RELAY_NODE_FLAGS.includes(a))).toBe(false);
+    expect(argv.some((a) => ALL_RELAY_NODE_FLAGS.includes(a))).toBe(false);
   });
 
   it("takes the relay's flags out of NODE_OPTIONS and keeps the rest", () => {
-    expect(selfEnv({ NODE_OPTIONS: RELAY_NODE_OPTIONS, PATH: '/bin' })).toEqual({ PATH: '/bin' });
+    expect(selfEnv({ NODE_OPTIONS: seaRelayLaunch('20.11.0').nodeOptions!, PATH: '/bin' })).toEqual({ PATH: '/bin' });
     expect(selfEnv({ NODE_OPTIONS: `--jitless --max-old-space-size=200 --v8-pool-size=0`, PATH: '/bin' })).toEqual({ NODE_OPTIONS: '--max-old-space-size=200', PATH: '/bin' });
     expect(selfEnv({ PATH: '/bin' })).toEqual({ PATH: '/bin' });
   });
 
   it('NODE_OPTIONS holds the relay flags Node accepts there (not --no-expose-wasm)', () => {
-    expect(RELAY_NODE_OPTIONS.split(' ')).toEqual(RELAY_NODE_FLAGS.filter((f) => f !== '--no-expose-wasm'));
+    expect(seaRelayLaunch('20.11.0').nodeOptions!.split(' ')).toEqual(relayNodeFlags('20.11.0').filter((f) => f !== '--no-expose-wasm'));
   });
 
   it('routes `daemon` to the relay, and `daemon --once`, `--help` and the verbs to the CLI', () => {

@@ -10,7 +10,8 @@ import { deviceIdFromMachineId } from '../../../device-agent/config/machine-id.j
 import { planProvision, writeProvision } from '../../../host-tools/image/provision.js';
 import { buildAgentDeb, type BuiltAgentDeb } from '../../../scripts/agent-deb/build.js';
 import { FALLBACK_LINKED, RUNTIME_DEPENDS } from '../../../scripts/agent-deb/elf.js';
-import { RELAY_NODE_OPTIONS } from '../../../device-agent/daemon/node-flags.js';
+import { seaRelayLaunch } from '../../../device-agent/daemon/node-flags.js';
+import { readPins } from '../../../scripts/build-agent/build.js';
 
 // The agent's .deb built by the real dpkg-deb from a stand-in executable (a shell script named ota-agent
 // that prints a version, in place of the one npm run build:agent makes), then read back with dpkg-deb,
@@ -204,8 +205,9 @@ describe('build:agent-deb with a stand-in executable', () => {
       env: { ...process.env, SOURCE_DATE_EPOCH: String(EPOCH) },
     });
     expect(r.stdout).toMatch(new RegExp(`^build:agent-deb: ${join(out, 'ota-agent_0.1.0_arm64.deb')}: [0-9.]+ MB, sha256 [0-9a-f]{64}\\n$`));
-    // The script gives the relay's flags as NODE_OPTIONS: the same bytes as a direct build with them.
-    const direct = await buildAgentDeb({ arch: 'arm64', binary, outDir: join(dir, 'direct'), version: '0.1.0', epochSeconds: EPOCH, nodeOptions: RELAY_NODE_OPTIONS });
+    // The script gives the relay's flags as arm64's executable takes them: the same bytes as a direct build with them.
+    const relay = seaRelayLaunch((await readPins()).node.arm64.version);
+    const direct = await buildAgentDeb({ arch: 'arm64', binary, outDir: join(dir, 'direct'), version: '0.1.0', epochSeconds: EPOCH, nodeOptions: relay.nodeOptions, relayArgs: relay.args });
     expect(r.stdout).toContain(`sha256 ${direct.sha256}`);
     const bad = await run('build:agent-deb', [process.execPath, '--import', 'tsx', join(REPO, 'scripts/build-agent-deb.ts'), '--arch', 'sparc', '--binary', binary, '--out', out], { okCodes: [2] });
     expect(bad.stderr).toContain('no architecture "sparc"');

@@ -1,6 +1,6 @@
 import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { RELAY_NODE_FLAGS, RELAY_NODE_OPTIONS } from '../../../device-agent/daemon/node-flags.js';
+import { relayNodeFlags, seaRelayLaunch } from '../../../device-agent/daemon/node-flags.js';
 import { FALLBACK_LINKED, RUNTIME_DEPENDS } from '../../../scripts/agent-deb/elf.js';
 import { agentDebPlan, md5sumsText, type AgentDebInput } from '../../../scripts/agent-deb/plan.js';
 import { agentUnit } from '../../../scripts/agent-deb/unit.js';
@@ -115,6 +115,14 @@ describe('the unit', () => {
     expect(agentUnit({ nodeOptions: null })).not.toContain('NODE_OPTIONS');
   });
 
+  it("or as --node-options= before daemon, one quoted word, and then no NODE_OPTIONS", () => {
+    const withArgs = agentUnit({ nodeOptions: null, relayArgs: ['--node-options=--jitless --v8-pool-size=0'] });
+    const exec = withArgs.split('\n').filter((l) => l.startsWith('ExecStart='));
+    expect(exec).toEqual(['ExecStart=/usr/bin/ota-agent "--node-options=--jitless --v8-pool-size=0" daemon']);
+    expect(withArgs).not.toContain('NODE_OPTIONS');
+    expect(() => agentUnit({ nodeOptions: null, relayArgs: ['--node-options=--a "b"'] })).toThrow(/this is a bug/);
+  });
+
   it('hardens without taking what the agent needs: no read-only system, no device or namespace limits', () => {
     expect(line('NoNewPrivileges')).toEqual(['yes']);
     expect(line('PrivateTmp')).toEqual(['yes']);
@@ -125,13 +133,15 @@ describe('the unit', () => {
   });
 });
 
-describe('the relay flags the unit gives as NODE_OPTIONS', () => {
+describe("the relay flags the unit gives Node 20's executable as NODE_OPTIONS", () => {
   it('are the relay flags NODE_OPTIONS accepts, each one this Node accepts there', () => {
-    const flags = RELAY_NODE_OPTIONS.split(' ');
+    const { args, nodeOptions } = seaRelayLaunch('20.11.0');
+    expect(args).toEqual([]);
+    const flags = nodeOptions!.split(' ');
     expect(flags.length).toBeGreaterThan(0);
     for (const f of flags) {
-      expect(RELAY_NODE_FLAGS).toContain(f);
-      expect(process.allowedNodeEnvironmentFlags.has(f.split('=')[0]!), f).toBe(true);
+      expect(relayNodeFlags('20.11.0')).toContain(f);
+      if (process.versions.node.startsWith('20.')) expect(process.allowedNodeEnvironmentFlags.has(f.split('=')[0]!), f).toBe(true);
     }
   });
 });

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run, start } from '../../../common/exec.js';
 import { packageVersion } from '../../../common/package-version.js';
 import { statusSchema } from '../../../contract/documents/status.js';
-import { RELAY_NODE_OPTIONS } from '../../../device-agent/daemon/node-flags.js';
+import { seaRelayLaunch } from '../../../device-agent/daemon/node-flags.js';
 import { libostreeVersion } from '../../../node-ostree/version.js';
 import { buildAgents, defaultCacheDir, readPins } from '../../../scripts/build-agent/build.js';
 import { emulatorRoot } from '../../../scripts/build-agent/emulator-root.js';
@@ -80,10 +80,12 @@ describe('the amd64 executable', () => {
     expect(check.code).toBe(77);
   });
 
-  it('runs the relay with its flags from NODE_OPTIONS: online on Mosquitto, its workers (the executable) report, SIGTERM ends it', async () => {
+  it('runs the relay with its flags as --node-options= (Node refuses a bad one): online on Mosquitto, its workers (the executable) report, SIGTERM ends it', async () => {
     const d = await makeMqttDevice(f, { dir: join(tmp, 'device-relay'), broker: mosquitto.url });
     const obs = await observe(mosquitto.url, 'gw-0001');
-    const relay = start('ota-agent daemon', [exe('amd64'), '--root', d.root, 'daemon'], { env: { ...env(), NODE_OPTIONS: RELAY_NODE_OPTIONS } });
+    const launch = seaRelayLaunch((await readPins()).node.amd64.version);
+    expect(launch.args).toHaveLength(1);
+    const relay = start('ota-agent daemon', [exe('amd64'), ...launch.args, '--root', d.root, 'daemon'], { env: env() });
     let journal = '';
     relay.onStderr((t) => (journal += t));
     try {
