@@ -5,6 +5,7 @@ import type { Topics } from '../../contract/topics.js';
 import type { Publication } from '../../common/mqtt/session.js';
 import { emptyOutbox, put, type Outbox, type OutboxItem } from './outbox.js';
 import { drainSuppressed, fullBucket, statusSendAt, SUPPRESSED_WINDOW_MS, takeToken, type Bucket, type StatusKey } from './rate-limit.js';
+import { isoTime } from '../../common/iso-time.js';
 
 /**
  * Where the relay's documents go (docs/agent.md, "The daemon and its workers"): to the broker
@@ -105,7 +106,7 @@ export class Publisher {
     if (r.count === 0) return;
     const text = `${r.count} bad messages suppressed in the last minute`;
     this.o.log(4, text);
-    this.event({ ...template, updateId: null, reason: text, time: new Date(this.o.now()).toISOString() });
+    this.event({ ...template, updateId: null, reason: text, time: isoTime(this.o.now()) });
   }
 
   private sendStatus(doc: Status): void {

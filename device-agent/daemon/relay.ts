@@ -4,6 +4,7 @@ import type { DeviceEvent } from '../../contract/documents/event.js';
 import type { Presence } from '../../contract/documents/presence.js';
 import { API_VERSION } from '../../contract/limits.js';
 import { topics, type Topics } from '../../contract/topics.js';
+import { isoNow } from '../../common/iso-time.js';
 import { MqttSession, type Publication } from '../../common/mqtt/session.js';
 import { precheckMessage, type PrecheckContext } from './precheck.js';
 import { Publisher, type LogLevel } from './publisher.js';
@@ -51,7 +52,7 @@ export class Relay {
   /** The state folder did not exist when the watch began: watch again after the next worker. */
   private watchMissing = false;
   private stopTelemetry: () => void = () => {};
-  private connectedAt = new Date().toISOString();
+  private connectedAt = isoNow();
   private lastRelease: string | null = null;
   /** The last release that passed the pre-check, handled or not: a rollout's worker gates it again. */
   private heardRelease: string | null = null;
@@ -134,7 +135,7 @@ export class Relay {
       sessionExpirySeconds: m.sessionExpirySeconds,
       reconnect: { minMs: m.reconnectMinSeconds * 1000, maxMs: m.reconnectMaxSeconds * 1000 },
       will: () => {
-        this.connectedAt = new Date().toISOString();
+        this.connectedAt = isoNow();
         return this.presence(false);
       },
       // The rollout first: a broker sends retained messages in subscription order, and a release
@@ -198,7 +199,7 @@ export class Relay {
   }
 
   private event(type: DeviceEvent['type'], reason: string): DeviceEvent {
-    return { apiVersion: API_VERSION, kind: 'Event', device: this.o.config.deviceId, updateId: null, type, reason, time: new Date().toISOString() };
+    return { apiVersion: API_VERSION, kind: 'Event', device: this.o.config.deviceId, updateId: null, type, reason, time: isoNow() };
   }
 
   private enqueue(job: Job): void {

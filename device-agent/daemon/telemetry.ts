@@ -8,6 +8,7 @@ import { join, resolve } from 'node:path';
 import type { Telemetry } from '../../contract/documents/telemetry.js';
 import { API_VERSION, LIMITS } from '../../contract/limits.js';
 import { OtaError } from '../../common/errors.js';
+import { isoTime } from '../../common/iso-time.js';
 import {
   cpuUsagePercent,
   hottest,
@@ -34,7 +35,7 @@ export interface TelemetryOptions {
   /** The CPU sample of the last collection, so usage covers the interval between them; null: since boot. */
   previousCpu: CpuSample | null;
   /** Where /proc and /sys are (tests point them at fixture trees) and the clock. */
-  system?: { proc?: string; sys?: string; now?: () => Date };
+  system?: { proc?: string; sys?: string; now?: () => number };
 }
 
 /**
@@ -59,7 +60,8 @@ export async function collectTelemetry(options: TelemetryOptions): Promise<{ tel
     apiVersion: API_VERSION,
     kind: 'Telemetry',
     device: options.device,
-    time: (options.system?.now?.() ?? new Date()).toISOString(),
+    // Not a Date: isoTime says why.
+    time: isoTime(options.system?.now?.() ?? Date.now()),
     cpu: { usagePercent: cpuUsagePercent(options.previousCpu, cpuSample), loadAverage1m: parsed('loadavg', () => parseLoadAverage(loadavg!)) },
     memory: parsed('meminfo', () => parseMeminfo(meminfo!)),
     disk: await disks(proc, options.mounts),

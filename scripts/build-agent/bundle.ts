@@ -54,7 +54,7 @@ export interface Bundle {
 export async function bundleAgent(target: TargetPlan, input: BundleInput): Promise<Bundle> {
   const koffiSha256 = createHash('sha256').update(await readFile(input.koffiNode)).digest('hex');
   const split = target.koffiEmbed === 'asset';
-  const plugins = [embeddedKoffi(target, input.koffiNode, koffiSha256), ...(split ? [cliFromAsset()] : [])];
+  const plugins = [leanMqtt(), embeddedKoffi(target, input.koffiNode, koffiSha256), ...(split ? [cliFromAsset()] : [])];
   const main = await bundleOne(target, { entry: ENTRY, version: input.version, plugins });
   const cli = split ? (await bundleOne(target, { entry: CLI_ENTRY, version: input.version, plugins })).script : null;
   return { script: main.script, cli, mainInputs: main.inputs, koffiSha256 };
@@ -101,6 +101,34 @@ export async function loadCli() {
     name: 'ota-cli-from-asset',
     setup(b) {
       b.onLoad({ filter: /device-agent\/sea\/cli-chunk\.ts$/ }, () => ({ contents: loader, loader: 'js', resolveDir: REPO }));
+    },
+  };
+}
+
+/**
+ * mqtt.js as the agent uses it, without what a browser needs
+ * (docs/agent.md, "Footprint of the relay"): every module the relay runs stays in its heap for as long as it runs.
+ * - `mqtt` -> its client alone: the agent takes only MqttClient from it (common/mqtt/connect.ts
+ *   makes the stream), and its index loads the WebSocket, SOCKS and browser transports too. An
+ *   import of anything else from `mqtt` fails the build (esbuild: no matching export).
+ * - `readable-stream` -> Node's own streams: the package is a copy of them for browsers and older
+ *   Nodes, and says so with its own switch (READABLE_STREAM=disable gives Node's), set here at
+ *   build time.
+ * - `worker-timers` -> nothing: mqtt.js's timers in a browser window; on Node it takes Node's
+ *   (mqtt/build/lib/get-timer.js, "auto").
+ */
+const LEAN_MQTT: Record<string, string> = {
+  mqtt: "export { default as MqttClient } from 'mqtt/lib/client';\n",
+  'readable-stream': "module.exports = require('node:stream');\n",
+  'worker-timers': "const no = () => { throw new Error('worker-timers is for browsers: mqtt.js on Node takes its native timers'); };\nmodule.exports = { setInterval: no, clearInterval: no, setTimeout: no, clearTimeout: no };\n",
+};
+
+function leanMqtt(): Plugin {
+  return {
+    name: 'ota-lean-mqtt',
+    setup(b) {
+      b.onResolve({ filter: /^(mqtt|readable-stream|worker-timers)$/ }, (a) => ({ path: a.path, namespace: 'ota-lean-mqtt' }));
+      b.onLoad({ filter: /.*/, namespace: 'ota-lean-mqtt' }, (a) => ({ contents: LEAN_MQTT[a.path]!, loader: 'js', resolveDir: REPO }));
     },
   };
 }

@@ -148,7 +148,7 @@ describe('collectTelemetry', () => {
       device: 'gw-1',
       mounts: [state, join(state, 'proc')],
       previousCpu: parseCpuStat(STAT),
-      system: { ...system, now: () => new Date('2026-03-01T12:00:00Z') },
+      system: { ...system, now: () => Date.parse('2026-03-01T12:00:00Z') },
     });
     expect(parseDocument('Telemetry', telemetry)).toEqual(telemetry);
     expect(cpuSample).toEqual({ total: 1200, busy: 240 });

@@ -25,6 +25,13 @@ describe('the executable scripts', () => {
     for (const script of [new TextDecoder().decode(b.script), cli]) expect(script).not.toMatch(/import\.meta/);
   }, 60_000);
 
+  it("takes mqtt.js's client alone, with Node's streams and timers: no WebSocket, SOCKS, stream copy or browser timers", async () => {
+    const b = await bundleAgent(plan.targets[0]!, { version: '0.1.0', koffiNode });
+    expect(b.mainInputs.filter((p) => /(^|\/)node_modules\/mqtt\/build\/lib\/client\.js$/.test(p))).toHaveLength(1);
+    const browserOnly = /node_modules\/(ws|socks|ip-address|readable-stream|worker-timers|worker-timers-broker)\/|node_modules\/mqtt\/build\/(index|lib\/connect\/)/;
+    expect(b.mainInputs.filter((p) => browserOnly.test(p))).toEqual([]);
+  }, 60_000);
+
   it('for Node 20.11 the CLI and koffi ride in the one script', async () => {
     const b = await bundleAgent(plan.targets[1]!, { version: '0.1.0', koffiNode });
     expect(b.cli).toBeNull();
