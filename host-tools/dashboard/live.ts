@@ -24,8 +24,6 @@ export interface LiveOptions {
   flushMs?: number;
   /** How often the versions are sampled for the chart (default 10 s). */
   historySeconds?: number;
-  /** Further topic filters under the prefix, and who reads their messages (the rollouts' view). */
-  extra?: { filters: string[]; onMessage: (topic: string, payload: Buffer) => boolean };
   /** The rollouts page's state, sent when a page attaches and when `rolloutsChanged` is called. */
   rollouts?: () => unknown;
 }
@@ -38,6 +36,8 @@ interface Client {
   /** The device a device page follows (raw id), or null for a fleet or rollouts page. */
   device: string | null;
   rollouts: boolean;
+  /** The session the stream was opened with: a logout ends its streams. */
+  session: string | null;
 }
 
 export interface Live {
@@ -46,7 +46,9 @@ export interface Live {
   releases: Map<string, ReleaseEntry>;
   /** Resolves once the retained documents have arrived. */
   ready: Promise<void>;
-  attach: (res: ServerResponse, follow: Follow) => void;
+  attach: (res: ServerResponse, follow: Follow, session: string | null) => void;
+  /** Ends the streams opened with a session (a logout). */
+  endSession: (session: string) => void;
   /** Sends the rollouts' view to the rollouts pages (`rollouts` provides it). */
   rolloutsChanged: () => void;
   /** How many messages of devices' retained documents were applied: a change counter. */
@@ -55,26 +57,34 @@ export interface Live {
   close: () => Promise<void>;
 }
 
+/** Sends each page what changed since the last flush: fleet pages the rows, device pages their device. */
+function flushChanges(model: DashboardModel, clients: Set<Client>, send: (c: Client, event: string, data: unknown) => void): void {
+  const d = takeDirty(model);
+  if (d.rows.length > 0 || d.removed.length > 0) {
+    for (const c of clients) if (c.device === null && !c.rollouts) send(c, 'rows', { rows: d.rows, removed: d.removed });
+  }
+  const touched = new Set([...d.rows.map((r) => r.device), ...d.detail]);
+  for (const c of clients) {
+    if (c.device !== null && touched.has(c.device)) send(c, 'device', deviceSummary(model, c.device));
+  }
+}
+
 export async function openLive(o: LiveOptions): Promise<Live> {
   const model = newDashboardModel(o.prefix);
   const releases = new Map<string, ReleaseEntry>();
   const clients = new Set<Client>();
-  let extraChanged = false;
   let changes = 0;
   const feed: FleetFeed = await openFleetFeed({
     broker: o.broker,
     prefix: o.prefix,
-    filters: [...DEVICE_FILTERS, 'groups/+/release', ...(o.extra?.filters ?? [])],
+    filters: [...DEVICE_FILTERS, 'groups/+/release'],
     onMessage: (topic, payload) => {
       if (applyDashboardMessage(model, topic, payload, Date.now()) !== null) return void changes++;
       const group = releaseTopicGroup(o.prefix, topic);
-      if (group !== null) {
-        const g = cleanText(group, { maxChars: 64 });
-        if (payload.byteLength === 0) releases.delete(g);
-        else releases.set(g, readRelease(`group ${g}`, g, payload.toString('utf8')));
-        return;
-      }
-      if (o.extra?.onMessage(topic, payload)) extraChanged = true;
+      if (group === null) return;
+      const g = cleanText(group, { maxChars: 64 });
+      if (payload.byteLength === 0) releases.delete(g);
+      else releases.set(g, readRelease(`group ${g}`, g, payload.toString('utf8')));
     },
   });
   const send = (c: Client, event: string, data: unknown) => c.res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
@@ -85,20 +95,7 @@ export async function openLive(o: LiveOptions): Promise<Live> {
   const ready = feed.burstEnd.then(() => {
     sampleHistory(model, Date.now());
   });
-  const flush = setInterval(() => {
-    const d = takeDirty(model);
-    if (d.rows.length > 0 || d.removed.length > 0) {
-      for (const c of clients) if (c.device === null && !c.rollouts) send(c, 'rows', { rows: d.rows, removed: d.removed });
-    }
-    const touched = new Set([...d.rows.map((r) => r.device), ...d.detail]);
-    for (const c of clients) {
-      if (c.device !== null && touched.has(c.device)) send(c, 'device', deviceSummary(model, c.device));
-    }
-    if (extraChanged) {
-      extraChanged = false;
-      rolloutsChanged();
-    }
-  }, o.flushMs ?? 200);
+  const flush = setInterval(() => flushChanges(model, clients, send), o.flushMs ?? 200);
   const history = setInterval(() => {
     const point = sampleHistory(model, Date.now());
     for (const c of clients) if (c.device === null && !c.rollouts) send(c, 'history', point);
@@ -111,14 +108,21 @@ export async function openLive(o: LiveOptions): Promise<Live> {
     model,
     releases,
     ready,
-    attach: (res, follow) => {
-      const c: Client = { res, device: 'device' in follow ? follow.device : null, rollouts: 'rollouts' in follow };
+    attach: (res, follow, session) => {
+      const c: Client = { res, device: 'device' in follow ? follow.device : null, rollouts: 'rollouts' in follow, session };
       clients.add(c);
       // The page's first state comes on its stream, so no change falls between a snapshot and the stream.
       if (c.rollouts) send(c, 'rollouts', o.rollouts?.() ?? []);
       else if (c.device === null) send(c, 'snapshot', { rows: fleetRows(model), history: model.history });
       else send(c, 'device', deviceSummary(model, c.device));
       res.on('close', () => clients.delete(c));
+    },
+    endSession: (session) => {
+      for (const c of clients) {
+        if (c.session !== session) continue;
+        clients.delete(c);
+        c.res.end();
+      }
     },
     rolloutsChanged,
     changes: () => changes,

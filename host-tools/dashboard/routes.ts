@@ -62,22 +62,23 @@ async function route(o: HandlerOptions, req: IncomingMessage, res: ServerRespons
   }
   if (method === 'POST' && url.pathname === '/logout') {
     o.auth.logout(session);
+    if (session !== null) o.live.endSession(session);
     res.setHeader('set-cookie', clearedCookie(o.https));
     return redirect(res, '/login');
   }
   if (method === 'POST' && url.pathname.startsWith('/api/actions/')) return action(o, req, res, url.pathname.slice('/api/actions/'.length));
   if (method !== 'GET') return json(res, 405, { error: 'method not allowed' });
   if (url.pathname === '/') return staticFile(o, res, 'index.html');
-  return api(o, res, url);
+  return api(o, res, url, session);
 }
 
-async function api(o: HandlerOptions, res: ServerResponse, url: URL): Promise<void> {
+async function api(o: HandlerOptions, res: ServerResponse, url: URL, session: string | null): Promise<void> {
   const p = url.pathname;
   if (p === '/api/stream') {
     await o.live.ready;
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store' });
     const device = url.searchParams.get('device');
-    return o.live.attach(res, device !== null ? { device } : url.searchParams.has('rollouts') ? { rollouts: true } : { fleet: true });
+    return o.live.attach(res, device !== null ? { device } : url.searchParams.has('rollouts') ? { rollouts: true } : { fleet: true }, session);
   }
   if (p === '/api/inventory') return json(res, 200, { inventory: deviceInventory(o.live.model, url.searchParams.get('device') ?? '') });
   if (p === '/api/releases') {

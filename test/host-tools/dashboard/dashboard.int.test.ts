@@ -204,6 +204,25 @@ describe('ota fleet dashboard in chromium (simulated devices, contract-built doc
     await page.close();
   });
 
+  it("ends a session's streams when it logs out, and the session reads no more", async () => {
+    const { page } = await loggedIn();
+    const cookie = (await page.context().cookies()).find((c) => c.name === 'ota_dashboard_session')!;
+    const session = `${cookie.name}=${cookie.value}`;
+    const ended = new Promise<string>((resolve, reject) => {
+      request(new URL('/api/stream', dash.url), { headers: { cookie: session } }, (res) => {
+        let first = '';
+        res.setEncoding('utf8');
+        res.on('data', (t: string) => (first ||= t.split('\n')[0]!));
+        res.on('end', () => resolve(first));
+      }).on('error', reject).end();
+    });
+    await new Promise((r) => setTimeout(r, 500)); // the stream is open and has sent its snapshot
+    expect(await post('/logout', { cookie: session, origin: dash.url })).toBe(303);
+    expect(await ended).toBe('event: snapshot');
+    expect((await page.request.get(`${dash.url}/api/releases`)).status()).toBe(401);
+    await page.close();
+  });
+
   it("rolls a device back from its page: the server signs the command with the dashboard's key", async () => {
     const { page } = await loggedIn();
     await page.goto(`${dash.url}/#/device/${id(7)}`);
