@@ -39,6 +39,19 @@ interface Run {
   connectSeconds: number;
   rssMb: number;
   fds: number;
+  rollbackSeconds: number;
+  rollbackMessages: number;
+}
+
+/** `ota fleet rollback --group` (the built CLI, its own process) to every device confirmed back on 1.0. */
+async function groupRollback(url: string, r: Releases): Promise<number> {
+  const argv = [process.execPath, join(REPO, 'bin/ota.js'), 'fleet', 'rollback', '--broker', url, '--group', GROUP, '--key', r.keyDir, '--timeout', '10m', '--json'];
+  const t0 = Date.now();
+  const e = await start('ota fleet rollback', argv, { cwd: REPO }).exited;
+  if (e.code !== 0) throw new Error(`ota fleet rollback exited ${e.code}: ${e.stderr.slice(-2000)}`);
+  const doc = JSON.parse(e.stdout) as { counts: { confirmed: number; devices: number } };
+  if (doc.counts.confirmed !== doc.counts.devices) throw new Error(`ota fleet rollback: ${doc.counts.confirmed} of ${doc.counts.devices} confirmed`);
+  return (Date.now() - t0) / 1000;
 }
 
 /** This process's open files and its limit: one MQTT connection per device costs one each. */
@@ -86,8 +99,12 @@ async function one(n: number): Promise<Run> {
     await new Promise((res) => setTimeout(res, 1500));
     const sys1 = watch.sys();
     const rssMb = process.memoryUsage().rss / 1e6;
-    const run = { n, seconds, messages: watch.messages(), byLeaf: watch.byLeaf(), sysReceived: sys1.received - sys0.received, sysSent: sys1.sent - sys0.sent, connectSeconds: fleet.connectSeconds, rssMb, fds: fd.open };
-    console.log(`  ${n} devices: ${DRIVER} to all committed in ${seconds.toFixed(1)} s; ${run.messages} messages under ${PREFIX}/ at a subscriber (${Object.entries(run.byLeaf).map(([k, v]) => `${k} ${v}`).join(', ')}); Mosquitto $SYS: ${run.sysReceived} received, ${run.sysSent} sent; recorded stand-in calls: ${[...fleet.recorded].map(([k, v]) => `${k} ${v}`).join(', ')}; bench RSS ${rssMb.toFixed(0)} MB, load ${loadavg()[0]!.toFixed(1)}`);
+    const figures = { messages: watch.messages(), byLeaf: watch.byLeaf() };
+    watch.reset();
+    const rollbackSeconds = await groupRollback(broker.url, r);
+    const run = { n, seconds, ...figures, sysReceived: sys1.received - sys0.received, sysSent: sys1.sent - sys0.sent, connectSeconds: fleet.connectSeconds, rssMb, fds: fd.open, rollbackSeconds, rollbackMessages: watch.messages() };
+    console.log(`  ${n} devices: ${DRIVER} to all committed in ${seconds.toFixed(1)} s; ${run.messages} messages under ${PREFIX}/ at a subscriber (${Object.entries(run.byLeaf).map(([k, v]) => `${k} ${v}`).join(', ')}); Mosquitto $SYS: ${run.sysReceived} received, ${run.sysSent} sent; recorded stand-in calls (the release and the rollback after it): ${[...fleet.recorded].map(([k, v]) => `${k} ${v}`).join(', ')}; bench RSS ${rssMb.toFixed(0)} MB, load ${loadavg()[0]!.toFixed(1)}`);
+    console.log(`  ${n} devices: \`ota fleet rollback --group\` (one signed publish) to every device confirmed back on 1.0 in ${rollbackSeconds.toFixed(1)} s (the command's own process, from its start: connect, retained statuses, publish, confirmations); ${run.rollbackMessages} messages`);
     await fleet.stop();
     await watch.close();
     return run;

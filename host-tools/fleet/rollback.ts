@@ -163,15 +163,17 @@ interface Wait {
 async function waitForOutcomes(w: Wait): Promise<boolean> {
   if (w.o.timeoutSeconds === 0) return !allSettled(w.plan);
   const deadline = Date.now() + w.o.timeoutSeconds * 1000;
+  // One count per wake, not per device: a group of 10,000 confirms in a few thousand wakes.
   const report = () => {
+    const counts = countOutcomes(w.plan);
     for (const id of w.changed) {
       const t = w.plan.devices.get(id);
-      if (t !== undefined && t.outcome !== 'pending') w.o.onOutcome?.(t, countOutcomes(w.plan));
+      if (t !== undefined && t.outcome !== 'pending') w.o.onOutcome?.(t, counts);
     }
     w.changed.clear();
+    return counts.pending;
   };
-  while (!allSettled(w.plan)) {
-    report();
+  while (report() > 0) {
     const left = deadline - Date.now();
     if (left <= 0 || w.o.signal?.aborted === true) return true;
     await new Promise<void>((resolve) => {
@@ -185,6 +187,5 @@ async function waitForOutcomes(w: Wait): Promise<boolean> {
       w.o.signal?.addEventListener('abort', done, { once: true });
     });
   }
-  report();
   return false;
 }
