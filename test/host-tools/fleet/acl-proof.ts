@@ -69,6 +69,24 @@ export function aclProof(broker: () => ProofBroker): void {
     }
   });
 
+  it("group commands: a device reads its own group's, not another group's, and cannot send one", async () => {
+    try {
+      let gw1 = await connect('gw-1');
+      expect(broker().refusedSubscribe).toContain(await grantedQos(gw1, 'ota/groups/stable/commands'));
+      const how = await forbiddenPublish(gw1, 'ota/groups/canary/commands', 'forged group command');
+      expect(how).toBe(broker().refusedPublish);
+      if (how === 'closed') gw1 = await connect('gw-1');
+      expect(await grantedQos(gw1, 'ota/groups/canary/commands')).toBe(1);
+      const ops = await connect('ops');
+      await ops.client.publishAsync('ota/groups/stable/commands', 'command for stable', { qos: 1 });
+      await ops.client.publishAsync('ota/groups/canary/commands', 'command for canary', { qos: 1 });
+      await gw1.next('ota/groups/canary/commands', 'command for canary');
+      expect(gw1.received.map((m) => m.payload)).toEqual(['command for canary']);
+    } finally {
+      await done();
+    }
+  });
+
   it("the operator publishes releases; a device reads its group's release, not another's, and cannot replace it", async () => {
     try {
       const ops = await connect('ops');
