@@ -17,8 +17,12 @@ import { OtaError } from '../../common/errors.js';
 import type { BrokerOptions } from '../mqtt/client.js';
 import { newAuth } from './auth.js';
 import { originPolicy } from './http-policy.js';
+import { dirname } from 'node:path';
+import { defaultStatePath } from '../fleet/rollout-state.js';
 import { rollbackActions } from './actions.js';
-import { openLive } from './live.js';
+import { openLive, type Live } from './live.js';
+import { rolloutActions } from './rollout-actions.js';
+import { newRolloutTracker, type RolloutTracker } from './rollouts.js';
 import { publishedReleases } from './releases.js';
 import { dashboardHandler } from './routes.js';
 import { loadWebFiles } from './web-files.js';
@@ -38,6 +42,8 @@ export interface DashboardOptions {
   published?: string;
   /** Further origins the page is reached by (a name, a proxy). */
   origins?: string[];
+  /** The folder of the rollout controller's state files (docs/fleet.md, "Where a rollout's state lives"). */
+  rolloutStateDir?: string;
   /** The operator's signing key the actions sign with; absent: the page offers no action. */
   signingKey?: string;
   flushMs?: number;
@@ -59,8 +65,11 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
   const web = await loadWebFiles();
   const tls = o.tls === undefined ? undefined : await readTls(o.tls);
   for (const u of o.origins ?? []) checkOrigin(u);
-  const live = await openLive({ broker: o.broker, prefix: o.prefix, flushMs: o.flushMs, historySeconds: o.historySeconds });
-  const stopTracking = async () => {};
+  const stateDir = o.rolloutStateDir ?? dirname(defaultStatePath('group'));
+  const tracker = newRolloutTracker(stateDir);
+  const rollouts = () => ({ dir: stateDir, actions: o.signingKey !== undefined, rollouts: tracker.view() });
+  const live = await openLive({ broker: o.broker, prefix: o.prefix, flushMs: o.flushMs, historySeconds: o.historySeconds, rollouts });
+  const stopTracking = track(tracker, live);
   const https = tls !== undefined;
   const listen = o.listen ?? '127.0.0.1';
   let server: Server | undefined;
@@ -70,7 +79,8 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
     const port = await listenOn(server, listen, o.port ?? 8090);
     const policy = originPolicy({ scheme: https ? 'https' : 'http', port, listen, origins: o.origins });
     const releases = o.published === undefined ? async () => [] : () => publishedReleases(o.published!);
-    const actions = rollbackActions({ broker: o.broker, prefix: o.prefix, keyPath: o.signingKey });
+    const base = { broker: o.broker, prefix: o.prefix, keyPath: o.signingKey };
+    const actions = { ...rollbackActions(base), ...rolloutActions({ ...base, statePath: tracker.statePath }) };
     const views = { config: async () => ({ actions: o.signingKey !== undefined }) };
     holder.handler = dashboardHandler({ auth, policy, live, web, https, releases, views, actions });
     const url = policy.origins[0]!;
@@ -93,6 +103,23 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
     await live.close();
     throw e;
   }
+}
+
+/**
+ * Recounts the rollouts once a second when a device's document or a state file changed, and
+ * sends the rollouts pages the new view. One refresh at a time; a failing one is retried.
+ */
+function track(tracker: RolloutTracker, live: Live): () => Promise<void> {
+  let running: Promise<void> = Promise.resolve();
+  const timer = setInterval(() => {
+    running = running.then(async () => {
+      if (await tracker.refresh(live.model.fleet, new Date(), live.changes()).catch(() => false)) live.rolloutsChanged();
+    });
+  }, 1000);
+  return async () => {
+    clearInterval(timer);
+    await running;
+  };
 }
 
 async function readTls(t: { certFile: string; keyFile: string }): Promise<{ cert: Buffer; key: Buffer }> {

@@ -20,6 +20,7 @@ export interface DashboardFlags {
   key?: string;
   origin?: string[];
   signingKey?: string;
+  rolloutState?: string;
   json?: boolean;
 }
 
@@ -35,14 +36,15 @@ export function addDashboardOptions(cmd: Command): Command {
     .option('--cert <file>', 'serve the dashboard over HTTPS with this PEM certificate (with --key)')
     .option('--key <file>', 'the PEM key of --cert')
     .option('--origin <url>', 'a further origin the page is reached by, e.g. https://ota.lan:8090 (repeatable)', (v: string, acc: string[] = []) => [...acc, v])
-    .option('--signing-key <dir>', "the operator's signing key (as `ota fleet rollout --key`): the page's actions are signed with it; without it the page only shows");
+    .option('--signing-key <dir>', "the operator's signing key (as `ota fleet rollout --key`): the page's actions are signed with it; without it the page only shows")
+    .option('--rollout-state <dir>', "the folder of the rollouts' state files (default: `ota fleet rollout`'s, $XDG_STATE_HOME/deb-ota/rollouts)");
 }
 
 /** The dashboard's part of the options, checked together. */
-export function dashboardOptions(f: DashboardFlags): Pick<DashboardOptions, 'passwordFile' | 'tls' | 'origins' | 'signingKey'> {
+export function dashboardOptions(f: DashboardFlags): Pick<DashboardOptions, 'passwordFile' | 'tls' | 'origins' | 'signingKey' | 'rolloutStateDir'> {
   if ((f.cert === undefined) !== (f.key === undefined)) throw new OtaError('ERR_OTA_USAGE', '--cert and --key go together', { hint: 'give both for HTTPS, or neither for HTTP' });
   const tls = f.cert === undefined ? undefined : { certFile: f.cert, keyFile: f.key! };
-  return { passwordFile: f.passwordFile, tls, origins: f.origin, signingKey: f.signingKey };
+  return { passwordFile: f.passwordFile, tls, origins: f.origin, signingKey: f.signingKey, rolloutStateDir: f.rolloutState };
 }
 
 export function registerFleetDashboard(fleet: Command, io: CliIo): void {

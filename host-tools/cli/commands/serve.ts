@@ -50,8 +50,8 @@ export function registerServe(program: Command, io: CliIo): void {
       const stop = untilSignal();
       let signal: NodeJS.Signals;
       try {
-        if (!opts.dashboard && [opts.passwordFile, opts.cert, opts.key, opts.origin, opts.signingKey].some((v) => v !== undefined)) {
-          throw new OtaError('ERR_OTA_USAGE', '--password-file, --cert, --key, --origin and --signing-key are options of the dashboard', { hint: 'add --dashboard' });
+        if (!opts.dashboard && [opts.passwordFile, opts.cert, opts.key, opts.origin, opts.signingKey, opts.rolloutState].some((v) => v !== undefined)) {
+          throw new OtaError('ERR_OTA_USAGE', '--password-file, --cert, --key, --origin, --signing-key and --rollout-state are options of the dashboard', { hint: 'add --dashboard' });
         }
         const dashboard = opts.dashboard ? dashboardOptions(opts) : undefined;
         const s = await serve({ dir, httpPort: opts.httpPort, mqttPort: opts.mqttPort, bind: opts.bind, mqtt: opts.mqtt, brokerAcl: opts.brokerAcl, mqttsPort: opts.mqttsPort, onEvent });

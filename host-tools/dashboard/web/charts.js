@@ -17,7 +17,8 @@ const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#17becf'
 
 /**
  * A line chart: one line per series over shared times.
- * @param {{ title: string, times: number[], series: { name: string, values: (number | null)[] }[], max?: number, unit?: string }} o
+ * With `step`, each value holds until the next (counts that change at moments, not gradually).
+ * @param {{ title: string, times: number[], series: { name: string, values: (number | null)[] }[], max?: number, unit?: string, step?: boolean }} o
  * @returns {HTMLElement}
  */
 export function lineChart(o) {
@@ -53,7 +54,15 @@ export function lineChart(o) {
   legend.className = 'legend';
   o.series.forEach((series, i) => {
     const color = COLORS[i % COLORS.length] ?? '#000';
-    const points = series.values.map((v, j) => (v === null ? null : `${x(o.times[j] ?? t0).toFixed(1)},${y(v).toFixed(1)}`)).filter((p) => p !== null);
+    /** @type {string[]} */
+    const points = [];
+    series.values.forEach((v, j) => {
+      if (v === null) return;
+      const px = x(o.times[j] ?? t0).toFixed(1);
+      const prev = points.at(-1);
+      if (o.step && prev !== undefined) points.push(`${px},${prev.split(',')[1]}`);
+      points.push(`${px},${y(v).toFixed(1)}`);
+    });
     if (points.length === 1) points.push(points[0].replace(/^[^,]+/, String(W - pad.r)));
     svg.appendChild(s('polyline', { points: points.join(' '), fill: 'none', stroke: color, 'stroke-width': 2, 'vector-effect': 'non-scaling-stroke' }));
     const li = document.createElement('li');

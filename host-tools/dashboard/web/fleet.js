@@ -114,6 +114,7 @@ function versionsChart(history) {
   const names = [...totals.entries()].sort((a, b) => b[1] - a[1]).slice(0, 8).map(([v]) => v);
   return lineChart({
     title: 'Devices per booted version over time',
+    step: true,
     times: history.map((p) => Date.parse(p.time)),
     series: names.map((name) => ({ name, values: history.map((p) => p.byVersion[name] ?? 0) })),
   });
