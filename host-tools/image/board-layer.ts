@@ -13,14 +13,15 @@ import { GRUB_DIR_ON_ESP, grubLocations } from './grub-efi.js';
  * - an /etc/fstab line that mounts the partition holding the boot-counting env (U-Boot's ota.env
  *   on the boot partition, GRUB's grubenv and grub.cfg on the ESP) at /boot/efi, by the vfat
  *   volume id ota image gave it, so no other disk's partition of the same label is taken;
- * - `/etc/ota/agent.d/00-board.yaml`: the board's name and its `bootloader` block, with the
+ * - `/etc/ota/agent.d/00-board.yaml`: the board's name, OSTree's stateroot (`osname`: an update
+ *   staged into another one cannot be finalized, its /var is not there), and the `bootloader` block, with the
  *   paths under that mount (and for GRUB, where GRUB finds the env and OSTree's /boot at boot,
  *   as the grub.cfg ota image rendered says), under the provisioning layer and any later drop-in.
  *
  * The plan is data; writing it is a loop.
  *
  * @example
- * const plan = planBoardLayer(board, { rootUuid, volumeId: 'a1b2c3d4' });
+ * const plan = planBoardLayer(board, { rootUuid, volumeId: 'a1b2c3d4', osname: 'gateway' });
  * await writeBoardLayer(deployedRoot, plan);
  */
 export const BOOT_MOUNT = '/boot/efi';
@@ -31,6 +32,8 @@ export interface BoardLayerInputs {
   rootUuid: string;
   /** The mounted partition's vfat volume id, 8 hex digits (`mkfs.vfat -i`). */
   volumeId: string;
+  /** OSTree's stateroot the image's deployments belong to: the agent must deploy updates into it. */
+  osname: string;
 }
 
 export interface BoardLayerPlan {
@@ -71,7 +74,7 @@ function bootloaderBlock(board: Board, rootUuid: string): { partition: string; b
 /** The mount and the agent's board layer for `board` (see the file comment). */
 export function planBoardLayer(board: Board, inputs: BoardLayerInputs): BoardLayerPlan {
   const { partition, block } = bootloaderBlock(board, inputs.rootUuid);
-  const layer = { board: board.name, bootloader: block };
+  const layer = { board: board.name, osname: inputs.osname, bootloader: block };
   // pass 0: the image holds no fsck.vfat; no nofail: an agent without its env cannot count boots
   const fstabLine = `UUID=${vfatUuid(inputs.volumeId)} ${BOOT_MOUNT} vfat umask=0077,x-systemd.device-timeout=30s 0 0`;
   const layerText = `# Written by ota image: the board, and its bootloader as the booted agent reaches it (docs/agent.md, "The board layer").\n${stringify(layer)}`;

@@ -104,7 +104,7 @@ export async function makeImage(options: ImageOptions): Promise<ImageResult> {
     const rootUuid = randomUUID();
     const kargs = [`root=UUID=${rootUuid}`, 'rw', ...board.kernel.args, `console=${board.kernel.console}`];
     const volumeId = randomBytes(4).toString('hex');
-    const boardLayer = planBoardLayer(board, { rootUuid, volumeId });
+    const boardLayer = planBoardLayer(board, { rootUuid, volumeId, osname });
     const sysrootDir = join(work, 'sysroot');
     const deployments = await deploy(sysrootDir, options, board.bootloader.type === 'uboot' ? 'uboot' : 'none', osname, [{ ref: options.ref, checksum: commit.checksum }, ...extra.map((e) => ({ ref: e.ref, checksum: e.commit.checksum }))], kargs);
     const deployment = deployments[deployments.length - 1]!;

@@ -98,11 +98,11 @@ describe("the board layer ota image writes, over the agent package's own", () =>
       await mkdir(join(root, 'etc'), { recursive: true });
       await writeFile(join(root, 'etc/machine-id'), `${MACHINE_ID}\n`);
       await writeFile(join(root, 'etc/fstab'), '# UNCONFIGURED FSTAB FOR BASE SYSTEM\n');
-      await writeBoardLayer(root, planBoardLayer(board, { rootUuid: UUID, volumeId: '0a1b2c3d' }));
+      await writeBoardLayer(root, planBoardLayer(board, { rootUuid: UUID, volumeId: '0a1b2c3d', osname: 'gateway' }));
       await writeProvision(root, (await planProvision({ group: 'lab', remote: 'http://10.0.2.100:8080', broker: 'mqtt://10.0.2.100:1883' }))!);
       const { config, files } = await loadAgentConfig({ root });
       expect(files).toEqual([join(root, 'usr/lib/ota/agent.yaml'), join(root, BOARD_LAYER_PATH), join(root, PROVISION_PATHS.layer)]);
-      expect(config).toMatchObject({ board: name, arch: board.arch, group: 'lab', remote: 'http://10.0.2.100:8080', mqtt: { url: 'mqtt://10.0.2.100:1883' } });
+      expect(config).toMatchObject({ board: name, osname: 'gateway', arch: board.arch, group: 'lab', remote: 'http://10.0.2.100:8080', mqtt: { url: 'mqtt://10.0.2.100:1883' } });
       expect(config.bootloader).toEqual(board.bootloader.type === 'uboot'
         ? { kind: 'uboot', envPath: '/boot/efi/ota.env', bootlimit: 3 }
         : { kind: 'grub', envPath: '/boot/efi/EFI/ota/grubenv', configPath: '/boot/efi/EFI/ota/grub.cfg', envLocation: { path: '/EFI/ota/grubenv' }, bootLocation: { uuid: UUID, path: '/boot' }, bootlimit: 3 });

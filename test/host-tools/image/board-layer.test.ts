@@ -15,21 +15,22 @@ describe('planBoardLayer', () => {
   it('U-Boot boards: mounts the boot partition by its volume id, ota.env under the mount', async () => {
     for (const name of ['qemu-arm64', 'qemu-armhf', 'raspberrypi4', 'beaglebone-black']) {
       const { board } = await loadBoard(name);
-      const plan = planBoardLayer(board, { rootUuid: UUID, volumeId: '0a1b2c3d' });
+      const plan = planBoardLayer(board, { rootUuid: UUID, volumeId: '0a1b2c3d', osname: 'gw' });
       expect(plan.partition, name).toBe(board.bootloader.type === 'uboot' && board.bootloader.env.kind === 'text-file' ? board.bootloader.env.partition : '?');
       expect(plan.fstabLine).toBe('UUID=0A1B-2C3D /boot/efi vfat umask=0077,x-systemd.device-timeout=30s 0 0');
-      expect(plan.layer).toEqual({ board: name, bootloader: { kind: 'uboot', envPath: '/boot/efi/ota.env', bootlimit: board.bootloader.bootlimit } });
+      expect(plan.layer).toEqual({ board: name, osname: 'gw', bootloader: { kind: 'uboot', envPath: '/boot/efi/ota.env', bootlimit: board.bootloader.bootlimit } });
       expect(parseYaml(plan.layerText)).toEqual(plan.layer);
     }
   });
 
   it('GRUB boards: mounts the ESP; grubenv, grub.cfg and where GRUB finds them as the rendered grub.cfg does', async () => {
     const { board } = await loadBoard('x86_64-efi');
-    const plan = planBoardLayer(board, { rootUuid: UUID, volumeId: 'deadbeef' });
+    const plan = planBoardLayer(board, { rootUuid: UUID, volumeId: 'deadbeef', osname: 'gw' });
     expect(plan.partition).toBe('esp');
     expect(plan.fstabLine).toMatch(/^UUID=DEAD-BEEF \/boot\/efi vfat /);
     expect(plan.layer).toEqual({
       board: 'x86_64-efi',
+      osname: 'gw',
       bootloader: {
         kind: 'grub', envPath: '/boot/efi/EFI/ota/grubenv', configPath: '/boot/efi/EFI/ota/grub.cfg',
         envLocation: { path: '/EFI/ota/grubenv' }, bootLocation: { uuid: UUID, path: '/boot' }, bootlimit: 3,
@@ -55,7 +56,7 @@ disk:
     - { label: state, fs: vfat, size: 16MiB, role: boot }
     - { label: root, fs: ext4, size: rest, role: root }
 `, 'board.yaml');
-    const e = await otaRejection(Promise.resolve().then(() => planBoardLayer(board, { rootUuid: UUID, volumeId: '00000001' })));
+    const e = await otaRejection(Promise.resolve().then(() => planBoardLayer(board, { rootUuid: UUID, volumeId: '00000001', osname: 'gw' })));
     expect(e.code).toBe('ERR_OTA_BOARD');
     expect(e.message).toMatch(/grubenv on partition state, not on the ESP/);
   });

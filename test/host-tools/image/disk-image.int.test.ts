@@ -77,7 +77,7 @@ describe('ota image', () => {
     expect(probed).toContain(`UUID=${r.bootMount.uuid}\n`);
     expect(r.bootMount).toEqual({ partition: 'boot', uuid: expect.stringMatching(/^[0-9A-F]{4}-[0-9A-F]{4}$/) });
     expect(await debugfs(`cat /${r.deployment}/etc/fstab`)).toMatch(new RegExp(`^UUID=${r.bootMount.uuid} /boot/efi vfat umask=0077,\\S+ 0 0$`, 'm'));
-    expect(parseYaml(await debugfs(`cat /${r.deployment}/etc/ota/agent.d/00-board.yaml`))).toEqual({ board: 'fxboard', bootloader: { kind: 'uboot', envPath: '/boot/efi/ota.env', bootlimit: 3 } });
+    expect(parseYaml(await debugfs(`cat /${r.deployment}/etc/ota/agent.d/00-board.yaml`))).toEqual({ board: 'fxboard', osname: 'fx', bootloader: { kind: 'uboot', envPath: '/boot/efi/ota.env', bootlimit: 3 } });
     // the mount point, on OSTree's /boot (what the deployment sees at /boot)
     expect(await debugfs('stat /boot/efi')).toMatch(/Type: directory/);
   });
