@@ -14,7 +14,7 @@ import type { ServerResponse } from 'node:http';
 import type { BrokerOptions } from '../mqtt/client.js';
 import { openFleetFeed, type FleetFeed } from '../fleet/feed.js';
 import { cleanText } from '../fleet/sanitize.js';
-import { applyDashboardMessage, DEVICE_FILTERS, deviceSummary, fleetRows, newDashboardModel, sampleHistory, takeDirty, type DashboardModel } from './model.js';
+import { applyDashboardMessage, DEVICE_FILTERS, deviceSummary, fleetRows, newDashboardModel, packRows, ROW_FIELDS, sampleHistory, takeDirty, type DashboardModel } from './model.js';
 import { readRelease, releaseTopicGroup, type ReleaseEntry } from './releases.js';
 
 export interface LiveOptions {
@@ -61,7 +61,8 @@ export interface Live {
 function flushChanges(model: DashboardModel, clients: Set<Client>, send: (c: Client, event: string, data: unknown) => void): void {
   const d = takeDirty(model);
   if (d.rows.length > 0 || d.removed.length > 0) {
-    for (const c of clients) if (c.device === null && !c.rollouts) send(c, 'rows', { rows: d.rows, removed: d.removed });
+    const rows = packRows(d.rows);
+    for (const c of clients) if (c.device === null && !c.rollouts) send(c, 'rows', { fields: ROW_FIELDS, rows, removed: d.removed });
   }
   const touched = new Set([...d.rows.map((r) => r.device), ...d.detail]);
   for (const c of clients) {
@@ -113,7 +114,7 @@ export async function openLive(o: LiveOptions): Promise<Live> {
       clients.add(c);
       // The page's first state comes on its stream, so no change falls between a snapshot and the stream.
       if (c.rollouts) send(c, 'rollouts', o.rollouts?.() ?? []);
-      else if (c.device === null) send(c, 'snapshot', { rows: fleetRows(model), history: model.history });
+      else if (c.device === null) send(c, 'snapshot', { fields: ROW_FIELDS, rows: packRows(fleetRows(model)), history: model.history });
       else send(c, 'device', deviceSummary(model, c.device));
       res.on('close', () => clients.delete(c));
     },

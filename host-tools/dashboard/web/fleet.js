@@ -63,12 +63,12 @@ export function fleetPage(ctx) {
   const es = stream('/api/stream', {
     snapshot: (d) => {
       rows.clear();
-      for (const r of d.rows) rows.set(r.device, r);
+      for (const r of unpack(d)) rows.set(r.device, r);
       history = d.history;
       schedule();
     },
     rows: (d) => {
-      for (const r of d.rows) rows.set(r.device, r);
+      for (const r of unpack(d)) rows.set(r.device, r);
       for (const id of d.removed) rows.delete(id);
       schedule();
     },
@@ -79,6 +79,15 @@ export function fleetPage(ctx) {
     },
   }, ctx.status);
   return { close: () => es.close() };
+}
+
+/**
+ * Rows arrive as arrays in the order of `fields` (a third of their size as objects).
+ * @param {{ fields: string[], rows: unknown[][] }} d
+ * @returns {any[]}
+ */
+function unpack(d) {
+  return d.rows.map((a) => Object.fromEntries(d.fields.map((f, i) => [f, a[i]])));
 }
 
 /** @param {any} r @param {string} f */
