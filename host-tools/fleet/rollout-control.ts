@@ -10,6 +10,7 @@
 import { OtaError } from '../../common/errors.js';
 import { loadSigningKey } from '../../contract/index.js';
 import { connectBroker, type BrokerOptions } from '../mqtt/client.js';
+import { publishGroupRollback, type FleetRollbackOptions, type FleetRollbackResult } from './rollback.js';
 import { publishRollout } from './rollout-publish.js';
 import { defaultStatePath, loadRolloutState, type RolloutControl } from './rollout-state.js';
 
@@ -50,7 +51,28 @@ export interface ControlResult {
 
 export const pauseRollout = (o: ControlOptions): Promise<ControlResult> => control(o, 'pause');
 export const resumeRollout = (o: ControlOptions): Promise<ControlResult> => control(o, 'resume');
-export const abortRollout = (o: ControlOptions): Promise<ControlResult> => control(o, 'abort');
+
+export interface AbortOptions extends ControlOptions {
+  /**
+   * Also return the devices that took the release: one signed rollback command on the group's commands
+   * topic with `onlyFrom` the release's version (docs/fleet.md, "Group commands"), then each device's
+   * confirmation until `timeoutSeconds` (0: publish and return).
+   */
+  rollback?: Pick<FleetRollbackOptions, 'timeoutSeconds' | 'signal' | 'onOutcome' | 'onPublished'>;
+}
+
+/**
+ * Aborts: devices that have not started never will; with `rollback`, those on the release go back to
+ * their rollback deployment. The abort is published first, so nothing starts while they go back.
+ */
+export async function abortRollout(o: AbortOptions): Promise<ControlResult & { rollback: FleetRollbackResult | null }> {
+  const r = await control(o, 'abort');
+  if (o.rollback === undefined) return { ...r, rollback: null };
+  const s = r.state;
+  const reason = o.reason ?? `rollout ${s.id} of ${s.release.version} aborted`;
+  const rollback = await publishGroupRollback({ broker: o.broker, prefix: s.prefix, key: o.keyPath, group: s.group, onlyFrom: s.release.version, reason, ...o.rollback });
+  return { ...r, rollback };
+}
 
 async function control(o: ControlOptions, verb: ControlVerb): Promise<ControlResult> {
   const statePath = o.statePath ?? defaultStatePath(o.group);

@@ -106,10 +106,10 @@ export function parseWaves(text: string): number[] {
   return waves;
 }
 
-/** `10m`, `30s`, `1h`, `0` as seconds. */
-export function parseDuration(text: string): number {
+/** `10m`, `30s`, `1h`, `0` as seconds; `option` names the flag in the error. */
+export function parseDuration(text: string, option = '--soak'): number {
   const m = /^(\d+)(s|m|h)?$/.exec(text.trim());
-  if (m === null) throw usage('--soak', text, 'a duration such as 0, 30s, 10m or 2h');
+  if (m === null) throw usage(option, text, 'a duration such as 0, 30s, 10m or 2h');
   return Number(m[1]) * (m[2] === 'h' ? 3600 : m[2] === 'm' ? 60 : 1);
 }
 

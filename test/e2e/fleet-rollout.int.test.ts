@@ -120,4 +120,15 @@ describe('ota fleet rollout with real agents', () => {
     // The devices that failed went back to 1.2, healthy, by themselves.
     await rec.waitFor('the failed devices back on 1.2', () => failed.every((id) => rec.statuses(id).at(-1)?.status.deployments.booted?.version === '1.2' && rec.statuses(id).at(-1)?.status.phase === 'idle'));
   });
+
+  it('abort --rollback: one group command returns the devices on the release, with their confirmations; the others are left alone', async () => {
+    const onRelease = IDS.filter((id) => rec.statuses(id).at(-1)?.status.deployments.booted?.version === '1.3');
+    expect(onRelease.length).toBeGreaterThan(0);
+    const r = await control('abort', '--rollback', '--timeout', '5m', '--reason', 'wave 2 failed');
+    expect(r.code, r.stderr).toBe(0);
+    for (const id of onRelease) expect(r.stdout).toMatch(new RegExp(`\\] ${id}: confirmed`));
+    expect(r.stdout).toMatch(new RegExp(`rollout r-halt of 1\\.3 to lab: aborted, wave 2 of 3; rollback: ${onRelease.length} confirmed, 0 refused, 0 failed, ${IDS.length - onRelease.length} skipped, 0 pending`));
+    expect(rec.rollouts(GROUP).at(-1)!.doc).toMatchObject({ id: 'r-halt', state: 'aborted' });
+    for (const id of IDS) expect(rec.statuses(id).at(-1)!.status.deployments.booted?.version, id).toBe('1.2');
+  });
 });

@@ -110,9 +110,9 @@ export class Recorder {
     return this.statuses(id).find((s) => s.status.updateId === version && s.status.phase !== 'idle')?.at ?? null;
   }
 
-  /** Where a device first reported running `version`, idle (committed after its health checks), or null. */
+  /** Where a device first reported running `version`, committed after its health checks (or idle after that), or null. */
   succeeded(id: string, version: string): number | null {
-    return this.statuses(id).find((s) => s.status.deployments.booted?.version === version && s.status.phase === 'idle')?.at ?? null;
+    return this.statuses(id).find((s) => s.status.deployments.booted?.version === version && (s.status.phase === 'committed' || s.status.phase === 'idle'))?.at ?? null;
   }
 
   async waitFor(what: string, condition: () => boolean): Promise<void> {

@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
 import { printJson } from '../../../common/cli-json.js';
 import { OtaError } from '../../../common/errors.js';
+import type { FleetRollbackResult } from '../../fleet/rollback.js';
+import type { DeviceTrack } from '../../fleet/rollback-track.js';
 import { abortRollout, pauseRollout, resumeRollout, type ControlOptions, type ControlResult } from '../../fleet/rollout-control.js';
 import { runRollout, type RolloutProgress, type RolloutResult } from '../../fleet/rollout-run.js';
 import { defaultStatePath, parseDuration, parseMinDevices, parseRate, parseWaves, type RolloutControl } from '../../fleet/rollout-state.js';
@@ -35,6 +37,8 @@ interface ControlFlags extends BrokerFlags {
   key: string;
   state?: string;
   reason?: string;
+  rollback?: boolean;
+  timeout: number;
   json?: boolean;
 }
 
@@ -46,7 +50,7 @@ export function registerFleetRollout(fleet: Command, io: CliIo): void {
     .requiredOption('--release <file>', 'the signed release manifest (PUBLISHED/releases/<ref>/<version>.jws)')
     .requiredOption('--key <dir>', 'the release key (`ota keys generate`): signs the rollout documents, checks the release')
     .option('--waves <list>', "each wave's share of the group, increasing, ending at 100%", parseWaves, [100, 1000, 5000, 10_000])
-    .option('--soak <duration>', 'how long a wave that succeeded waits before the next (0, 30s, 10m, 2h)', parseDuration, 600)
+    .option('--soak <duration>', 'how long a wave that succeeded waits before the next (0, 30s, 10m, 2h)', (v: string) => parseDuration(v), 600)
     .option('--max-failure-rate <percent>', 'halt when failures pass this share of the results', parseRate, 500)
     .option('--min-devices <n>', 'results a wave needs before its failure rate can halt it early', parseMinDevices, 1)
     .option('--state <file>', "the rollout's state (default $XDG_STATE_HOME/deb-ota/rollouts/<group>.json)")
@@ -75,10 +79,10 @@ export function registerFleetRollout(fleet: Command, io: CliIo): void {
       stop.dispose();
     }
   });
-  for (const [verb, run, what] of [
-    ['pause', pauseRollout, 'stop starting updates (what is under way finishes)'],
-    ['resume', resumeRollout, 'go on with a paused or halted rollout (a halted wave lets its failed devices go)'],
-    ['abort', abortRollout, 'end the rollout: devices that have not started never will'],
+  for (const [verb, what] of [
+    ['pause', 'stop starting updates (what is under way finishes)'],
+    ['resume', 'go on with a paused or halted rollout (a halted wave lets its failed devices go)'],
+    ['abort', 'end the rollout: devices that have not started never will; with --rollback, those on the release go back'],
   ] as const) {
     const c = fleet
       .command(verb)
@@ -88,13 +92,58 @@ export function registerFleetRollout(fleet: Command, io: CliIo): void {
       .option('--state <file>', "the rollout's state (default $XDG_STATE_HOME/deb-ota/rollouts/<group>.json)")
       .option('--reason <text>', 'why, for the devices and the audit')
       .option('--json', 'print one JSON document on stdout (docs/cli-json.md)');
-    addBrokerOptions(c).action(async (group: string, opts: ControlFlags) => {
-      const o: ControlOptions = { group, keyPath: opts.key, broker: brokerOptions(opts), reason: opts.reason ?? null, ...(opts.state !== undefined ? { statePath: opts.state } : {}) };
-      const r: ControlResult = await run(o);
-      if (opts.json) printJson(io.out, { ...summaryOf(r.state), statePath: r.statePath });
-      else io.out(`rollout ${r.state.id} of ${r.state.release.version} to ${group}: ${r.state.phase}, wave ${r.state.wave.index + 1} of ${r.state.waves.length}`);
+    if (verb === 'abort') {
+      c.option('--rollback', "also send one signed group rollback, only for devices booted on the rollout's release, and show each confirmation").option(
+        '--timeout <duration>',
+        'with --rollback, how long to wait for the confirmations (0, 30s, 10m, 1h)',
+        (v: string) => parseDuration(v, '--timeout'),
+        600,
+      );
+    }
+    addBrokerOptions(c).action(async (group: string, opts: ControlFlags) => control(io, verb, group, opts));
+  }
+}
+
+async function control(io: CliIo, verb: 'pause' | 'resume' | 'abort', group: string, opts: ControlFlags): Promise<void> {
+  const o: ControlOptions = { group, keyPath: opts.key, broker: brokerOptions(opts), reason: opts.reason ?? null, ...(opts.state !== undefined ? { statePath: opts.state } : {}) };
+  if (verb !== 'abort') return controlled(io, verb === 'pause' ? await pauseRollout(o) : await resumeRollout(o), null, opts.json === true);
+  if (opts.rollback !== true) return controlled(io, await abortRollout(o), null, opts.json === true);
+  const stop = untilInterrupted();
+  try {
+    const r = await abortRollout({
+      ...o,
+      rollback: {
+        timeoutSeconds: opts.timeout,
+        signal: stop.signal,
+        onPublished: (p) => io.reporter.line(`sent rollback command ${p.nonce} on ${p.topic}: waiting for ${p.pending} of ${p.devices} device${p.devices === 1 ? '' : 's'}`),
+        onOutcome: (t, c) => {
+          if (opts.json !== true) io.out(`[${c.devices - c.pending}/${c.devices}] ${outcomeLine(t)}`);
+        },
+      },
+    });
+    controlled(io, r, r.rollback, opts.json === true);
+  } finally {
+    stop.dispose();
+  }
+}
+
+function controlled(io: CliIo, r: ControlResult, rollback: FleetRollbackResult | null, json: boolean): void {
+  const s = r.state;
+  const c = rollback?.counts;
+  const back = c === undefined ? '' : `; rollback: ${c.confirmed} confirmed, ${c.refused} refused, ${c.failed} failed, ${c.skipped} skipped, ${c.pending} pending`;
+  if (rollback !== null && c !== undefined && c.refused + c.failed + c.pending > 0) {
+    throw new OtaError('ERR_OTA_NOT_CONFIRMED', `rollout ${s.id} of ${s.release.version} to ${s.group}: ${s.phase}${back}`, {
+      details: rollback.devices.filter((t) => t.outcome === 'refused' || t.outcome === 'failed' || t.outcome === 'pending').map(outcomeLine),
+      hint: 'each line says why; `ota fleet events DEVICE` shows the device, `ota fleet rollback --device D` tries one again',
     });
   }
+  if (json) printJson(io.out, { ...summaryOf(s), statePath: r.statePath, ...(rollback === null ? {} : { rollback: { nonce: rollback.nonce, counts: rollback.counts, devices: rollback.devices.map((t) => ({ device: t.device, outcome: t.outcome, reason: t.reason })) } }) });
+  else io.out(`rollout ${s.id} of ${s.release.version} to ${s.group}: ${s.phase}, wave ${s.wave.index + 1} of ${s.waves.length}${back}`);
+}
+
+function outcomeLine(t: DeviceTrack): string {
+  if (t.outcome === 'pending') return `${t.device}: no confirmation (phase ${t.phase ?? '-'}, booted ${t.booted ?? '-'})`;
+  return `${t.device}: ${t.outcome}: ${cleanText(t.reason ?? '', { maxChars: 300 })}`;
 }
 
 function progressLine(p: RolloutProgress): string {

@@ -1,0 +1,57 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { generateSigningKey, loadTrustedKeys, readSigned } from '../../../contract/index.js';
+import { publishRollout, retainedMatches } from '../../../host-tools/fleet/rollout-publish.js';
+import { loadRolloutState, type RolloutControl } from '../../../host-tools/fleet/rollout-state.js';
+
+const dirs: string[] = [];
+afterAll(() => Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true }))));
+
+const state: RolloutControl = {
+  apiVersion: 'deb-ota/v1',
+  kind: 'RolloutControl',
+  id: 'r-pub',
+  group: 'lab',
+  prefix: 'plant/ota',
+  release: { file: '/p/1.1.jws', version: '1.1', commit: 'c'.repeat(64), sha256: 'd'.repeat(64) },
+  waves: [100, 10_000],
+  soakSeconds: 0,
+  maxFailureBasisPoints: 500,
+  minDevices: 1,
+  startedAt: '2026-03-01T12:00:00.000Z',
+  phase: 'running',
+  reason: null,
+  wave: { index: 1, startedAt: '2026-03-01T12:00:00.000Z', soakStartedAt: null },
+  lastIssuedAt: 0,
+  failedDevices: [],
+  excused: [],
+};
+
+describe('publishRollout', () => {
+  it('saves the state with the new issue time before it publishes the signed wave, retained; the retained copy is then recognised', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ota-rollout-pub-'));
+    dirs.push(dir);
+    const statePath = join(dir, 'lab.json');
+    const key = await generateSigningKey();
+    const sent: { topic: string; jws: string; retain: boolean; saved: RolloutControl | null }[] = [];
+    // The broker session is the seam: what was published, and what the file held at that moment.
+    const session = { publish: async (topic: string, payload: string | Buffer, o: { retain: boolean }) => void sent.push({ topic, jws: String(payload), retain: o.retain, saved: await loadRolloutState(statePath) }) };
+    const now = new Date('2026-03-01T12:00:10Z');
+    const first = await publishRollout({ session, state, key, statePath, now });
+    const second = await publishRollout({ session, state: first, key, statePath, now });
+    expect(second.lastIssuedAt).toBe(first.lastIssuedAt + 1);
+    expect(sent.map((s) => [s.topic, s.retain, s.saved?.lastIssuedAt])).toEqual([
+      ['plant/ota/groups/lab/rollout', true, first.lastIssuedAt],
+      ['plant/ota/groups/lab/rollout', true, second.lastIssuedAt],
+    ]);
+    const v = await readSigned('rollout', sent[1]!.jws, await loadTrustedKeys({ keys: [key.publicJwk] }), { now });
+    expect(v.doc).toMatchObject({ id: 'r-pub', wave: { index: 1, basisPoints: 10_000 }, state: 'running' });
+    expect(await retainedMatches(sent[1]!.jws, second, key)).toBe(true);
+    // An older copy (the publish after it was lost), another key's, or none: publish again.
+    expect(await retainedMatches(sent[0]!.jws, second, key)).toBe(false);
+    expect(await retainedMatches(sent[1]!.jws, second, await generateSigningKey())).toBe(false);
+    expect(await retainedMatches(null, second, key)).toBe(false);
+  });
+});
