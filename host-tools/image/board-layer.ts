@@ -75,8 +75,9 @@ function bootloaderBlock(board: Board, rootUuid: string): { partition: string; b
 export function planBoardLayer(board: Board, inputs: BoardLayerInputs): BoardLayerPlan {
   const { partition, block } = bootloaderBlock(board, inputs.rootUuid);
   const layer = { board: board.name, osname: inputs.osname, bootloader: block };
-  // pass 0: the image holds no fsck.vfat; no nofail: an agent without its env cannot count boots
-  const fstabLine = `UUID=${vfatUuid(inputs.volumeId)} ${BOOT_MOUNT} vfat umask=0077,x-systemd.device-timeout=30s 0 0`;
+  // pass 0: the image holds no fsck.vfat; no nofail: an agent without its env cannot count boots;
+  // 5 min for udev to name the partition: past 30 s on an emulated board under load
+  const fstabLine = `UUID=${vfatUuid(inputs.volumeId)} ${BOOT_MOUNT} vfat umask=0077,x-systemd.device-timeout=5min 0 0`;
   const layerText = `# Written by ota image: the board, and its bootloader as the booted agent reaches it (docs/agent.md, "The board layer").\n${stringify(layer)}`;
   return { partition, fstabLine, layer, layerText };
 }

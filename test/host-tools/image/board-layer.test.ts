@@ -17,7 +17,7 @@ describe('planBoardLayer', () => {
       const { board } = await loadBoard(name);
       const plan = planBoardLayer(board, { rootUuid: UUID, volumeId: '0a1b2c3d', osname: 'gw' });
       expect(plan.partition, name).toBe(board.bootloader.type === 'uboot' && board.bootloader.env.kind === 'text-file' ? board.bootloader.env.partition : '?');
-      expect(plan.fstabLine).toBe('UUID=0A1B-2C3D /boot/efi vfat umask=0077,x-systemd.device-timeout=30s 0 0');
+      expect(plan.fstabLine).toBe('UUID=0A1B-2C3D /boot/efi vfat umask=0077,x-systemd.device-timeout=5min 0 0');
       expect(plan.layer).toEqual({ board: name, osname: 'gw', bootloader: { kind: 'uboot', envPath: '/boot/efi/ota.env', bootlimit: board.bootloader.bootlimit } });
       expect(parseYaml(plan.layerText)).toEqual(plan.layer);
     }
