@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFile } from './lean-fs.js';
 import { agentBuild } from './build-info.js';
 
 /**

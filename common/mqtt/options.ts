@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFile } from '../lean-fs.js';
 import type { IClientOptions } from 'mqtt';
 import { OtaError } from '../errors.js';
 

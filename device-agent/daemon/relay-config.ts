@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFile } from '../../common/lean-fs.js';
 import { OtaError } from '../../common/errors.js';
 import type { AgentConfig, MqttConfig } from '../config/schema.js';
 

@@ -1,4 +1,5 @@
-import { stat, watch } from 'node:fs/promises';
+import { watch } from 'node:fs';
+import { stat } from '../../common/lean-fs.js';
 import { join } from 'node:path';
 import type { DeviceEvent } from '../../contract/documents/event.js';
 import type { Presence } from '../../contract/documents/presence.js';
@@ -95,7 +96,7 @@ export class Relay {
       this.stopTelemetry = startTelemetry({ config: this.o.config, intervalSeconds: m.telemetryIntervalSeconds, log: this.o.log, publish: (p) => this.publisher.live(p) });
     }
     this.stateMtimeMs = await this.stateMtime();
-    void this.watchState();
+    this.watchState();
     this.every(STATE_CHECK_MS, () => void this.checkState());
     // The first tick may follow a boot: only it resumes an update waiting for its reboot.
     this.enqueue({ kind: 'tick', poll: false, afterStart: true });
@@ -263,7 +264,7 @@ export class Relay {
     // What our own worker wrote to state.json is no trigger; a verb's write after this is.
     this.stateMtimeMs = await this.stateMtime();
     // A new device's state folder appears with its first worker: watch it from then on.
-    if (this.watchMissing) void this.watchState();
+    if (this.watchMissing) this.watchState();
     if (job.kind === 'release' || job.kind === 'rollout' || job.kind === 'command') this.enqueue({ kind: 'tick', poll: false });
     this.pump();
     this.reschedule();
@@ -300,17 +301,22 @@ export class Relay {
     this.enqueue({ kind: 'tick', poll: false });
   }
 
-  private async watchState(): Promise<void> {
+  private watchState(): void {
     this.watchMissing = false;
     if (this.stopping) return;
     try {
-      for await (const e of watch(this.o.config.stateDir, { signal: this.watcher.signal })) {
-        if (e.filename === 'state.json') void this.checkState();
-      }
+      const w = watch(this.o.config.stateDir, { signal: this.watcher.signal }, (_event, filename) => {
+        if (filename === 'state.json') void this.checkState();
+      });
+      w.on('error', (e) => this.watchFailed(e));
     } catch (e) {
-      // No state folder yet (a new device): the first worker makes it, and finished() watches again.
-      this.watchMissing = (e as NodeJS.ErrnoException).code === 'ENOENT';
-      if ((e as Error).name !== 'AbortError' && !this.watchMissing) this.o.log(4, `cannot watch ${this.o.config.stateDir} (${(e as Error).message}); state.json is looked at once a minute`);
+      this.watchFailed(e);
     }
+  }
+
+  private watchFailed(e: unknown): void {
+    // No state folder yet (a new device): the first worker makes it, and finished() watches again.
+    this.watchMissing = (e as NodeJS.ErrnoException).code === 'ENOENT';
+    if ((e as Error).name !== 'AbortError' && !this.watchMissing) this.o.log(4, `cannot watch ${this.o.config.stateDir} (${(e as Error).message}); state.json is looked at once a minute`);
   }
 }

@@ -3,7 +3,7 @@
  * statfs with node's own modules (docs/agent.md, "Telemetry"): the daemon that sends them must
  * stay small, and a library for this costs a third of its memory budget.
  */
-import { readdir, readFile, statfs } from 'node:fs/promises';
+import { readdir, readFile, statfs } from '../../common/lean-fs.js';
 import { join, resolve } from 'node:path';
 import type { Telemetry } from '../../contract/documents/telemetry.js';
 import { API_VERSION, LIMITS } from '../../contract/limits.js';
