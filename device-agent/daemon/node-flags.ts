@@ -1,11 +1,13 @@
 /**
  * The Node flags the relay runs with (docs/agent.md, "Footprint of the relay"), in one place so the
  * bench, the tests and the systemd unit run the process the figures were measured on. Each flag
- * was measured alone on x86_64 with the relay connected to Mosquitto: a 1 MB semi-space, no V8
- * worker pool, --jitless (the relay mostly waits: its CPU stays near 0.1%) and --no-node-snapshot
- * (Node builds its builtins at start instead of mapping its whole snapshot in). Workers and verbs
- * never get them (self.ts): --jitless also takes WebAssembly away, and undici's HTTP parser is
- * WebAssembly.
+ * was measured on x86_64 with the relay connected to Mosquitto: a 1 MB semi-space, no V8 worker
+ * pool, --jitless (the relay mostly waits: its CPU stays near 0.1%) and --no-node-snapshot (Node
+ * builds its builtins at start instead of mapping its whole snapshot in: 3.6 MB less on Node 26).
+ * From Node 24 also V8's --lite-mode and --memory-saver-mode (1.1 MB less on Node 26, at 0.07% of
+ * a core instead of 0.02%), which NODE_OPTIONS refuses: Node 20's executable goes without them.
+ * Workers and verbs never get these flags (self.ts): --jitless also takes WebAssembly away, and
+ * undici's HTTP parser is WebAssembly.
  *
  * @example
  * spawn(process.execPath, [...relayNodeFlags(), 'bin/ota-agent.js', 'daemon']);
@@ -14,7 +16,7 @@ export function relayNodeFlags(nodeVersion: string = process.versions.node): str
   const base = ['--max-semi-space-size=1', '--v8-pool-size=0', '--jitless', '--no-node-snapshot'];
   // Node 20 warns once at start that --jitless leaves no WebAssembly unless told not to expose it;
   // Node 24 and later print no warning and refuse the flag anywhere.
-  return major(nodeVersion) < 24 ? [...base, '--no-expose-wasm'] : base;
+  return major(nodeVersion) < 24 ? [...base, '--no-expose-wasm'] : [...base, '--lite-mode', '--memory-saver-mode'];
 }
 
 /**

@@ -9,6 +9,12 @@ describe('the relay\'s Node flags per Node version (docs/agent.md, "Footprint of
     for (const v of ['20.11.0', '26.12.1']) expect(relayNodeFlags(v), v).toEqual(expect.arrayContaining(['--jitless', '--no-node-snapshot', '--max-semi-space-size=1']));
   });
 
+  it("V8's memory-saving modes from Node 24, never in Node 20's NODE_OPTIONS, which refuses them", () => {
+    expect(relayNodeFlags('26.12.1')).toEqual(expect.arrayContaining(['--lite-mode', '--memory-saver-mode']));
+    expect(relayNodeFlags('20.11.0')).not.toContain('--lite-mode');
+    expect(seaRelayLaunch('20.11.0').nodeOptions).not.toMatch(/lite-mode|memory-saver-mode/);
+  });
+
   it('defaults to the running Node', () => {
     expect(relayNodeFlags()).toEqual(relayNodeFlags(process.versions.node));
   });
