@@ -10,6 +10,7 @@ const REPO = join(import.meta.dirname, '../..');
 export const ENTRY = join(REPO, 'device-agent/sea/entry.ts');
 const CLI_ENTRY = join(REPO, 'device-agent/cli/process.ts');
 const EMBEDDED_KOFFI = join(REPO, 'node-ostree/ffi/embedded-koffi.ts');
+const CODE_CACHE = join(REPO, 'device-agent/sea/code-cache.ts');
 /** The names of koffi's module and of the CLI's script among the executable's assets. */
 export const KOFFI_ASSET = 'koffi.node';
 export const CLI_ASSET = 'cli.cjs';
@@ -87,13 +88,18 @@ async function bundleOne(target: TargetPlan, o: { entry: string; version: string
   return { script: result.outputFiles[0]!.contents, inputs: Object.keys(result.metafile.inputs) };
 }
 
-/** device-agent/sea/cli-chunk.ts -> the CLI compiled from the executable's asset, with the builtins-only require a single executable has. */
+/**
+ * device-agent/sea/cli-chunk.ts -> the CLI compiled from the executable's asset, with the builtins-only require a single
+ * executable has, and V8's code cache of earlier runs (device-agent/sea/code-cache.ts).
+ */
 function cliFromAsset(): Plugin {
-  const loader = `import { compileFunction } from 'node:vm';
-import { getAsset } from 'node:sea';
+  // Imported when called: the relay's start runs none of it.
+  const loader = `import { getAsset } from 'node:sea';
 export async function loadCli() {
+  const { runWithCodeCache } = await import(${JSON.stringify(CODE_CACHE)});
   const m = { exports: {} };
-  compileFunction(getAsset(${JSON.stringify(CLI_ASSET)}, 'utf8'), ['exports', 'require', 'module', '__filename', '__dirname'], { filename: ${JSON.stringify(CLI_ASSET)} })(m.exports, require, m, __filename, __dirname);
+  const params = ['exports', 'require', 'module', '__filename', '__dirname'];
+  runWithCodeCache({ source: getAsset(${JSON.stringify(CLI_ASSET)}, 'utf8'), filename: ${JSON.stringify(CLI_ASSET)}, params }).value(m.exports, require, m, __filename, __dirname);
   return m.exports;
 }
 `;

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -66,6 +66,8 @@ describe('the amd64 executable', () => {
     // koffi's module was written once, under its hash, into the private folder, and loaded from there.
     const native = await stat(join(runtime, `koffi-${m.koffi.sha256}.node`));
     expect(native.mode & 0o777).toBe(0o500);
+    // The CLI's V8 code cache was written beside it as the first run exited, for the runs after it.
+    expect((await readdir(runtime)).filter((n) => /^cli\.cjs-[0-9a-f]{32}\.v8cache$/.test(n))).toHaveLength(1);
   });
 
   it('status --json on a harness device reads the sysroot through the embedded koffi; upgrade --check asks the remote over HTTP', async () => {
