@@ -81,11 +81,11 @@ function rollout(r, actions, message) {
  * @param {HTMLElement} message
  */
 function buttons(r, message) {
-  const run = async (/** @type {string} */ name, /** @type {string} */ verb) => {
+  const run = async (/** @type {string} */ name, /** @type {string} */ verb, extra = {}) => {
     message.textContent = `${verb}…`;
     try {
-      await act(name, { group: r.group });
-      message.textContent = `${verb}: done`;
+      const result = await act(name, { group: r.group, ...extra });
+      message.textContent = result.rollback ? `${verb}: done; rollback sent to the ${result.rollback.devices} devices on ${r.release.version} (command ${result.rollback.nonce})` : `${verb}: done`;
     } catch (e) {
       message.textContent = `${verb}: refused: ${e instanceof Error ? e.message : String(e)}`;
     }
@@ -97,5 +97,6 @@ function buttons(r, message) {
     h('button', { type: 'button', 'data-action': 'pause', disabled: r.phase !== 'running', onclick: () => run('rollout-pause', 'pause') }, 'Pause'),
     h('button', { type: 'button', 'data-action': 'resume', disabled: r.phase !== 'paused' && r.phase !== 'halted', onclick: () => run('rollout-resume', 'resume') }, 'Resume'),
     h('button', { type: 'button', class: 'danger', 'data-action': 'abort', disabled: ended, onclick: () => confirm(`Abort the rollout of ${r.release.version} to ${r.group}? Devices that took it keep it.`) && run('rollout-abort', 'abort') }, 'Abort'),
+    h('button', { type: 'button', class: 'danger', 'data-action': 'abort-rollback', disabled: ended, onclick: () => confirm(`Abort the rollout of ${r.release.version} to ${r.group} and roll back the devices that took it?`) && run('rollout-abort', 'abort and roll back', { rollback: true }) }, 'Abort and roll back'),
   );
 }

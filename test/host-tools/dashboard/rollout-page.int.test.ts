@@ -75,7 +75,7 @@ async function succeed(devices: string[]): Promise<void> {
 }
 
 describe('the rollouts page (ota fleet rollout as a process, devices simulated at the broker)', () => {
-  it('shows a rollout progress without a reload, and its pause button pauses it for the CLI too', async () => {
+  it('shows a rollout progress without a reload; its pause button pauses it for the CLI too, and it aborts with a rollback', async () => {
     const { page, console } = await chrome.page();
     await page.goto(dash.loginUrl!);
     await page.goto(`${dash.url}/#/rollouts`);
@@ -100,9 +100,16 @@ describe('the rollouts page (ota fleet rollout as a process, devices simulated a
     expect(await page.evaluate(() => (globalThis as unknown as { __sameDocument?: boolean }).__sameDocument)).toBe(true);
     expect(await section.locator('figure.chart polyline').count()).toBeGreaterThan(0);
     await screenshot(page, 'rollout');
+    // Abort and roll back: one signed group command, only for the devices on the release.
+    const command = subscribeOnce(broker.url, topics().groupCommands(GROUP), { timeoutSeconds: 30 });
+    await new Promise((r) => setTimeout(r, 300)); // mosquitto_sub subscribed
     page.once('dialog', (d) => void d.accept());
-    await page.click(`section.rollout[data-group="${GROUP}"] button[data-action="abort"]`);
+    await page.click(`section.rollout[data-group="${GROUP}"] button[data-action="abort-rollback"]`);
     await expect.poll(() => section.locator('[data-phase]').textContent(), { timeout: 15_000 }).toBe('aborted');
+    const [cmd] = await command;
+    const signed = await readSigned('command', cmd!, await loadTrustedKeys(join(dir, 'keys', 'release.pub.jwks')));
+    expect(signed.doc).toMatchObject({ target: { group: GROUP }, action: { type: 'rollback', onlyFrom: '2.0' } });
+    await expect.poll(() => page.locator('#action-result').textContent(), { timeout: 15_000 }).toMatch(/rollback sent to the \d+ devices on 2\.0/);
     const exit = await controller.exited;
     expect(`${exit.stdout}${exit.stderr}`).toMatch(/aborted/);
     expect(console.filter((l) => /Content Security Policy|pageerror/i.test(l))).toEqual([]);
