@@ -6,7 +6,8 @@
  * trust checks, rollout gate and engine, one MQTT connection each) over a RECORDED STAND-IN of the
  * deploy step (bench/fleet/stand-in.ts), against a real Mosquitto on 127.0.0.1. The release goes
  * out by `ota fleet rollout --waves 1%,10%,100% --soak 0` (the built CLI, its own process) when it
- * exists, else by one retained announcement (say so in the output).
+ * is built, else by one retained announcement (the output says which); then `ota fleet rollback
+ * --group` takes every device back, and the bench times its confirmations too.
  *
  * BENCH_FLEET_SIZES=1000,10000 (default), BENCH_FLEET_DRIVER=rollout|announce.
  */
@@ -63,11 +64,18 @@ async function fileDescriptors(): Promise<{ open: number; limit: string }> {
 
 async function drive(url: string, r: Releases, dir: string): Promise<() => Promise<void>> {
   if (DRIVER === 'rollout') {
-    const argv = [process.execPath, join(REPO, 'bin/ota.js'), 'fleet', 'rollout', '--broker', url, '--group', GROUP, '--release', r.file, '--key', r.keyDir, '--waves', '1%,10%,100%', '--soak', '0', '--state', join(dir, 'rollout-state.json'), '--json'];
-    const child = start('ota fleet rollout', argv, { cwd: REPO });
+    const argv = [process.execPath, join(REPO, 'bin/ota.js'), 'fleet', 'rollout', '--broker', url, '--group', GROUP, '--release', r.file, '--key', r.keyDir, '--waves', '1%,10%,100%', '--soak', '0', '--state', join(dir, 'rollout-state.json')];
+    const t0 = Date.now();
+    const child = start('ota fleet rollout', argv, { cwd: REPO, env: { ...process.env, CI: '1' } });
+    // When each wave began, from the controller's own progress lines (stderr, one per change).
+    const waves = new Map<string, number>();
+    child.onStderr((text) => {
+      for (const m of text.matchAll(/wave (\d+)\/\d+/g)) if (!waves.has(m[1]!)) waves.set(m[1]!, (Date.now() - t0) / 1000);
+    });
     return async () => {
       const e = await child.exited;
       if (e.code !== 0) throw new Error(`ota fleet rollout exited ${e.code}: ${e.stderr.slice(-2000)}`);
+      console.log(`  the controller: ${[...waves].map(([w, t]) => `wave ${w} seen at ${t.toFixed(1)} s`).join(', ')}; it exited at ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     };
   }
   const s = await connectBroker({ url });
@@ -102,9 +110,13 @@ async function one(n: number): Promise<Run> {
     const figures = { messages: watch.messages(), byLeaf: watch.byLeaf() };
     watch.reset();
     const rollbackSeconds = await groupRollback(broker.url, r);
+    // Counted once the broker delivered every device's last status: the subscriber shares the CPU with the fleet.
+    await watch.until(n, idle, `${n} devices idle on 1.0 again`, 120_000);
+    await new Promise((res) => setTimeout(res, 1500));
+    const rollbackLeaves = watch.byLeaf();
     const run = { n, seconds, ...figures, sysReceived: sys1.received - sys0.received, sysSent: sys1.sent - sys0.sent, connectSeconds: fleet.connectSeconds, rssMb, fds: fd.open, rollbackSeconds, rollbackMessages: watch.messages() };
     console.log(`  ${n} devices: ${DRIVER} to all committed in ${seconds.toFixed(1)} s; ${run.messages} messages under ${PREFIX}/ at a subscriber (${Object.entries(run.byLeaf).map(([k, v]) => `${k} ${v}`).join(', ')}); Mosquitto $SYS: ${run.sysReceived} received, ${run.sysSent} sent; recorded stand-in calls (the release and the rollback after it): ${[...fleet.recorded].map(([k, v]) => `${k} ${v}`).join(', ')}; bench RSS ${rssMb.toFixed(0)} MB, load ${loadavg()[0]!.toFixed(1)}`);
-    console.log(`  ${n} devices: \`ota fleet rollback --group\` (one signed publish) to every device confirmed back on 1.0 in ${rollbackSeconds.toFixed(1)} s (the command's own process, from its start: connect, retained statuses, publish, confirmations); ${run.rollbackMessages} messages`);
+    console.log(`  ${n} devices: \`ota fleet rollback --group\` (one signed publish) to every device confirmed back on 1.0 in ${rollbackSeconds.toFixed(1)} s (the command's own process, from its start: connect, retained statuses, publish, confirmations); ${run.rollbackMessages} messages (${Object.entries(rollbackLeaves).map(([k, v]) => `${k} ${v}`).join(', ')})`);
     await fleet.stop();
     await watch.close();
     return run;

@@ -42,7 +42,7 @@ export async function watchFleet(url: string, prefix: string): Promise<FleetWatc
     }
     messages++;
     const levels = topic.split('/');
-    const leaf = levels.at(-1)!;
+    const leaf = levels.at(-2) === 'probe' ? 'probe' : levels.at(-1)!;
     leaves[leaf] = (leaves[leaf] ?? 0) + 1;
     if (leaf === 'status' && payload.length > 0) {
       const r = safeParseDocument('Status', payload);
