@@ -15,7 +15,14 @@ const live = /** @type {HTMLElement} */ (document.getElementById('live'));
 let current = null;
 
 /** What the server offers: `actions` is false when it was started without a signing key. */
-const config = await fetch('/api/config', { credentials: 'same-origin' }).then((r) => (r.ok ? r.json() : { actions: false }), () => ({ actions: false }));
+const config = await fetch('/api/config', { credentials: 'same-origin' }).then(
+  (r) => {
+    // A session that ended (a logout elsewhere, a restarted server) goes back to the login.
+    if (r.status === 401) location.href = '/login';
+    return r.ok ? r.json() : { actions: false };
+  },
+  () => ({ actions: false }),
+);
 
 function route() {
   current?.close();

@@ -165,6 +165,9 @@ describe('ota fleet dashboard in chromium (simulated devices, contract-built doc
     expect(await page.locator('tr[data-device="<img src=x onerror=window.__pwned=1>"]').count()).toBe(1);
     await page.goto(`${dash.url}/#/device/evil`);
     await page.waitForSelector('#facts');
+    const event = parseDocument('Event', { apiVersion: API_VERSION, kind: 'Event', device: 'evil', updateId: '<b>1</b>', type: 'failed', reason: HOSTILE, time: '2026-03-01T12:00:00Z' });
+    await pub.session.publish(topics().deviceEvents('evil'), JSON.stringify(event), { qos: 1, retain: false });
+    await expect.poll(() => page.locator('#events tbody tr td').nth(3).textContent(), { timeout: 10_000 }).toBe(HOSTILE);
     expect(await page.locator('dd[data-fact="last error"]').textContent()).toContain(HOSTILE);
     expect(await page.locator('dd[data-fact="update"]').textContent()).toBe('<img src=x onerror=1>');
     await page.goto(`${dash.url}/#/device/evil-big`);
