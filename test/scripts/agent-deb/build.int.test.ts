@@ -23,6 +23,7 @@ let dir: string;
 let binary: string;
 let deb: BuiltAgentDeb;
 let tree: string;
+let relay: { args: string[]; nodeOptions: string | null };
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'agent-deb-'));
@@ -30,7 +31,9 @@ beforeAll(async () => {
   await mkdir(join(dir, 'stand-in'));
   await writeFile(binary, '#!/bin/sh\necho "ota-agent 0.1.0 (stand-in)"\n');
   await chmod(binary, 0o755);
-  deb = await buildAgentDeb({ arch: 'arm64', binary, outDir: join(dir, 'out'), version: '0.1.0', epochSeconds: EPOCH, nodeOptions: '--jitless' });
+  // The relay's flags as arm64's executable takes them: the unit systemd-analyze verifies below is the shipped one.
+  relay = seaRelayLaunch((await readPins()).node.arm64.version);
+  deb = await buildAgentDeb({ arch: 'arm64', binary, outDir: join(dir, 'out'), version: '0.1.0', epochSeconds: EPOCH, nodeOptions: relay.nodeOptions, relayArgs: relay.args });
   tree = join(dir, 'tree');
   await run('extract', ['dpkg-deb', '-x', deb.path, tree]);
 });
@@ -102,13 +105,13 @@ describe('build:agent-deb with a stand-in executable', () => {
     const before = process.umask(0o077);
     let again: BuiltAgentDeb;
     try {
-      again = await buildAgentDeb({ arch: 'arm64', binary, outDir: join(dir, 'again'), version: '0.1.0', epochSeconds: EPOCH, nodeOptions: '--jitless' });
+      again = await buildAgentDeb({ arch: 'arm64', binary, outDir: join(dir, 'again'), version: '0.1.0', epochSeconds: EPOCH, nodeOptions: relay.nodeOptions, relayArgs: relay.args });
     } finally {
       process.umask(before);
     }
     expect(again.sha256).toBe(deb.sha256);
     expect((await readFile(again.path)).equals(await readFile(deb.path))).toBe(true);
-    const later = await buildAgentDeb({ arch: 'arm64', binary, outDir: join(dir, 'later'), version: '0.1.0', epochSeconds: EPOCH + 86_400, nodeOptions: '--jitless' });
+    const later = await buildAgentDeb({ arch: 'arm64', binary, outDir: join(dir, 'later'), version: '0.1.0', epochSeconds: EPOCH + 86_400, nodeOptions: relay.nodeOptions, relayArgs: relay.args });
     expect(later.sha256).not.toBe(deb.sha256);
   });
 
@@ -206,7 +209,6 @@ describe('build:agent-deb with a stand-in executable', () => {
     });
     expect(r.stdout).toMatch(new RegExp(`^build:agent-deb: ${join(out, 'ota-agent_0.1.0_arm64.deb')}: [0-9.]+ MB, sha256 [0-9a-f]{64}\\n$`));
     // The script gives the relay's flags as arm64's executable takes them: the same bytes as a direct build with them.
-    const relay = seaRelayLaunch((await readPins()).node.arm64.version);
     const direct = await buildAgentDeb({ arch: 'arm64', binary, outDir: join(dir, 'direct'), version: '0.1.0', epochSeconds: EPOCH, nodeOptions: relay.nodeOptions, relayArgs: relay.args });
     expect(r.stdout).toContain(`sha256 ${direct.sha256}`);
     const bad = await run('build:agent-deb', [process.execPath, '--import', 'tsx', join(REPO, 'scripts/build-agent-deb.ts'), '--arch', 'sparc', '--binary', binary, '--out', out], { okCodes: [2] });
