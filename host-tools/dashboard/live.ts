@@ -17,6 +17,9 @@ import { cleanText } from '../fleet/sanitize.js';
 import { applyDashboardMessage, DEVICE_FILTERS, deviceSummary, fleetRows, newDashboardModel, packRows, ROW_FIELDS, sampleHistory, takeDirty, type DashboardModel } from './model.js';
 import { readRelease, releaseTopicGroup, type ReleaseEntry } from './releases.js';
 
+/** What one page's stream may have waiting to be sent before it is closed. */
+export const MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
+
 export interface LiveOptions {
   broker: BrokerOptions;
   prefix: string;
@@ -88,7 +91,17 @@ export async function openLive(o: LiveOptions): Promise<Live> {
       else releases.set(g, readRelease(`group ${g}`, g, payload.toString('utf8')));
     },
   });
-  const send = (c: Client, event: string, data: unknown) => c.res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+  const send = (c: Client, event: string, data: unknown) => {
+    // A page that does not read (a background tab, a stalled link) must not make the server buffer
+    // the fleet's changes without end: its stream is closed, and the browser's reconnection brings
+    // it back with a fresh snapshot.
+    if (c.res.writableLength > MAX_BUFFERED_BYTES) {
+      clients.delete(c);
+      c.res.destroy();
+      return;
+    }
+    c.res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+  };
   const rolloutsChanged = () => {
     const view = o.rollouts?.() ?? [];
     for (const c of clients) if (c.rollouts) send(c, 'rollouts', view);
