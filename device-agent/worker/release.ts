@@ -10,7 +10,7 @@
  * await releaseJob(ctx, await readInput());
  */
 import { OtaError } from '../../common/errors.js';
-import { loadTrustedKeys, readSigned } from '../../contract/index.js';
+import { loadTrustedKeys, readSigned, readUnverified } from '../../contract/index.js';
 import type { Agent } from '../agent/open.js';
 import { skippedRelease } from '../engine/record.js';
 import { unixSeconds } from '../cli/verb.js';
@@ -34,6 +34,10 @@ export async function applyRelease(ctx: WorkerContext, agent: Agent, jws: string
   const fromCommit = await agent.bootedCommit();
   const v = await agent.steps.preflight({ intent: 'upgrade', releaseJws: jws, bundlePath: null, belowFloor: false, floor: record.floor, fromCommit, toCommit: null });
   if (v.verdict === 'refused') {
+    const version = readUnverified('release', jws, { checkExpiry: false }).doc.version;
+    // A release the group's rollout gives this device is refused through the engine, so the refusal is
+    // recorded and the retained status says so: the controller counts it, rather than wait for it forever.
+    if (record.state === 'idle' && (await rolloutWaiting(ctx, jws, version)) === null && (await heldRollout(ctx)).rollout !== null) return check(ctx, agent, jws, version);
     ctx.feed.event({ type: 'refused', updateId: null, reason: v.reason });
     ctx.log('warning', `release refused: ${v.reason}`);
     return;
@@ -56,13 +60,17 @@ export async function applyRelease(ctx: WorkerContext, agent: Agent, jws: string
     ctx.log('info', `release ${name}: not now, ${record.update?.id ?? 'an update'} is in ${record.state}`);
     return;
   }
+  await check(ctx, agent, jws, v.target.version ?? `release-${unixSeconds(ctx.now())}`);
+}
+
+async function check(ctx: WorkerContext, agent: Agent, jws: string, id: string): Promise<void> {
   await ctx.feed.status();
   try {
-    await agent.machine.check({ id: v.target.version ?? `release-${unixSeconds(ctx.now())}`, intent: 'upgrade', releaseJws: jws, downloadOnly: ctx.config.policy.downloadOnly });
+    await agent.machine.check({ id, intent: 'upgrade', releaseJws: jws, downloadOnly: ctx.config.policy.downloadOnly });
   } catch (e) {
     // A verb holding the lock, a failed save: the next tick finds the release again.
     if (!(e instanceof OtaError)) throw e;
-    ctx.log('error', `release ${name}: ${e.message}`);
+    ctx.log('error', `release ${id}: ${e.message}`);
   }
 }
 

@@ -87,4 +87,15 @@ describe('worker rollout: the group rollout gates the release', () => {
     expect((await record(d)).update!.id).toBe('1.1');
     expect(await rebootRequests(d)).toBe(1);
   });
+
+  it('a release the wave gives the device but its preflight refuses is recorded, so the controller counts it failed', async () => {
+    const d = await makeDevice(f, { dir: join(tmp, 'device-other-board'), board: 'another-board' });
+    const r = await worker(d, 'rollout', `${await rollout({ basisPoints: 10_000, secondsAgo: 60 })}\n${await jwsOf('1.1')}`);
+    expect(r.code, r.stderr).toBe(0);
+    expect(events(r).filter((e) => e.type === 'refused')).toEqual([expect.objectContaining({ updateId: '1.1', untrusted: false, reason: expect.stringContaining('board') })]);
+    const status = r.lines.flatMap((l) => (l.type === 'status' ? [l.doc] : [])).at(-1)!;
+    // What `ota fleet rollout` counts as this version's failure (its outcome(), unit-tested in test/host-tools/fleet/).
+    expect(status.lastError).toMatchObject({ code: 'update-refused', message: expect.stringMatching(/^update 1\.1: update refused \(board\)/) });
+    expect((await record(d)).state).toBe('idle');
+  });
 });

@@ -61,6 +61,7 @@ describe('outcome: success is committed after health checks, never downloaded or
     ['failed, in its phase', updating('a', 'failed'), 'failed'],
     ['rolled back, in its phase', updating('a', 'rolled-back'), 'failed'],
     ['rolled back (a bootloader rollback), as its last error', failed('a'), 'failed'],
+    ['refused by its preflight in the rollout, as the agent records it', { id: 'a', online: true, status: statusOf('a', { lastError: { code: 'update-refused', message: `update ${V}: update refused (board): release for board x`, at: at(5).toISOString() } }) }, 'failed'],
     ['a failure of the same version before the rollout began', failed('a', -60), 'pending'],
     ['a failure of another version', { id: 'a', online: true, status: statusOf('a', { lastError: { code: 'update-failed', message: 'update 1.10 (1.10): x', at: at(5).toISOString() } }) }, 'pending'],
     ['still on the old version', idle('a'), 'pending'],
