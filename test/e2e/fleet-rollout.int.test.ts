@@ -122,6 +122,8 @@ describe('ota fleet rollout with real agents', () => {
   });
 
   it('abort --rollback: one group command returns the devices on the release, with their confirmations; the others are left alone', async () => {
+    // The halt came with the first failure: the other device of wave 2 may still be rolling back.
+    await until('every device at rest', async () => (await Promise.all(devices.map(async (d) => rec.statuses(d.id).at(-1)?.status.phase === 'idle' && !(await staged(d.id))))).every(Boolean));
     const onRelease = IDS.filter((id) => rec.statuses(id).at(-1)?.status.deployments.booted?.version === '1.3');
     expect(onRelease.length).toBeGreaterThan(0);
     const r = await control('abort', '--rollback', '--timeout', '5m', '--reason', 'wave 2 failed');
