@@ -48,7 +48,7 @@ const KERNEL_PANIC = /Kernel panic - not syncing: (.*)$/m;
 const ANSI = /\x1b\[[0-9;?=]*[A-Za-z]/g;
 const MTOOLS_ENV = { ...process.env, MTOOLS_SKIP_CHECK: '1' };
 /** Console lines worth showing while a boot runs (GRUB's `Booting` follows its menu on the same line). */
-const INTERESTING = /^(?:ota:|ota-e2e:|U-Boot 20\d\d|Found U-Boot script|BdsDxe: starting|Booting Linux on|Linux version|Run \/init|Failed to execute|Kernel panic|Rebooting in|Welcome to|\S+ login:)|Booting `.*'$/;
+const INTERESTING = /^(?:ota:|ota-e2e:|U-Boot 20\d\d|Found U-Boot script|BdsDxe: starting|Booting Linux on|Linux version|Run \/init|Failed to execute|Kernel panic|Rebooting in|Welcome to|\S+ login:|.*\b(?:ota-agent\b|ostree-finalize-staged\b|ostree\[\d+\]).*|.*Reached target.*(?:Reboot|Network)\b.*)|Booting `.*'$/;
 
 export interface E2eOptions {
   /** Board name (boards/<name>) with a `qemu:` section, booting with U-Boot (a text-file env) or GRUB EFI. */
@@ -88,6 +88,17 @@ export interface BootRun {
   /** The env after the boot, as on the disk (ota.env, or the 1024-byte grubenv). */
   env: string;
   state: BootState;
+}
+
+export interface BootOptions {
+  firmware: string;
+  /** Stop qemu once this shows on the console (else: wait until it exits by itself). */
+  until?: RegExp;
+  timeoutMs: number;
+  name: string;
+  /** qemu's network arguments (default `-nic none`); `signal` stops qemu as `until` does. */
+  net?: string[];
+  signal?: AbortSignal;
 }
 
 /** A disk made by `ota image`, with OSTree's boot entries as the bootloader reads them. */
@@ -290,17 +301,16 @@ export class E2e {
   }
 
   /**
-   * One boot under qemu-system: until qemu exits by itself (reset or panic reboot under
-   * -no-reboot), or until `until` shows on the console (then qemu is stopped); `timeoutMs` kills a
-   * hung boot and fails.
+   * One boot under qemu-system: until qemu exits by itself (a reset or reboot under -no-reboot), or
+   * until `until` shows on the console (then qemu is stopped); `timeoutMs` kills a hung boot and fails.
    */
-  async boot(disk: E2eDisk, options: { firmware: string; until?: RegExp; timeoutMs: number; name: string }): Promise<BootRun> {
+  async boot(disk: E2eDisk, options: BootOptions): Promise<BootRun> {
     const q = this.board.qemu!;
     const log = join(this.options.work, `${options.name}.console.log`);
     await writeFile(log, '');
     const argv = [
       q.system, '-M', q.machine, ...(q.cpu ? ['-cpu', q.cpu] : []), '-smp', '2', '-m', String(q.memoryMiB),
-      '-display', 'none', '-monitor', 'none', '-serial', `file:${log}`, '-no-reboot', '-nic', 'none',
+      '-display', 'none', '-monitor', 'none', '-serial', `file:${log}`, '-no-reboot', ...(options.net ?? ['-nic', 'none']),
       '-bios', options.firmware, ...this.bootloader.qemuDisk(disk.output),
     ];
     const t0 = Date.now();
@@ -310,6 +320,12 @@ export class E2e {
       why = 'timeout';
       stop.abort();
     }, options.timeoutMs);
+    const onStop = () => {
+      why ??= 'until';
+      stop.abort();
+    };
+    if (options.signal?.aborted) onStop();
+    options.signal?.addEventListener('abort', onStop);
     let offset = 0;
     let partial = '';
     let seen = '';
@@ -346,6 +362,7 @@ export class E2e {
     } finally {
       clearTimeout(timer);
       clearInterval(interval);
+      options.signal?.removeEventListener('abort', onStop);
       await polling;
       await poll();
       await fh.close();

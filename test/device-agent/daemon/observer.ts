@@ -47,7 +47,7 @@ export interface Observer {
 /** Long enough for an update on a slow CI machine; only a failing test ever waits this long. */
 const GIVE_UP_MS = 240_000;
 
-export async function observe(url: string, device: string, options: { prefix?: string; clientId?: string } = {}): Promise<Observer> {
+export async function observe(url: string, device: string, options: { prefix?: string; clientId?: string; giveUpMs?: number } = {}): Promise<Observer> {
   const t = topics(options.prefix);
   const channelOf = new Map<string, Channel>([
     [t.deviceStatus(device), 'status'],
@@ -86,7 +86,7 @@ export async function observe(url: string, device: string, options: { prefix?: s
       const timer = setTimeout(() => {
         done();
         reject(new Error(`waited for ${what} on ${channel}; seen:\n${summary(seen)}`));
-      }, GIVE_UP_MS);
+      }, options.giveUpMs ?? GIVE_UP_MS);
       const done = () => {
         clearTimeout(timer);
         waiters.delete(check);
