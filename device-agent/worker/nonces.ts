@@ -10,12 +10,12 @@
  * const verdict = await store.admit(jti, expiresAt, new Date());
  * if (!verdict.ok) refuse(verdict.reason);
  */
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { writeFileAtomic } from '../../common/atomic-write.js';
 import { OtaError } from '../../common/errors.js';
 import { API_VERSION, DEFAULT_CLOCK_SKEW_SECONDS } from '../../contract/index.js';
+import { readStateFile } from './state-file.js';
 
 export const NONCE_FILE = 'nonces.json';
 /** At most this many nonces are kept: a command lives an hour by default, so this is far beyond any real rate. */
@@ -53,18 +53,8 @@ export class NonceStore {
 
   /** The nonces on disk; none when the file is missing. An unreadable file is an error: forgetting would allow replays. */
   async load(): Promise<SeenNonces> {
-    let text: string;
-    try {
-      text = await readFile(this.path, 'utf8');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return {};
-      throw this.broken(`cannot read it: ${(e as Error).message}`, e);
-    }
-    try {
-      return seenSchema.parse(JSON.parse(text)).seen;
-    } catch (e) {
-      throw this.broken('it does not parse', e);
-    }
+    const doc = await readStateFile(this.path, seenSchema, (why, cause) => this.broken(why, cause));
+    return doc ? doc.seen : {};
   }
 
   /** Admits the nonce and, when admitted, writes the store (pruned) before returning: the command acts after this. */

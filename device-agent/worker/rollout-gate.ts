@@ -10,13 +10,13 @@
  * if (!g.go) feed.event({ type: 'rollout-waiting', updateId: '1.2', reason: g.reason });
  */
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { writeFileAtomic } from '../../common/atomic-write.js';
 import { OtaError } from '../../common/errors.js';
 import { API_VERSION, inWave, loadTrustedKeys, readSigned, rolloutBucket, type Rollout } from '../../contract/index.js';
 import type { WorkerContext } from './context.js';
+import { readStateFile } from './state-file.js';
 
 export const ROLLOUT_FILE = 'rollouts.json';
 
@@ -80,18 +80,8 @@ export class RolloutStore {
 
   /** The held JWS and issue time per group; none when the file is missing. A broken file is an error: forgetting would let an old wave back in. */
   async load(): Promise<Record<string, { jws: string; issuedAt: string }>> {
-    let text: string;
-    try {
-      text = await readFile(this.path, 'utf8');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return {};
-      throw this.broken(`cannot read it: ${(e as Error).message}`, e);
-    }
-    try {
-      return fileSchema.parse(JSON.parse(text)).groups;
-    } catch (e) {
-      throw this.broken('it does not parse', e);
-    }
+    const doc = await readStateFile(this.path, fileSchema, (why, cause) => this.broken(why, cause));
+    return doc ? doc.groups : {};
   }
 
   async save(group: string, jws: string, issuedAt: Date): Promise<void> {
