@@ -25,9 +25,8 @@
  * const boot = await e2e.boot(disk, { firmware: await e2e.firmware(a.ref), until: MULTI_USER, timeoutMs: 600_000, name: 'boot-A' }); // MULTI_USER: report-package.ts
  */
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { progressOf } from '../../common/events.js';
 import { run } from '../../common/exec.js';
 import { OtaError } from '../../common/errors.js';
@@ -37,8 +36,8 @@ import { loadBoard } from '../../host-tools/board/load.js';
 import type { Board } from '../../host-tools/board/schema.js';
 import { build } from '../../host-tools/compose/build.js';
 import { makeImage, type ImageResult } from '../../host-tools/image/disk-image.js';
-import { catFile, commitDirectory, commitUnion, encodeMetadata, readCommit, Repo } from '../../node-ostree/index.js';
-import { buildArchive, disposeGpgKey, makeGpgKey, type GpgKey } from '../helpers/fixture-archive.js';
+import { catFile, Repo } from '../../node-ostree/index.js';
+import { commitLayer, layerDirs, manifestLines, writeLocalArchive } from './e2e-image.js';
 import { CMDLINE, e2eBootloader, type BootedEntry, type DiskEntry, type E2eBootloader } from './e2e-bootloaders.js';
 import { BOOTED, brokenInitramfs, REPORT_PACKAGE } from './report-package.js';
 
@@ -151,41 +150,12 @@ export class E2e {
    */
   async writeManifest(): Promise<{ manifest: string }> {
     const dir = this.options.work;
-    let key: GpgKey | undefined;
-    try {
-      key = await makeGpgKey(dir, 'deb-ota e2e');
-      await buildArchive(join(dir, 'archive'), [{
-        suite: 'e2e',
-        arches: [this.board.arch],
-        // Older than Debian's: the host archive's Date stays the build's newest (the commit time).
-        date: new Date('2023-06-10T00:00:00Z'),
-        listUncompressed: true,
-        components: { main: [REPORT_PACKAGE] },
-      }], { key });
-      await writeFile(join(dir, 'archive-key.asc'), await readFile(key.armored));
-    } finally {
-      if (key) {
-        await disposeGpgKey(key);
-        await rm(join(key.home, '..'), { recursive: true, force: true });
-      }
-    }
+    await writeLocalArchive(dir, this.board.arch, [REPORT_PACKAGE], 'deb-ota e2e');
     const manifest = join(dir, 'image.yaml');
-    await writeFile(manifest, [
-      '# deb-ota e2e: the reference image, plus a unit that reports the booted deployment on the console',
-      'name: e2e',
-      `arch: ${this.board.arch}`,
-      `board: ${this.board.name}`,
-      'sources:',
-      '  - uri: host',
-      ...(this.options.hostSuites ? [`    suites: [${this.options.hostSuites.join(', ')}]`] : []),
-      `  - uri: ${pathToFileURL(join(dir, 'archive')).href}`,
-      '    suites: [e2e]',
-      '    components: [main]',
-      '    keyring: archive-key.asc',
-      'variant: minbase',
-      'packages: [systemd-sysv, ota-e2e-report]',
-      '',
-    ].join('\n'));
+    await writeFile(manifest, manifestLines({
+      comment: 'deb-ota e2e: the reference image, plus a unit that reports the booted deployment on the console',
+      name: 'e2e', board: this.board, dir, hostSuites: this.options.hostSuites, packages: ['systemd-sysv', 'ota-e2e-report'],
+    }).join('\n'));
     return { manifest };
   }
 
@@ -220,28 +190,13 @@ export class E2e {
 
   /** A commit of `ref`'s tree with its kernel's initramfs.img replaced, metadata kept, at `newRef`. */
   async withInitramfs(ref: string, newRef: string, initramfs: Buffer, subject: string): Promise<BuiltImage> {
-    const repo = await Repo.open(this.repoPath);
-    const layerDir = await mkdtemp(join(this.options.work, 'layer-'));
-    try {
-      const a = readCommit(repo, ref);
-      const kernel = String(a.metadata.get('ostree.linux')?.value ?? '');
+    const r = await commitLayer({ repoPath: this.repoPath, work: this.options.work, base: ref, ref: newRef, subject }, async (dir, kernel) => {
       if (!kernel) throw new Error(`${ref} has no ostree.linux`);
-      await mkdir(join(layerDir, 'usr/lib/modules', kernel), { recursive: true });
-      for (const d of ['usr', 'usr/lib', 'usr/lib/modules', `usr/lib/modules/${kernel}`]) await chmod(join(layerDir, d), 0o755);
-      await writeFile(join(layerDir, 'usr/lib/modules', kernel, 'initramfs.img'), initramfs, { mode: 0o644 });
-      const layer = await commitDirectory(repo, layerDir, { owner: { uid: 0, gid: 0 }, skipXattrs: true });
-      const b = await commitUnion(repo, [a.checksum, layer.checksum], {
-        ref: newRef,
-        parent: a.checksum,
-        timestamp: a.timestamp,
-        subject,
-        metadata: encodeMetadata(Object.fromEntries(a.metadata)),
-      });
-      return { ref: newRef, checksum: b.checksum, kernel, packages: 0, noop: false };
-    } finally {
-      repo.close();
-      await rm(layerDir, { recursive: true, force: true });
-    }
+      const path = join('usr/lib/modules', kernel, 'initramfs.img');
+      await layerDirs(dir, path);
+      await writeFile(join(dir, path), initramfs, { mode: 0o644 });
+    });
+    return { ref: newRef, checksum: r.checksum, kernel: r.kernel, packages: 0, noop: false };
   }
 
   /** `ota image` of refs[0], with refs[1..] deployed after it (the last is OSTree's entry 0). */

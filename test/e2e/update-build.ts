@@ -11,17 +11,15 @@
  * await host.publish('1.0', host.built.a.checksum);
  */
 import { existsSync } from 'node:fs';
-import { chmod, copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { chmod, copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { run } from '../../common/exec.js';
 import { OtaError } from '../../common/errors.js';
 import { main } from '../../host-tools/cli/main.js';
 import { makeImage } from '../../host-tools/image/disk-image.js';
 import { planProvision } from '../../host-tools/image/provision.js';
-import { commitDirectory, commitUnion, encodeMetadata, readCommit, Repo } from '../../node-ostree/index.js';
-import { buildArchive, disposeGpgKey, makeGpgKey, type GpgKey } from '../helpers/fixture-archive.js';
 import type { BuiltImage, E2e, E2eDisk } from './boot-e2e.js';
+import { commitLayer, layerDirs, manifestLines, writeLocalArchive } from './e2e-image.js';
 import { REPORT_PACKAGE, brokenInitramfs } from './report-package.js';
 import { APP_PACKAGES, FAILING_CHECK, FAILING_CHECK_PATH, NET_PACKAGE } from './update-packages.js';
 import { GUEST_BROKER, GUEST_REMOTE } from './update-device.js';
@@ -60,46 +58,17 @@ export async function agentDeb(e2e: E2e, arch: string): Promise<string> {
 /** The signed local archive (report, net and app packages) and the manifests of A and B. */
 async function writeManifests(e2e: E2e, deb: string): Promise<{ a: string; b: string }> {
   const dir = e2e.options.work;
-  let key: GpgKey | undefined;
-  try {
-    key = await makeGpgKey(dir, 'deb-ota e2e update');
-    await buildArchive(join(dir, 'archive'), [{
-      suite: 'e2e',
-      arches: [e2e.board.arch],
-      // older than Debian's: the host archive's Date stays the build's newest (the commit time)
-      date: new Date('2023-06-10T00:00:00Z'),
-      listUncompressed: true,
-      components: { main: [REPORT_PACKAGE, NET_PACKAGE, ...APP_PACKAGES] },
-    }], { key });
-    await writeFile(join(dir, 'archive-key.asc'), await readFile(key.armored));
-  } finally {
-    if (key) {
-      await disposeGpgKey(key);
-      await rm(join(key.home, '..'), { recursive: true, force: true });
-    }
-  }
+  await writeLocalArchive(dir, e2e.board.arch, [REPORT_PACKAGE, NET_PACKAGE, ...APP_PACKAGES], 'deb-ota e2e update');
   await mkdir(join(dir, 'debs'), { recursive: true });
   const localDeb = join('debs', deb.split('/').pop()!);
   await copyFile(deb, join(dir, localDeb));
   const manifest = async (name: string, app: string) => {
     const path = join(dir, `image-${name}.yaml`);
-    await writeFile(path, [
-      `# deb-ota e2e update ${name.toUpperCase()}: minbase + systemd-sysv, the agent's .deb, network, report, ota-e2e-app ${app}`,
-      `name: ${IMAGE}`,
-      `arch: ${e2e.board.arch}`,
-      `board: ${e2e.board.name}`,
-      'sources:',
-      '  - uri: host',
-      ...(e2e.options.hostSuites ? [`    suites: [${e2e.options.hostSuites.join(', ')}]`] : []),
-      `  - uri: ${pathToFileURL(join(dir, 'archive')).href}`,
-      '    suites: [e2e]',
-      '    components: [main]',
-      '    keyring: archive-key.asc',
-      'variant: minbase',
-      `packages: [systemd-sysv, ota-e2e-report, ota-e2e-net, ota-e2e-app=${app}]`,
-      `debs: [${localDeb}]`,
-      '',
-    ].join('\n'));
+    await writeFile(path, manifestLines({
+      comment: `deb-ota e2e update ${name.toUpperCase()}: minbase + systemd-sysv, the agent's .deb, network, report, ota-e2e-app ${app}`,
+      name: IMAGE, board: e2e.board, dir, hostSuites: e2e.options.hostSuites,
+      packages: ['systemd-sysv', 'ota-e2e-report', 'ota-e2e-net', `ota-e2e-app=${app}`], debs: [localDeb],
+    }).join('\n'));
     return path;
   };
   return { a: await manifest('a', '1.0'), b: await manifest('b', '1.1') };
@@ -148,24 +117,12 @@ export async function prepareHost(e2e: E2e, step: <T>(name: string, fn: () => Pr
 
 /** A commit of `base`'s tree with one executable file added (its folders 0755), metadata kept, at `newRef`. */
 async function withFile(e2e: E2e, base: BuiltImage, newRef: string, file: { path: string; data: string }): Promise<BuiltImage> {
-  const repo = await Repo.open(e2e.repoPath);
-  const layerDir = await mkdtemp(join(e2e.options.work, 'layer-'));
-  try {
-    const from = readCommit(repo, base.checksum);
-    const dest = join(layerDir, file.path);
-    await mkdir(dirname(dest), { recursive: true });
-    for (let d = dirname(file.path); d !== '.' && d !== '/'; d = dirname(d)) await chmod(join(layerDir, d), 0o755);
-    await writeFile(dest, file.data, { mode: 0o755 });
-    await chmod(dest, 0o755);
-    const layer = await commitDirectory(repo, layerDir, { owner: { uid: 0, gid: 0 }, skipXattrs: true });
-    const r = await commitUnion(repo, [from.checksum, layer.checksum], {
-      ref: newRef, parent: from.checksum, timestamp: from.timestamp, subject: `${base.ref} with /${file.path} (deb-ota e2e)`, metadata: encodeMetadata(Object.fromEntries(from.metadata)),
-    });
-    return { ...base, ref: newRef, checksum: r.checksum, packages: 0, noop: false };
-  } finally {
-    repo.close();
-    await rm(layerDir, { recursive: true, force: true });
-  }
+  const r = await commitLayer({ repoPath: e2e.repoPath, work: e2e.options.work, base: base.checksum, ref: newRef, subject: `${base.ref} with /${file.path} (deb-ota e2e)` }, async (dir) => {
+    await layerDirs(dir, file.path);
+    await writeFile(join(dir, file.path), file.data, { mode: 0o755 });
+    await chmod(join(dir, file.path), 0o755);
+  });
+  return { ...base, ref: newRef, checksum: r.checksum, packages: 0, noop: false };
 }
 
 /** A's disk: `ota image` of the published 1.0, provisioned for the guest's network and the release key. */
