@@ -1,5 +1,5 @@
-import { join } from 'node:path';
-import { start, type Started } from '../../common/exec.js';
+import type { Started } from '../../common/exec.js';
+import { startOtaJsonLine } from './ota-process.js';
 
 /**
  * `ota fleet dashboard --broker URL --port 0 --json` as its own process (the CLI from the
@@ -20,26 +20,12 @@ export interface OtaDashboard {
   stop: () => Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>;
 }
 
-const OTA = join(import.meta.dirname, 'ota-cli.ts');
-
 export async function startOtaDashboard(broker: string, extraArgs: string[] = []): Promise<OtaDashboard> {
-  const child = start('ota fleet dashboard', [process.execPath, '--import', 'tsx', OTA, 'fleet', 'dashboard', '--broker', broker, '--port', '0', '--json', ...extraArgs], { env: { ...process.env, CI: '1' } });
-  let stdout = '';
-  let stderr = '';
-  child.onStderr((t) => (stderr += t));
-  const first = new Promise<string>((resolve, reject) => {
-    child.onStdout((t) => {
-      stdout += t;
-      const nl = stdout.indexOf('\n');
-      if (nl >= 0) resolve(stdout.slice(0, nl));
-    });
-    void child.exited.then((r) => reject(new Error(`ota fleet dashboard exited (${r.code ?? r.signal}) before printing its address:\n${r.stderr}`)), reject);
-  });
-  const doc = JSON.parse(await first) as { dashboard: { url: string; loginUrl: string | null; token: string | null } };
+  const { doc, child, log } = await startOtaJsonLine<{ dashboard: { url: string; loginUrl: string | null; token: string | null } }>('ota fleet dashboard', ['fleet', 'dashboard', '--broker', broker, '--port', '0', '--json', ...extraArgs]);
   return {
     ...doc.dashboard,
     child,
-    log: () => stderr,
+    log,
     stop: async () => {
       child.kill('SIGTERM');
       return child.exited;

@@ -1,5 +1,5 @@
-import { join } from 'node:path';
-import { start, type Started } from '../../common/exec.js';
+import type { Started } from '../../common/exec.js';
+import { startOtaJsonLine } from './ota-process.js';
 
 /**
  * `ota serve PUBLISHED --http-port 0 --mqtt-port 0 --json` as its own process (the CLI from the
@@ -27,22 +27,10 @@ export interface OtaServe {
   stop: (signal?: NodeJS.Signals) => Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>;
 }
 
-const OTA = join(import.meta.dirname, 'ota-cli.ts');
+type ServeDocument = { http: { url: string; repoUrl: string }; mqtt: { url: string } | null; mqtts?: { url: string } | null; dashboard?: { url: string; loginUrl: string | null } | null };
 
 export async function startOtaServe(published: string, extraArgs: string[] = []): Promise<OtaServe> {
-  const child = start('ota serve', [process.execPath, '--import', 'tsx', OTA, 'serve', published, '--http-port', '0', '--mqtt-port', '0', '--json', ...extraArgs], { env: { ...process.env, CI: '1' } });
-  let stdout = '';
-  let stderr = '';
-  child.onStderr((t) => (stderr += t));
-  const first = new Promise<string>((resolve, reject) => {
-    child.onStdout((t) => {
-      stdout += t;
-      const nl = stdout.indexOf('\n');
-      if (nl >= 0) resolve(stdout.slice(0, nl));
-    });
-    void child.exited.then((r) => reject(new Error(`ota serve exited (${r.code ?? r.signal}) before printing its addresses:\n${r.stderr}`)), reject);
-  });
-  const doc = JSON.parse(await first) as { http: { url: string; repoUrl: string }; mqtt: { url: string } | null; mqtts?: { url: string } | null; dashboard?: { url: string; loginUrl: string | null } | null };
+  const { doc, child, log } = await startOtaJsonLine<ServeDocument>('ota serve', ['serve', published, '--http-port', '0', '--mqtt-port', '0', '--json', ...extraArgs]);
   return {
     httpUrl: doc.http.url,
     repoUrl: doc.http.repoUrl,
@@ -50,7 +38,7 @@ export async function startOtaServe(published: string, extraArgs: string[] = [])
     mqttsUrl: doc.mqtts?.url ?? null,
     dashboard: doc.dashboard ?? null,
     child,
-    log: () => stderr,
+    log,
     stop: async (signal = 'SIGTERM') => {
       child.kill(signal);
       return child.exited;
