@@ -4,8 +4,9 @@ import { ID_PATTERN, LIMITS } from '../../../contract/index.js';
 import type { BrokerOptions } from '../../mqtt/client.js';
 
 /**
- * The broker options every `ota fleet` subcommand takes, the same as `ota announce`'s: URL,
- * username and password, a private CA and a client certificate for mutual TLS, and the prefix.
+ * The broker options `ota announce` and every `ota fleet` subcommand take, declared and parsed
+ * once here: URL, username and password, a private CA and a client certificate for mutual TLS,
+ * and the prefix.
  *
  * @example
  * addBrokerOptions(fleet.command('status'));
