@@ -126,8 +126,8 @@ async function withFile(e2e: E2e, base: BuiltImage, newRef: string, file: { path
 }
 
 /** A's disk: `ota image` of the published 1.0, provisioned for the guest's network and the release key. */
-export async function makeDeviceDisk(e2e: E2e, host: HostSide): Promise<E2eDisk> {
-  const provision = await planProvision({ deviceId: host.deviceId, group: GROUP, remote: GUEST_REMOTE, broker: GUEST_BROKER, trustedKeys: join(host.keys, 'release.pub.jwks') });
+export async function makeDeviceDisk(e2e: E2e, host: Pick<HostSide, 'deviceId' | 'keys' | 'published' | 'ref'> & { group?: string }): Promise<E2eDisk> {
+  const provision = await planProvision({ deviceId: host.deviceId, group: host.group ?? GROUP, remote: GUEST_REMOTE, broker: GUEST_BROKER, trustedKeys: join(host.keys, 'release.pub.jwks') });
   // 4 GiB (sparse): step 4 goes back to 1.0 by a whole pull, which preflight sizes as the full
   // commit unpacked, since libostree 2022.7 drops A's deployment when it finalizes a staged one
   const r = await makeImage({ board: e2e.board.name, repoPath: join(host.published, 'repo'), ref: host.ref, output: join(e2e.options.work, 'device.img'), sizeBytes: 4 * 2 ** 30, provision });
