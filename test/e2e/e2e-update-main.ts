@@ -5,11 +5,12 @@
  * work directory (console logs, disks, the repository) is kept on failure and with --keep; with
  * --work DIR a second run reuses the builds.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { E2e, fmt } from './boot-e2e.js';
+import { AGENT_RSS } from './report-package.js';
 import { checkUpdateScenario, runUpdateScenario, stepLines } from './update-scenario.js';
 
 async function main(): Promise<number> {
@@ -39,6 +40,7 @@ async function main(): Promise<number> {
     log(`e2e-update: steps (rollback command: ${r.rollbackVia})`);
     for (const l of stepLines(r)) log(l);
     log(`e2e-update: ${r.boots.length} boots: ${r.boots.map((b) => `${fmt(b.seconds)}${b.panic ? ' (panic)' : ''}`).join(', ')}`);
+    for (const l of await rssLines(work)) log(l);
     log('e2e-update: checks');
     for (const c of checks) log(`  ${c.ok ? 'ok  ' : 'FAIL'}  ${c.what}${c.ok ? '' : `: saw ${c.seen}`}`);
     ok = checks.every((c) => c.ok);
@@ -56,6 +58,19 @@ async function main(): Promise<number> {
     await rm(work, { recursive: true, force: true });
   }
   return ok ? 0 : 1;
+}
+
+/** The relay's VmRSS per boot, as report-package.ts's memory unit wrote it on the console once a minute. */
+async function rssLines(work: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const f of (await readdir(work)).filter((n) => /^boot-.*\.console\.log$/.test(n)).sort()) {
+    const samples = [...(await readFile(join(work, f), 'utf8')).matchAll(AGENT_RSS)].map((m) => ({ rss: Number(m[2]), anon: Number(m[3]), file: Number(m[4]), up: Number(m[5]) }));
+    if (samples.length === 0) continue;
+    const last = samples.at(-1)!;
+    const mb = (kb: number) => (kb / 1000).toFixed(1);
+    out.push(`e2e-update: ${f.replace('.console.log', '')}: the agent relay's VmRSS ${samples.map((s) => mb(s.rss)).join(', ')} MB (last: anon ${mb(last.anon)}, file ${mb(last.file)}, ${last.up} s after boot)`);
+  }
+  return out;
 }
 
 process.exitCode = await main();

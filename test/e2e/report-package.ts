@@ -42,7 +42,37 @@ ExecStart=/usr/libexec/ota-e2e-report
 WantedBy=multi-user.target
 `;
 
-/** The report package: a script, its unit, and the unit's wants link (no maintainer scripts). */
+/** What the memory unit writes once a minute: the relay's pid, VmRSS, RssAnon, RssFile (kB) and the uptime (s). */
+export const AGENT_RSS = /ota-e2e: agent (\d+) VmRSS: (\d+) kB RssAnon: (\d+) kB RssFile: (\d+) kB uptime (\d+)/g;
+
+// The relay's resident memory on the booted board, the figure docs/agent.md, "Footprint of the relay"
+// measures on x86_64: its process is the one whose command line ends in `daemon` (the unit's ExecStart).
+const RSS_SCRIPT = `#!/bin/sh
+# deb-ota e2e: the agent relay's resident memory on the console once a minute.
+while :; do
+  sleep 60
+  for d in /proc/[0-9]*; do
+    if tr '\\0' ' ' < "$d/cmdline" 2>/dev/null | grep -q '^/usr/bin/ota-agent .*daemon $'; then
+      rss=$(grep -E '^(VmRSS|RssAnon|RssFile):' "$d/status" | tr -s ' \\t\\n' ' ')
+      echo "ota-e2e: agent \${d#/proc/} \${rss}uptime $(cut -d. -f1 /proc/uptime)" > /dev/console
+    fi
+  done
+done
+`;
+
+const RSS_UNIT = `[Unit]
+Description=deb-ota e2e: the agent relay's resident memory on the console
+After=ota-agent.service
+
+[Service]
+Type=simple
+ExecStart=/usr/libexec/ota-e2e-rss
+
+[Install]
+WantedBy=multi-user.target
+`;
+
+/** The report package: two scripts, their units, and the units' wants links (no maintainer scripts). */
 export const REPORT_PACKAGE = {
   name: 'ota-e2e-report',
   version: '1.0',
@@ -52,9 +82,14 @@ export const REPORT_PACKAGE = {
   files: {
     '/usr/libexec/ota-e2e-report': REPORT_SCRIPT,
     '/usr/lib/systemd/system/ota-e2e-report.service': REPORT_UNIT,
+    '/usr/libexec/ota-e2e-rss': RSS_SCRIPT,
+    '/usr/lib/systemd/system/ota-e2e-rss.service': RSS_UNIT,
   },
-  modes: { '/usr/libexec/ota-e2e-report': 0o755 },
-  symlinks: { '/usr/lib/systemd/system/multi-user.target.wants/ota-e2e-report.service': '../ota-e2e-report.service' },
+  modes: { '/usr/libexec/ota-e2e-report': 0o755, '/usr/libexec/ota-e2e-rss': 0o755 },
+  symlinks: {
+    '/usr/lib/systemd/system/multi-user.target.wants/ota-e2e-report.service': '../ota-e2e-report.service',
+    '/usr/lib/systemd/system/multi-user.target.wants/ota-e2e-rss.service': '../ota-e2e-rss.service',
+  },
 };
 
 /**
