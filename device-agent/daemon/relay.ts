@@ -37,6 +37,11 @@ export interface RelayOptions {
 /** How often state.json's mtime is looked at, beside fs.watch (which may miss a rename on some file systems). */
 const STATE_CHECK_MS = 60_000;
 const RETRY_TICK_MS = 60_000;
+/**
+ * How long a release heard with no rollout yet on this connection waits for the group's retained rollout, counted
+ * from the end of the subscriptions: a broker may send the release's retained copy first (docs/agent.md, "Rollouts").
+ */
+export const RELEASE_HOLD_MS = 2000;
 
 export class Relay {
   private readonly topics: Topics;
@@ -58,6 +63,11 @@ export class Relay {
   /** The last release that passed the pre-check, handled or not: a rollout's worker gates it again. */
   private heardRelease: string | null = null;
   private lastRollout: string | null = null;
+  /** A rollout passed the pre-check on this connection: a release heard after it needs no hold. */
+  private rolloutHeard = false;
+  /** When this connection's subscriptions completed; null while subscribing or away. */
+  private upAtMs: number | null = null;
+  private holdTimer: NodeJS.Timeout | null = null;
   private lastPollAtMs: number | null = null;
   private pollJitter = 2 * Math.random() - 1;
   private stateMtimeMs: number | null = null;
@@ -109,6 +119,7 @@ export class Relay {
     this.watcher.abort();
     for (const t of this.timers) clearInterval(t);
     if (this.wakeTimer !== null) clearTimeout(this.wakeTimer);
+    this.dropHold();
     this.stopTelemetry();
     this.publisher.stop();
     if (this.running !== null) {
@@ -164,6 +175,9 @@ export class Relay {
   private onUp(protocol: string, sessionPresent: boolean): void {
     this.o.log(6, `connected to ${this.session!.url} over MQTT ${protocol}${sessionPresent ? ', session kept' : ''}`);
     this.sched.brokerAwaySinceMs = null;
+    this.upAtMs = Date.now();
+    // A release held during the subscriptions waits its full window from now, when the retained burst is under way.
+    if (this.holdTimer !== null) this.holdRelease();
     this.publisher.flush();
     this.session!.publish(this.presence(true));
     this.enqueue({ kind: 'report' });
@@ -172,6 +186,10 @@ export class Relay {
 
   private onDown(why: string, retryInMs: number): void {
     this.sched.brokerAwaySinceMs ??= Date.now();
+    // The broker sends the retained release again on the next connection, and it is held again then.
+    this.upAtMs = null;
+    this.rolloutHeard = false;
+    this.dropHold();
     this.o.log(4, `MQTT broker ${this.session!.url}: ${why}; trying again in ${(retryInMs / 1000).toFixed(1)} s`);
     this.reschedule();
   }
@@ -187,10 +205,50 @@ export class Relay {
       else this.publisher.badInput(this.event(type, reason), line);
       return;
     }
-    // A retained release or rollout comes again on every reconnect; the one handled or being handled is skipped.
+    if (r.kind === 'command') {
+      this.enqueue({ kind: 'command', jws: r.jws });
+      return;
+    }
     if (r.kind === 'release') this.heardRelease = r.jws;
-    if (r.kind !== 'command' && this.handled(r.kind, r.jws)) return;
-    this.enqueue(r.kind === 'rollout' ? { kind: 'rollout', jws: r.jws, release: this.heardRelease } : { kind: r.kind, jws: r.jws });
+    else this.rolloutHeard = true;
+    // A retained release or rollout comes again on every reconnect; the one handled or being handled is skipped.
+    const handled = this.handled(r.kind, r.jws);
+    if (r.kind === 'rollout') {
+      // The rollout job gates the held release itself; a rollout already handled is on disk, and gates a release job.
+      const held = this.dropHold();
+      if (!handled) this.enqueue({ kind: 'rollout', jws: r.jws, release: this.heardRelease });
+      else if (held) this.enqueueHeard();
+      return;
+    }
+    if (handled) return;
+    if (!this.rolloutHeard && (this.upAtMs === null || Date.now() - this.upAtMs < RELEASE_HOLD_MS)) this.holdRelease();
+    else this.enqueue({ kind: 'release', jws: r.jws });
+  }
+
+  /**
+   * A release in the retained burst before any rollout: it waits RELEASE_HOLD_MS after the subscriptions for the
+   * group's retained rollout, since a broker that streams each subscription's retained messages apart (aedes, in
+   * `ota serve`) may send the release first, and a device holding no rollout yet would apply it ungated.
+   */
+  private holdRelease(): void {
+    if (this.holdTimer !== null) clearTimeout(this.holdTimer);
+    const left = this.upAtMs === null ? RELEASE_HOLD_MS : Math.max(0, this.upAtMs + RELEASE_HOLD_MS - Date.now());
+    this.holdTimer = setTimeout(() => {
+      this.holdTimer = null;
+      this.enqueueHeard();
+    }, left);
+  }
+
+  /** Ends a hold; true when one was under way. */
+  private dropHold(): boolean {
+    if (this.holdTimer === null) return false;
+    clearTimeout(this.holdTimer);
+    this.holdTimer = null;
+    return true;
+  }
+
+  private enqueueHeard(): void {
+    if (this.heardRelease !== null && !this.handled('release', this.heardRelease)) this.enqueue({ kind: 'release', jws: this.heardRelease });
   }
 
   private handled(kind: 'release' | 'rollout', jws: string): boolean {
