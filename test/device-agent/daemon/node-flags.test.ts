@@ -10,9 +10,9 @@ describe('the relay\'s Node flags per Node version (docs/agent.md, "Footprint of
   });
 
   it("V8's memory-saving modes from Node 24, never in Node 20's NODE_OPTIONS, which refuses them", () => {
-    expect(relayNodeFlags('26.12.1')).toEqual(expect.arrayContaining(['--lite-mode', '--memory-saver-mode', '--gc-memory-reducer-start-delay-ms=1000']));
+    expect(relayNodeFlags('26.12.1')).toEqual(expect.arrayContaining(['--lite-mode', '--memory-saver-mode', '--gc-memory-reducer-start-delay-ms=1000', '--bytecode-old-age=1']));
     expect(relayNodeFlags('20.11.0')).not.toContain('--lite-mode');
-    expect(seaRelayLaunch('20.11.0').nodeOptions).not.toMatch(/lite-mode|memory-saver-mode|memory-reducer/);
+    expect(seaRelayLaunch('20.11.0').nodeOptions).not.toMatch(/lite-mode|memory-saver-mode|memory-reducer|bytecode/);
   });
 
   it('defaults to the running Node', () => {
