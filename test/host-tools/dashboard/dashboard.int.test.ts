@@ -2,11 +2,12 @@ import { request } from 'node:http';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { connectAsync } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { API_VERSION, generateSigningKey, loadTrustedKeys, parseDocument, readSigned, signDocument, topics } from '../../../contract/index.js';
 import { launchChromium, screenshot, type TestBrowser } from '../../helpers/browser.js';
 import { COMMIT, devicePublisher, inventoryOf, presenceOf, statusOf, type DevicePublisher } from '../../helpers/fleet-devices.js';
-import { startMosquitto, subscribeOnce, type Mosquitto } from '../../helpers/mosquitto.js';
+import { startMosquitto, type Mosquitto } from '../../helpers/mosquitto.js';
 import { ota } from '../../helpers/cli.js';
 import { startOtaDashboard, type OtaDashboard } from '../../helpers/ota-dashboard.js';
 
@@ -211,15 +212,20 @@ describe('ota fleet dashboard in chromium (simulated devices, contract-built doc
     const { page } = await loggedIn();
     const cookie = (await page.context().cookies()).find((c) => c.name === 'ota_dashboard_session')!;
     const session = `${cookie.name}=${cookie.value}`;
+    let opened!: () => void;
+    const open = new Promise<void>((r) => (opened = r));
     const ended = new Promise<string>((resolve, reject) => {
       request(new URL('/api/stream', dash.url), { headers: { cookie: session } }, (res) => {
         let first = '';
         res.setEncoding('utf8');
-        res.on('data', (t: string) => (first ||= t.split('\n')[0]!));
+        res.on('data', (t: string) => {
+          first ||= t.split('\n')[0]!;
+          opened();
+        });
         res.on('end', () => resolve(first));
       }).on('error', reject).end();
     });
-    await new Promise((r) => setTimeout(r, 500)); // the stream is open and has sent its snapshot
+    await Promise.race([open, ended]); // the stream is open and has sent its first bytes (the snapshot)
     expect(await post('/logout', { cookie: session, origin: dash.url })).toBe(303);
     expect(await ended).toBe('event: snapshot');
     expect((await page.request.get(`${dash.url}/api/releases`)).status()).toBe(401);
@@ -230,12 +236,18 @@ describe('ota fleet dashboard in chromium (simulated devices, contract-built doc
     const { page } = await loggedIn();
     await page.goto(`${dash.url}/#/device/${id(7)}`);
     await page.waitForSelector('#facts');
-    const received = subscribeOnce(broker.url, topics().deviceCommands(id(7)), { timeoutSeconds: 30 });
-    await new Promise((r) => setTimeout(r, 300)); // mosquitto_sub subscribed
+    // A client of its own, subscribed (the broker acknowledged) before the click.
+    const sub = await connectAsync(broker.url);
+    const received = new Promise<string[]>((resolve, reject) => {
+      sub.once('message', (_t, payload) => resolve([payload.toString('utf8')]));
+      setTimeout(() => reject(new Error("no command on the device's topic in 30 s")), 30_000).unref();
+    });
+    await sub.subscribeAsync(topics().deviceCommands(id(7)));
     page.once('dialog', (d) => void d.accept());
     await page.click('button[data-action="rollback-device"]');
     await expect.poll(() => page.locator('#action-result').textContent(), { timeout: 20_000 }).toMatch(/^rollback sent to 1 device/);
     const [jws] = await received;
+    await sub.endAsync();
     const { doc } = await readSigned('command', jws!, await loadTrustedKeys(join(keyDir, 'release.pub.jwks')));
     expect(doc).toMatchObject({ target: { device: id(7) }, action: { type: 'rollback' } });
     await page.close();
