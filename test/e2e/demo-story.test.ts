@@ -35,14 +35,14 @@ describe("scripts/demo's story (the parts that need no qemu)", () => {
     let now = 1_000_000;
     const lines: string[] = [];
     const clock = new StageClock((l) => lines.push(l), () => now);
-    await clock.stage('lock', async () => {
+    await clock.stage('lock', 'ota lock', async () => {
       now += 40_000;
     });
-    await expect(clock.stage('build', async () => {
+    await expect(clock.stage('build', 'ota build', async () => {
       now += 125_500;
       throw new Error('stage 2 failed');
     })).rejects.toThrow('stage 2 failed');
-    expect(lines.filter(Boolean)).toEqual(['== [0.0s] 1. lock', '== [40.0s] 2. build']);
+    expect(lines.filter(Boolean)).toEqual(['== [0.0s] 1. lock: ota lock', '== [40.0s] 2. build: ota build']);
     expect(clock.summary('FAILED')).toBe('demo: FAILED in 2m45.5s (lock 40.0s, build 2m05.5s)');
   });
 

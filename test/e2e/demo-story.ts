@@ -6,7 +6,7 @@
  *
  * @example
  * const clock = new StageClock(console.log);
- * await clock.stage('lock', () => lock());
+ * await clock.stage('lock', 'ota lock of the manifest', () => lock());
  * console.log(clock.summary('done'));
  */
 import { chmod, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
@@ -111,10 +111,11 @@ export class StageClock {
     return (this.now() - this.t0) / 1000;
   }
 
-  async stage<T>(name: string, fn: () => Promise<T>): Promise<T> {
+  /** `name` goes into the summary, `what` into the header after it. */
+  async stage<T>(name: string, what: string, fn: () => Promise<T>): Promise<T> {
     const s0 = this.now();
     this.log('');
-    this.log(`== [${clock(this.elapsed())}] ${this.stages.length + 1}. ${name}`);
+    this.log(`== [${clock(this.elapsed())}] ${this.stages.length + 1}. ${name}: ${what}`);
     try {
       return await fn();
     } finally {
