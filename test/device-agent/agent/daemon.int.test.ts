@@ -31,7 +31,7 @@ describe('ota-agent daemon (stand-in reboot and stand-in boot)', () => {
     const [A, B] = [f.releases['1.0']!.commit, f.releases['1.1']!.commit];
     const lock = join(d.stateDir, 'agent.lock');
 
-    const first = startOtaAgent(d, 'daemon');
+    const first = await startOtaAgent(d, 'daemon');
     await until('the poll asked for a reboot', async () => (await rebootRequests(d)) === 1);
     await until('the daemon let go of the lock', () => !existsSync(lock));
     first.kill('SIGTERM');
@@ -42,7 +42,7 @@ describe('ota-agent daemon (stand-in reboot and stand-in boot)', () => {
     expect(polled.update!.id).toMatch(/^poll-\d+$/);
 
     expect((await standInBoot(d)).entry.commit).toBe(B);
-    const second = startOtaAgent(d, 'daemon');
+    const second = await startOtaAgent(d, 'daemon');
     let journal = '';
     second.onStderr((t) => (journal += t));
     // It commits, then polls at once (1.1 is the group's release: up to date), then waits an hour.

@@ -35,7 +35,7 @@ describe('a download cut mid-way resumes', () => {
     f.server.requests.length = 0;
 
     const cutter = f.server.cutOnce(part, CUT);
-    const upgrade = startOtaAgent(d, 'upgrade');
+    const upgrade = await startOtaAgent(d, 'upgrade');
     await partialReaches(join(d.stateDir, 'download', B, '0'), CUT);
     upgrade.kill('SIGKILL');
     expect((await upgrade.exited).signal).toBe('SIGKILL');

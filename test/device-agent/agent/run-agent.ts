@@ -36,9 +36,9 @@ export async function otaAgent(d: Device, ...args: string[]): Promise<AgentRun> 
   return run(`ota-agent ${args[0] ?? ''}`, await argv(d, args), { cwd: REPO, okCodes: ANY_EXIT });
 }
 
-/** The same, running beside the test (to kill it, or to try a second command while it runs), through tsx. */
-export function startOtaAgent(d: Device, ...args: string[]): Started {
-  return start(`ota-agent ${args[0] ?? ''}`, [process.execPath, '--import', 'tsx', CLI, '--root', d.root, ...args], { cwd: REPO });
+/** The same, running beside the test (to kill it, or to try a second command while it runs). */
+export async function startOtaAgent(d: Device, ...args: string[]): Promise<Started> {
+  return start(`ota-agent ${args[0] ?? ''}`, await argv(d, args), { cwd: REPO });
 }
 
 /** The agent's state record, read as the agent reads it on start. */

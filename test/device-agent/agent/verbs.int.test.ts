@@ -92,7 +92,7 @@ describe("ota-agent's verbs (stand-in reboot and stand-in boot)", () => {
     // Hold the upgrade mid-download: the server sends part of a delta part and waits.
     const part = `/repo/${staticDeltaPath(commit('1.0'), commit(LATEST))}/0`;
     const cutter = f.server.cutOnce(part, 10_000);
-    const upgrade = startOtaAgent(d, 'upgrade');
+    const upgrade = await startOtaAgent(d, 'upgrade');
     await partialReaches(join(d.stateDir, 'download', commit(LATEST), '0'), 10_000);
     const stateBefore = await readFile(join(d.stateDir, 'state.json'));
     for (const verb of [['rollback'], ['upgrade'], ['deploy', '1.1']]) {

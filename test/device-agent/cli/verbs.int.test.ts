@@ -117,7 +117,7 @@ describe('ota-agent upgrade', () => {
     const d = await newDevice();
     // The first upgrade's delta part stops part-way and is held open until the test lets it go.
     const cut = f.server.cutOnce('/0', 1000);
-    const first = startOtaAgent(d, 'upgrade');
+    const first = await startOtaAgent(d, 'upgrade');
     try {
       await until(async () => (await readFile(join(d.stateDir, 'agent.lock'), 'utf8').catch(() => '')).trim() === String(first.pid) && (await record(d)).state === 'downloading');
       // Meanwhile status shows the download's progress from progress.json.
@@ -225,7 +225,7 @@ describe('ota-agent install', () => {
 describe('ota-agent daemon', () => {
   it('waits while resting and exits 0 on SIGTERM', async () => {
     const d = await newDevice();
-    const daemon = startOtaAgent(d, 'daemon');
+    const daemon = await startOtaAgent(d, 'daemon');
     let err = '';
     daemon.onStderr((t) => (err += t));
     await until(async () => err.includes('ota-agent daemon: device gw-0001'));
@@ -263,7 +263,7 @@ describe('ota-agent daemon', () => {
   it('on SIGTERM during a poll\'s download, stops where a restart continues; daemon --once then goes on', async () => {
     const d = await newDevice({ etc: { pollIntervalSeconds: 3600 } });
     const cut = f.server.cutOnce('/0', 1000);
-    const daemon = startOtaAgent(d, 'daemon');
+    const daemon = await startOtaAgent(d, 'daemon');
     try {
       await until(async () => (await record(d)).state === 'downloading');
       daemon.kill('SIGTERM');
