@@ -39,7 +39,7 @@ import { makeImage, type ImageResult } from '../../host-tools/image/disk-image.j
 import { catFile, Repo } from '../../node-ostree/index.js';
 import { commitLayer, layerDirs, manifestLines, writeLocalArchive } from './e2e-image.js';
 import { CMDLINE, e2eBootloader, type BootedEntry, type DiskEntry, type E2eBootloader } from './e2e-bootloaders.js';
-import { BOOTED, brokenInitramfs, REPORT_PACKAGE } from './report-package.js';
+import { BOOTED, brokenInitramfs, LEAN_PACKAGE, REPORT_PACKAGE } from './report-package.js';
 
 /** The kernel's last words before `panic=5` reboots it. */
 const KERNEL_PANIC = /Kernel panic - not syncing: (.*)$/m;
@@ -150,11 +150,11 @@ export class E2e {
    */
   async writeManifest(): Promise<{ manifest: string }> {
     const dir = this.options.work;
-    await writeLocalArchive(dir, this.board.arch, [REPORT_PACKAGE], 'deb-ota e2e');
+    await writeLocalArchive(dir, this.board.arch, [REPORT_PACKAGE, LEAN_PACKAGE], 'deb-ota e2e');
     const manifest = join(dir, 'image.yaml');
     await writeFile(manifest, manifestLines({
       comment: 'deb-ota e2e: the reference image, plus a unit that reports the booted deployment on the console',
-      name: 'e2e', board: this.board, dir, hostSuites: this.options.hostSuites, packages: ['systemd-sysv', 'ota-e2e-report'],
+      name: 'e2e', board: this.board, dir, hostSuites: this.options.hostSuites, packages: ['systemd-sysv', 'ota-e2e-report', 'ota-e2e-lean'],
     }).join('\n'));
     return { manifest };
   }

@@ -23,6 +23,12 @@ import type { ImageResult } from '../../host-tools/image/disk-image.js';
 
 /** The kernel's command line as it prints it early on. */
 export const CMDLINE = /Kernel command line: (.*)$/m;
+/**
+ * The disk is scratch, read between boots with mtools and debugfs: the guest's flushes need not
+ * reach the host's disk (ostree syncs each deploy and finalize), only its page cache, where qemu
+ * writes at once. On a busy host each flush would wait on everyone's I/O.
+ */
+const SCRATCH_CACHE = 'cache=unsafe';
 
 /** One entry a bootloader started: OSTree's entry number (-1: not one of the disk's) and its kernel. */
 export interface BootedEntry {
@@ -89,7 +95,7 @@ function ubootE2e(env: { partition: string; path: string }): E2eBootloader {
     env,
     firmwarePackage: 'u-boot-qemu',
     // qemu's virt machine: virtio-mmio, which U-Boot's distro boot scans as `virtio 0`
-    qemuDisk: (image) => ['-drive', `if=none,file=${image},format=raw,id=d`, '-device', 'virtio-blk-device,drive=d'],
+    qemuDisk: (image) => ['-drive', `if=none,file=${image},format=raw,id=d,${SCRATCH_CACHE}`, '-device', 'virtio-blk-device,drive=d'],
     parseEnv: (bytes) => parseUbootEnvText(bytes.toString('utf8'), 'ota.env'),
     copies: (path) => [path, backupEnvPath(path)],
     backend: (envPath, bootlimit) => ubootBackend({ envPath, defaultBootlimit: bootlimit }),
@@ -118,7 +124,7 @@ function grubE2e(env: { partition: string; path: string }): E2eBootloader {
     env,
     firmwarePackage: 'ovmf',
     // q35: virtio-pci, which OVMF's VirtioBlkDxe drives
-    qemuDisk: (image) => ['-drive', `file=${image},format=raw,if=virtio`],
+    qemuDisk: (image) => ['-drive', `file=${image},format=raw,if=virtio,${SCRATCH_CACHE}`],
     parseEnv: (bytes) => parseGrubEnv(bytes, 'grubenv'),
     copies: (path) => [path],
     backend: (envPath, bootlimit) => grubBackend({ envPath, defaultBootlimit: bootlimit }),

@@ -93,6 +93,25 @@ export const REPORT_PACKAGE = {
 };
 
 /**
+ * Units a headless test board never needs, masked (links to /dev/null in /etc/systemd/system): the
+ * login prompts on six virtual terminals and the serial console, and the timers and the ext4
+ * scrub a long-lived device runs. Under TCG each costs seconds of the two emulated CPUs that every
+ * boot to the agent waits on; nothing the proofs read comes from them.
+ */
+export const LEAN_PACKAGE = {
+  name: 'ota-e2e-lean',
+  version: '1.0',
+  arch: 'all',
+  priority: 'optional',
+  description: 'deb-ota e2e: mask the units a headless test board does not need',
+  files: {},
+  symlinks: Object.fromEntries([
+    'getty@.service', 'serial-getty@.service', 'getty-static.service', 'e2scrub_reap.service',
+    'e2scrub_all.timer', 'apt-daily.timer', 'apt-daily-upgrade.timer', 'dpkg-db-backup.timer', 'fstrim.timer',
+  ].map((u) => [`/etc/systemd/system/${u}`, '/dev/null'])),
+};
+
+/**
  * A valid uncompressed initramfs (cpio "newc") holding only /init, a mode 0755 file that is not
  * an executable: the kernel unpacks it, fails to run /init (ENOEXEC), finds no other init and
  * panics "No working init found".

@@ -20,7 +20,7 @@ import { makeImage } from '../../host-tools/image/disk-image.js';
 import { planProvision } from '../../host-tools/image/provision.js';
 import type { BuiltImage, E2e, E2eDisk } from './boot-e2e.js';
 import { commitLayer, layerDirs, manifestLines, writeLocalArchive } from './e2e-image.js';
-import { REPORT_PACKAGE, brokenInitramfs } from './report-package.js';
+import { LEAN_PACKAGE, REPORT_PACKAGE, brokenInitramfs } from './report-package.js';
 import { APP_PACKAGES, FAILING_CHECK, FAILING_CHECK_PATH, NET_PACKAGE } from './update-packages.js';
 import { GUEST_BROKER, GUEST_REMOTE } from './update-device.js';
 
@@ -58,7 +58,7 @@ export async function agentDeb(e2e: E2e, arch: string): Promise<string> {
 /** The signed local archive (report, net and app packages) and the manifests of A and B. */
 async function writeManifests(e2e: E2e, deb: string): Promise<{ a: string; b: string }> {
   const dir = e2e.options.work;
-  await writeLocalArchive(dir, e2e.board.arch, [REPORT_PACKAGE, NET_PACKAGE, ...APP_PACKAGES], 'deb-ota e2e update');
+  await writeLocalArchive(dir, e2e.board.arch, [REPORT_PACKAGE, LEAN_PACKAGE, NET_PACKAGE, ...APP_PACKAGES], 'deb-ota e2e update');
   await mkdir(join(dir, 'debs'), { recursive: true });
   const localDeb = join('debs', deb.split('/').pop()!);
   await copyFile(deb, join(dir, localDeb));
@@ -67,7 +67,7 @@ async function writeManifests(e2e: E2e, deb: string): Promise<{ a: string; b: st
     await writeFile(path, manifestLines({
       comment: `deb-ota e2e update ${name.toUpperCase()}: minbase + systemd-sysv, the agent's .deb, network, report, ota-e2e-app ${app}`,
       name: IMAGE, board: e2e.board, dir, hostSuites: e2e.options.hostSuites,
-      packages: ['systemd-sysv', 'ota-e2e-report', 'ota-e2e-net', `ota-e2e-app=${app}`], debs: [localDeb],
+      packages: ['systemd-sysv', 'ota-e2e-report', 'ota-e2e-lean', 'ota-e2e-net', `ota-e2e-app=${app}`], debs: [localDeb],
     }).join('\n'));
     return path;
   };
