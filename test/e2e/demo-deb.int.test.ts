@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -21,6 +21,11 @@ describe("scripts/demo's network package (dpkg-deb)", () => {
     expect(deb).toBe(join(dir, 'ota-demo-net_1.0_all.deb'));
     const { stdout } = await run('dpkg-deb --field', ['dpkg-deb', '--field', deb, 'Package', 'Version', 'Architecture', 'Depends']);
     expect(stdout).toBe('Package: ota-demo-net\nVersion: 1.0\nArchitecture: all\nDepends: systemd\n');
+  });
+
+  it('is the same bytes when built again (the lock pins them)', async () => {
+    const again = await buildLocalDeb(netDebPlan(), join(dir, 'again'));
+    expect(await readFile(again)).toEqual(await readFile(deb));
   });
 
   it('installs the network file and enables systemd-networkd, all owned by root', async () => {

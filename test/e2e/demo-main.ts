@@ -9,7 +9,8 @@
  * history, a verify and an offline bundle, and a one-line summary. qemu and `ota serve` are shut
  * down on success, on failure and on Ctrl-C. The pure parts are in demo-story.ts.
  */
-import { copyFile, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -103,7 +104,9 @@ async function story(d: Demo): Promise<void> {
   const published = join(out, 'published');
   const publish = (version: string, commit: string) => ota(e2e, ['publish', '--repo', e2e.repoPath, '--to', published, '--ref', a.ref, '--commit', commit, '--version', version, '--key', keys, '--group', GROUP]);
   await clock.stage('publish 1.0', 'ota keys generate (the release key), ota publish 1.0 (signed commit, summary, release manifest)', async () => {
-    await ota(e2e, ['keys', 'generate', keys]);
+    // a second run in the same work dir keeps its key and its builds, and publishes afresh (versions are never published twice)
+    if (!existsSync(join(keys, 'release.pub.jwks'))) await ota(e2e, ['keys', 'generate', keys]);
+    await rm(published, { recursive: true, force: true });
     await publish('1.0', a.checksum);
   });
   const host = { deviceId: DEVICE, group: GROUP, keys, published, ref: a.ref };
@@ -118,7 +121,8 @@ async function story(d: Demo): Promise<void> {
   const obs = await observe(serve.mqttUrl!, DEVICE, { giveUpMs: WAIT_MS, clientId: `ota-demo-${process.pid}` });
   d.cleanups.push(() => obs.close());
   const ports = { http: Number(new URL(serve.httpUrl).port), mqtt: Number(new URL(serve.mqttUrl!).port) };
-  const device = new PoweredDevice(e2e, disk, { firmware, ports, countsDir: out, bootTimeoutMs: WAIT_MS });
+  // one boot may last the whole story (the board stays up while 1.1 builds): the waits on its status catch a hung one
+  const device = new PoweredDevice(e2e, disk, { firmware, ports, countsDir: out, bootTimeoutMs: 4 * 60 * 60_000 });
   d.cleanups.push(() => device.stop());
   const waitStatus = (what: string, pred: (s: Status) => boolean, from = 0) => device.race(obs.waitFor('status', pred, what, from));
 

@@ -63,6 +63,9 @@ export function netDebPlan(name = 'ota-demo-net'): LocalDebPlan {
   return { name, version: p.version, arch: p.arch, control, files: p.files, symlinks: p.symlinks };
 }
 
+/** The local package's timestamps (files and archive members). */
+const DEB_EPOCH = Date.UTC(2023, 5, 10) / 1000;
+
 /** Builds the plan into `<dir>/<name>_<version>_<arch>.deb` with dpkg-deb (root-owned files); returns its path. */
 export async function buildLocalDeb(plan: LocalDebPlan, dir: string): Promise<string> {
   await mkdir(dir, { recursive: true });
@@ -80,8 +83,10 @@ export async function buildLocalDeb(plan: LocalDebPlan, dir: string): Promise<st
     }
     await run('chmod the package tree', ['chmod', '-R', 'u=rwX,go=rX', stage]);
     await chmod(stage, 0o755);
+    // the same bytes on every run: a rebuilt .deb is a changed input, and the lock and the build would start over
+    await run('date the package tree', ['find', stage, '-exec', 'touch', '-h', '-d', `@${DEB_EPOCH}`, '{}', '+']);
     const out = join(dir, `${plan.name}_${plan.version}_${plan.arch}.deb`);
-    await run(`dpkg-deb --build ${plan.name}`, ['dpkg-deb', '--root-owner-group', '-Zxz', '--build', stage, out]);
+    await run(`dpkg-deb --build ${plan.name}`, ['dpkg-deb', '--root-owner-group', '-Zxz', '--threads-max=1', '--build', stage, out], { env: { ...process.env, SOURCE_DATE_EPOCH: String(DEB_EPOCH) } });
     return out;
   } finally {
     await rm(stage, { recursive: true, force: true });
