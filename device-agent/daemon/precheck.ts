@@ -68,3 +68,27 @@ function jwsHeader(text: string): Record<string, unknown> | string {
   if (header === null || typeof header !== 'object' || Array.isArray(header)) return 'the JWS header is not a JSON object';
   return header as Record<string, unknown>;
 }
+
+/** The longest payload part whose `jti` is looked for: a command is far smaller (docs/contract.md, "Command"). */
+const MAX_PAYLOAD_PART_CHARS = 64 * 1024;
+
+/**
+ * The nonce (`jti`) a command claims, read without trusting it, or null when it cannot be read. A refusal of a
+ * command whose signature, key or expiry is not accepted carries it as its `updateId`, so the operator's tool
+ * matches the refusal to the command it sent, and a refusal that names no nonce to none (docs/fleet.md,
+ * "ota fleet rollback").
+ *
+ * @example
+ * claimedNonce(commandJws); // 'n-4f2c…' or null
+ */
+export function claimedNonce(text: string): string | null {
+  const parts = text.trim().split('.');
+  if (parts.length !== 3 || parts[1]!.length > MAX_PAYLOAD_PART_CHARS || !B64URL.test(parts[1]!)) return null;
+  try {
+    const claims: unknown = JSON.parse(Buffer.from(parts[1]!, 'base64url').toString('utf8'));
+    const jti = claims !== null && typeof claims === 'object' ? (claims as Record<string, unknown>).jti : undefined;
+    return typeof jti === 'string' && jti.length >= 1 && jti.length <= 128 ? jti : null;
+  } catch {
+    return null;
+  }
+}

@@ -7,7 +7,7 @@ import { API_VERSION } from '../../contract/limits.js';
 import { topics, type Topics } from '../../contract/topics.js';
 import { isoNow } from '../../common/iso-time.js';
 import { MqttSession, type Publication } from '../../common/mqtt/session.js';
-import { precheckMessage, type PrecheckContext } from './precheck.js';
+import { claimedNonce, precheckMessage, type PrecheckContext } from './precheck.js';
 import { Publisher, type LogLevel } from './publisher.js';
 import { admit, emptyQueue, take, type Job, type Queue } from './queue.js';
 import type { RelayConfig } from './relay-config.js';
@@ -201,8 +201,10 @@ export class Relay {
       const type = r.kind === 'command' ? 'command-refused' : 'refused';
       const reason = `${r.reason}: ${r.detail}`;
       const line = `refused a message on ${topic}: ${reason}`;
+      // A command's refusal names the nonce it claims, when it can be read (never of an oversized one).
+      const nonce = r.kind === 'command' && r.reason !== 'too-large' ? claimedNonce(payload.toString('utf8')) : null;
       if (r.kind === null) this.o.log(4, line);
-      else this.publisher.badInput(this.event(type, reason), line);
+      else this.publisher.badInput(this.event(type, reason, nonce), line);
       return;
     }
     if (r.kind === 'command') {
@@ -257,8 +259,8 @@ export class Relay {
     return jws === last || (running?.kind === kind && running.jws === jws);
   }
 
-  private event(type: DeviceEvent['type'], reason: string): DeviceEvent {
-    return { apiVersion: API_VERSION, kind: 'Event', device: this.o.config.deviceId, updateId: null, type, reason, time: isoNow() };
+  private event(type: DeviceEvent['type'], reason: string, updateId: string | null = null): DeviceEvent {
+    return { apiVersion: API_VERSION, kind: 'Event', device: this.o.config.deviceId, updateId, type, reason, time: isoNow() };
   }
 
   private enqueue(job: Job): void {

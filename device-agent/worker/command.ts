@@ -16,6 +16,7 @@ import { signedRefusal, withWorkerAgent, type WorkerContext } from './context.js
 import { decideCommand, targetRefusal } from './dispatch.js';
 import { NonceStore } from './nonces.js';
 import { readDeviceStatus } from '../cli/read-status.js';
+import { claimedNonce } from '../daemon/precheck.js';
 
 export async function commandJob(ctx: WorkerContext, input: string | null): Promise<void> {
   await handleCommand(ctx, input);
@@ -33,7 +34,8 @@ async function handleCommand(ctx: WorkerContext, input: string | null): Promise<
   } catch (e) {
     const reason = signedRefusal(e);
     if (reason === null) throw e;
-    return refuse(reason);
+    // Unverified, the nonce only ties the refusal to the command that claims it (docs/fleet.md, "ota fleet rollback").
+    return refuse(reason, claimedNonce(input));
   }
   const { doc: command, nonce } = verified;
   if (nonce === undefined) throw new Error('readSigned returned a command without its nonce, this is a bug');

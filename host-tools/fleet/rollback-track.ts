@@ -90,7 +90,11 @@ export function trackStatus(t: DeviceTrack, s: Status, nonce: string): boolean {
   if (s.updateId === nonce) t.accepted = true;
   if (!t.accepted) return false;
   if (s.updateId === nonce && (s.phase === 'failed' || s.phase === 'rolled-back')) {
-    return settle(t, 'failed', s.lastError === null ? `the update ended ${s.phase}` : cleanText(s.lastError.message, { maxChars: 300 }));
+    // Until its update is reported, a status may still carry the previous update's error: only an error that
+    // names this command's update settles it; else its command-failed event brings the device's reason.
+    const e = s.lastError;
+    if (e === null || !namesUpdate(e.message, nonce)) return false;
+    return settle(t, 'failed', cleanText(e.message, { maxChars: 300 }));
   }
   return confirmIfBack(t);
 }
@@ -98,8 +102,8 @@ export function trackStatus(t: DeviceTrack, s: Status, nonce: string): boolean {
 /** One of the device's events; true when its outcome changed. Events of other commands are ignored. */
 export function trackEvent(t: DeviceTrack, e: DeviceEvent, nonce: string): boolean {
   const reason = cleanText(e.reason ?? e.type, { maxChars: 300 });
-  // The relay's own checks, and a signature the worker refused, cannot name the nonce they could not trust.
-  if (e.updateId === null && e.type === 'command-refused' && !t.accepted && t.outcome === 'pending') return settle(t, 'refused', reason);
+  // A refusal names the nonce its command claims (trusted or not); one that names none (an unreadable command,
+  // a full queue) is no answer to this command, whatever it arrives after.
   if (e.updateId !== nonce) return false;
   if (e.type === 'command-received') {
     t.accepted = true;
@@ -141,6 +145,11 @@ function confirmIfBack(t: DeviceTrack): boolean {
         ? t.bootedCommit === t.target.commit
         : t.bootedVersion === t.target.version;
   return back && settle(t, 'confirmed', `back on ${t.booted ?? '?'}, ${t.phase}`);
+}
+
+/** Whether an agent's last error (`update <id> (<version>): <reason>`) is about the update `id`. */
+function namesUpdate(message: string, id: string): boolean {
+  return message.startsWith(`update ${id} `) || message.startsWith(`update ${id}:`);
 }
 
 function settle(t: DeviceTrack, outcome: Outcome, reason: string): boolean {

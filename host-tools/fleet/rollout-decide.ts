@@ -8,6 +8,7 @@
  * const actions = decide(state, observations, new Date());
  * const { state: next, publish } = applyActions(state, actions, new Date());
  */
+import { compareVersions } from '../../common/dpkg-version.js';
 import { inWave, rolloutBucket, type Rollout, type Status } from '../../contract/index.js';
 import type { RolloutControl } from './rollout-state.js';
 
@@ -22,17 +23,23 @@ export interface DeviceObservation {
 /**
  * Where a device is with the rollout's release: `succeeded` booted on it and idle or committed (its health
  * checks passed: the agent commits only then), `failed` the update of that version failed, rolled back or was
- * refused since the rollout started, `updating` in an update of it, `offline` none of these and offline,
- * `pending` none of these yet.
+ * refused since the rollout started, `updating` in an update of it, `skipped` booted on a newer version (it
+ * has nothing to take: it neither counts nor holds the wave), `offline` none of these and offline, `pending` none
+ * of these yet.
  */
-export type Outcome = 'succeeded' | 'failed' | 'updating' | 'pending' | 'offline';
+export type Outcome = 'succeeded' | 'failed' | 'updating' | 'skipped' | 'pending' | 'offline';
 
+/** Phases in which no update is under way: the last one ended, or none began. */
+const RESTING = new Set<Status['phase']>(['idle', 'committed', 'failed', 'rolled-back']);
 const FAILED_CODES = new Set(['update-failed', 'update-rolled-back', 'update-refused']);
 
 export function outcome(d: DeviceObservation, version: string, since: Date): Outcome {
   const s = d.status;
   if (s !== null) {
-    if (s.deployments.booted?.version === version && (s.phase === 'idle' || s.phase === 'committed')) return 'succeeded';
+    const booted = s.deployments.booted?.version ?? null;
+    if (booted === version && (s.phase === 'idle' || s.phase === 'committed')) return 'succeeded';
+    // Its refusal of an older release (preflight) is no failure of the rollout (docs/fleet.md, "How a wave ends").
+    if (booted !== null && newer(booted, version) && !(s.updateId === version && !RESTING.has(s.phase))) return 'skipped';
     if (s.updateId === version && (s.phase === 'failed' || s.phase === 'rolled-back')) return 'failed';
     // An update ended: the agent keeps `update <id> (<version>): <reason>` as its last error (docs/contract.md, "Status").
     const e = s.lastError;
@@ -40,6 +47,15 @@ export function outcome(d: DeviceObservation, version: string, since: Date): Out
     if (s.updateId === version && s.phase !== 'idle') return 'updating';
   }
   return d.online === false ? 'offline' : 'pending';
+}
+
+/** Whether `a` sorts after `b` in dpkg's order; versions that are not dpkg versions compare as not newer. */
+function newer(a: string, b: string): boolean {
+  try {
+    return compareVersions(a, b) > 0;
+  } catch {
+    return false;
+  }
 }
 
 /** The devices a wave holds, by outcome. */
@@ -54,7 +70,7 @@ export interface WaveCount {
 
 export function countWave(state: RolloutControl, devices: readonly DeviceObservation[], index = state.wave.index): WaveCount {
   const basisPoints = state.waves[index]!;
-  const byOutcome: Record<Outcome, string[]> = { succeeded: [], failed: [], updating: [], pending: [], offline: [] };
+  const byOutcome: Record<Outcome, string[]> = { succeeded: [], failed: [], updating: [], skipped: [], pending: [], offline: [] };
   const excused: string[] = [];
   const since = new Date(state.startedAt);
   let expected = 0;

@@ -151,7 +151,7 @@ function progressLine(p: RolloutProgress): string {
   const o = p.wave.byOutcome;
   const soak = p.soakLeftSeconds === null ? '' : `, soaking ${p.soakLeftSeconds} s`;
   const state = s.phase === 'running' ? '' : ` ${s.phase}${s.reason === null ? '' : ` (${cleanText(s.reason, { maxChars: 200 })})`}`;
-  return `wave ${p.wave.index + 1}/${s.waves.length} (${p.wave.basisPoints / 100}%)${state}: ${p.wave.expected} of ${p.devices} devices, ${o.succeeded.length} succeeded, ${o.failed.length} failed, ${o.updating.length} updating, ${o.pending.length} pending, ${o.offline.length} offline${soak}`;
+  return `wave ${p.wave.index + 1}/${s.waves.length} (${p.wave.basisPoints / 100}%)${state}: ${p.wave.expected} of ${p.devices} devices, ${o.succeeded.length} succeeded, ${o.failed.length} failed, ${o.updating.length} updating, ${o.pending.length} pending, ${o.offline.length} offline${skipped(o.skipped)}${soak}`;
 }
 
 /** Progress on stderr: one line redrawn on a terminal, a timestamped line per change otherwise. */
@@ -192,5 +192,10 @@ function report(io: CliIo, r: RolloutResult, json: boolean, statePath: string): 
   }
   if (json) return printJson(io.out, { ...summaryOf(s), statePath, continued: r.continued, interrupted: r.interrupted, devices: r.devices, counts: Object.fromEntries(Object.entries(o).map(([k, v]) => [k, v.length])) });
   const end = r.interrupted ? `${s.phase}, stopped following (run the same command to go on)` : s.phase;
-  io.out(`rollout ${s.id} of ${s.release.version} to ${s.group}: ${end}, wave ${s.wave.index + 1} of ${s.waves.length}, ${o.succeeded.length} of ${r.wave.expected} devices on ${s.release.version}, ${o.failed.length} failed`);
+  io.out(`rollout ${s.id} of ${s.release.version} to ${s.group}: ${end}, wave ${s.wave.index + 1} of ${s.waves.length}, ${o.succeeded.length} of ${r.wave.expected} devices on ${s.release.version}, ${o.failed.length} failed${skipped(o.skipped)}`);
+}
+
+/** Devices already on a newer version: named only when there are some. */
+function skipped(ids: readonly string[]): string {
+  return ids.length === 0 ? '' : `, ${ids.length} skipped (on a newer version)`;
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { JWS_TYP, MAX_JWS_CHARS } from '../../../contract/kinds.js';
 import { signDocument } from '../../../contract/sign.js';
-import { precheckMessage, type PrecheckContext } from '../../../device-agent/daemon/precheck.js';
+import { claimedNonce, precheckMessage, type PrecheckContext } from '../../../device-agent/daemon/precheck.js';
 import { generateSigningKey } from '../../../contract/keys.js';
 
 const ctx: PrecheckContext = { releaseTopic: 'ota/groups/lab/release', rolloutTopic: 'ota/groups/lab/rollout', commandTopic: 'ota/devices/gw-1/commands', groupCommandTopic: 'ota/groups/lab/commands', maxPayloadBytes: 4 * 1024 * 1024, trustedKids: ['k1'] };
@@ -70,5 +70,17 @@ describe('precheckMessage', () => {
   it('uses the contract limits and typs (the relay imports them without zod)', () => {
     expect(JWS_TYP.command).toBe('deb-ota-command+jws');
     expect(MAX_JWS_CHARS.command).toBe(16 * 1024);
+  });
+});
+
+describe('claimedNonce: the nonce a refused command claims, read untrusted', () => {
+  const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  it('reads jti from the payload, or null for anything else', () => {
+    expect(claimedNonce(`${b64({ alg: 'EdDSA' })}.${b64({ jti: 'n-1', exp: 1 })}.sig`)).toBe('n-1');
+    expect(claimedNonce(`${b64({ alg: 'EdDSA' })}.${b64({ exp: 1 })}.sig`)).toBeNull();
+    expect(claimedNonce(`${b64({ alg: 'EdDSA' })}.${b64({ jti: 'x'.repeat(129) })}.sig`)).toBeNull();
+    expect(claimedNonce(`${b64({ alg: 'EdDSA' })}.${b64({ jti: 7 })}.sig`)).toBeNull();
+    expect(claimedNonce('a.!!.c')).toBeNull();
+    expect(claimedNonce('not a jws')).toBeNull();
   });
 });

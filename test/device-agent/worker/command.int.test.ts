@@ -78,8 +78,8 @@ describe('worker command', () => {
   it('commands that do not verify, or are for another device or group, are refused untrusted and change nothing', async () => {
     const past = new Date(Date.now() - 7200_000);
     const cases: [string | Buffer, string][] = [
-      [await signCommand(await generateSigningKey(), { type: 'reboot' }), 'kid'],
-      [await signCommand(key, { type: 'reboot' }, { now: past, expiresInSeconds: 60 }), 'expired'],
+      [await signCommand(await generateSigningKey(), { type: 'reboot' }, { nonce: 'n-kid' }), 'kid'],
+      [await signCommand(key, { type: 'reboot' }, { now: past, expiresInSeconds: 60, nonce: 'n-expired' }), 'expired'],
       [(await readFile(join(f.publisher.pub, 'releases', REF, '1.1.jws'), 'utf8')).trim(), 'typ'],
       [Buffer.from([0xc3, 0x28]), 'malformed'],
       [await signRaw(key, 'command', { apiVersion: 'deb-ota/v1', kind: 'Command', target: { device: 'gw-0001' }, action: { type: 'format-disk' }, reason: null }), 'schema'],
@@ -94,6 +94,11 @@ describe('worker command', () => {
     }
     expect(await state()).toEqual(before);
     expect(await rebootRequests(d)).toBe(requests);
+    // Refused before it was trusted, a command's refusal still names the nonce it claims (read unverified), so the
+    // operator's tool matches it to its command; one that cannot be read names none.
+    expect(events(await command(cases[0]![0]))[0]!.updateId).toBe('n-kid');
+    expect(events(await command(cases[1]![0]))[0]!.updateId).toBe('n-expired');
+    expect(events(await command(cases[3]![0]))[0]!.updateId).toBeNull();
   }, 60_000);
 
   it("update: only the group's release when a version is named; applied and committed, raising the floor", async () => {

@@ -60,7 +60,7 @@ describe('tracking: confirmed only once taken, back on the target and healthy', 
   it('refusals, failures and skips, from the events or the status; other commands are ignored', () => {
     const cases: [DeviceEvent, string][] = [
       [event('a', 'command-refused', N, 'below-floor: version 1.0 ...'), 'refused'],
-      [event('a', 'command-refused', null, 'kid: not a trusted key'), 'refused'],
+      [event('a', 'command-refused', N, 'kid: not a trusted key'), 'refused'],
       [event('a', 'command-refused', N, 'not-on-version: only for 1.2'), 'skipped'],
       [event('a', 'command-failed', N, 'deploy failed'), 'failed'],
       [event('a', 'rolled-back', N, 'health check failed'), 'failed'],
@@ -73,7 +73,30 @@ describe('tracking: confirmed only once taken, back on the target and healthy', 
     }
     const t = plan().devices.get('a')!;
     trackEvent(t, event('a', 'command-received', N), N);
-    expect(trackStatus(t, status('a', { booted: ['1.1', 2], phase: 'rolled-back', updateId: N, error: 'update x: health check failed' }), N)).toBe(true);
-    expect(t).toMatchObject({ outcome: 'failed', reason: 'update x: health check failed' });
+    expect(trackStatus(t, status('a', { booted: ['1.1', 2], phase: 'rolled-back', updateId: N, error: `update ${N}: health check failed` }), N)).toBe(true);
+    expect(t).toMatchObject({ outcome: 'failed', reason: `update ${N}: health check failed` });
+  });
+
+  it("a failure is this command's: a status still showing the previous update's error waits for the device's own reason", () => {
+    const t = plan().devices.get('a')!;
+    trackEvent(t, event('a', 'command-received', N), N);
+    // The status of the refused rollback, before the agent reported it: the last error is an older update's.
+    expect(trackStatus(t, status('a', { booted: ['1.1', 2], phase: 'failed', updateId: N, error: 'update 1.1 (1.1): no space left on the device' }), N)).toBe(false);
+    expect(t.outcome).toBe('pending');
+    const refusal = 'rollback refused: the rollback deployment 1.0 is no longer on the disk';
+    expect(trackEvent(t, event('a', 'command-failed', N, refusal), N)).toBe(true);
+    expect(t).toMatchObject({ outcome: 'failed', reason: refusal });
+  });
+
+  it('a refusal that names no nonce, or another, is not taken for this command', () => {
+    const t = plan().devices.get('a')!;
+    // An old command the device refused as expired, or one it could not read, arriving after this one was sent.
+    expect(trackEvent(t, event('a', 'command-refused', null, 'expired: signed command refused'), N)).toBe(false);
+    expect(trackEvent(t, event('a', 'command-refused', 'an-older-nonce', 'expired: signed command refused'), N)).toBe(false);
+    expect(trackEvent(t, event('a', 'command-refused', null, 'busy: 16 jobs are waiting'), N)).toBe(false);
+    expect(t.outcome).toBe('pending');
+    expect(trackEvent(t, event('a', 'command-refused', N, 'signature: signed command refused'), N)).toBe(true);
+    expect(t).toMatchObject({ outcome: 'refused', reason: 'signature: signed command refused' });
   });
 });
+

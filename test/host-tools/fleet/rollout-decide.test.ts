@@ -67,6 +67,11 @@ describe('outcome: success is committed after health checks, never downloaded or
     ['still on the old version', idle('a'), 'pending'],
     ['offline on the old version', { ...idle('a'), online: false }, 'offline'],
     ['no status', { id: 'a', online: null, status: null }, 'pending'],
+    ['on a newer version, idle', idle('a', '1.2'), 'skipped'],
+    ['on a newer version, its preflight refused the older release (in its phase)', { id: 'a', online: true, status: statusOf('a', { booted: '1.2', phase: 'failed', updateId: V, lastError: { code: 'update-refused', message: `update ${V} (${V}): below the floor`, at: at(5).toISOString() } }) }, 'skipped'],
+    ['on a newer version, the refusal as its last error', { id: 'a', online: true, status: statusOf('a', { booted: '1.2', lastError: { code: 'update-refused', message: `update ${V} (${V}): below the floor`, at: at(5).toISOString() } }) }, 'skipped'],
+    ['on a newer version, offline', { ...idle('a', '1.2'), online: false }, 'skipped'],
+    ['on an older version that sorts after it as a string (1.10 after 1.9 is newer)', idle('a', '1.10'), 'skipped'],
   ] as [string, DeviceObservation, string][])('%s: %s', (_name, d, want) => {
     expect(outcome(d, V, T0)).toBe(want);
   });
@@ -134,6 +139,17 @@ describe('decide', () => {
     // 2 failed of the whole wave's results, over 5%, though fewer results than min-devices: the wave ended.
     const ended = decide({ ...s, maxFailureBasisPoints: 500 }, fleet(w1.slice(2), w1.slice(0, 2)), at(10));
     expect(ended).toMatchObject([{ type: 'halt', reason: expect.stringContaining('wave 1 (50%) ended: 2 of') }]);
+  });
+
+  it('devices already on a newer version neither count as failed nor hold the wave: the rollout never halts on them', () => {
+    const s = control({ maxFailureBasisPoints: 0 });
+    const [ahead, ...rest] = w0;
+    const refused: DeviceObservation = { id: ahead!, online: true, status: statusOf(ahead!, { booted: '1.2', phase: 'failed', updateId: V, lastError: { code: 'update-refused', message: `update ${V} (${V}): below the floor`, at: at(5).toISOString() } }) };
+    const devices = fleet(rest).map((d) => (d.id === ahead ? refused : d));
+    expect(countWave(s, devices).byOutcome).toMatchObject({ skipped: [ahead], failed: [] });
+    expect(decide(s, devices, at(10))).toEqual([{ type: 'soak' }, { type: 'start-wave', index: 1 }]);
+    // The same device on the release's version itself is a success.
+    expect(countWave(s, fleet(w0)).byOutcome.succeeded).toEqual([...w0].sort());
   });
 
   it('lets offline devices not hold a wave, and counts them again when they return', () => {
