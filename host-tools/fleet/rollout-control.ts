@@ -1,7 +1,7 @@
 /**
  * `ota fleet pause|resume|abort` as functions (docs/fleet.md, "Pause, resume, abort"), which the CLI and the
- * dashboard call: each edits the group's rollout state and publishes the signed document again; a controller
- * running meanwhile reads the state file on its next round and follows. The transition itself is pure
+ * dashboard call: each edits the group's rollout state and publishes the signed document again, under the state's
+ * lock (`withStateLock`); a controller running meanwhile reads the state file on its next round and follows. The transition itself is pure
  * (`controlTransition`).
  *
  * @example
@@ -11,6 +11,7 @@ import { OtaError } from '../../common/errors.js';
 import { loadSigningKey } from '../../contract/index.js';
 import { connectBroker, type BrokerOptions } from '../mqtt/client.js';
 import { publishGroupRollback, type FleetRollbackOptions, type FleetRollbackResult } from './rollback.js';
+import { withStateLock } from './rollout-lock.js';
 import { publishRollout } from './rollout-publish.js';
 import { defaultStatePath, loadRolloutState, type RolloutControl } from './rollout-state.js';
 
@@ -79,11 +80,18 @@ async function control(o: ControlOptions, verb: ControlVerb): Promise<ControlRes
   const state = await loadRolloutState(statePath);
   if (state === null) throw new OtaError('ERR_OTA_USAGE', `no rollout of group ${o.group}: ${statePath} does not exist`, { hint: 'give the --state the rollout was started with' });
   if (state.group !== o.group) throw new OtaError('ERR_OTA_USAGE', `${statePath} holds a rollout of group ${state.group}, not ${o.group}`);
-  const next = controlTransition(state, verb, o.reason ?? null);
+  // Checked before the broker, so bad input contacts nothing; checked again under the lock, on what is there then.
+  controlTransition(state, verb, o.reason ?? null);
   const key = await loadSigningKey(o.keyPath);
   const session = await connectBroker(o.broker);
   try {
-    return { state: await publishRollout({ session, state: next, key, statePath, now: o.now ?? new Date() }), statePath };
+    // Under the lock a running controller takes for each round: neither overwrites the other's change.
+    const published = await withStateLock(statePath, async () => {
+      const current = (await loadRolloutState(statePath)) ?? state;
+      const next = controlTransition(current, verb, o.reason ?? null);
+      return publishRollout({ session, state: next, key, statePath, now: o.now ?? new Date() });
+    });
+    return { state: published, statePath };
   } finally {
     await session.close();
   }

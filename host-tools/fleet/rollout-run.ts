@@ -16,6 +16,7 @@ import type { BrokerOptions } from '../mqtt/client.js';
 import { openFleetFeed, type FleetFeed } from './feed.js';
 import { applyMessage, newFleetState, type FleetState } from './fleet-state.js';
 import { applyActions, countWave, decide, type DeviceObservation, type WaveCount } from './rollout-decide.js';
+import { withStateLock } from './rollout-lock.js';
 import { publishRollout, retainedMatches } from './rollout-publish.js';
 import { ended, loadRolloutState, saveRolloutState, type RolloutControl } from './rollout-state.js';
 import { jwsDigest } from './rollout-release.js';
@@ -87,7 +88,13 @@ export async function runRollout(o: RolloutOptions): Promise<RolloutResult> {
   });
   try {
     await feed.burstEnd;
-    if (!ended(state.phase)) state = await ensurePublished({ o, feed, key, state, retained, release });
+    if (!ended(state.phase)) {
+      state = await withStateLock(o.statePath, async () => {
+        // A pause or an abort since the file was first read is kept.
+        const current = continued ? ((await loadRolloutState(o.statePath)) ?? state) : state;
+        return ensurePublished({ o, feed, key, state: current, retained, release });
+      });
+    }
     return await follow({ o, feed, key, fleet, state, continued });
   } finally {
     await feed.close();
@@ -160,15 +167,17 @@ async function follow(x: { o: RolloutOptions; feed: FleetFeed; key: SigningKey; 
   const { o } = x;
   let state = x.state;
   for (;;) {
-    // The file is the truth: `ota fleet pause|resume|abort` edit it while this runs.
-    state = (await loadRolloutState(o.statePath)) ?? state;
     const now = new Date();
     const devices = observations(x.fleet, o.group);
-    const next = applyActions(state, decide(state, devices, now), now);
-    if (next.state !== state) {
-      state = next.publish ? await publishRollout({ session: x.feed.session, state: next.state, key: x.key, statePath: o.statePath, now }) : next.state;
-      if (!next.publish) await saveRolloutState(o.statePath, state);
-    }
+    // The file is the truth: `ota fleet pause|resume|abort` change it while this runs, under the same lock.
+    state = await withStateLock(o.statePath, async () => {
+      const current = (await loadRolloutState(o.statePath)) ?? state;
+      const next = applyActions(current, decide(current, devices, now), now);
+      if (next.state === current) return current;
+      if (next.publish) return publishRollout({ session: x.feed.session, state: next.state, key: x.key, statePath: o.statePath, now });
+      await saveRolloutState(o.statePath, next.state);
+      return next.state;
+    });
     const progress = progressOf(state, devices, now);
     o.onProgress?.(progress);
     const interrupted = o.signal?.aborted === true;
