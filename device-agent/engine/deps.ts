@@ -76,6 +76,11 @@ export type PreflightVerdict =
 export interface UpdateSteps {
   /** The group's signed release: `<remote>/groups/<group>/release.jws`. */
   fetchRelease(): Promise<string>;
+  /**
+   * The group's signed rollout beside its release, `<remote>/groups/<group>/rollout.jws` (docs/agent.md,
+   * "Rollouts"): null when there is none (404).
+   */
+  fetchRollout?(): Promise<string | null>;
   /** A named version's signed release: `<remote>/releases/<ref>/<version>.jws`. */
   fetchVersion(ref: string, version: string): Promise<string>;
   /** Verifies the target (signature, board, arch, floor, version, disk space; a rollback's deployment) against the running system. */

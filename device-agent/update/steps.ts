@@ -49,6 +49,10 @@ export function updateSteps(ctx: DeviceUpdateContext): UpdateSteps {
     async fetchRelease() {
       return (await fetchBytes(`${base}/groups/${encodeURIComponent(ctx.group)}/release.jws`)).toString('utf8').trim();
     },
+    async fetchRollout() {
+      const got = await fetchBytes(`${base}/groups/${encodeURIComponent(ctx.group)}/rollout.jws`, { allowMissing: true });
+      return got === undefined ? null : got.toString('utf8').trim();
+    },
     async fetchVersion(ref, version) {
       const url = `${base}/releases/${ref.split('/').map(encodeURIComponent).join('/')}/${encodeURIComponent(version)}.jws`;
       const got = await fetchBytes(url, { allowMissing: true });

@@ -16,18 +16,8 @@ import { admitRollout, heldRollout, RolloutStore, type HeldRollout } from './rol
 
 export async function rolloutJob(ctx: WorkerContext, input: string | null): Promise<void> {
   const [first, ...rest] = (input ?? '').split('\n');
-  const incoming = input === null ? null : await verifiedRollout(ctx, first ?? '');
-  if (incoming !== null) {
-    const store = new RolloutStore(ctx.config.stateDir);
-    const held = await heldRollout(ctx, store);
-    const v = admitRollout({ incoming, held: held.rollout, group: ctx.config.group });
-    if (v.accept) {
-      await store.save(ctx.config.group, incoming.jws, incoming.issuedAt);
-      const d = incoming.doc;
-      ctx.log('info', `rollout ${d.id} of ${d.release.version}: wave ${d.wave.index} (${d.wave.basisPoints / 100}%), ${d.state}`);
-    } else if (!v.same) {
-      ctx.feed.event({ type: 'refused', updateId: null, reason: v.reason }, true);
-    }
+  const taken = input === null ? false : await takeRollout(ctx, first ?? '', { via: 'mqtt' });
+  if (taken) {
     const release = rest.join('\n').trim();
     if (release !== '') {
       const jws = await verifiedRelease(ctx, release);
@@ -39,10 +29,34 @@ export async function rolloutJob(ctx: WorkerContext, input: string | null): Prom
   ctx.lines.write({ type: 'done', nextWakeMs: null, polled: false });
 }
 
-async function verifiedRollout(ctx: WorkerContext, text: string): Promise<HeldRollout | null> {
+/**
+ * A rollout document heard over MQTT, or read beside the group's release over HTTP by a poll: verified, and
+ * written to the store when it is for this group and issued after the one held. False when it does not verify
+ * (one `refused` event, untrusted). Over HTTP its expiry is not checked (holding an old wave only holds back
+ * more) and an older copy than the one held is the normal lag of a web server or a CDN: logged, no event.
+ */
+export async function takeRollout(ctx: WorkerContext, text: string, o: { via: 'mqtt' | 'http' }): Promise<boolean> {
+  const incoming = await verifiedRollout(ctx, text, o.via === 'mqtt');
+  if (incoming === null) return false;
+  const store = new RolloutStore(ctx.config.stateDir);
+  const held = await heldRollout(ctx, store);
+  const v = admitRollout({ incoming, held: held.rollout, group: ctx.config.group });
+  const d = incoming.doc;
+  if (v.accept) {
+    await store.save(ctx.config.group, incoming.jws, incoming.issuedAt);
+    ctx.log('info', `rollout ${d.id} of ${d.release.version}: wave ${d.wave.index} (${d.wave.basisPoints / 100}%), ${d.state}${o.via === 'http' ? ', read over HTTP' : ''}`);
+  } else if (o.via === 'http') {
+    if (!v.same) ctx.log('info', `the group's rollout over HTTP is not taken: ${v.reason}`);
+  } else if (!v.same) {
+    ctx.feed.event({ type: 'refused', updateId: null, reason: v.reason }, true);
+  }
+  return true;
+}
+
+async function verifiedRollout(ctx: WorkerContext, text: string, checkExpiry: boolean): Promise<HeldRollout | null> {
   const jws = text.trim();
   try {
-    const v = await readSigned('rollout', jws, await loadTrustedKeys(ctx.config.trustedKeys), { now: ctx.now() });
+    const v = await readSigned('rollout', jws, await loadTrustedKeys(ctx.config.trustedKeys), { now: ctx.now(), checkExpiry });
     return { doc: v.doc, jws, issuedAt: v.issuedAt };
   } catch (e) {
     const reason = signedRefusal(e);

@@ -15,6 +15,7 @@ import type { Agent } from '../agent/open.js';
 import { reportInventory, withWorkerAgent, type WorkerContext } from './context.js';
 import { applyRelease, verifiedRelease } from './release.js';
 import { heldRollout } from './rollout-gate.js';
+import { takeRollout } from './rollout.js';
 
 export interface TickOptions {
   /** When the relay last had a poll done (a tick that printed `polled: true`); null: never. */
@@ -58,7 +59,7 @@ export async function tickJob(ctx: WorkerContext, o: TickOptions): Promise<void>
     const action = tickAction(await agent.store.load(), ctx, { ...o, now: ctx.now() });
     if (action.kind === 'check') polled = true;
     if (!ctx.stopper.stopped && action.kind !== 'wait') {
-      if (action.kind === 'check' && (await heldRollout(ctx)).rollout !== null) await gatedPoll(ctx, agent);
+      if (action.kind === 'check') await poll(ctx, agent, action);
       else await driveDecision(agent.machine, ctx.config.policy.downloadOnly, action, ctx.log);
     }
     const after = tickAction(await agent.store.load(), ctx, { ...o, poll: false, lastPollAt: polled ? ctx.now() : o.lastPollAt, now: ctx.now() });
@@ -66,6 +67,26 @@ export async function tickJob(ctx: WorkerContext, o: TickOptions): Promise<void>
     await reportInventory(ctx, agent, false);
   });
   ctx.lines.write({ type: 'done', nextWakeMs: wake, polled });
+}
+
+/**
+ * A poll's check (docs/agent.md, "Rollouts"): the group's rollout published beside its release over HTTP is taken
+ * first, as if heard over MQTT, so a device that missed the rollout's documents (its broker away, or new) still
+ * meets the gate. When that document cannot be fetched or does not verify, the poll starts nothing: whether a
+ * rollout holds the release back is unknown, and the next poll asks again.
+ */
+async function poll(ctx: WorkerContext, agent: Agent, action: Extract<DaemonAction, { kind: 'check' }>): Promise<void> {
+  let twin: string | null = null;
+  try {
+    twin = (await agent.steps.fetchRollout?.()) ?? null;
+  } catch (e) {
+    if (!(e instanceof OtaError)) throw e;
+    ctx.log('warning', `poll: the group's rollout: ${e.message}; starting nothing until it can be read`);
+    return;
+  }
+  if (twin !== null && !(await takeRollout(ctx, twin, { via: 'http' }))) return;
+  if ((await heldRollout(ctx)).rollout !== null) await gatedPoll(ctx, agent);
+  else await driveDecision(agent.machine, ctx.config.policy.downloadOnly, action, ctx.log);
 }
 
 /**

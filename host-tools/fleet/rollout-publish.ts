@@ -10,6 +10,7 @@
 import { loadTrustedKeys, readSigned, signDocument, topics, type SigningKey } from '../../contract/index.js';
 import type { BrokerSession } from '../mqtt/client.js';
 import { nextIssuedAt, rolloutDocument } from './rollout-decide.js';
+import { writeRolloutTwin } from './rollout-twin.js';
 import { saveRolloutState, type RolloutControl } from './rollout-state.js';
 
 export interface PublishRolloutOptions {
@@ -20,12 +21,17 @@ export interface PublishRolloutOptions {
   now: Date;
 }
 
-/** Saves the state with the document's issue time, then publishes the signed document, retained, QoS 1. */
+/**
+ * Saves the state with the document's issue time, writes the signed document beside the group's release in the
+ * published folder (`writeRolloutTwin`), then publishes it, retained, QoS 1.
+ */
 export async function publishRollout(o: PublishRolloutOptions): Promise<RolloutControl> {
   const iat = nextIssuedAt(o.state, o.now);
   const state = { ...o.state, lastIssuedAt: iat };
   await saveRolloutState(o.statePath, state);
   const jws = await signDocument('rollout', rolloutDocument(state), o.key, { now: new Date(iat * 1000) });
+  // The HTTP copy first: a poll never finds a release pointer newer than the gate beside it.
+  await writeRolloutTwin(state, jws);
   await o.session.publish(topics(state.prefix).groupRollout(state.group), jws, { qos: 1, retain: true });
   return state;
 }

@@ -17,6 +17,7 @@ import { openFleetFeed, type FleetFeed } from './feed.js';
 import { applyMessage, newFleetState, type FleetState } from './fleet-state.js';
 import { applyActions, countWave, decide, type DeviceObservation, type WaveCount } from './rollout-decide.js';
 import { withStateLock } from './rollout-lock.js';
+import { writeReleasePointer, writeRolloutTwin } from './rollout-twin.js';
 import { publishRollout, retainedMatches } from './rollout-publish.js';
 import { ended, loadRolloutState, saveRolloutState, type RolloutControl } from './rollout-state.js';
 import { jwsDigest } from './rollout-release.js';
@@ -149,6 +150,9 @@ function newState(o: RolloutOptions, r: ReleaseFile): RolloutControl {
 async function ensurePublished(x: { o: RolloutOptions; feed: FleetFeed; key: SigningKey; state: RolloutControl; retained: { rollout: string | null; release: string | null }; release: ReleaseFile }): Promise<RolloutControl> {
   let state = x.state;
   if (!(await retainedMatches(x.retained.rollout, state, x.key))) state = await publishRollout({ session: x.feed.session, state, key: x.key, statePath: x.o.statePath, now: new Date() });
+  else await writeRolloutTwin(state, x.retained.rollout!);
+  // Over HTTP too, the release pointer moves only once its rollout document is beside it.
+  await writeReleasePointer(state, x.release.jws);
   if (x.retained.release !== x.release.jws) await announce({ broker: x.o.broker, group: x.o.group, releaseFile: x.o.releaseFile, prefix: x.o.prefix, keyPath: x.o.keyPath });
   return state;
 }

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rolloutBucket, signDocument, type Rollout, type SigningKey } from '../../../contract/index.js';
 import { jwsSha256 } from '../../../device-agent/worker/rollout-gate.js';
@@ -97,5 +97,30 @@ describe('worker rollout: the group rollout gates the release', () => {
     // What `ota fleet rollout` counts as this version's failure (its outcome(), unit-tested in test/host-tools/fleet/).
     expect(status.lastError).toMatchObject({ code: 'update-refused', message: expect.stringMatching(/^update 1\.1: update refused \(board\)/) });
     expect((await record(d)).state).toBe('idle');
+  });
+
+  it('a poll over HTTP reads the rollout published beside the release: outside the wave nothing starts, inside it the update does', async () => {
+    // A device that never heard the rollout over MQTT (its broker away since before the rollout began).
+    const d = await makeDevice(f, { dir: join(tmp, 'device-http') });
+    const twin = join(f.publisher.pub, 'groups', GROUP, 'rollout.jws');
+    const waiting = (r: Awaited<ReturnType<typeof worker>>) => events(r).filter((e) => e.type === 'rollout-waiting');
+    try {
+      await writeFile(twin, `${await rollout({ basisPoints: BUCKET, secondsAgo: 50 })}\n`);
+      const out = await worker(d, 'tick', '', '--poll');
+      expect(out.code, out.stderr).toBe(0);
+      expect(waiting(out)).toEqual([expect.objectContaining({ updateId: '1.1', reason: expect.stringContaining(`this device's is ${BUCKET}`) })]);
+      expect(phases(out)).not.toContain('downloading');
+      expect((await record(d)).state).toBe('idle');
+
+      // The wave widened (the controller rewrote the file): the next poll starts the update.
+      await writeFile(twin, `${await rollout({ basisPoints: BUCKET + 1, secondsAgo: 40 })}\n`);
+      const go = await worker(d, 'tick', '', '--poll');
+      expect(go.code, go.stderr).toBe(0);
+      expect(waiting(go)).toEqual([]);
+      expect(phases(go)).toContain('rebooting');
+      expect(await rebootRequests(d)).toBe(1);
+    } finally {
+      await rm(twin, { force: true });
+    }
   });
 });
