@@ -8,28 +8,11 @@ import { applyDashboardMessage, newDashboardModel } from '../../../host-tools/da
 import { newRolloutTracker, rolloutView } from '../../../host-tools/dashboard/rollouts.js';
 import { saveRolloutState, type RolloutControl } from '../../../host-tools/fleet/rollout-state.js';
 import { statusOf } from '../../helpers/fleet-devices.js';
+import { ROLLOUT_T0, rolloutControl } from '../../helpers/rollout-control.js';
 
-const T0 = '2026-03-01T12:00:00.000Z';
-const state = (o: Partial<RolloutControl> = {}): RolloutControl => ({
-  apiVersion: 'deb-ota/v1',
-  kind: 'RolloutControl',
-  id: 'r-view',
-  group: 'lab',
-  prefix: 'ota',
-  release: { file: '/p/1.1.jws', version: '1.1', commit: 'c'.repeat(64), sha256: 'd'.repeat(64) },
-  waves: [2000, 10_000],
-  soakSeconds: 0,
-  maxFailureBasisPoints: 1000,
-  minDevices: 1,
-  startedAt: T0,
-  phase: 'running',
-  reason: null,
-  wave: { index: 0, startedAt: T0, soakStartedAt: null },
-  lastIssuedAt: 0,
-  failedDevices: [],
-  excused: [],
-  ...o,
-});
+const T0 = ROLLOUT_T0;
+const state = (o: Partial<RolloutControl> = {}): RolloutControl =>
+  rolloutControl({ id: 'r-view', waves: [2000, 10_000], maxFailureBasisPoints: 1000, ...o });
 
 const ids = Array.from({ length: 40 }, (_, i) => `gw-${String(i).padStart(2, '0')}`);
 const first = ids.filter((d) => inWave(rolloutBucket('r-view', d), 2000));

@@ -7,32 +7,14 @@ import { controlTransition } from '../../../host-tools/fleet/rollout-control.js'
 import { applyActions, countWave, decide, nextIssuedAt, outcome, rolloutDocument, type DeviceObservation } from '../../../host-tools/fleet/rollout-decide.js';
 import { defaultStatePath, loadRolloutState, parseDuration, parseMinDevices, parseRate, parseWaves, saveRolloutState, type RolloutControl } from '../../../host-tools/fleet/rollout-state.js';
 import { statusOf } from '../../helpers/fleet-devices.js';
+import { rolloutControl } from '../../helpers/rollout-control.js';
 
 const T0 = new Date('2026-03-01T12:00:00Z');
 const at = (s: number) => new Date(T0.getTime() + s * 1000);
 const V = '1.1';
 
 function control(o: Partial<RolloutControl> = {}): RolloutControl {
-  return {
-    apiVersion: 'deb-ota/v1',
-    kind: 'RolloutControl',
-    id: 'r-unit',
-    group: 'lab',
-    prefix: 'ota',
-    release: { file: '/p/1.1.jws', version: V, commit: 'c'.repeat(64), sha256: 'd'.repeat(64) },
-    waves: [1000, 5000, 10_000],
-    soakSeconds: 0,
-    maxFailureBasisPoints: 2000,
-    minDevices: 1,
-    startedAt: T0.toISOString(),
-    phase: 'running',
-    reason: null,
-    wave: { index: 0, startedAt: T0.toISOString(), soakStartedAt: null },
-    lastIssuedAt: 0,
-    failedDevices: [],
-    excused: [],
-    ...o,
-  };
+  return rolloutControl({ id: 'r-unit', release: { file: '/p/1.1.jws', version: V, commit: 'c'.repeat(64), sha256: 'd'.repeat(64) }, waves: [1000, 5000, 10_000], maxFailureBasisPoints: 2000, ...o });
 }
 
 const ids = Array.from({ length: 60 }, (_, i) => `gw-${String(i).padStart(2, '0')}`);

@@ -7,6 +7,7 @@ import { pauseRollout } from '../../../host-tools/fleet/rollout-control.js';
 import { withStateLock } from '../../../host-tools/fleet/rollout-lock.js';
 import { loadRolloutState, saveRolloutState, type RolloutControl } from '../../../host-tools/fleet/rollout-state.js';
 import { startMosquitto, type Mosquitto } from '../../helpers/mosquitto.js';
+import { rolloutControl } from '../../helpers/rollout-control.js';
 
 // `ota fleet pause|resume|abort` and a running controller change one state file
 // (docs/fleet.md, "Where a rollout's state lives"): under the state's lock neither overwrites the other's change.
@@ -31,26 +32,7 @@ afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-const T0 = '2026-03-01T12:00:00.000Z';
-const running: RolloutControl = {
-  apiVersion: 'deb-ota/v1',
-  kind: 'RolloutControl',
-  id: 'r-lock',
-  group: 'lab',
-  prefix: 'ota',
-  release: { file: '/p/1.1.jws', version: '1.1', commit: 'c'.repeat(64), sha256: 'd'.repeat(64) },
-  waves: [5000, 10_000],
-  soakSeconds: 600,
-  maxFailureBasisPoints: 500,
-  minDevices: 1,
-  startedAt: T0,
-  phase: 'running',
-  reason: null,
-  wave: { index: 0, startedAt: T0, soakStartedAt: null },
-  lastIssuedAt: 0,
-  failedDevices: [],
-  excused: [],
-};
+const running: RolloutControl = rolloutControl({ id: 'r-lock', waves: [5000, 10_000], soakSeconds: 600 });
 
 function gate(): { open: () => void; opened: Promise<void> } {
   let open = () => {};

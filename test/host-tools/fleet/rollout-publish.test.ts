@@ -6,29 +6,17 @@ import { generateSigningKey, loadTrustedKeys, readSigned } from '../../../contra
 import { publishRollout, retainedMatches } from '../../../host-tools/fleet/rollout-publish.js';
 import { loadRolloutState, type RolloutControl } from '../../../host-tools/fleet/rollout-state.js';
 import { publishedRootOf, writeReleasePointer } from '../../../host-tools/fleet/rollout-twin.js';
+import { ROLLOUT_T0, rolloutControl } from '../../helpers/rollout-control.js';
 
 const dirs: string[] = [];
 afterAll(() => Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true }))));
 
-const state: RolloutControl = {
-  apiVersion: 'deb-ota/v1',
-  kind: 'RolloutControl',
+const state: RolloutControl = rolloutControl({
   id: 'r-pub',
-  group: 'lab',
   prefix: 'plant/ota',
-  release: { file: '/p/1.1.jws', version: '1.1', commit: 'c'.repeat(64), sha256: 'd'.repeat(64) },
   waves: [100, 10_000],
-  soakSeconds: 0,
-  maxFailureBasisPoints: 500,
-  minDevices: 1,
-  startedAt: '2026-03-01T12:00:00.000Z',
-  phase: 'running',
-  reason: null,
-  wave: { index: 1, startedAt: '2026-03-01T12:00:00.000Z', soakStartedAt: null },
-  lastIssuedAt: 0,
-  failedDevices: [],
-  excused: [],
-};
+  wave: { index: 1, startedAt: ROLLOUT_T0, soakStartedAt: null },
+});
 
 describe('publishRollout', () => {
   it('saves the state with the new issue time before it publishes the signed wave, retained; the retained copy is then recognised', async () => {
