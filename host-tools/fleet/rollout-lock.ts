@@ -1,7 +1,7 @@
-import { mkdir, open, readFile, unlink } from 'node:fs/promises';
+import { mkdir, readFile, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { OtaError } from '../../common/errors.js';
-import { processRuns } from '../../common/pid.js';
+import { createPidFile, processRuns } from '../../common/pid.js';
 
 /**
  * One writer at a time for a group's rollout state (docs/fleet.md, "Where a rollout's state lives"): the
@@ -38,14 +38,8 @@ async function takeLock(path: string, waitMs: number, retryMs: number): Promise<
   // A new rollout's state folder may not exist yet; the state is written into it right after.
   await mkdir(dirname(path), { recursive: true, mode: 0o700 });
   for (;;) {
-    try {
-      const fh = await open(path, 'wx', 0o600);
-      await fh.writeFile(`${process.pid}\n`);
-      await fh.close();
-      return () => unlink(path).catch(() => {});
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-    }
+    const release = await createPidFile(path, 0o600);
+    if (release !== null) return release;
     const text = await readFile(path, 'utf8').catch(() => null);
     holder = Number((text ?? '').trim());
     // Written between the open and the pid (a holder just starting): a moment later it names its owner.

@@ -1,7 +1,7 @@
-import { mkdir, open, readFile, unlink } from 'node:fs/promises';
+import { mkdir, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { OtaError } from '../../common/errors.js';
-import { processRuns } from '../../common/pid.js';
+import { createPidFile, processRuns } from '../../common/pid.js';
 
 /**
  * One publish at a time per published directory: two at once would each plan against the same
@@ -20,19 +20,13 @@ export async function lockPublished(root: string): Promise<() => Promise<void>> 
   await mkdir(root, { recursive: true });
   const path = join(root, LOCK_FILE);
   for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fh = await open(path, 'wx', 0o644);
-      await fh.writeFile(`${process.pid}\n`);
-      await fh.close();
-      return () => unlink(path).catch(() => {});
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      const pid = Number((await readFile(path, 'utf8').catch(() => '')).trim());
-      if (processRuns(pid)) {
-        throw new OtaError('ERR_OTA_PUBLISHED', `another ota publish (pid ${pid}) is writing ${root}`, { hint: `wait for it to end; if no such process runs, remove ${path}` });
-      }
-      await unlink(path).catch(() => {});
+    const release = await createPidFile(path, 0o644);
+    if (release !== null) return release;
+    const pid = Number((await readFile(path, 'utf8').catch(() => '')).trim());
+    if (processRuns(pid)) {
+      throw new OtaError('ERR_OTA_PUBLISHED', `another ota publish (pid ${pid}) is writing ${root}`, { hint: `wait for it to end; if no such process runs, remove ${path}` });
     }
+    await unlink(path).catch(() => {});
   }
   throw new OtaError('ERR_OTA_PUBLISHED', `cannot take the publish lock ${path}: another publish keeps taking it`, { hint: 'run one ota publish at a time per published directory' });
 }

@@ -1,6 +1,9 @@
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { start } from '../../common/exec.js';
-import { processRuns } from '../../common/pid.js';
+import { createPidFile, processRuns } from '../../common/pid.js';
 
 // processRuns tells a live owner of a leftover from a dead one: this process runs, a process that
 // has exited and been reaped does not, and a pid that is not a positive integer never does.
@@ -16,5 +19,23 @@ describe('processRuns', () => {
 
   it('is false for what is not a pid (0 would mean the whole process group)', () => {
     for (const pid of [0, -1, Number.NaN, 1.5]) expect(processRuns(pid)).toBe(false);
+  });
+});
+
+describe('createPidFile', () => {
+  it('creates the file with this pid and the mode only when none exists, and its release removes it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ota-pidfile-'));
+    try {
+      const path = join(dir, 'x.lock');
+      const release = await createPidFile(path, 0o600);
+      expect(release).not.toBeNull();
+      expect(await readFile(path, 'utf8')).toBe(`${process.pid}\n`);
+      expect((await stat(path)).mode & 0o777).toBe(0o600);
+      expect(await createPidFile(path, 0o600)).toBeNull();
+      await release?.();
+      await expect(stat(path)).rejects.toMatchObject({ code: 'ENOENT' });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
