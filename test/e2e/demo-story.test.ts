@@ -49,9 +49,11 @@ describe("scripts/demo's story (the parts that need no qemu)", () => {
   it('weighs the download against the whole commit and names the delta it came by', () => {
     const release = { version: '1.1', fullPullBytes: 80_000_000, deltas: [{ fromVersion: '1.0', fromCommit: 'a'.repeat(64), bytes: 150_000 }] };
     expect(downloadLine(release, '1.0', { wire: 200_000, reported: 150_000 })).toBe(
-      '1.1: the device downloaded 200.0 kB at the wire (150.0 kB of objects as it reported) against 80.0 MB for the whole commit (0.3% of it); the static delta from 1.0 is 150.0 kB',
+      '1.1: the device downloaded 200.0 kB at the wire (150.0 kB of objects as it reported) against 80.0 MB for the whole commit (0.25% of it); the static delta from 1.0 is 150.0 kB',
     );
     expect(downloadLine({ ...release, deltas: [] }, '1.0', { wire: 1, reported: 1 })).toMatch(/no static delta from 1\.0 was published$/);
+    expect(downloadLine({ ...release, fullPullBytes: 311_100_000 }, '1.0', { wire: 133_100, reported: 61_000 })).toContain('(0.043% of it)');
+    expect(downloadLine({ ...release, fullPullBytes: 1_000_000 }, '1.0', { wire: 400_000, reported: 1 })).toContain('(40.0% of it)');
   });
 
   it("shows a lockfile's header, its package count and its local debs", () => {
