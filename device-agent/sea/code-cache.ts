@@ -12,7 +12,8 @@ import { privateDir, runtimeDir } from '../../common/runtime-dir.js';
  * into the agent's private runtime folder (where koffi's module goes); later runs hand it back to
  * V8, which checks it against the source, its version and flags and ignores it on any mismatch.
  * The file's name holds a hash of the source, Node's version and the process's Node flags, so
- * processes started with other flags keep their own. A cache that cannot be read or written costs
+ * processes started with other flags keep their own; the build hashes the source once, so a start
+ * does not hash megabytes of it again (V8 itself checks only the source's length). A cache that cannot be read or written costs
  * time, nothing else: it is skipped without a word.
  *
  * @example
@@ -23,6 +24,8 @@ export interface CachedScript {
   filename: string;
   /** The parameters of the function the script's body becomes (a CommonJS module's five). */
   params: readonly string[];
+  /** The source's SHA-256 in hex, as the build computed it; hashed here when absent. */
+  sourceSha256?: string;
   /** Where the cache lives; default the agent's runtime folder, refused unless private; null: no cache. */
   dir?: string | null;
 }
@@ -36,7 +39,7 @@ export interface CachedRun {
 
 export function runWithCodeCache(s: CachedScript): CachedRun {
   const dir = s.dir === undefined ? cacheDir() : s.dir;
-  const file = dir === null ? null : join(dir, `${s.filename}-${cacheKey(s.source)}.v8cache`);
+  const file = dir === null ? null : join(dir, `${s.filename}-${cacheKey(s.sourceSha256 ?? sha256Hex(s.source))}.v8cache`);
   const cached = file === null ? undefined : readOrUndefined(file);
   // On one line with the body's first: the body's lines keep their numbers in stack traces.
   const script = new Script(`(function (${s.params.join(', ')}) {${s.source}\n})`, { filename: s.filename, cachedData: cached });
@@ -53,9 +56,13 @@ export function runWithCodeCache(s: CachedScript): CachedRun {
   return { value: script.runInThisContext(), cache };
 }
 
-/** Source, Node version and flags: what V8 checks, so a new executable or other flags never meet an old file. */
-export function cacheKey(source: string): string {
-  return createHash('sha256').update(`${process.version}\0${process.execArgv.join('\0')}\0`).update(source).digest('hex').slice(0, 32);
+/** Source (by its hash), Node version and flags: what V8 checks, so a new executable or other flags never meet an old file. */
+export function cacheKey(sourceSha256: string): string {
+  return createHash('sha256').update(`${process.version}\0${process.execArgv.join('\0')}\0${sourceSha256}`).digest('hex').slice(0, 32);
+}
+
+export function sha256Hex(text: string | Uint8Array): string {
+  return createHash('sha256').update(text).digest('hex');
 }
 
 function cacheDir(): string | null {

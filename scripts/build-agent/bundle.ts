@@ -1,9 +1,9 @@
-import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { build, type Plugin } from 'esbuild';
 import { OtaError } from '../../common/errors.js';
 import type { AgentBuild } from '../../common/build-info.js';
+import { sha256Hex } from '../../device-agent/sea/code-cache.js';
 import type { TargetPlan } from './plan.js';
 
 const REPO = join(import.meta.dirname, '../..');
@@ -53,11 +53,12 @@ export interface Bundle {
 }
 
 export async function bundleAgent(target: TargetPlan, input: BundleInput): Promise<Bundle> {
-  const koffiSha256 = createHash('sha256').update(await readFile(input.koffiNode)).digest('hex');
+  const koffiSha256 = sha256Hex(await readFile(input.koffiNode));
   const split = target.koffiEmbed === 'asset';
-  const plugins = [leanMqtt(), embeddedKoffi(target, input.koffiNode, koffiSha256), ...(split ? [cliFromAsset()] : [])];
-  const main = await bundleOne(target, { entry: ENTRY, version: input.version, plugins });
+  const plugins = [leanMqtt(), embeddedKoffi(target, input.koffiNode, koffiSha256)];
+  // The CLI first: the entry's loader carries its hash (the code cache's key) so a start need not compute it.
   const cli = split ? (await bundleOne(target, { entry: CLI_ENTRY, version: input.version, plugins })).script : null;
+  const main = await bundleOne(target, { entry: ENTRY, version: input.version, plugins: [...plugins, ...(cli === null ? [] : [cliFromAsset(sha256Hex(cli))])] });
   return { script: main.script, cli, mainInputs: main.inputs, koffiSha256 };
 }
 
@@ -92,14 +93,14 @@ async function bundleOne(target: TargetPlan, o: { entry: string; version: string
  * device-agent/sea/cli-chunk.ts -> the CLI compiled from the executable's asset, with the builtins-only require a single
  * executable has, and V8's code cache of earlier runs (device-agent/sea/code-cache.ts).
  */
-function cliFromAsset(): Plugin {
+function cliFromAsset(sourceSha256: string): Plugin {
   // Imported when called: the relay's start runs none of it.
   const loader = `import { getAsset } from 'node:sea';
 export async function loadCli() {
   const { runWithCodeCache } = await import(${JSON.stringify(CODE_CACHE)});
   const m = { exports: {} };
   const params = ['exports', 'require', 'module', '__filename', '__dirname'];
-  runWithCodeCache({ source: getAsset(${JSON.stringify(CLI_ASSET)}, 'utf8'), filename: ${JSON.stringify(CLI_ASSET)}, params }).value(m.exports, require, m, __filename, __dirname);
+  runWithCodeCache({ source: getAsset(${JSON.stringify(CLI_ASSET)}, 'utf8'), filename: ${JSON.stringify(CLI_ASSET)}, sourceSha256: ${JSON.stringify(sourceSha256)}, params }).value(m.exports, require, m, __filename, __dirname);
   return m.exports;
 }
 `;

@@ -1,14 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { ALL_RELAY_NODE_FLAGS, relayNodeFlags, seaRelayLaunch } from '../../../device-agent/daemon/node-flags.js';
+import { ALL_RELAY_NODE_FLAGS, relayNodeFlags, seaRelayLaunch, workerNodeFlags } from '../../../device-agent/daemon/node-flags.js';
 import { isRelayArgv } from '../../../device-agent/daemon/route.js';
 import { selfArgv, selfEnv } from '../../../device-agent/daemon/self.js';
 
 describe('how the relay starts its workers (docs/agent.md, "The daemon and its workers")', () => {
-  it('from dist/: the same node and script, without the relay flags', () => {
+  it("from dist/: the same node and script, without the relay's flags and with the workers' own, once", () => {
     const argv = selfArgv(['worker', 'tick']);
     expect(argv.slice(-2)).toEqual(['worker', 'tick']);
     expect(argv[0]).toBe(process.execPath);
+    expect(argv.at(-3)).toBe(process.argv[1]);
     expect(argv.some((a) => ALL_RELAY_NODE_FLAGS.includes(a))).toBe(false);
+    for (const f of workerNodeFlags()) expect(argv.filter((a) => a === f)).toHaveLength(1);
   });
 
   it("takes the relay's flags out of NODE_OPTIONS and keeps the rest", () => {

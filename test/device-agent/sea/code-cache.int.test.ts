@@ -18,7 +18,7 @@ beforeAll(async () => {
     probe,
     `import { runWithCodeCache } from ${JSON.stringify(join(REPO, 'device-agent/sea/code-cache.ts'))};
 const source = 'module.exports = function twice(x) { return [x, x].join(" ") };';
-const r = runWithCodeCache({ source, filename: 'probe.cjs', params: ['module'], dir: process.argv[2] });
+const r = runWithCodeCache({ source, filename: 'probe.cjs', params: ['module'], dir: process.argv[2], sourceSha256: process.argv[3] });
 const m = { exports: null };
 r.value(m);
 console.log(JSON.stringify({ cache: r.cache, out: m.exports('hi') }));
@@ -30,8 +30,8 @@ afterAll(async () => {
   await rm(tmp, { recursive: true, force: true });
 });
 
-async function probeRun(dir: string, flags: string[] = []): Promise<{ cache: string; out: string }> {
-  const r = await run('code cache probe', [process.execPath, ...flags, '--import', 'tsx', probe, dir], { cwd: REPO });
+async function probeRun(dir: string, flags: string[] = [], sourceSha256?: string): Promise<{ cache: string; out: string }> {
+  const r = await run('code cache probe', [process.execPath, ...flags, '--import', 'tsx', probe, dir, ...(sourceSha256 === undefined ? [] : [sourceSha256])], { cwd: REPO });
   return JSON.parse(r.stdout) as { cache: string; out: string };
 }
 
@@ -64,5 +64,15 @@ describe('runWithCodeCache', () => {
     await probeRun(dir);
     expect(await probeRun(dir, ['--max-semi-space-size=2'])).toEqual({ cache: 'miss', out: 'hi hi' });
     expect(await caches(dir)).toHaveLength(2);
+  }, 60_000);
+
+  it("keys the file by the build's hash of the source when given, and by hashing the source otherwise", async () => {
+    const dir = await mkdtemp(join(tmp, 'd-'));
+    const built = 'a'.repeat(64);
+    expect(await probeRun(dir, [], built)).toEqual({ cache: 'miss', out: 'hi hi' });
+    expect(await probeRun(dir, [], built)).toEqual({ cache: 'hit', out: 'hi hi' });
+    expect(await probeRun(dir)).toEqual({ cache: 'miss', out: 'hi hi' });
+    expect(await probeRun(dir, [], 'b'.repeat(64))).toEqual({ cache: 'miss', out: 'hi hi' });
+    expect(await caches(dir)).toHaveLength(3);
   }, 60_000);
 });

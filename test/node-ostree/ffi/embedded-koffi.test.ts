@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { chmod, mkdir, mkdtemp, readdir, rm, symlink } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -55,6 +55,18 @@ describe('the embedded koffi loader', () => {
     const dir = join(tmp, 'run');
     await withRuntime(dir, () => expect(() => loadEmbeddedKoffi({ bytes: () => bytes, sha256: right })).toThrow(/loading koffi's native module/));
     expect(await readdir(dir)).toEqual([`koffi-${right}.node`]);
+  });
+
+  it('rewrites a file under the name that holds other bytes, and refuses the right file once its folder is open to others', async () => {
+    tmp = await mkdtemp(join(tmpdir(), 'ota-koffi-'));
+    const dir = join(tmp, 'run');
+    await mkdir(dir, { mode: 0o700 });
+    const file = join(dir, `koffi-${right}.node`);
+    await writeFile(file, 'other bytes');
+    await withRuntime(dir, () => expect(() => loadEmbeddedKoffi({ bytes: () => bytes, sha256: right })).toThrow(/loading koffi's native module/));
+    expect(new Uint8Array(await readFile(file))).toEqual(bytes);
+    await chmod(dir, 0o777);
+    await withRuntime(dir, () => expect(() => loadEmbeddedKoffi({ bytes: () => bytes, sha256: right })).toThrow(/not a private folder/));
   });
 
   it('picks the runtime folder: the override, systemd\'s RuntimeDirectory=, /run for root', () => {
