@@ -45,6 +45,11 @@ export interface DaemonOptions {
   now?: () => Date;
   /** In [0, 1): draws each poll's jitter. */
   random?: () => number;
+  /**
+   * Carries out a poll's check; default the machine's own. `ota-agent daemon --once` passes the worker's,
+   * which reads the group's rollout first (docs/agent.md, "Rollouts"), so a device run from a timer keeps to it too.
+   */
+  check?: (action: Extract<DaemonAction, { kind: 'check' }>) => Promise<void>;
 }
 
 /**
@@ -77,6 +82,10 @@ export async function runDaemon(o: DaemonOptions): Promise<void> {
 }
 
 async function carryOut(o: DaemonOptions, action: DaemonAction): Promise<void> {
+  if (action.kind === 'check' && o.check !== undefined) {
+    await o.check(action);
+    return;
+  }
   if (action.kind !== 'wait') {
     await driveDecision(o.agent.machine, o.config.policy.downloadOnly, action, o.log);
     return;

@@ -59,7 +59,7 @@ export async function tickJob(ctx: WorkerContext, o: TickOptions): Promise<void>
     const action = tickAction(await agent.store.load(), ctx, { ...o, now: ctx.now() });
     if (action.kind === 'check') polled = true;
     if (!ctx.stopper.stopped && action.kind !== 'wait') {
-      if (action.kind === 'check') await poll(ctx, agent, action);
+      if (action.kind === 'check') await pollGroup(ctx, agent, action);
       else await driveDecision(agent.machine, ctx.config.policy.downloadOnly, action, ctx.log);
     }
     const after = tickAction(await agent.store.load(), ctx, { ...o, poll: false, lastPollAt: polled ? ctx.now() : o.lastPollAt, now: ctx.now() });
@@ -73,9 +73,9 @@ export async function tickJob(ctx: WorkerContext, o: TickOptions): Promise<void>
  * A poll's check (docs/agent.md, "Rollouts"): the group's rollout published beside its release over HTTP is taken
  * first, as if heard over MQTT, so a device that missed the rollout's documents (its broker away, or new) still
  * meets the gate. When that document cannot be fetched or does not verify, the poll starts nothing: whether a
- * rollout holds the release back is unknown, and the next poll asks again.
+ * rollout holds the release back is unknown, and the next poll asks again. `daemon --once` polls the same way.
  */
-async function poll(ctx: WorkerContext, agent: Agent, action: Extract<DaemonAction, { kind: 'check' }>): Promise<void> {
+export async function pollGroup(ctx: WorkerContext, agent: Agent, action: Extract<DaemonAction, { kind: 'check' }>): Promise<void> {
   let twin: string | null = null;
   try {
     twin = (await agent.steps.fetchRollout?.()) ?? null;

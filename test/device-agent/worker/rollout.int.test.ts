@@ -7,7 +7,7 @@ import { rolloutBucket, signDocument, type Rollout, type SigningKey } from '../.
 import { jwsSha256 } from '../../../device-agent/worker/rollout-gate.js';
 import { REF } from '../update/harness.js';
 import { fleet, GROUP, makeDevice, removeDevices, type Fleet } from '../agent/device.js';
-import { record, rebootRequests } from '../agent/run-agent.js';
+import { otaAgent, record, rebootRequests } from '../agent/run-agent.js';
 import { events, phases, releaseKey, worker } from './run-worker.js';
 
 // `ota-agent worker rollout|release|tick` as the real process on a harness device: the group's rollout gates
@@ -118,6 +118,27 @@ describe('worker rollout: the group rollout gates the release', () => {
       expect(go.code, go.stderr).toBe(0);
       expect(waiting(go)).toEqual([]);
       expect(phases(go)).toContain('rebooting');
+      expect(await rebootRequests(d)).toBe(1);
+    } finally {
+      await rm(twin, { force: true });
+    }
+  });
+
+  it('`daemon --once` from a timer keeps to the rollout published over HTTP as a tick does', async () => {
+    const d = await makeDevice(f, { dir: join(tmp, 'device-once'), etc: { pollIntervalSeconds: 3600 } });
+    const twin = join(f.publisher.pub, 'groups', GROUP, 'rollout.jws');
+    try {
+      await writeFile(twin, `${await rollout({ basisPoints: BUCKET, secondsAgo: 30 })}\n`);
+      const held = await otaAgent(d, 'daemon', '--once');
+      expect(held.code, held.stderr).toBe(0);
+      expect(held.stderr).toContain('release 1.1: waiting, ');
+      expect((await record(d)).state).toBe('idle');
+      expect(await rebootRequests(d)).toBe(0);
+
+      await writeFile(twin, `${await rollout({ basisPoints: BUCKET + 1, secondsAgo: 20 })}\n`);
+      const go = await otaAgent(d, 'daemon', '--once');
+      expect(go.code, go.stderr).toBe(0);
+      expect((await record(d)).state).toBe('awaitingReboot');
       expect(await rebootRequests(d)).toBe(1);
     } finally {
       await rm(twin, { force: true });
