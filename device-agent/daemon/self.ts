@@ -5,8 +5,8 @@ import { ALL_RELAY_NODE_FLAGS, seaTakesNodeOptionsArg, workerNodeFlags } from '.
 /**
  * How the relay starts itself as a worker (docs/agent.md, "The daemon and its workers"): the same
  * node, the same flags but the relay's own (node-flags.ts: an interpreter-only worker would have
- * no WebAssembly for undici's HTTP parser) and with the workers' own, the same entry script, `worker <job> --root <root>
- * ...args`. In the one-file agent (docs/agent.md, "Shipping the agent") `process.execPath` is the
+ * no WebAssembly for undici's HTTP parser) and with the workers' own (workerNodeFlags), the same
+ * entry script, `worker <job> --root <root> ...args`. In the one-file agent (docs/agent.md, "Shipping the agent") `process.execPath` is the
  * agent itself and there is no script; its relay's flags came as `--node-options=`, which Node
  * took out of argv, or (Node 20) from NODE_OPTIONS, which the worker gets without them. The one place that names the command, so a test can point it at a stand-in:
  * `OTA_AGENT_SELF`, a JSON array, replaces `[node, ...flags, script]`.

@@ -13,8 +13,8 @@ import { privateDir, runtimeDir } from '../../common/runtime-dir.js';
  * V8, which checks it against the source, its version and flags and ignores it on any mismatch.
  * The file's name holds a hash of the source, Node's version and the process's Node flags, so
  * processes started with other flags keep their own; the build hashes the source once, so a start
- * does not hash megabytes of it again (V8 itself checks only the source's length). A cache that cannot be read or written costs
- * time, nothing else: it is skipped without a word.
+ * does not hash megabytes of it again (V8 itself checks only the source's length). A cache that
+ * cannot be read or written costs time, nothing else: it is skipped without a word.
  *
  * @example
  * const fn = runWithCodeCache({ source, filename: 'cli.cjs', params: ['exports', 'require'] }).value as (e: object, r: NodeRequire) => void;

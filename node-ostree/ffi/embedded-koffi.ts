@@ -38,7 +38,8 @@ export function loadEmbeddedKoffi(m: EmbeddedModule): unknown {
   } else {
     const actual = sha256(bytes);
     if (actual !== m.sha256) throw new Error(`the embedded koffi module hashes to ${actual}, the build recorded ${m.sha256}: this is a bug`);
-    writeFileAtomicSync(join(privateDir(dir), `koffi-${m.sha256}.node`), bytes, 0o500);
+    privateDir(dir);
+    writeFileAtomicSync(file, bytes, 0o500);
   }
   const module = { exports: {} as unknown };
   try {
