@@ -12,8 +12,8 @@
  *    same static delta. The update is real (bench/agent/real-update.ts): Debian minbase with
  *    tzdata bumped, built once into $BENCH_DELTA_DIR (shared with bench/delta) and reused; a cold
  *    run builds the two images first (about 75 s here with the .debs already downloaded).
- * They run idle, then the update rounds (each side first in every other round), then the soak,
- * whose fsyncs slow this machine's disk for minutes after it.
+ * They run idle, then the update rounds (each side first in every other round), then the soak:
+ * update rounds run after a 900 s soak once met a disk slow for minutes (cause not found).
  * Targets: idle RSS <= 45 MB (the mean of a sample a second: what `ps` shows at any moment),
  * idle CPU < 1%, soak growth < 2 MB, release-to-staged <= 1.2x the CLI's.
  * MB here is 1000 kB of VmRSS (bench/agent/proc.ts). BENCH_AGENT_SOAK_SECONDS sets the soak's
@@ -258,7 +258,15 @@ async function main(): Promise<void> {
       // Each side goes first in every other round: neither always meets the disk as the other left it.
       const agentRound = () => stagedPhase({ agent: pair.agent, fleet: real.world.fleet }, w, release, cmd);
       const cliRound = () => cliPullDeploy(pair.cli, real.world.fleet.server.url, r11.commit);
-      const [agent, cli] = i % 2 === 0 ? [await agentRound(), await cliRound()] : await cliRound().then(async (c) => [await agentRound(), c] as const);
+      let agent: Awaited<ReturnType<typeof agentRound>>;
+      let cli: Awaited<ReturnType<typeof cliRound>>;
+      if (i % 2 === 0) {
+        agent = await agentRound();
+        cli = await cliRound();
+      } else {
+        cli = await cliRound();
+        agent = await agentRound();
+      }
       rounds.push({ stagedSeconds: agent.seconds, cliSeconds: cli.pullSeconds + cli.deploySeconds });
       console.log(
         `  round ${i + 1}: announce to staged ${agent.seconds.toFixed(2)} s (CPU ${agent.cpuSeconds.toFixed(2)} s: the relay and its workers, until none runs); ` +
@@ -267,8 +275,8 @@ async function main(): Promise<void> {
     }
     const staged = { stagedSeconds: median(rounds.map((r) => r.stagedSeconds)), cliSeconds: median(rounds.map((r) => r.cliSeconds)) };
     console.log(`  release 1.1, median of ${rounds.length} rounds: announce to staged ${staged.stagedSeconds.toFixed(2)} s; ostree pull + admin deploy ${staged.cliSeconds.toFixed(2)} s; load average ${loadavg()[0]!.toFixed(1)}`);
-    // After the update rounds: a 900 s soak's thousands of fsyncs left this machine's disk slow for minutes
-    // after it (a delta applied in 1.3 to 2.5 s, not 0.2 s; docs/agent.md, "On a quiet machine").
+    // After the update rounds: rounds run after a 900 s soak once met this machine's disk slow for minutes
+    // (a delta applied in 1.3 to 2.5 s, not 0.2 s; the cause not found; docs/agent.md, "On a quiet machine").
     const soaked = ONLY_STAGED ? undefined : await soakPhase(w, cmd);
     if (idle && mender && soaked) report({ idle, mender, soak: soaked, ...staged });
     else console.log(`bench agent: release-to-staged / CLI = ${(staged.stagedSeconds / staged.cliSeconds).toFixed(2)}x, target <= ${TARGET.stagedRatio}x (staged phase only)`);

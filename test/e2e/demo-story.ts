@@ -142,8 +142,8 @@ export function downloadLine(release: Pick<ReleaseManifest, 'version' | 'deltas'
   const size = (n: number) => (n < 1e6 ? `${(n / 1e3).toFixed(1)} kB` : `${(n / 1e6).toFixed(1)} MB`);
   const delta = release.deltas.find((d) => d.fromVersion === from);
   // Two significant figures below 1%: a delta is a few hundredths of a percent of its commit, never "0.0%".
-  const share = (100 * got.wire) / release.fullPullBytes;
-  const pct = release.fullPullBytes > 0 ? ` (${share >= 1 ? share.toFixed(1) : share.toPrecision(2)}% of it)` : '';
+  const share = (p: number) => (p >= 1 ? p.toFixed(1) : p.toPrecision(2));
+  const pct = release.fullPullBytes > 0 ? ` (${share((100 * got.wire) / release.fullPullBytes)}% of it)` : '';
   const how = delta ? `the static delta from ${from} is ${size(delta.bytes)}` : `no static delta from ${from} was published`;
   return `${release.version}: the device downloaded ${size(got.wire)} at the wire (${size(got.reported)} of objects as it reported) against ${size(release.fullPullBytes)} for the whole commit${pct}; ${how}`;
 }
